@@ -1,0 +1,92 @@
+// softmax/ops.hpp: softmax, log_softmax, logsumexp and their neighbours on strided tensors.
+//
+// Common rules for every function here
+// - Views: x and y are strided views (softmax/tensor.hpp). The op runs along
+//   `options.axis` (negative counts from the end). Rows are the 1-d slices along that axis.
+// - dtypes: f32, bf16 and f16 inputs compute in f32 and may write f32, bf16 or f16 (e.g. f16 in,
+//   f32 out); f64 computes in f64 and writes f64. bf16/f16 results are rounded once
+//   (round-to-nearest-even) from the f32 result.
+// - Aliasing: y may be exactly x (same data, dtype and strides: in place). Any other
+//   overlap of the byte ranges of x and y is rejected with ErrorKind::kOverlap.
+// - Errors: softmax::Error (softmax/error.hpp) for a bad axis, mismatched shapes or dtypes,
+//   temperature <= 0 / NaN / inf, overlapping buffers, sizes or byte extents that overflow
+//   int64, or a CUDA view. When it is thrown, nothing has been written to y.
+// - Determinism: a row's result depends only on that row's values, its length and the options
+//   (not on thread count, batch size, the row's position or the SIMD target chosen at run
+//   time): all targets use the same operation order, no FMA contraction, and long rows are
+//   split into fixed chunks whose (max, sum) partials merge in a fixed order.
+// - Algorithm: max subtraction; per-chunk online (max, sum) with block-wise rescaling
+//   (Milakov & Gimelshein 2018, "Online normalizer calculation for softmax", arXiv:1805.02867);
+//   the exponent x - max is carried as an exact two-float sum (Knuth's TwoSum) so its rounding
+//   does not amplify through exp; partial sums of a row are accumulated in f64.
+// - Empty: a tensor with zero rows is a no-op; rows of length 0 give an empty output
+//   (logsumexp: -inf).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "softmax/options.hpp"
+#include "softmax/tensor.hpp"
+
+namespace softmax {
+
+// y = softmax(x / T) along options.axis: y_i = exp((x_i - max) / T) / sum_j exp((x_j - max) / T).
+// Shapes: y.shape == x.shape. dtypes: see the common rules.
+// Edge semantics (as PyTorch, JAX and SciPy): a row holding NaN or +inf, or all -inf, gives NaN
+// everywhere in that row; -inf entries of a row with a finite maximum give exactly 0.
+// Error bound (tested against a long double reference): f32 with T = 1: <= 4 ulp per element
+// (measured max: see docs/accuracy.md); for T != 1, add |x_i - max| / T * 2^-24 relative, the
+// conditioning of rounding x / T; f64: <= 4 ulp of f64; bf16/f16 out: the f32 result rounded once.
+// Throws softmax::Error (see the common rules).
+void softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {});
+
+// y = log_softmax(x / T) = (x - max) / T - log(sum_j exp((x_j - max) / T)), computed in that
+// form (never as log(softmax)), so n equal logits give exactly -log(n) whatever their size.
+// Shapes/dtypes as softmax. Edge semantics: a row holding NaN or +inf, or all -inf, gives NaN;
+// -inf entries of a row with a finite maximum give -inf.
+// Error bound: absolute error <= 2^-24 * (|y_i| + 2) (f32; f64: 2^-53 * (|y_i| + 2)).
+// Throws softmax::Error.
+void log_softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {});
+
+// y = logsumexp(x / T) = max / T + log(sum_i exp((x_i - max) / T)) along options.axis, the log
+// normaliser of softmax(x / T), so that log_softmax(x / T) = x / T - logsumexp(x / T).
+// Shapes: y.shape is x.shape without the axis, or with it set to 1 when options.keepdims.
+// dtypes: as softmax. Edge semantics: an all -inf row or an empty row gives -inf; a row with
+// +inf (and no NaN) gives +inf; a row with NaN gives NaN.
+// Error bound: relative error <= 2^-23 (f32), 2^-51 (f64), plus the rounding of x / T.
+// Throws softmax::Error.
+void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {});
+
+// indices = argmax of x along options.axis; the lowest index wins ties. NaN counts as larger
+// than every number (the first NaN wins), as in NumPy and PyTorch.
+// Shapes: as logsumexp (axis dropped, or kept with size 1 by keepdims).
+// dtypes: x any floating dtype; indices i64 or i32. An empty row is an error (no argmax).
+// Throws softmax::Error.
+void argmax(ConstTensorView x, TensorView indices, const SoftmaxOptions& options = {});
+
+// y = one_hot(argmax(x, axis)) along options.axis (ONNX Hardmax-13): 1 at the argmax (lowest
+// index on ties), 0 elsewhere. Shapes: y.shape == x.shape. dtypes: any floating in/out.
+// Throws softmax::Error.
+void hardmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {});
+
+// y = 1 / (1 + exp(-x)) elementwise, computed as 1 / (1 + e) for x >= 0 and e / (1 + e) for
+// x < 0 with e = exp(-|x|), so it never overflows. sigmoid(NaN) = NaN, sigmoid(+-inf) = 1, 0.
+// Shapes: y.shape == x.shape (any rank, including 0). dtypes: as softmax.
+// Error bound: <= 3 ulp (f32 and f64).
+// Throws softmax::Error.
+void sigmoid(ConstTensorView x, TensorView y, const ElementwiseOptions& options = {});
+
+// One-row conveniences (contiguous spans); same semantics and bounds as above, one thread.
+// Throw softmax::Error when x.size() != y.size() or temperature is invalid.
+void softmax(std::span<const float> x, std::span<float> y, double temperature = 1.0);
+void softmax(std::span<const double> x, std::span<double> y, double temperature = 1.0);
+void log_softmax(std::span<const float> x, std::span<float> y, double temperature = 1.0);
+void log_softmax(std::span<const double> x, std::span<double> y, double temperature = 1.0);
+float logsumexp(std::span<const float> x, double temperature = 1.0);
+double logsumexp(std::span<const double> x, double temperature = 1.0);
+// Throws softmax::Error for an empty span.
+int64_t argmax(std::span<const float> x);
+int64_t argmax(std::span<const double> x);
+
+}  // namespace softmax

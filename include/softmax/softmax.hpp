@@ -1,0 +1,8 @@
+// softmax/softmax.hpp: umbrella header of the softmax library.
+#pragma once
+
+#include "softmax/dispatch.hpp"
+#include "softmax/error.hpp"
+#include "softmax/ops.hpp"
+#include "softmax/options.hpp"
+#include "softmax/tensor.hpp"

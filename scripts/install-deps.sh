@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the build, tests and benchmarks need.
+# Idempotent: installs only what is missing. Needs root (or sudo).
+set -euo pipefail
+pkgs=(cmake g++ make pkg-config clang libclang-rt-14-dev
+      libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libmpfr-dev
+      libdnnl-dev libxnnpack-dev libdlpack-dev
+      pybind11-dev python3-dev python3-numpy python3-pytest python3-pybind11 python3-scipy
+      python3-setuptools)
+if [ "${SOFTMAX_BENCH_DEPS:-0}" = 1 ]; then pkgs+=(python3-torch python3-matplotlib); fi
+if [ "${SOFTMAX_TORCH:-1}" = 1 ]; then pkgs+=(python3-torch); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "install-deps: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,174 @@
+// src/core/checks.cc
+#include "src/core/checks.hpp"
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+namespace softmax::detail {
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::ostringstream os;
+  os << '(';
+  for (std::size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+  if (shape.size() == 1) os << ',';
+  os << ')';
+  return os.str();
+}
+
+namespace {
+struct ByteRange {
+  int64_t lo, hi;  // [lo, hi) relative to data, in bytes; empty when lo == hi
+};
+
+// Byte range touched by a view (already checked not to overflow).
+ByteRange byte_range(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
+                     DType t) {
+  const auto es = static_cast<int64_t>(dtype_size(t));
+  int64_t lo = 0, hi = 0;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 0) return {0, 0};
+    const int64_t ext = (shape[i] - 1) * strides[i] * es;
+    (ext < 0 ? lo : hi) += ext;
+  }
+  return {lo, hi + es};
+}
+
+template <class View>
+void check_view_impl(const char* op, const char* arg, const View& v) {
+  if (v.shape.size() != v.strides.size()) {
+    throw Error(ErrorKind::kShapeMismatch, op, arg,
+                "shape " + shape_str(v.shape) + ", strides " + shape_str(v.strides),
+                "shape and strides must have the same length");
+  }
+  if (v.device != Device::cpu) {
+    throw Error(ErrorKind::kUnsupported, op, arg, "a CUDA view",
+                "the CPU ops take CPU memory; CUDA views need the CUDA ops");
+  }
+  int64_t n = 1;
+  int64_t extent = 0;
+  const auto es = static_cast<int64_t>(dtype_size(v.dtype));
+  for (std::size_t i = 0; i < v.shape.size(); ++i) {
+    const int64_t s = v.shape[i];
+    if (s < 0) {
+      throw Error(ErrorKind::kInvalidArgument, op, arg, "shape " + shape_str(v.shape),
+                  "dimensions must be >= 0");
+    }
+    if (__builtin_mul_overflow(n, s, &n)) {
+      throw Error(ErrorKind::kOverflow, op, arg, "shape " + shape_str(v.shape),
+                  "the element count overflows int64");
+    }
+  }
+  if (n == 0) return;
+  for (std::size_t i = 0; i < v.shape.size(); ++i) {
+    int64_t e;
+    const int64_t st = v.strides[i] == std::numeric_limits<int64_t>::min() ? -1 : v.strides[i];
+    if (v.strides[i] == std::numeric_limits<int64_t>::min() ||
+        __builtin_mul_overflow(v.shape[i] - 1, st < 0 ? -st : st, &e) ||
+        __builtin_mul_overflow(e, es, &e) || __builtin_add_overflow(extent, e, &extent)) {
+      throw Error(ErrorKind::kOverflow, op, arg,
+                  "shape " + shape_str(v.shape) + ", strides " + shape_str(v.strides),
+                  "the byte extent overflows int64");
+    }
+  }
+  if (v.data == nullptr) {
+    throw Error(ErrorKind::kInvalidArgument, op, arg, "null data",
+                "a view with " + std::to_string(n) + " elements needs a data pointer");
+  }
+}
+}  // namespace
+
+void check_view(const char* op, const char* arg, const ConstTensorView& v) {
+  check_view_impl(op, arg, v);
+}
+
+void check_output_view(const char* op, const char* arg, const TensorView& v) {
+  check_view_impl(op, arg, v);
+  for (std::size_t i = 0; i < v.shape.size(); ++i) {
+    if (v.shape[i] > 1 && v.strides[i] == 0) {
+      throw Error(ErrorKind::kOverlap, op, arg, "strides " + shape_str(v.strides),
+                  "an output may not have stride 0 on a dimension of size > 1 (dimension " +
+                      std::to_string(i) + ")");
+    }
+  }
+}
+
+int64_t normalize_axis(const char* op, int64_t axis, int64_t rank) {
+  if (rank == 0) {
+    throw Error(ErrorKind::kInvalidArgument, op, "axis", std::to_string(axis),
+                "a tensor of rank 0 has no axis; reshape it to (1,)");
+  }
+  if (axis < -rank || axis >= rank) {
+    throw Error(ErrorKind::kInvalidArgument, op, "axis", std::to_string(axis),
+                "must be in [" + std::to_string(-rank) + ", " + std::to_string(rank - 1) +
+                    "] for a tensor of rank " + std::to_string(rank));
+  }
+  return axis < 0 ? axis + rank : axis;
+}
+
+double check_temperature(const char* op, double temperature) {
+  if (!(temperature > 0) || !std::isfinite(temperature)) {
+    std::ostringstream os;
+    os << temperature;
+    throw Error(ErrorKind::kInvalidArgument, op, "temperature", os.str(),
+                "must be finite and > 0");
+  }
+  const double inv = 1.0 / temperature;
+  return std::isfinite(inv) ? inv : std::numeric_limits<double>::max();
+}
+
+void check_float_dtype(const char* op, const char* arg, DType t) {
+  if (t != DType::f32 && t != DType::f64 && t != DType::bf16 && t != DType::f16) {
+    throw Error(ErrorKind::kDTypeMismatch, op, arg, dtype_name(t),
+                "must be a floating dtype (f32, f64, bf16 or f16)");
+  }
+}
+
+void check_compute_pair(const char* op, DType x, const char* y_arg, DType y) {
+  check_float_dtype(op, "x", x);
+  check_float_dtype(op, y_arg, y);
+  if ((x == DType::f64) != (y == DType::f64)) {
+    throw Error(ErrorKind::kDTypeMismatch, op, y_arg,
+                std::string(dtype_name(y)) + " (x is " + dtype_name(x) + ")",
+                "f64 computes in f64 and pairs only with f64; f32, bf16 and f16 pair with each "
+                "other");
+  }
+}
+
+void check_same_shape(const char* op, const char* arg, const std::vector<int64_t>& expected,
+                      const std::vector<int64_t>& got) {
+  if (expected != got) {
+    throw Error(ErrorKind::kShapeMismatch, op, arg, shape_str(got),
+                "must have shape " + shape_str(expected));
+  }
+}
+
+std::vector<int64_t> reduced_shape(const std::vector<int64_t>& shape, int64_t axis,
+                                   bool keepdims) {
+  std::vector<int64_t> out;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (static_cast<int64_t>(i) != axis) out.push_back(shape[i]);
+    else if (keepdims) out.push_back(1);
+  }
+  return out;
+}
+
+void check_no_overlap(const char* op, const ConstTensorView& x, const TensorView& y,
+                      bool allow_alias) {
+  const ByteRange rx = byte_range(x.shape, x.strides, x.dtype);
+  const ByteRange ry = byte_range(y.shape, y.strides, y.dtype);
+  if (rx.lo == rx.hi || ry.lo == ry.hi) return;
+  const auto* bx = static_cast<const char*>(x.data);
+  const auto* by = static_cast<const char*>(y.data);
+  const bool disjoint = by + ry.hi <= bx + rx.lo || bx + rx.hi <= by + ry.lo;
+  if (disjoint) return;
+  const bool alias = allow_alias && x.data == y.data && x.dtype == y.dtype &&
+                     x.shape == y.shape && x.strides == y.strides;
+  if (!alias) {
+    throw Error(ErrorKind::kOverlap, op, "y", "memory overlapping x",
+                allow_alias ? "y must be exactly x (in place) or not overlap it at all"
+                            : "the output may not overlap the input");
+  }
+}
+
+}  // namespace softmax::detail

@@ -1,0 +1,46 @@
+// src/core/checks.hpp: argument validation shared by every op. Each check throws
+// softmax::Error naming the op, the argument, the value and the rule; none writes anything.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "softmax/error.hpp"
+#include "softmax/tensor.hpp"
+
+namespace softmax::detail {
+
+// "(2, 3, 4)".
+std::string shape_str(const std::vector<int64_t>& shape);
+
+// Rank/strides agree, dims >= 0, element count and byte extent fit in int64, data is non-null
+// when the view holds elements, and the view lives on the CPU.
+void check_view(const char* op, const char* arg, const ConstTensorView& v);
+// As check_view, plus: no two elements of an output share memory (stride 0 on a dim > 1).
+void check_output_view(const char* op, const char* arg, const TensorView& v);
+
+// Normalises axis (negative counts from the end) for a tensor of `rank` >= 1.
+int64_t normalize_axis(const char* op, int64_t axis, int64_t rank);
+
+// temperature must be finite and > 0; returns 1 / temperature clamped to the largest finite
+// double (so an extreme T never produces inf * 0).
+double check_temperature(const char* op, double temperature);
+
+// x must be f32, f64, bf16 or f16.
+void check_float_dtype(const char* op, const char* arg, DType t);
+// (x, y) must be {f32, bf16, f16} x {f32, bf16, f16} or f64 -> f64.
+void check_compute_pair(const char* op, DType x, const char* y_arg, DType y);
+
+void check_same_shape(const char* op, const char* arg, const std::vector<int64_t>& expected,
+                      const std::vector<int64_t>& got);
+
+// Shape of a reduction along `axis` (dropped, or 1 with keepdims).
+std::vector<int64_t> reduced_shape(const std::vector<int64_t>& shape, int64_t axis, bool keepdims);
+
+// y may be exactly x (in place) when `allow_alias`; any other overlap of their byte ranges
+// is rejected.
+void check_no_overlap(const char* op, const ConstTensorView& x, const TensorView& y,
+                      bool allow_alias);
+
+}  // namespace softmax::detail

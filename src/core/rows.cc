@@ -1,0 +1,52 @@
+// src/core/rows.cc
+#include "src/core/rows.hpp"
+
+#include <omp.h>
+
+namespace softmax::detail {
+
+RowGeometry make_row_geometry(const ConstTensorView& x, const ConstTensorView& y, int64_t axis,
+                              bool y_reduced) {
+  RowGeometry g;
+  const auto rank = static_cast<int64_t>(x.shape.size());
+  g.n = x.shape[axis];
+  g.x_step = x.strides[axis];
+  g.y_step = y_reduced ? 0 : y.strides[axis];
+  g.rows = 1;
+  const bool y_keeps_axis = static_cast<int64_t>(y.shape.size()) == rank;
+  int64_t yj = 0;
+  for (int64_t j = 0; j < rank; ++j) {
+    if (j == axis) {
+      if (y_keeps_axis) ++yj;
+      continue;
+    }
+    g.dims.push_back(x.shape[j]);
+    g.x_strides.push_back(x.strides[j]);
+    g.y_strides.push_back(y.strides[yj++]);
+    g.rows *= x.shape[j];
+  }
+  return g;
+}
+
+int resolve_threads(int requested) {
+  if (requested > 0) return requested;
+  return omp_get_max_threads();
+}
+
+void parallel_ranges(int64_t count, int threads, void (*fn)(int64_t, int64_t, void*), void* ctx) {
+  if (threads <= 1 || count <= 1) {
+    fn(0, count, ctx);
+    return;
+  }
+  const int t = static_cast<int>(count < threads ? count : threads);
+#pragma omp parallel num_threads(t)
+  {
+    const int64_t id = omp_get_thread_num();
+    const int64_t nt = omp_get_num_threads();
+    const int64_t b = count * id / nt;
+    const int64_t e = count * (id + 1) / nt;
+    fn(b, e, ctx);
+  }
+}
+
+}  // namespace softmax::detail

@@ -1,0 +1,87 @@
+// src/core/rows.hpp: walking the rows of a strided view along one axis, gathering strided
+// rows into contiguous scratch, and splitting work across OpenMP threads.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "softmax/tensor.hpp"
+
+namespace softmax::detail {
+
+// The rows of x along `axis`, paired with where each row's result goes in y.
+//   x: shape (d0, ..., n at axis, ..., dk); y either has x's shape (elementwise over the row)
+//   or is a reduction output (the axis dropped or kept with size 1).
+struct RowGeometry {
+  int64_t n = 0;        // row length
+  int64_t rows = 0;     // product of the other dims
+  int64_t x_step = 1;   // x stride along the axis (elements)
+  int64_t y_step = 1;   // y stride along the axis (elements; 0 for reductions)
+  std::vector<int64_t> dims, x_strides, y_strides;  // the other dims, outermost first
+};
+
+// y_reduced: y's shape lacks the axis (or has it with size 1, keepdims) instead of matching x.
+RowGeometry make_row_geometry(const ConstTensorView& x, const ConstTensorView& y, int64_t axis,
+                              bool y_reduced);
+
+// Calls fn(row_index, x_offset, y_offset) for rows [begin, end) in row-major order of the
+// non-axis dims. Offsets are in elements.
+template <class Fn>
+void for_each_row(const RowGeometry& g, int64_t begin, int64_t end, Fn&& fn) {
+  if (begin >= end) return;
+  const std::size_t k = g.dims.size();
+  std::vector<int64_t> idx(k, 0);
+  int64_t xo = 0, yo = 0, r = begin;
+  for (std::size_t j = k; j-- > 0;) {
+    idx[j] = r % g.dims[j];
+    r /= g.dims[j];
+    xo += idx[j] * g.x_strides[j];
+    yo += idx[j] * g.y_strides[j];
+  }
+  for (int64_t row = begin; row < end; ++row) {
+    fn(row, xo, yo);
+    for (std::size_t j = k; j-- > 0;) {  // odometer increment
+      if (++idx[j] < g.dims[j]) {
+        xo += g.x_strides[j];
+        yo += g.y_strides[j];
+        break;
+      }
+      xo -= (g.dims[j] - 1) * g.x_strides[j];
+      yo -= (g.dims[j] - 1) * g.y_strides[j];
+      idx[j] = 0;
+    }
+  }
+}
+
+// Copies n elements of `elem` bytes from src (stride `step` elements) to contiguous dst.
+inline void gather(const void* src, int64_t step, int64_t n, std::size_t elem, void* dst) {
+  const auto* s = static_cast<const char*>(src);
+  auto* d = static_cast<char*>(dst);
+  for (int64_t i = 0; i < n; ++i) std::memcpy(d + i * elem, s + i * step * static_cast<int64_t>(elem), elem);
+}
+inline void scatter(const void* src, int64_t n, std::size_t elem, void* dst, int64_t step) {
+  const auto* s = static_cast<const char*>(src);
+  auto* d = static_cast<char*>(dst);
+  for (int64_t i = 0; i < n; ++i) std::memcpy(d + i * step * static_cast<int64_t>(elem), s + i * elem, elem);
+}
+
+// Number of threads to use for `requested` (0 = OpenMP default).
+int resolve_threads(int requested);
+
+// Work below this many elements runs on one thread: spawning costs more than it saves.
+inline constexpr int64_t kMinParallelElems = 1 << 15;
+
+// Runs fn(begin, end) over [0, count) split into `threads` contiguous static ranges.
+// Exceptions must not escape fn.
+void parallel_ranges(int64_t count, int threads, void (*fn)(int64_t, int64_t, void*), void* ctx);
+
+template <class Fn>
+void parallel_for(int64_t count, int threads, Fn&& fn) {
+  parallel_ranges(
+      count, threads,
+      [](int64_t b, int64_t e, void* c) { (*static_cast<Fn*>(c))(b, e); },
+      static_cast<void*>(&fn));
+}
+
+}  // namespace softmax::detail

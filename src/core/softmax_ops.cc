@@ -1,0 +1,411 @@
+// src/core/softmax_ops.cc: the public axis ops. Validation first (nothing is written when it
+// fails), then rows are walked, gathered when strided, split across threads, and handed to
+// the per-target kernels (src/cpu). Long rows are cut into fixed chunks (kChunkElems) whose
+// (max, sum) partials merge in chunk order, so the result never depends on the thread count.
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "softmax/error.hpp"
+#include "softmax/ops.hpp"
+#include "src/core/checks.hpp"
+#include "src/core/half.hpp"
+#include "src/core/rows.hpp"
+#include "src/cpu/kernels.hpp"
+
+namespace softmax {
+namespace {
+
+using cpu::ChunkStats;
+using cpu::kChunkElems;
+using cpu::KernelTable;
+using cpu::RowMode;
+using detail::RowGeometry;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// 1/T as the kernels use it: f32 kernels scale by the f32 rounding of 1/T (saturated so an
+// extreme temperature never gives inf * 0); the merge of partials uses the same value.
+double kernel_inv_t(DType t, double inv_t) {
+  if (t == DType::f64) return inv_t;
+  return static_cast<double>(static_cast<float>(std::min(inv_t, static_cast<double>(FLT_MAX))));
+}
+
+// A row's merged statistics.
+struct RowStats {
+  double max;  // max of x over the row (not scaled by 1/T)
+  double sum;  // sum exp((x - max) / T)
+  bool has_nan;
+  bool special() const { return has_nan || !(max > -kInf && max < kInf); }
+};
+
+int64_t num_chunks(int64_t n) { return n == 0 ? 1 : (n + kChunkElems - 1) / kChunkElems; }
+
+// Merges per-chunk partials in chunk order (the only order ever used).
+RowStats merge_chunks(const KernelTable& k, const ChunkStats* parts, int64_t count,
+                      double inv_t) {
+  RowStats r{-kInf, 0.0, false};
+  for (int64_t c = 0; c < count; ++c) {
+    r.has_nan = r.has_nan || parts[c].has_nan;
+    if (parts[c].max > r.max) r.max = parts[c].max;
+  }
+  if (r.special()) return r;
+  for (int64_t c = 0; c < count; ++c) {
+    if (parts[c].max == -kInf) continue;  // an all -inf chunk contributes nothing
+    r.sum += parts[c].sum * k.exp_f64((parts[c].max - r.max) * inv_t);
+  }
+  return r;
+}
+
+// Statistics of one contiguous row; chunk partials computed by `threads` threads.
+RowStats row_stats(const KernelTable& k, const void* x, DType t, int64_t n, double inv_t,
+                   int threads) {
+  const int64_t chunks = num_chunks(n);
+  const auto es = static_cast<int64_t>(dtype_size(t));
+  const auto* base = static_cast<const char*>(x);
+  if (chunks == 1) {
+    const ChunkStats c = k.chunk_stats(x, t, n, inv_t);
+    return merge_chunks(k, &c, 1, inv_t);
+  }
+  std::vector<ChunkStats> parts(static_cast<std::size_t>(chunks));
+  detail::parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) {
+      const int64_t len = std::min(kChunkElems, n - c * kChunkElems);
+      parts[c] = k.chunk_stats(base + c * kChunkElems * es, t, len, inv_t);
+    }
+  });
+  return merge_chunks(k, parts.data(), chunks, inv_t);
+}
+
+// Scratch buffers for gathering one strided row (per thread).
+struct Scratch {
+  std::vector<unsigned char> x, y;
+  void* ensure(std::vector<unsigned char>& b, std::size_t bytes) {
+    if (b.size() < bytes) b.resize(bytes);
+    return b.data();
+  }
+};
+
+// Everything a normalising op (softmax / log_softmax) needs per row.
+struct NormalizeJob {
+  const KernelTable* k;
+  RowGeometry g;
+  const char* x;
+  char* y;
+  DType xt, yt;
+  std::size_t xes, yes;
+  double inv_t;
+  RowMode mode;
+  int threads;  // for the chunks of one long row
+
+  void row(const char* xrow, char* yrow, Scratch& s, int row_threads) const {
+    const int64_t n = g.n;
+    const void* src = xrow;
+    if (g.x_step != 1) {
+      void* buf = s.ensure(s.x, static_cast<std::size_t>(n) * xes);
+      detail::gather(xrow, g.x_step, n, xes, buf);
+      src = buf;
+    }
+    void* dst = g.y_step == 1 ? static_cast<void*>(yrow)
+                              : s.ensure(s.y, static_cast<std::size_t>(n) * yes);
+    const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads);
+    if (st.special()) {
+      for (int64_t i = 0; i < n; ++i) detail::store_from_double(dst, yt, i, kNaN);
+    } else {
+      const double scale = mode == RowMode::kSoftmax ? 1.0 / st.sum : std::log(st.sum);
+      const int64_t chunks = num_chunks(n);
+      detail::parallel_for(chunks, chunks > 1 ? row_threads : 1, [&](int64_t b, int64_t e) {
+        for (int64_t c = b; c < e; ++c) {
+          const int64_t off = c * kChunkElems;
+          const int64_t len = std::min(kChunkElems, n - off);
+          k->normalize(static_cast<const char*>(src) + off * static_cast<int64_t>(xes), xt,
+                       static_cast<char*>(dst) + off * static_cast<int64_t>(yes), yt, len,
+                       st.max, inv_t, scale, mode);
+        }
+      });
+    }
+    if (g.y_step != 1) detail::scatter(dst, n, yes, yrow, g.y_step);
+  }
+};
+
+// Runs job.row over every row: rows split across threads, or, when there are fewer rows than
+// threads and rows are long, each row's chunks split across threads.
+template <class Job>
+void run_rows(const Job& job, int threads) {
+  const RowGeometry& g = job.g;
+  const bool split_rows = g.rows >= threads || g.n <= 2 * kChunkElems;
+  const int row_threads = split_rows ? 1 : threads;
+  const int outer = (split_rows && g.rows * std::max<int64_t>(g.n, 1) >= detail::kMinParallelElems)
+                        ? threads
+                        : 1;
+  detail::parallel_for(g.rows, outer, [&](int64_t b, int64_t e) {
+    Scratch s;
+    detail::for_each_row(g, b, e, [&](int64_t, int64_t xo, int64_t yo) {
+      job.row(job.x + xo * static_cast<int64_t>(job.xes), job.y + yo * static_cast<int64_t>(job.yes),
+              s, row_threads);
+    });
+  });
+}
+
+void normalize_op(const char* op, const ConstTensorView& x, const TensorView& y,
+                  const SoftmaxOptions& o, RowMode mode) {
+  detail::check_view(op, "x", x);
+  detail::check_output_view(op, "y", y);
+  detail::check_compute_pair(op, x.dtype, "y", y.dtype);
+  const int64_t axis = detail::normalize_axis(op, o.axis, x.rank());
+  detail::check_same_shape(op, "y", x.shape, y.shape);
+  const double inv_t = detail::check_temperature(op, o.temperature);
+  detail::check_no_overlap(op, x, y, /*allow_alias=*/true);
+
+  NormalizeJob job{&cpu::kernels(), detail::make_row_geometry(x, y, axis, false),
+                   static_cast<const char*>(x.data), static_cast<char*>(y.data), x.dtype,
+                   y.dtype, dtype_size(x.dtype), dtype_size(y.dtype),
+                   kernel_inv_t(x.dtype, inv_t), mode, 0};
+  if (job.g.rows == 0 || job.g.n == 0) return;
+  const int threads = detail::resolve_threads(o.threads);
+  job.threads = threads;
+  run_rows(job, threads);
+}
+
+// logsumexp of one row from its statistics.
+double logsumexp_value(const RowStats& st, double inv_t) {
+  if (st.has_nan) return kNaN;
+  if (st.max == kInf) return kInf;
+  if (st.max == -kInf) return -kInf;  // all -inf, or empty
+  return st.max * inv_t + std::log(st.sum);
+}
+
+struct ReduceJob {
+  const KernelTable* k;
+  RowGeometry g;
+  const char* x;
+  char* y;
+  DType xt, yt;
+  std::size_t xes, yes;
+  double inv_t;
+  bool argmax;  // else logsumexp
+
+  void row(const char* xrow, char* yrow, Scratch& s, int row_threads) const {
+    const int64_t n = g.n;
+    const void* src = xrow;
+    if (g.x_step != 1 && n > 0) {
+      void* buf = s.ensure(s.x, static_cast<std::size_t>(n) * xes);
+      detail::gather(xrow, g.x_step, n, xes, buf);
+      src = buf;
+    }
+    if (!argmax) {
+      const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads);
+      detail::store_from_double(yrow, yt, 0, logsumexp_value(st, inv_t));
+      return;
+    }
+    const int64_t chunks = num_chunks(n);
+    std::vector<cpu::ArgmaxResult> parts(static_cast<std::size_t>(chunks));
+    detail::parallel_for(chunks, chunks > 1 ? row_threads : 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        const int64_t off = c * kChunkElems;
+        parts[c] = k->argmax(static_cast<const char*>(src) + off * static_cast<int64_t>(xes), xt,
+                             std::min(kChunkElems, n - off));
+        parts[c].index += off;
+      }
+    });
+    cpu::ArgmaxResult best = parts[0];
+    for (int64_t c = 1; c < chunks && !best.is_nan; ++c) {
+      if (parts[c].is_nan || parts[c].value > best.value) best = parts[c];
+    }
+    if (yt == DType::i64) *reinterpret_cast<int64_t*>(yrow) = best.index;
+    else *reinterpret_cast<int32_t*>(yrow) = static_cast<int32_t>(best.index);
+  }
+};
+
+}  // namespace
+
+void softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options) {
+  normalize_op("softmax", x, y, options, RowMode::kSoftmax);
+}
+
+void log_softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options) {
+  normalize_op("log_softmax", x, y, options, RowMode::kLogSoftmax);
+}
+
+void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
+  const char* op = "logsumexp";
+  detail::check_view(op, "x", x);
+  detail::check_output_view(op, "y", y);
+  detail::check_compute_pair(op, x.dtype, "y", y.dtype);
+  const int64_t axis = detail::normalize_axis(op, o.axis, x.rank());
+  detail::check_same_shape(op, "y", detail::reduced_shape(x.shape, axis, o.keepdims), y.shape);
+  const double inv_t = detail::check_temperature(op, o.temperature);
+  detail::check_no_overlap(op, x, y, /*allow_alias=*/false);
+  ReduceJob job{&cpu::kernels(), detail::make_row_geometry(x, y, axis, true),
+                static_cast<const char*>(x.data), static_cast<char*>(y.data), x.dtype, y.dtype,
+                dtype_size(x.dtype), dtype_size(y.dtype), kernel_inv_t(x.dtype, inv_t), false};
+  if (job.g.rows == 0) return;
+  run_rows(job, detail::resolve_threads(o.threads));
+}
+
+void argmax(ConstTensorView x, TensorView indices, const SoftmaxOptions& o) {
+  const char* op = "argmax";
+  detail::check_view(op, "x", x);
+  detail::check_output_view(op, "indices", indices);
+  detail::check_float_dtype(op, "x", x.dtype);
+  if (indices.dtype != DType::i64 && indices.dtype != DType::i32) {
+    throw Error(ErrorKind::kDTypeMismatch, op, "indices", dtype_name(indices.dtype),
+                "must be i64 or i32");
+  }
+  const int64_t axis = detail::normalize_axis(op, o.axis, x.rank());
+  detail::check_same_shape(op, "indices", detail::reduced_shape(x.shape, axis, o.keepdims),
+                           indices.shape);
+  detail::check_temperature(op, o.temperature);
+  detail::check_no_overlap(op, x, indices, /*allow_alias=*/false);
+  ReduceJob job{&cpu::kernels(), detail::make_row_geometry(x, indices, axis, true),
+                static_cast<const char*>(x.data), static_cast<char*>(indices.data), x.dtype,
+                indices.dtype, dtype_size(x.dtype), dtype_size(indices.dtype), 1.0, true};
+  if (job.g.rows == 0) return;
+  if (job.g.n == 0) {
+    throw Error(ErrorKind::kInvalidArgument, op, "x", "shape " + detail::shape_str(x.shape),
+                "argmax of an empty row is undefined (axis " + std::to_string(axis) +
+                    " has size 0)");
+  }
+  if (indices.dtype == DType::i32 && job.g.n > std::numeric_limits<int32_t>::max()) {
+    throw Error(ErrorKind::kOverflow, op, "indices", "i32",
+                "rows of " + std::to_string(job.g.n) + " elements need i64 indices");
+  }
+  run_rows(job, detail::resolve_threads(o.threads));
+}
+
+void hardmax(ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
+  const char* op = "hardmax";
+  detail::check_view(op, "x", x);
+  detail::check_output_view(op, "y", y);
+  detail::check_float_dtype(op, "x", x.dtype);
+  detail::check_float_dtype(op, "y", y.dtype);
+  const int64_t axis = detail::normalize_axis(op, o.axis, x.rank());
+  detail::check_same_shape(op, "y", x.shape, y.shape);
+  detail::check_temperature(op, o.temperature);
+  detail::check_no_overlap(op, x, y, /*allow_alias=*/true);
+  const RowGeometry g = detail::make_row_geometry(x, y, axis, false);
+  if (g.rows == 0 || g.n == 0) return;
+  // Indices first (into scratch), then the one-hot rows: safe in place.
+  std::vector<int64_t> idx(static_cast<std::size_t>(g.rows));
+  std::vector<int64_t> ishape = detail::reduced_shape(x.shape, axis, false);
+  SoftmaxOptions ao = o;
+  ao.keepdims = false;
+  argmax(x, TensorView(idx.data(), DType::i64, ishape), ao);
+  const int threads = detail::resolve_threads(o.threads);
+  auto* yb = static_cast<char*>(y.data);
+  const auto yes = static_cast<int64_t>(dtype_size(y.dtype));
+  detail::parallel_for(g.rows, g.rows * g.n >= detail::kMinParallelElems ? threads : 1,
+                       [&](int64_t b, int64_t e) {
+                         detail::for_each_row(g, b, e, [&](int64_t r, int64_t, int64_t yo) {
+                           char* row = yb + yo * yes;
+                           for (int64_t i = 0; i < g.n; ++i) {
+                             detail::store_from_double(row + i * g.y_step * yes, y.dtype, 0,
+                                                       i == idx[r] ? 1.0 : 0.0);
+                           }
+                         });
+                       });
+}
+
+void sigmoid(ConstTensorView x, TensorView y, const ElementwiseOptions& o) {
+  const char* op = "sigmoid";
+  detail::check_view(op, "x", x);
+  detail::check_output_view(op, "y", y);
+  detail::check_compute_pair(op, x.dtype, "y", y.dtype);
+  detail::check_same_shape(op, "y", x.shape, y.shape);
+  detail::check_no_overlap(op, x, y, /*allow_alias=*/true);
+  if (x.rank() == 0) {  // one element: view it as (1,)
+    x.shape = y.shape = {1};
+    x.strides = y.strides = {1};
+  }
+  RowGeometry g = detail::make_row_geometry(x, y, x.rank() - 1, false);
+  if (g.rows == 0 || g.n == 0) return;
+  const KernelTable& k = cpu::kernels();
+  const int threads = detail::resolve_threads(o.threads);
+  const auto xes = dtype_size(x.dtype), yes = dtype_size(y.dtype);
+  const auto* xb = static_cast<const char*>(x.data);
+  auto* yb = static_cast<char*>(y.data);
+  const bool split_rows = g.rows >= threads || g.n <= 2 * kChunkElems;
+  auto one_row = [&](const char* xrow, char* yrow, Scratch& s, int row_threads) {
+    const void* src = xrow;
+    if (g.x_step != 1) {
+      void* buf = s.ensure(s.x, static_cast<std::size_t>(g.n) * xes);
+      detail::gather(xrow, g.x_step, g.n, xes, buf);
+      src = buf;
+    }
+    void* dst = g.y_step == 1 ? static_cast<void*>(yrow) : s.ensure(s.y, g.n * yes);
+    const int64_t chunks = num_chunks(g.n);
+    detail::parallel_for(chunks, chunks > 1 ? row_threads : 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        const int64_t off = c * kChunkElems;
+        k.sigmoid(static_cast<const char*>(src) + off * static_cast<int64_t>(xes), x.dtype,
+                  static_cast<char*>(dst) + off * static_cast<int64_t>(yes), y.dtype,
+                  std::min(kChunkElems, g.n - off));
+      }
+    });
+    if (g.y_step != 1) detail::scatter(dst, g.n, yes, yrow, g.y_step);
+  };
+  const int outer = split_rows && g.rows * g.n >= detail::kMinParallelElems ? threads : 1;
+  detail::parallel_for(g.rows, outer, [&](int64_t b, int64_t e) {
+    Scratch s;
+    detail::for_each_row(g, b, e, [&](int64_t, int64_t xo, int64_t yo) {
+      one_row(xb + xo * static_cast<int64_t>(xes), yb + yo * static_cast<int64_t>(yes), s,
+              split_rows ? 1 : threads);
+    });
+  });
+}
+
+// ---- one-row conveniences ----
+namespace {
+template <typename T>
+void span_op(const char* op, std::span<const T> x, std::span<T> y, double temperature,
+             RowMode mode) {
+  if (x.size() != y.size()) {
+    throw Error(ErrorKind::kShapeMismatch, op, "y", "size " + std::to_string(y.size()),
+                "must have the size of x (" + std::to_string(x.size()) + ")");
+  }
+  const auto n = static_cast<int64_t>(x.size());
+  SoftmaxOptions o;
+  o.temperature = temperature;
+  o.threads = 1;
+  normalize_op(op, ConstTensorView(x.data(), {n}), TensorView(y.data(), {n}), o, mode);
+}
+template <typename T>
+T span_lse(std::span<const T> x, double temperature) {
+  T out = 0;
+  SoftmaxOptions o;
+  o.temperature = temperature;
+  o.threads = 1;
+  logsumexp(ConstTensorView(x.data(), {static_cast<int64_t>(x.size())}), TensorView(&out, {}), o);
+  return out;
+}
+template <typename T>
+int64_t span_argmax(std::span<const T> x) {
+  int64_t out = 0;
+  SoftmaxOptions o;
+  o.threads = 1;
+  argmax(ConstTensorView(x.data(), {static_cast<int64_t>(x.size())}),
+         TensorView(&out, DType::i64, {}), o);
+  return out;
+}
+}  // namespace
+
+void softmax(std::span<const float> x, std::span<float> y, double t) {
+  span_op("softmax", x, y, t, RowMode::kSoftmax);
+}
+void softmax(std::span<const double> x, std::span<double> y, double t) {
+  span_op("softmax", x, y, t, RowMode::kSoftmax);
+}
+void log_softmax(std::span<const float> x, std::span<float> y, double t) {
+  span_op("log_softmax", x, y, t, RowMode::kLogSoftmax);
+}
+void log_softmax(std::span<const double> x, std::span<double> y, double t) {
+  span_op("log_softmax", x, y, t, RowMode::kLogSoftmax);
+}
+float logsumexp(std::span<const float> x, double t) { return span_lse(x, t); }
+double logsumexp(std::span<const double> x, double t) { return span_lse(x, t); }
+int64_t argmax(std::span<const float> x) { return span_argmax(x); }
+int64_t argmax(std::span<const double> x) { return span_argmax(x); }
+
+}  // namespace softmax

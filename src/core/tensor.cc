@@ -1,0 +1,64 @@
+// src/core/tensor.cc: dtype helpers and view arithmetic.
+#include <string>
+
+#include "softmax/error.hpp"
+#include "softmax/tensor.hpp"
+
+namespace softmax {
+
+std::size_t dtype_size(DType dtype) noexcept {
+  switch (dtype) {
+    case DType::f32: return 4;
+    case DType::f64: return 8;
+    case DType::bf16: return 2;
+    case DType::f16: return 2;
+    case DType::i32: return 4;
+    case DType::i64: return 8;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) noexcept {
+  switch (dtype) {
+    case DType::f32: return "f32";
+    case DType::f64: return "f64";
+    case DType::bf16: return "bf16";
+    case DType::f16: return "f16";
+    case DType::i32: return "i32";
+    case DType::i64: return "i64";
+  }
+  return "?";
+}
+
+namespace {
+int64_t checked_numel(std::span<const int64_t> shape, const char* what) {
+  int64_t n = 1;
+  for (int64_t s : shape) {
+    if (s < 0) {
+      throw Error(ErrorKind::kInvalidArgument, what, "shape", std::to_string(s),
+                  "dimensions must be >= 0");
+    }
+    if (__builtin_mul_overflow(n, s, &n)) {
+      throw Error(ErrorKind::kOverflow, what, "shape", "(product)",
+                  "the element count overflows int64");
+    }
+  }
+  return n;
+}
+}  // namespace
+
+std::vector<int64_t> contiguous_strides(std::span<const int64_t> shape) {
+  checked_numel(shape, "contiguous_strides");
+  std::vector<int64_t> strides(shape.size());
+  int64_t s = 1;
+  for (std::size_t i = shape.size(); i-- > 0;) {
+    strides[i] = s;
+    s *= shape[i] > 0 ? shape[i] : 1;
+  }
+  return strides;
+}
+
+int64_t ConstTensorView::numel() const { return checked_numel(shape, "numel"); }
+int64_t TensorView::numel() const { return checked_numel(shape, "numel"); }
+
+}  // namespace softmax

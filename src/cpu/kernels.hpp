@@ -1,0 +1,61 @@
+// src/cpu/kernels.hpp: the per-target CPU kernel table (no SIMD types).
+//
+// The core layer (src/core) validates views, walks rows, splits work across threads and
+// merges per-chunk partials; these functions do the arithmetic on contiguous runs.
+// One table per SIMD target; softmax::cpu::kernels() returns the one for the chosen target,
+// fetched once per public call (the dispatch is hoisted above the row loop).
+#pragma once
+
+#include <cstdint>
+
+#include "softmax/tensor.hpp"
+
+namespace softmax::cpu {
+
+// Partial statistics of a contiguous run of one row ("chunk").
+//   max:  the largest non-NaN element (-inf if none or if the run is empty).
+//   sum:  sum_i exp((x_i - max) * inv_t), accumulated in f64; meaningful only when max is
+//         finite and has_nan is false.
+//   has_nan: some element is NaN.
+struct ChunkStats {
+  double max;
+  double sum;
+  bool has_nan;
+};
+
+// Result of argmax over a run: index of the first maximum (first NaN if any), and its value.
+struct ArgmaxResult {
+  int64_t index;
+  double value;
+  bool is_nan;
+};
+
+enum class RowMode : uint8_t { kSoftmax, kLogSoftmax };
+
+struct KernelTable {
+  const char* target_name;
+  // x: (n) contiguous, dtype in {f32, bf16, f16} (computed in f32 with inv_t rounded to f32)
+  // or f64. n >= 0.
+  ChunkStats (*chunk_stats)(const void* x, DType dtype, int64_t n, double inv_t);
+  // y[i] = exp((x[i] - max) * inv_t) * scale            (kSoftmax; scale = 1 / sum)
+  // y[i] = (x[i] - max) * inv_t - scale                  (kLogSoftmax; scale = log(sum))
+  // x: (n) contiguous of x_dtype, y: (n) contiguous of y_dtype; y may equal x exactly.
+  // Supported pairs: {f32, bf16, f16} x {f32, bf16, f16}, and f64 -> f64.
+  void (*normalize)(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n, double max,
+                    double inv_t, double scale, RowMode mode);
+  // Elementwise sigmoid over n contiguous elements, same dtype pairs as normalize.
+  void (*sigmoid)(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n);
+  // Argmax of n >= 1 contiguous elements (any floating dtype).
+  ArgmaxResult (*argmax)(const void* x, DType dtype, int64_t n);
+  // exp(a) for a <= 0 with the same f64 code the vector kernels use (for merging partials).
+  double (*exp_f64)(double a);
+};
+
+// The table for the current target (see softmax/dispatch.hpp).
+const KernelTable& kernels();
+
+// Elements per chunk of a row: rows longer than this are split into fixed chunks whose
+// partials merge in chunk order, whether or not threads work on them in parallel.
+inline constexpr int64_t kChunkElems = 32768;
+
+}  // namespace softmax::cpu

@@ -1,0 +1,340 @@
+// src/cpu/softmax_kernels.cc: Highway kernels for the softmax family, compiled once per SIMD
+// target (foreach_target) and exported as one KernelTable per target.
+//
+// Shapes (every kernel): x: (n) contiguous, y: (n) contiguous; rows are split and strided
+// views gathered by the caller (src/core).
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "src/cpu/softmax_kernels.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "hwy/highway.h"
+#include "src/cpu/kernels.hpp"
+#include "src/cpu/row_ops-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace softmax {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using cpu::ArgmaxResult;
+using cpu::ChunkStats;
+using cpu::RowMode;
+
+// Elements per block of the online pass: a block is read twice (max, then exp-sum) while it
+// sits in L1 (8 KiB of f32), so a chunk costs one pass over memory.
+constexpr size_t kBlockElems = 2048;
+
+// Exponent of one vector: exp((x - m) * inv_t) with x - m carried exactly as hi + lo.
+// Returns a = (x - m) * inv_t in `a_out` (for log-softmax) and the correction in `lo_out`.
+template <bool kScaled, class D, class V = hn::Vec<D>>
+HWY_INLINE void ShiftedArg(D d, V x, V neg_m, V inv_t, V& a_out, V& lo_out) {
+  V lo;
+  V a = TwoSum(x, neg_m, lo);
+  if constexpr (kScaled) {
+    a = hn::Mul(a, inv_t);
+    lo = hn::Mul(lo, inv_t);
+  }
+  // Where a is -inf (x = -inf, or x - m overflowed) lo is NaN or meaningless: drop it.
+  lo = hn::IfThenZeroElse(hn::Eq(a, hn::Set(d, -std::numeric_limits<hn::TFromD<D>>::infinity())),
+                          lo);
+  a_out = a;
+  lo_out = lo;
+}
+
+// Max and NaN flag over x[0, len).
+template <class D, typename TIn>
+HWY_INLINE hn::TFromD<D> BlockMax(D d, const TIn* HWY_RESTRICT x, size_t len, bool& has_nan) {
+  using T = hn::TFromD<D>;
+  const size_t N = hn::Lanes(d);
+  const auto neg_inf = hn::Set(d, -std::numeric_limits<T>::infinity());
+  auto m0 = neg_inf, m1 = neg_inf, m2 = neg_inf, m3 = neg_inf;
+  auto nan = hn::Zero(d);  // lanes of all-ones where a NaN was seen
+  size_t i = 0;
+  for (; i + 4 * N <= len; i += 4 * N) {
+    const auto v0 = LoadWiden(d, x + i);
+    const auto v1 = LoadWiden(d, x + i + N);
+    const auto v2 = LoadWiden(d, x + i + 2 * N);
+    const auto v3 = LoadWiden(d, x + i + 3 * N);
+    m0 = hn::Max(m0, v0);
+    m1 = hn::Max(m1, v1);
+    m2 = hn::Max(m2, v2);
+    m3 = hn::Max(m3, v3);
+    const auto n01 = hn::Or(hn::VecFromMask(d, hn::Ne(v0, v0)), hn::VecFromMask(d, hn::Ne(v1, v1)));
+    const auto n23 = hn::Or(hn::VecFromMask(d, hn::Ne(v2, v2)), hn::VecFromMask(d, hn::Ne(v3, v3)));
+    nan = hn::Or(nan, hn::Or(n01, n23));
+  }
+  for (; i < len; i += N) {
+    const size_t count = HWY_MIN(N, len - i);
+    auto v = count == N ? LoadWiden(d, x + i) : LoadWidenN(d, x + i, count);
+    v = hn::IfThenElse(hn::FirstN(d, count), v, neg_inf);
+    m0 = hn::Max(m0, v);
+    nan = hn::Or(nan, hn::VecFromMask(d, hn::Ne(v, v)));
+  }
+  m0 = hn::Max(hn::Max(m0, m1), hn::Max(m2, m3));
+  has_nan = !hn::AllTrue(d, hn::Eq(nan, hn::Zero(d)));
+  // NaN lanes (if any) make the max meaningless; the caller sees has_nan.
+  return hn::GetLane(hn::MaxOfLanes(d, m0));
+}
+
+// sum over x[0, len) of exp((x - m) * inv_t), in kLogicalLanes target-independent lanes.
+template <bool kScaled, class D, typename TIn>
+HWY_INLINE hn::TFromD<D> BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len,
+                                     hn::TFromD<D> m, hn::TFromD<D> inv_t_s) {
+  using T = hn::TFromD<D>;
+  const size_t N = hn::Lanes(d);
+  constexpr size_t K = LogicalLanes<T>() / hn::MaxLanes(d);
+  static_assert(K >= 1, "logical lanes must cover a vector");
+  const auto neg_m = hn::Set(d, -m);
+  const auto inv_t = hn::Set(d, inv_t_s);
+  hn::Vec<D> acc[K];
+  for (size_t k = 0; k < K; ++k) acc[k] = hn::Zero(d);
+  size_t i = 0;
+  for (; i + K * N <= len; i += K * N) {
+    for (size_t k = 0; k < K; ++k) {
+      hn::Vec<D> a, lo;
+      ShiftedArg<kScaled>(d, LoadWiden(d, x + i + k * N), neg_m, inv_t, a, lo);
+      acc[k] = hn::Add(acc[k], ExpNonPositive(d, a, lo));
+    }
+  }
+  for (size_t k = 0; k < K && i + k * N < len; ++k) {
+    const size_t count = HWY_MIN(N, len - i - k * N);
+    hn::Vec<D> a, lo;
+    ShiftedArg<kScaled>(d, LoadWidenN(d, x + i + k * N, count), neg_m, inv_t, a, lo);
+    acc[k] = hn::Add(acc[k], hn::IfThenElseZero(hn::FirstN(d, count), ExpNonPositive(d, a, lo)));
+  }
+  return FoldLanes(d, acc);
+}
+
+template <class D, typename TIn>
+ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d) {
+  using T = hn::TFromD<D>;
+  const T inv_t = static_cast<T>(inv_t_d);
+  const bool scaled = inv_t != T(1);
+  constexpr T kInf = std::numeric_limits<T>::infinity();
+  T m_run = -kInf;
+  double s_run = 0.0;
+  for (int64_t b = 0; b < n; b += kBlockElems) {
+    const size_t len = static_cast<size_t>(HWY_MIN(static_cast<int64_t>(kBlockElems), n - b));
+    bool has_nan = false;
+    const T bm = BlockMax(d, x + b, len, has_nan);
+    if (has_nan) return ChunkStats{static_cast<double>(m_run), 0.0, true};
+    if (bm > m_run) {
+      // Rescale the running sum to the new maximum (online normaliser).
+      if (s_run != 0.0) {
+        const hn::CappedTag<double, 1> d1;
+        const double arg = (static_cast<double>(m_run) - static_cast<double>(bm)) *
+                           static_cast<double>(inv_t);
+        s_run *= hn::GetLane(ExpNonPositive(d1, hn::Set(d1, arg), hn::Zero(d1)));
+      }
+      m_run = bm;
+    }
+    if (!(m_run > -kInf && m_run < kInf)) continue;  // all -inf so far, or +inf: no sum
+    const T bs = scaled ? BlockExpSum<true>(d, x + b, len, m_run, inv_t)
+                        : BlockExpSum<false>(d, x + b, len, m_run, inv_t);
+    s_run += static_cast<double>(bs);
+  }
+  return ChunkStats{static_cast<double>(m_run), s_run, false};
+}
+
+template <bool kScaled, class D, typename TIn, typename TOut>
+void NormalizeT(D d, const TIn* x, TOut* y, int64_t n, double max_d, double inv_t_d,
+                double scale_d, RowMode mode) {
+  // No HWY_RESTRICT: y may alias x exactly (in place); each vector is loaded before stored.
+  using T = hn::TFromD<D>;
+  const size_t N = hn::Lanes(d);
+  const auto neg_m = hn::Set(d, -static_cast<T>(max_d));
+  const auto inv_t = hn::Set(d, static_cast<T>(inv_t_d));
+  const auto scale = hn::Set(d, static_cast<T>(scale_d));
+  const size_t len = static_cast<size_t>(n);
+  auto one = [&](hn::Vec<D> v) {
+    hn::Vec<D> a, lo;
+    ShiftedArg<kScaled>(d, v, neg_m, inv_t, a, lo);
+    if (mode == RowMode::kSoftmax) return hn::Mul(ExpNonPositive(d, a, lo), scale);
+    return hn::Add(hn::Sub(a, scale), lo);
+  };
+  size_t i = 0;
+  for (; i + N <= len; i += N) StoreNarrow(d, one(LoadWiden(d, x + i)), y + i);
+  if (i < len) StoreNarrowN(d, one(LoadWidenN(d, x + i, len - i)), y + i, len - i);
+}
+
+template <class D, typename TIn, typename TOut>
+void SigmoidT(D d, const TIn* x, TOut* y, int64_t n) {
+  using T = hn::TFromD<D>;
+  const size_t N = hn::Lanes(d);
+  const auto one_v = hn::Set(d, T(1));
+  auto one = [&](hn::Vec<D> v) {
+    const auto e = ExpNonPositive(d, hn::Neg(hn::Abs(v)), hn::Zero(d));
+    const auto denom = hn::Add(one_v, e);
+    const auto pos = hn::Div(one_v, denom);
+    const auto neg = hn::Div(e, denom);
+    const auto r = hn::IfThenElse(hn::Ge(v, hn::Zero(d)), pos, neg);
+    return hn::IfThenElse(hn::Ne(v, v), v, r);
+  };
+  const size_t len = static_cast<size_t>(n);
+  size_t i = 0;
+  for (; i + N <= len; i += N) StoreNarrow(d, one(LoadWiden(d, x + i)), y + i);
+  if (i < len) StoreNarrowN(d, one(LoadWidenN(d, x + i, len - i)), y + i, len - i);
+}
+
+template <class D, typename TIn>
+ArgmaxResult ArgmaxT(D d, const TIn* x, int64_t n) {
+  using T = hn::TFromD<D>;
+  const size_t N = hn::Lanes(d);
+  const size_t len = static_cast<size_t>(n);
+  bool has_nan = false;
+  const T m = BlockMax(d, x, len, has_nan);  // BlockMax handles any length
+  // Second pass: the first lane equal to the max (or the first NaN).
+  const auto mv = hn::Set(d, m);
+  for (size_t i = 0; i < len; i += N) {
+    const size_t count = HWY_MIN(N, len - i);
+    const auto v = count == N ? LoadWiden(d, x + i) : LoadWidenN(d, x + i, count);
+    const auto hit = hn::And(has_nan ? hn::Ne(v, v) : hn::Eq(v, mv), hn::FirstN(d, count));
+    const intptr_t lane = hn::FindFirstTrue(d, hit);
+    if (lane >= 0) {
+      const int64_t idx = static_cast<int64_t>(i) + lane;
+      HWY_ALIGN T lanes[hn::MaxLanes(d)];
+      hn::Store(v, d, lanes);
+      return ArgmaxResult{idx, static_cast<double>(lanes[lane]), has_nan};
+    }
+  }
+  return ArgmaxResult{0, static_cast<double>(m), has_nan};  // unreachable for n >= 1
+}
+
+// ---- dtype switches (the only place that maps DType to element types) ----
+
+template <class Fn>
+HWY_INLINE auto VisitF32Storage(DType t, const void* p, Fn&& fn) {
+  switch (t) {
+    case DType::bf16: return fn(static_cast<const hwy::bfloat16_t*>(p));
+    case DType::f16: return fn(static_cast<const hwy::float16_t*>(p));
+    default: return fn(static_cast<const float*>(p));
+  }
+}
+template <class Fn>
+HWY_INLINE void VisitF32StorageOut(DType t, void* p, Fn&& fn) {
+  switch (t) {
+    case DType::bf16: fn(static_cast<hwy::bfloat16_t*>(p)); break;
+    case DType::f16: fn(static_cast<hwy::float16_t*>(p)); break;
+    default: fn(static_cast<float*>(p)); break;
+  }
+}
+
+ChunkStats ChunkStatsImpl(const void* x, DType dtype, int64_t n, double inv_t) {
+  if (dtype == DType::f64) {
+    return ChunkStatsT(hn::ScalableTag<double>(), static_cast<const double*>(x), n, inv_t);
+  }
+  return VisitF32Storage(dtype, x, [&](auto* px) {
+    return ChunkStatsT(hn::ScalableTag<float>(), px, n, inv_t);
+  });
+}
+
+void NormalizeImpl(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n,
+                   double max, double inv_t, double scale, RowMode mode) {
+  if (x_dtype == DType::f64) {
+    const hn::ScalableTag<double> d;
+    const auto* px = static_cast<const double*>(x);
+    auto* py = static_cast<double*>(y);
+    if (inv_t != 1.0) NormalizeT<true>(d, px, py, n, max, inv_t, scale, mode);
+    else NormalizeT<false>(d, px, py, n, max, inv_t, scale, mode);
+    return;
+  }
+  const double inv_t_f = static_cast<double>(static_cast<float>(inv_t));
+  VisitF32Storage(x_dtype, x, [&](auto* px) {
+    VisitF32StorageOut(y_dtype, y, [&](auto* py) {
+      const hn::ScalableTag<float> d;
+      if (inv_t_f != 1.0) NormalizeT<true>(d, px, py, n, max, inv_t_f, scale, mode);
+      else NormalizeT<false>(d, px, py, n, max, inv_t_f, scale, mode);
+    });
+    return 0;
+  });
+}
+
+void SigmoidImpl(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n) {
+  if (x_dtype == DType::f64) {
+    SigmoidT(hn::ScalableTag<double>(), static_cast<const double*>(x), static_cast<double*>(y), n);
+    return;
+  }
+  VisitF32Storage(x_dtype, x, [&](auto* px) {
+    VisitF32StorageOut(y_dtype, y, [&](auto* py) { SigmoidT(hn::ScalableTag<float>(), px, py, n); });
+    return 0;
+  });
+}
+
+ArgmaxResult ArgmaxImpl(const void* x, DType dtype, int64_t n) {
+  if (dtype == DType::f64) return ArgmaxT(hn::ScalableTag<double>(), static_cast<const double*>(x), n);
+  return VisitF32Storage(dtype, x, [&](auto* px) { return ArgmaxT(hn::ScalableTag<float>(), px, n); });
+}
+
+double ExpF64Impl(double a) {
+  const hn::CappedTag<double, 1> d1;
+  return hn::GetLane(ExpNonPositive(d1, hn::Set(d1, a), hn::Zero(d1)));
+}
+
+const cpu::KernelTable* GetKernelTable() {
+  static const cpu::KernelTable table{hwy::TargetName(HWY_TARGET), &ChunkStatsImpl,
+                                      &NormalizeImpl, &SigmoidImpl, &ArgmaxImpl, &ExpF64Impl};
+  return &table;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace softmax
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include "softmax/dispatch.hpp"
+#include "softmax/error.hpp"
+
+namespace softmax {
+HWY_EXPORT(GetKernelTable);
+
+namespace cpu {
+const KernelTable& kernels() { return *HWY_DYNAMIC_DISPATCH(GetKernelTable)(); }
+}  // namespace cpu
+
+namespace {
+int64_t g_forced_target = 0;  // 0: no restriction (see set_target)
+
+std::vector<int64_t> RealTargets() {
+  hwy::SetSupportedTargetsForTest(0);
+  std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  hwy::SetSupportedTargetsForTest(g_forced_target);
+  return targets;
+}
+}  // namespace
+
+std::vector<std::string> available_targets() {
+  std::vector<std::string> names;
+  for (int64_t t : RealTargets()) names.emplace_back(hwy::TargetName(t));
+  return names;
+}
+
+std::string current_target() { return cpu::kernels().target_name; }
+
+void set_target(const std::string& name) {
+  int64_t chosen = -1;
+  if (name.empty()) {
+    chosen = 0;
+  } else {
+    for (int64_t t : RealTargets()) {
+      if (name == hwy::TargetName(t)) chosen = t;
+    }
+  }
+  if (chosen < 0) {
+    std::string names;
+    for (const auto& n : available_targets()) names += (names.empty() ? "" : ", ") + n;
+    throw Error(ErrorKind::kInvalidArgument, "set_target", "name", "\"" + name + "\"",
+                "must be one of the targets this build and CPU support: " + names);
+  }
+  g_forced_target = chosen;
+  hwy::SetSupportedTargetsForTest(chosen);
+  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+}
+}  // namespace softmax
+#endif  // HWY_ONCE

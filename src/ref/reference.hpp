@@ -1,0 +1,28 @@
+// src/ref/reference.hpp: scalar long double reference of the softmax family, the test oracle.
+// Inputs are the exact values of the (f32/f64/bf16/f16) inputs; all arithmetic is in long
+// double (64-bit mantissa on x86), so for f32/f64 outputs the reference is exact to well
+// under 1e-3 ulp of the output type. Semantics match include/softmax/ops.hpp.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace softmax::ref {
+
+using LD = long double;
+
+// softmax(x / T) of one row (NaN row rules as the library).
+std::vector<LD> softmax(const std::vector<LD>& x, LD temperature = 1);
+std::vector<LD> log_softmax(const std::vector<LD>& x, LD temperature = 1);
+LD logsumexp(const std::vector<LD>& x, LD temperature = 1);
+// First index of the maximum; first NaN if any.
+int64_t argmax(const std::vector<LD>& x);
+LD sigmoid(LD x);
+
+// Distance between a computed value and the exact one, in units in the last place of the
+// type of `got` (float or double) at the exact value; subnormals use the subnormal spacing.
+// Returns 0 when both are the same NaN/inf, +inf on a NaN/inf mismatch.
+double ulp_error(float got, LD exact);
+double ulp_error(double got, LD exact);
+
+}  // namespace softmax::ref
