@@ -25,7 +25,26 @@ RowGeometry make_row_geometry(const ConstTensorView& x, const ConstTensorView& y
     g.y_strides.push_back(y.strides[yj++]);
     g.rows *= x.shape[j];
   }
-  return g;
+  // Merge adjacent dims that both views step through uniformly, and drop dims of size 1, so a
+  // contiguous batch becomes one dim with a constant row stride (fast paths rely on it).
+  RowGeometry m = g;
+  m.dims.clear();
+  m.x_strides.clear();
+  m.y_strides.clear();
+  for (std::size_t j = 0; j < g.dims.size(); ++j) {
+    if (g.dims[j] == 1) continue;
+    if (!m.dims.empty() && m.x_strides.back() == g.x_strides[j] * g.dims[j] &&
+        m.y_strides.back() == g.y_strides[j] * g.dims[j]) {
+      m.dims.back() *= g.dims[j];
+      m.x_strides.back() = g.x_strides[j];
+      m.y_strides.back() = g.y_strides[j];
+      continue;
+    }
+    m.dims.push_back(g.dims[j]);
+    m.x_strides.push_back(g.x_strides[j]);
+    m.y_strides.push_back(g.y_strides[j]);
+  }
+  return m;
 }
 
 int resolve_threads(int requested) {

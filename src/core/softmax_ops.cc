@@ -59,29 +59,37 @@ RowStats merge_chunks(const KernelTable& k, const ChunkStats* parts, int64_t cou
   return r;
 }
 
-// Statistics of one contiguous row; chunk partials computed by `threads` threads.
+// Statistics of one contiguous row; chunk partials computed by `threads` threads. With e_out
+// (n elements of the compute type) and block_max (ceil(n / kBlockElems) entries) the exps are
+// stored for scale_blocks (see KernelTable::chunk_stats).
 RowStats row_stats(const KernelTable& k, const void* x, DType t, int64_t n, double inv_t,
-                   int threads) {
+                   int threads, void* e_out = nullptr, double* block_max = nullptr) {
   const int64_t chunks = num_chunks(n);
   const auto es = static_cast<int64_t>(dtype_size(t));
+  const auto cs = static_cast<int64_t>(t == DType::f64 ? 8 : 4);
+  constexpr int64_t kBlocksPerChunk = kChunkElems / cpu::kBlockElems;
   const auto* base = static_cast<const char*>(x);
+  auto one = [&](int64_t c) {
+    const int64_t len = std::min(kChunkElems, n - c * kChunkElems);
+    return k.chunk_stats(base + c * kChunkElems * es, t, len, inv_t,
+                         e_out ? static_cast<char*>(e_out) + c * kChunkElems * cs : nullptr,
+                         block_max ? block_max + c * kBlocksPerChunk : nullptr);
+  };
   if (chunks == 1) {
-    const ChunkStats c = k.chunk_stats(x, t, n, inv_t);
+    const ChunkStats c = one(0);
     return merge_chunks(k, &c, 1, inv_t);
   }
   std::vector<ChunkStats> parts(static_cast<std::size_t>(chunks));
   detail::parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
-    for (int64_t c = b; c < e; ++c) {
-      const int64_t len = std::min(kChunkElems, n - c * kChunkElems);
-      parts[c] = k.chunk_stats(base + c * kChunkElems * es, t, len, inv_t);
-    }
+    for (int64_t c = b; c < e; ++c) parts[c] = one(c);
   });
   return merge_chunks(k, parts.data(), chunks, inv_t);
 }
 
 // Scratch buffers for gathering one strided row (per thread).
 struct Scratch {
-  std::vector<unsigned char> x, y;
+  std::vector<unsigned char> x, y, work;
+  std::vector<double> block_max;
   void* ensure(std::vector<unsigned char>& b, std::size_t bytes) {
     if (b.size() < bytes) b.resize(bytes);
     return b.data();
@@ -110,25 +118,70 @@ struct NormalizeJob {
     }
     void* dst = g.y_step == 1 ? static_cast<void*>(yrow)
                               : s.ensure(s.y, static_cast<std::size_t>(n) * yes);
-    const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads);
-    if (st.special()) {
-      for (int64_t i = 0; i < n; ++i) detail::store_from_double(dst, yt, i, kNaN);
+    const int64_t chunks = num_chunks(n);
+    if (mode == RowMode::kSoftmax) {
+      // Pass 1 stores exp((x - m_block) / T) in the compute type (into y itself when it has
+      // that type), pass 2 scales each block once: one exp per element, and the row is read
+      // from memory once.
+      const DType ct = xt == DType::f64 ? DType::f64 : DType::f32;
+      const std::size_t cs = dtype_size(ct);
+      void* work = yt == ct ? dst : s.ensure(s.work, static_cast<std::size_t>(n) * cs);
+      s.block_max.resize(static_cast<std::size_t>((n + cpu::kBlockElems - 1) / cpu::kBlockElems));
+      double* bm = s.block_max.data();
+      const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads, work, bm);
+      if (st.special()) {
+        for (int64_t i = 0; i < n; ++i) detail::store_from_double(dst, yt, i, kNaN);
+      } else {
+        const double inv_sum = 1.0 / st.sum;
+        detail::parallel_for(chunks, chunks > 1 ? row_threads : 1, [&](int64_t b, int64_t e) {
+          for (int64_t c = b; c < e; ++c) {
+            const int64_t off = c * kChunkElems;
+            k->scale_blocks(static_cast<const char*>(work) + off * static_cast<int64_t>(cs),
+                            static_cast<char*>(dst) + off * static_cast<int64_t>(yes), yt,
+                            std::min(kChunkElems, n - off), bm + off / cpu::kBlockElems,
+                            st.max, inv_t, inv_sum);
+          }
+        });
+      }
     } else {
-      const double scale = mode == RowMode::kSoftmax ? 1.0 / st.sum : std::log(st.sum);
-      const int64_t chunks = num_chunks(n);
-      detail::parallel_for(chunks, chunks > 1 ? row_threads : 1, [&](int64_t b, int64_t e) {
-        for (int64_t c = b; c < e; ++c) {
-          const int64_t off = c * kChunkElems;
-          const int64_t len = std::min(kChunkElems, n - off);
-          k->normalize(static_cast<const char*>(src) + off * static_cast<int64_t>(xes), xt,
-                       static_cast<char*>(dst) + off * static_cast<int64_t>(yes), yt, len,
-                       st.max, inv_t, scale, mode);
-        }
-      });
+      const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads);
+      if (st.special()) {
+        for (int64_t i = 0; i < n; ++i) detail::store_from_double(dst, yt, i, kNaN);
+      } else {
+        const double log_sum = std::log(st.sum);
+        detail::parallel_for(chunks, chunks > 1 ? row_threads : 1, [&](int64_t b, int64_t e) {
+          for (int64_t c = b; c < e; ++c) {
+            const int64_t off = c * kChunkElems;
+            k->normalize(static_cast<const char*>(src) + off * static_cast<int64_t>(xes), xt,
+                         static_cast<char*>(dst) + off * static_cast<int64_t>(yes), yt,
+                         std::min(kChunkElems, n - off), st.max, inv_t, log_sum, mode);
+          }
+        });
+      }
     }
     if (g.y_step != 1) detail::scatter(dst, n, yes, yrow, g.y_step);
   }
 };
+
+// Fast path for many short contiguous rows with a constant row stride: whole ranges of rows go
+// to one kernel call (bit-identical to the per-row path). Returns false when not applicable.
+bool run_short_rows(const KernelTable& k, const RowGeometry& g, const char* x, DType xt, char* y,
+                    DType yt, double inv_t, RowMode mode, int threads) {
+  const bool reduction = mode == RowMode::kLogSumExp;
+  if (g.n > cpu::kBlockElems || g.x_step != 1 || (!reduction && g.y_step != 1) ||
+      g.dims.size() > 1) {
+    return false;
+  }
+  const int64_t xs = g.dims.empty() ? 0 : g.x_strides[0];
+  const int64_t ys = g.dims.empty() ? 0 : g.y_strides[0];
+  const auto xes = static_cast<int64_t>(dtype_size(xt)), yes = static_cast<int64_t>(dtype_size(yt));
+  const int outer = g.rows * std::max<int64_t>(g.n, 1) >= detail::kMinParallelElems ? threads : 1;
+  detail::parallel_for(g.rows, outer, [&](int64_t b, int64_t e) {
+    k.rows(x + b * xs * xes, xt, xs, y + b * ys * yes, yt, ys, e - b, g.n, inv_t,
+           static_cast<int>(mode));
+  });
+  return true;
+}
 
 // Runs job.row over every row: rows split across threads, or, when there are fewer rows than
 // threads and rows are long, each row's chunks split across threads.
@@ -166,6 +219,7 @@ void normalize_op(const char* op, const ConstTensorView& x, const TensorView& y,
   if (job.g.rows == 0 || job.g.n == 0) return;
   const int threads = detail::resolve_threads(o.threads);
   job.threads = threads;
+  if (run_short_rows(*job.k, job.g, job.x, job.xt, job.y, job.yt, job.inv_t, mode, threads)) return;
   run_rows(job, threads);
 }
 
@@ -242,7 +296,12 @@ void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
                 static_cast<const char*>(x.data), static_cast<char*>(y.data), x.dtype, y.dtype,
                 dtype_size(x.dtype), dtype_size(y.dtype), kernel_inv_t(x.dtype, inv_t), false};
   if (job.g.rows == 0) return;
-  run_rows(job, detail::resolve_threads(o.threads));
+  const int threads = detail::resolve_threads(o.threads);
+  if (run_short_rows(*job.k, job.g, job.x, job.xt, job.y, job.yt, job.inv_t, RowMode::kLogSumExp,
+                     threads)) {
+    return;
+  }
+  run_rows(job, threads);
 }
 
 void argmax(ConstTensorView x, TensorView indices, const SoftmaxOptions& o) {

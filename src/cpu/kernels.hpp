@@ -30,19 +30,33 @@ struct ArgmaxResult {
   bool is_nan;
 };
 
-enum class RowMode : uint8_t { kSoftmax, kLogSoftmax };
+enum class RowMode : uint8_t { kSoftmax = 0, kLogSoftmax = 1, kLogSumExp = 2 };
 
 struct KernelTable {
   const char* target_name;
   // x: (n) contiguous, dtype in {f32, bf16, f16} (computed in f32 with inv_t rounded to f32)
-  // or f64. n >= 0.
-  ChunkStats (*chunk_stats)(const void* x, DType dtype, int64_t n, double inv_t);
+  // or f64. n >= 0. When e_out is non-null (n elements of the compute type: f32, or f64 for f64
+  // input) it receives exp((x_i - m_b) * inv_t), where m_b, the running maximum when block b
+  // (kBlockElems elements) was processed, is written to block_max[b] (ceil(n / kBlockElems)
+  // entries). e_out may be x itself when x is f32/f64 (in place).
+  ChunkStats (*chunk_stats)(const void* x, DType dtype, int64_t n, double inv_t, void* e_out,
+                            double* block_max);
+  // y_i = e_i * exp((block_max[b] - max) * inv_t) * inv_sum for i in block b; e is the compute
+  // type (f32 for y in {f32, bf16, f16}; f64 for y f64); y may be e exactly.
+  void (*scale_blocks)(const void* e, void* y, DType y_dtype, int64_t n, const double* block_max,
+                       double max, double inv_t, double inv_sum);
   // y[i] = exp((x[i] - max) * inv_t) * scale            (kSoftmax; scale = 1 / sum)
   // y[i] = (x[i] - max) * inv_t - scale                  (kLogSoftmax; scale = log(sum))
   // x: (n) contiguous of x_dtype, y: (n) contiguous of y_dtype; y may equal x exactly.
   // Supported pairs: {f32, bf16, f16} x {f32, bf16, f16}, and f64 -> f64.
   void (*normalize)(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n, double max,
                     double inv_t, double scale, RowMode mode);
+  // Whole rows of n <= kBlockElems contiguous elements, `rows` of them at x + r * x_stride and
+  // y + r * y_stride (elements): mode 0 softmax, 1 log-softmax (y rows of n), 2 logsumexp (one
+  // value per row at y + r * y_stride). Same results, bit for bit, as the general path; special
+  // rows (NaN, +inf, all -inf) handled as the ops document. x_dtype/y_dtype pairs as normalize.
+  void (*rows)(const void* x, DType x_dtype, int64_t x_stride, void* y, DType y_dtype,
+               int64_t y_stride, int64_t rows, int64_t n, double inv_t, int mode);
   // Elementwise sigmoid over n contiguous elements, same dtype pairs as normalize.
   void (*sigmoid)(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n);
   // Argmax of n >= 1 contiguous elements (any floating dtype).
@@ -57,5 +71,7 @@ const KernelTable& kernels();
 // Elements per chunk of a row: rows longer than this are split into fixed chunks whose
 // partials merge in chunk order, whether or not threads work on them in parallel.
 inline constexpr int64_t kChunkElems = 32768;
+// Elements per block inside a chunk (see chunk_stats); kChunkElems is a multiple of it.
+inline constexpr int64_t kBlockElems = 2048;
 
 }  // namespace softmax::cpu

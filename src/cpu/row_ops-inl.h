@@ -1,9 +1,11 @@
 // src/cpu/row_ops-inl.h: per-target building blocks of the CPU kernels (Highway).
 //
-// Everything here is "consistent arithmetic": it uses only IEEE add, sub, mul, min, max and
-// bit operations, never FMA (the project builds with -ffp-contract=off) or an approximate
-// reciprocal, and rounds with the 1.5 * 2^p "magic number" trick rather than a target's own
-// rounding instruction. So every SIMD target computes the same bits lane for lane.
+// Everything here is "consistent arithmetic": it uses only correctly rounded IEEE operations
+// (add, sub, mul, div, min, max, and fused multiply-add through Fma(), which is exact FMA on
+// every target), bit operations, never a contraction chosen by the compiler (the project builds
+// with -ffp-contract=off) or an approximate reciprocal, and rounds with the 1.5 * 2^p "magic
+// number" trick rather than a target's own rounding instruction. So every SIMD target computes
+// the same bits lane for lane.
 //
 // Per-target include guard (Highway's toggle idiom): this file is included once per target.
 #if defined(SOFTMAX_CPU_ROW_OPS_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -13,6 +15,7 @@
 #define SOFTMAX_CPU_ROW_OPS_INL_H_
 #endif
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -24,6 +27,26 @@ namespace softmax {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// a * b + c rounded once (IEEE fused multiply-add) on every target: the FMA instruction where the
+// target has one (AVX2, AVX-512, NEON, SVE), std::fma per lane elsewhere (the scalar fallback),
+// so results stay bit-identical across targets. (Highway's MulAdd rounds twice on targets
+// without FMA, so it is not used directly.)
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V Fma(D d, V a, V b, V c) {
+#if HWY_NATIVE_FMA
+  (void)d;
+  return hn::MulAdd(a, b, c);
+#else
+  using T = hn::TFromD<D>;
+  HWY_ALIGN T va[hn::MaxLanes(d)], vb[hn::MaxLanes(d)], vc[hn::MaxLanes(d)];
+  hn::Store(a, d, va);
+  hn::Store(b, d, vb);
+  hn::Store(c, d, vc);
+  for (size_t i = 0; i < hn::Lanes(d); ++i) va[i] = std::fma(va[i], vb[i], vc[i]);
+  return hn::Load(d, va);
+#endif
+}
+
 // ---------------------------------------------------------------------------------------------
 // Constants of exp, per floating type.
 template <typename T>
@@ -33,14 +56,16 @@ template <>
 struct ExpConsts<float> {
   using Int = int32_t;
   static constexpr float kLog2e = 1.44269504088896341f;
-  // ln 2 split so that n * kLn2Hi is exact for |n| <= 2^8: kLn2Hi has 9 significant bits.
-  static constexpr float kLn2Hi = 0.693359375f;
-  static constexpr float kLn2Lo = -2.12194440e-4f;
+  // ln 2 = kLn2Hi + kLn2Lo: kLn2Hi is ln 2 rounded to f32, kLn2Lo the rest. With FMA,
+  // a - n * kLn2Hi is exact for the reduced range (|result| <= 0.35, a multiple of 2^-24).
+  static constexpr float kLn2Hi = 0.693147182464599609375f;
+  static constexpr float kLn2Lo = -1.904654323148236e-09f;
   // exp(a) rounds to 0 for a <= kMinArg (exp(-104) < 2^-150, half the least subnormal).
   static constexpr float kMinArg = -104.0f;
   static constexpr float kRoundMagic = 12582912.0f;  // 1.5 * 2^23
   static constexpr int kMantBits = 23;
-  static constexpr Int kBias = 127;
+  static constexpr int kScaleOffset = 64;
+  static constexpr float kScaleBack = 0x1.0p-64f;
   // Taylor coefficients 1/k!, k = 7..2, of exp on |r| <= ln2 / 2: truncation error
   // (ln2/2)^8 / 8! < 6e-9, i.e. < 0.1 ulp of the result.
   static constexpr int kDegree = 7;
@@ -52,13 +77,14 @@ template <>
 struct ExpConsts<double> {
   using Int = int64_t;
   static constexpr double kLog2e = 1.4426950408889634074;
-  // ln 2 split so that n * kLn2Hi is exact for |n| <= 2^11: kLn2Hi has 32 significant bits.
-  static constexpr double kLn2Hi = 6.93147180369123816490e-01;
-  static constexpr double kLn2Lo = 1.90821492927058770002e-10;
+  // ln 2 = kLn2Hi + kLn2Lo (ln 2 rounded to f64, and the rest); see the f32 case.
+  static constexpr double kLn2Hi = 0.6931471805599452862267639829951804131269;
+  static constexpr double kLn2Lo = 2.319046813846299558417771e-17;
   static constexpr double kMinArg = -746.0;  // exp(-746) < 2^-1075
   static constexpr double kRoundMagic = 6755399441055744.0;  // 1.5 * 2^52
   static constexpr int kMantBits = 52;
-  static constexpr Int kBias = 1023;
+  static constexpr int kScaleOffset = 64;
+  static constexpr double kScaleBack = 0x1.0p-64;
   // Taylor coefficients 1/k!, k = 13..2: truncation error (ln2/2)^14 / 14! < 5e-18.
   static constexpr int kDegree = 13;
   static constexpr double kCoeffs[] = {
@@ -67,46 +93,43 @@ struct ExpConsts<double> {
       1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        0.5};
 };
 
-// 2^k for integral-valued k (as a float/double vector) with kMinExp <= k <= kMaxExp of normals.
-template <class D, class V = hn::Vec<D>>
-HWY_INLINE V Pow2I(D d, V k) {
-  using T = hn::TFromD<D>;
-  using C = ExpConsts<T>;
-  const hn::RebindToSigned<D> di;
-  const auto ki = hn::ConvertTo(di, k);  // k is integral: exact on every target
-  const auto bits = hn::ShiftLeft<C::kMantBits>(hn::Add(ki, hn::Set(di, C::kBias)));
-  return hn::BitCast(d, bits);
-}
-
 // exp(a + lo) for a <= 0 (including -inf), |lo| <= ulp(a) / 2 a correction term (pass Zero
-// when there is none). Result in [0, 1]; subnormal results are computed (not flushed).
-// Max error, measured against a long double reference over all of [-104, 0] (f32 test
-// ExpAccuracy): 1 ulp for f32; f64: 1 ulp (sampled). NaN in a gives an unspecified value:
-// callers detect NaN rows themselves. Not valid for a > 0.
-// Method: Cody-Waite reduction a = n ln2 + r, |r| <= ln2/2, Taylor polynomial in Horner form,
-// scaling by 2^n done as two exact multiplications so subnormal results round once.
+// when there is none; it is ignored where a <= kMinArg). Result in [0, 1]; subnormal results
+// are computed (not flushed). Max error, measured against a long double reference over
+// [-104, 0] (tests/cpu/exp_test.cc, docs/accuracy.md): about 1.2 ulp for f32. NaN in `a`
+// gives an unspecified value: callers detect NaN rows themselves. Not valid for a > 0.
+// Method: Cody-Waite reduction a = n ln2 + r, |r| <= ln2/2 with FMA (n by the magic-number
+// rounding, whose low bits already hold n as an integer), Taylor polynomial in Horner form, and the
+// scaling p * 2^n done as an exact exponent-field add of n + 64 followed by one multiply by
+// 2^-64, so subnormal results round exactly once.
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE V ExpNonPositive(D d, V a, V lo) {
   using T = hn::TFromD<D>;
   using C = ExpConsts<T>;
-  a = hn::Max(a, hn::Set(d, C::kMinArg));
+  const hn::RebindToSigned<D> di;
+  const V min_arg = hn::Set(d, C::kMinArg);
+  // Drop lo where a is clamped (a = -inf makes lo NaN); a NaN `a` keeps a NaN lo (so NaN
+  // propagates into sums on every target).
+  lo = hn::IfThenZeroElse(hn::Le(a, min_arg), lo);
+  a = hn::Max(a, min_arg);
   const V magic = hn::Set(d, C::kRoundMagic);
-  // n = round-to-nearest-even(a * log2(e)), via the magic-number trick (|a log2e| < 2^22).
-  const V n = hn::Sub(hn::Add(hn::Mul(a, hn::Set(d, C::kLog2e)), magic), magic);
-  V r = hn::Sub(a, hn::Mul(n, hn::Set(d, C::kLn2Hi)));  // exact (Sterbenz)
-  r = hn::Sub(r, hn::Mul(n, hn::Set(d, C::kLn2Lo)));
+  // t = magic + round-to-nearest-even(a * log2(e)); valid since |a log2e| < 2^22.
+  const V t = Fma(d, a, hn::Set(d, C::kLog2e), magic);
+  const V neg_n = hn::Sub(magic, t);
+  V r = Fma(d, neg_n, hn::Set(d, C::kLn2Hi), a);  // exact (see kLn2Hi)
+  r = Fma(d, neg_n, hn::Set(d, C::kLn2Lo), r);
   r = hn::Add(r, lo);
   V p = hn::Set(d, C::kCoeffs[0]);
-  for (int i = 1; i < C::kDegree - 1; ++i) {
-    p = hn::Add(hn::Mul(p, r), hn::Set(d, C::kCoeffs[i]));
-  }
-  p = hn::Add(hn::Mul(p, r), hn::Set(d, T(1)));
-  p = hn::Add(hn::Mul(p, r), hn::Set(d, T(1)));
-  // 2^n = 2^n1 * 2^n2 with n1 = floor(n / 2): both factors are normal for n >= 2 * kMinExp, so
-  // p * 2^n1 is exact and the only rounding is the final one (into the subnormals if need be).
-  const V n1 = hn::Floor(hn::Mul(n, hn::Set(d, T(0.5))));
-  const V n2 = hn::Sub(n, n1);
-  return hn::Mul(hn::Mul(p, Pow2I(d, n1)), Pow2I(d, n2));
+  for (int i = 1; i < C::kDegree - 1; ++i) p = Fma(d, p, r, hn::Set(d, C::kCoeffs[i]));
+  p = Fma(d, p, r, hn::Set(d, T(1)));
+  p = Fma(d, p, r, hn::Set(d, T(1)));
+  // The low bits of t are n (the magic constant's low mantissa bits are zero), so
+  // (bits(t) + 64) << mantissa_bits is (n + 64) in the exponent field: p * 2^(n + 64) is a
+  // normal number for every n >= kMinArg * log2(e), computed exactly by an integer add.
+  const auto e_bits = hn::ShiftLeft<C::kMantBits>(
+      hn::Add(hn::BitCast(di, t), hn::Set(di, static_cast<typename C::Int>(C::kScaleOffset))));
+  const V scaled = hn::BitCast(d, hn::Add(hn::BitCast(di, p), e_bits));
+  return hn::Mul(scaled, hn::Set(d, C::kScaleBack));
 }
 
 // Knuth's TwoSum: hi + lo == a + b exactly, hi = fl(a + b). Six IEEE operations, no branch.

@@ -5,6 +5,7 @@
 // views gathered by the caller (src/core).
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -15,6 +16,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
+#include "src/core/half.hpp"
 #include "src/cpu/kernels.hpp"
 #include "src/cpu/row_ops-inl.h"
 
@@ -29,7 +31,7 @@ using cpu::RowMode;
 
 // Elements per block of the online pass: a block is read twice (max, then exp-sum) while it
 // sits in L1 (8 KiB of f32), so a chunk costs one pass over memory.
-constexpr size_t kBlockElems = 2048;
+constexpr size_t kBlockElems = static_cast<size_t>(cpu::kBlockElems);
 
 // Exponent of one vector: exp((x - m) * inv_t) with x - m carried exactly as hi + lo.
 // Returns a = (x - m) * inv_t in `a_out` (for log-softmax) and the correction in `lo_out`.
@@ -41,11 +43,20 @@ HWY_INLINE void ShiftedArg(D d, V x, V neg_m, V inv_t, V& a_out, V& lo_out) {
     a = hn::Mul(a, inv_t);
     lo = hn::Mul(lo, inv_t);
   }
-  // Where a is -inf (x = -inf, or x - m overflowed) lo is NaN or meaningless: drop it.
-  lo = hn::IfThenZeroElse(hn::Eq(a, hn::Set(d, -std::numeric_limits<hn::TFromD<D>>::infinity())),
-                          lo);
   a_out = a;
   lo_out = lo;
+}
+
+// One value, rounded once from f64 to f32 (and then, for bf16/f16 storage, from f32).
+HWY_INLINE void StoreScalar(float* p, double v) { *p = static_cast<float>(v); }
+HWY_INLINE void StoreScalar(double* p, double v) { *p = v; }
+HWY_INLINE void StoreScalar(hwy::bfloat16_t* p, double v) {
+  const uint16_t b = detail::f32_to_bf16(static_cast<float>(v));
+  std::memcpy(p, &b, 2);
+}
+HWY_INLINE void StoreScalar(hwy::float16_t* p, double v) {
+  const uint16_t b = detail::f32_to_f16(static_cast<float>(v));
+  std::memcpy(p, &b, 2);
 }
 
 // Max and NaN flag over x[0, len).
@@ -83,37 +94,75 @@ HWY_INLINE hn::TFromD<D> BlockMax(D d, const TIn* HWY_RESTRICT x, size_t len, bo
   return hn::GetLane(hn::MaxOfLanes(d, m0));
 }
 
-// sum over x[0, len) of exp((x - m) * inv_t), in kLogicalLanes target-independent lanes.
+// Adds the lanes of e (compute type T) into the f64 accumulators acc[2k], acc[2k + 1] (f32) or
+// acc[k] (f64), so that flattened accumulator lane j always holds block elements j mod 64.
+template <class D, class DD, size_t K2>
+HWY_INLINE void AccumulateWide(D d, DD dd, hn::Vec<DD> (&acc)[K2], size_t k, hn::Vec<D> e) {
+  if constexpr (hwy::IsSame<hn::TFromD<D>, double>()) {
+    (void)dd;
+    acc[k] = hn::Add(acc[k], e);
+  } else {
+#if HWY_TARGET == HWY_SCALAR
+    acc[k] = hn::Add(acc[k], hn::Set(dd, static_cast<double>(hn::GetLane(e))));
+#else
+    const hn::Half<D> dh;
+    acc[2 * k] = hn::Add(acc[2 * k], hn::PromoteTo(dd, hn::LowerHalf(dh, e)));
+    acc[2 * k + 1] = hn::Add(acc[2 * k + 1], hn::PromoteTo(dd, hn::UpperHalf(dh, e)));
+#endif
+    (void)d;
+  }
+}
+
+// f64 accumulator tag for compute tag D: same total width as one vector of D split in halves
+// (f32), or D itself (f64). On the scalar target, one f64 lane per f32 lane.
+template <class D>
+using WideTag = hn::Simd<double,
+                         hwy::IsSame<hn::TFromD<D>, double>() ? hn::MaxLanes(D())
+                         : (HWY_TARGET == HWY_SCALAR)         ? 1
+                                                              : hn::MaxLanes(D()) / 2,
+                         0>;
+
+// sum over x[0, len) of exp((x - m) * inv_t), accumulated in f64 in 64 target-independent
+// logical lanes; when e_out is non-null also stores each exp there (compute type T).
+// f64 accumulation keeps tiny terms beside a term of 1 (so log-softmax of a near-certain token is
+// accurate in relative terms) and the row sum exact to ~1e-16.
 template <bool kScaled, class D, typename TIn>
-HWY_INLINE hn::TFromD<D> BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len,
-                                     hn::TFromD<D> m, hn::TFromD<D> inv_t_s) {
+HWY_INLINE double BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::TFromD<D> m,
+                              hn::TFromD<D> inv_t_s, hn::TFromD<D>* e_out) {
   using T = hn::TFromD<D>;
   const size_t N = hn::Lanes(d);
-  constexpr size_t K = LogicalLanes<T>() / hn::MaxLanes(d);
-  static_assert(K >= 1, "logical lanes must cover a vector");
+  constexpr size_t K = 64 / hn::MaxLanes(d);  // 64 logical lanes
+  const WideTag<D> dd;
+  constexpr size_t K2 = 64 / hn::MaxLanes(WideTag<D>());
+  static_assert(K >= 1 && K2 >= 1, "logical lanes must cover a vector");
   const auto neg_m = hn::Set(d, -m);
   const auto inv_t = hn::Set(d, inv_t_s);
-  hn::Vec<D> acc[K];
-  for (size_t k = 0; k < K; ++k) acc[k] = hn::Zero(d);
+  hn::Vec<WideTag<D>> acc[K2];
+  for (size_t k = 0; k < K2; ++k) acc[k] = hn::Zero(dd);
   size_t i = 0;
   for (; i + K * N <= len; i += K * N) {
     for (size_t k = 0; k < K; ++k) {
       hn::Vec<D> a, lo;
       ShiftedArg<kScaled>(d, LoadWiden(d, x + i + k * N), neg_m, inv_t, a, lo);
-      acc[k] = hn::Add(acc[k], ExpNonPositive(d, a, lo));
+      const auto e = ExpNonPositive(d, a, lo);
+      if (e_out) hn::StoreU(e, d, e_out + i + k * N);
+      AccumulateWide(d, dd, acc, k, e);
     }
   }
   for (size_t k = 0; k < K && i + k * N < len; ++k) {
     const size_t count = HWY_MIN(N, len - i - k * N);
     hn::Vec<D> a, lo;
     ShiftedArg<kScaled>(d, LoadWidenN(d, x + i + k * N, count), neg_m, inv_t, a, lo);
-    acc[k] = hn::Add(acc[k], hn::IfThenElseZero(hn::FirstN(d, count), ExpNonPositive(d, a, lo)));
+    const auto e = hn::IfThenElseZero(hn::FirstN(d, count), ExpNonPositive(d, a, lo));
+    if (e_out) StoreNarrowN(d, e, e_out + i + k * N, count);
+    AccumulateWide(d, dd, acc, k, e);
   }
-  return FoldLanes(d, acc);
+  return FoldLanes(dd, acc);
 }
 
 template <class D, typename TIn>
-ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d) {
+ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d,
+                       hn::TFromD<D>* e_out, double* block_max) {
   using T = hn::TFromD<D>;
   const T inv_t = static_cast<T>(inv_t_d);
   const bool scaled = inv_t != T(1);
@@ -135,12 +184,38 @@ ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d
       }
       m_run = bm;
     }
-    if (!(m_run > -kInf && m_run < kInf)) continue;  // all -inf so far, or +inf: no sum
-    const T bs = scaled ? BlockExpSum<true>(d, x + b, len, m_run, inv_t)
-                        : BlockExpSum<false>(d, x + b, len, m_run, inv_t);
-    s_run += static_cast<double>(bs);
+    if (block_max) block_max[b / static_cast<int64_t>(kBlockElems)] = static_cast<double>(m_run);
+    if (!(m_run > -kInf && m_run < kInf)) {  // all -inf so far, or +inf: no sum
+      if (e_out) std::fill(e_out + b, e_out + b + len, T(0));
+      continue;
+    }
+    T* e_blk = e_out ? e_out + b : nullptr;
+    s_run += scaled ? BlockExpSum<true>(d, x + b, len, m_run, inv_t, e_blk)
+                    : BlockExpSum<false>(d, x + b, len, m_run, inv_t, e_blk);
   }
   return ChunkStats{static_cast<double>(m_run), s_run, false};
+}
+
+// y = e * factor_b for each block b of kBlockElems elements, factor_b = exp((block_max[b] - max)
+// * inv_t) * inv_sum rounded once to T; y may be e (in place) or narrower storage.
+template <class D, typename TOut>
+void ScaleBlocksT(D d, const hn::TFromD<D>* e, TOut* y, int64_t n, const double* block_max,
+                  double max, double inv_t, double inv_sum) {
+  using T = hn::TFromD<D>;
+  const size_t N = hn::Lanes(d);
+  const hn::CappedTag<double, 1> d1;
+  for (int64_t b = 0; b < n; b += kBlockElems) {
+    const size_t len = static_cast<size_t>(HWY_MIN(static_cast<int64_t>(kBlockElems), n - b));
+    const double bm = block_max[b / static_cast<int64_t>(kBlockElems)];
+    const double rescale =
+        bm == max ? 1.0 : hn::GetLane(ExpNonPositive(d1, hn::Set(d1, (bm - max) * inv_t), hn::Zero(d1)));
+    const auto f = hn::Set(d, static_cast<T>(rescale * inv_sum));
+    const T* eb = e + b;
+    TOut* yb = y + b;
+    size_t i = 0;
+    for (; i + N <= len; i += N) StoreNarrow(d, hn::Mul(hn::LoadU(d, eb + i), f), yb + i);
+    if (i < len) StoreNarrowN(d, hn::Mul(LoadWidenN(d, eb + i, len - i), f), yb + i, len - i);
+  }
 }
 
 template <bool kScaled, class D, typename TIn, typename TOut>
@@ -157,11 +232,66 @@ void NormalizeT(D d, const TIn* x, TOut* y, int64_t n, double max_d, double inv_
     hn::Vec<D> a, lo;
     ShiftedArg<kScaled>(d, v, neg_m, inv_t, a, lo);
     if (mode == RowMode::kSoftmax) return hn::Mul(ExpNonPositive(d, a, lo), scale);
+    // Where a is -inf (x = -inf, or x - m overflowed) lo is NaN: the result is -inf.
+    lo = hn::IfThenZeroElse(hn::Eq(a, hn::Set(d, -std::numeric_limits<T>::infinity())), lo);
     return hn::Add(hn::Sub(a, scale), lo);
   };
   size_t i = 0;
   for (; i + N <= len; i += N) StoreNarrow(d, one(LoadWiden(d, x + i)), y + i);
   if (i < len) StoreNarrowN(d, one(LoadWidenN(d, x + i, len - i)), y + i, len - i);
+}
+
+// Many short rows in one call (the per-row driver costs more than a 64-wide row): rows of
+// n <= kBlockElems contiguous elements at x + r * x_stride and y + r * y_stride. Computes exactly
+// what the general path (chunk_stats on one block, merge, scale_blocks / normalize) computes.
+// kLogSumExp (mode value 2) writes one value per row at y + r * y_stride.
+template <class D, typename TIn, typename TOut>
+void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64_t rows,
+           int64_t n, double inv_t_d, int mode) {
+  using T = hn::TFromD<D>;
+  const T inv_t = static_cast<T>(inv_t_d);
+  const bool scaled = inv_t != T(1);
+  constexpr T kInf = std::numeric_limits<T>::infinity();
+  HWY_ALIGN T work[kBlockElems];
+  const size_t len = static_cast<size_t>(n);
+  for (int64_t r = 0; r < rows; ++r) {
+    const TIn* xr = x + r * x_stride;
+    TOut* yr = y + r * y_stride;
+    bool has_nan = false;
+    const T m = BlockMax(d, xr, len, has_nan);
+    const bool special = has_nan || !(m > -kInf && m < kInf);
+    if (mode == 2) {
+      double v;
+      if (has_nan) v = std::numeric_limits<double>::quiet_NaN();
+      else if (!(m > -kInf && m < kInf)) v = static_cast<double>(m);
+      else {
+        const double s = scaled ? BlockExpSum<true>(d, xr, len, m, inv_t, nullptr)
+                                : BlockExpSum<false>(d, xr, len, m, inv_t, nullptr);
+        v = static_cast<double>(m) * static_cast<double>(inv_t) + std::log(s);
+      }
+      StoreScalar(yr, v);
+      continue;
+    }
+    if (special) {
+      for (size_t i = 0; i < len; ++i) StoreScalar(yr + i, std::numeric_limits<double>::quiet_NaN());
+      continue;
+    }
+    if (mode == static_cast<int>(RowMode::kSoftmax)) {
+      T* e = hwy::IsSame<TOut, T>() ? reinterpret_cast<T*>(yr) : work;
+      const double s = scaled ? BlockExpSum<true>(d, xr, len, m, inv_t, e)
+                              : BlockExpSum<false>(d, xr, len, m, inv_t, e);
+      const auto f = hn::Set(d, static_cast<T>(1.0 / s));
+      const size_t N = hn::Lanes(d);
+      size_t i = 0;
+      for (; i + N <= len; i += N) StoreNarrow(d, hn::Mul(hn::LoadU(d, e + i), f), yr + i);
+      if (i < len) StoreNarrowN(d, hn::Mul(LoadWidenN(d, e + i, len - i), f), yr + i, len - i);
+    } else {
+      const double s = scaled ? BlockExpSum<true>(d, xr, len, m, inv_t, nullptr)
+                              : BlockExpSum<false>(d, xr, len, m, inv_t, nullptr);
+      if (scaled) NormalizeT<true>(d, xr, yr, n, m, inv_t_d, std::log(s), RowMode::kLogSoftmax);
+      else NormalizeT<false>(d, xr, yr, n, m, inv_t_d, std::log(s), RowMode::kLogSoftmax);
+    }
+  }
 }
 
 template <class D, typename TIn, typename TOut>
@@ -226,12 +356,28 @@ HWY_INLINE void VisitF32StorageOut(DType t, void* p, Fn&& fn) {
   }
 }
 
-ChunkStats ChunkStatsImpl(const void* x, DType dtype, int64_t n, double inv_t) {
+ChunkStats ChunkStatsImpl(const void* x, DType dtype, int64_t n, double inv_t, void* e_out,
+                          double* block_max) {
   if (dtype == DType::f64) {
-    return ChunkStatsT(hn::ScalableTag<double>(), static_cast<const double*>(x), n, inv_t);
+    return ChunkStatsT(hn::ScalableTag<double>(), static_cast<const double*>(x), n, inv_t,
+                       static_cast<double*>(e_out), block_max);
   }
   return VisitF32Storage(dtype, x, [&](auto* px) {
-    return ChunkStatsT(hn::ScalableTag<float>(), px, n, inv_t);
+    return ChunkStatsT(hn::ScalableTag<float>(), px, n, inv_t, static_cast<float*>(e_out),
+                       block_max);
+  });
+}
+
+void ScaleBlocksImpl(const void* e, void* y, DType y_dtype, int64_t n, const double* block_max,
+                     double max, double inv_t, double inv_sum) {
+  if (y_dtype == DType::f64) {
+    ScaleBlocksT(hn::ScalableTag<double>(), static_cast<const double*>(e), static_cast<double*>(y),
+                 n, block_max, max, inv_t, inv_sum);
+    return;
+  }
+  VisitF32StorageOut(y_dtype, y, [&](auto* py) {
+    ScaleBlocksT(hn::ScalableTag<float>(), static_cast<const float*>(e), py, n, block_max, max,
+                 inv_t, inv_sum);
   });
 }
 
@@ -251,6 +397,21 @@ void NormalizeImpl(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t
       const hn::ScalableTag<float> d;
       if (inv_t_f != 1.0) NormalizeT<true>(d, px, py, n, max, inv_t_f, scale, mode);
       else NormalizeT<false>(d, px, py, n, max, inv_t_f, scale, mode);
+    });
+    return 0;
+  });
+}
+
+void RowsImpl(const void* x, DType x_dtype, int64_t x_stride, void* y, DType y_dtype,
+              int64_t y_stride, int64_t rows, int64_t n, double inv_t, int mode) {
+  if (x_dtype == DType::f64) {
+    RowsT(hn::ScalableTag<double>(), static_cast<const double*>(x), x_stride,
+          static_cast<double*>(y), y_stride, rows, n, inv_t, mode);
+    return;
+  }
+  VisitF32Storage(x_dtype, x, [&](auto* px) {
+    VisitF32StorageOut(y_dtype, y, [&](auto* py) {
+      RowsT(hn::ScalableTag<float>(), px, x_stride, py, y_stride, rows, n, inv_t, mode);
     });
     return 0;
   });
@@ -279,7 +440,8 @@ double ExpF64Impl(double a) {
 
 const cpu::KernelTable* GetKernelTable() {
   static const cpu::KernelTable table{hwy::TargetName(HWY_TARGET), &ChunkStatsImpl,
-                                      &NormalizeImpl, &SigmoidImpl, &ArgmaxImpl, &ExpF64Impl};
+                                      &ScaleBlocksImpl, &NormalizeImpl, &RowsImpl,
+                                      &SigmoidImpl,     &ArgmaxImpl,    &ExpF64Impl};
   return &table;
 }
 
