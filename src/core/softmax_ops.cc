@@ -12,6 +12,7 @@
 #include "src/core/checks.hpp"
 #include "src/core/half.hpp"
 #include "src/core/rows.hpp"
+#include "src/core/verbose.hpp"
 #include "src/cpu/kernels.hpp"
 
 namespace softmax {
@@ -107,6 +108,7 @@ struct NormalizeJob {
   double inv_t;
   RowMode mode;
   int threads;  // for the chunks of one long row
+  const char* op_name() const { return mode == RowMode::kSoftmax ? "softmax" : "log_softmax"; }
 
   void row(const char* xrow, char* yrow, Scratch& s, int row_threads) const {
     const int64_t n = g.n;
@@ -163,6 +165,16 @@ struct NormalizeJob {
   }
 };
 
+// SOFTMAX_VERBOSE=1: which path runs and why.
+void log_path(const char* op, const KernelTable& k, const RowGeometry& g, DType xt, DType yt,
+              int threads, const char* path, const char* why) {
+  if (!detail::verbose_enabled()) return;
+  detail::verbose_log(op, std::string("rows=") + std::to_string(g.rows) + " n=" +
+                              std::to_string(g.n) + " " + dtype_name(xt) + "->" + dtype_name(yt) +
+                              " target=" + k.target_name + " threads=" + std::to_string(threads) +
+                              " path=" + path + " (" + why + ")");
+}
+
 // Fast path for many short contiguous rows with a constant row stride: whole ranges of rows go
 // to one kernel call (bit-identical to the per-row path). Returns false when not applicable.
 bool run_short_rows(const KernelTable& k, const RowGeometry& g, const char* x, DType xt, char* y,
@@ -174,6 +186,10 @@ bool run_short_rows(const KernelTable& k, const RowGeometry& g, const char* x, D
   }
   const int64_t xs = g.dims.empty() ? 0 : g.x_strides[0];
   const int64_t ys = g.dims.empty() ? 0 : g.y_strides[0];
+  log_path(reduction ? "logsumexp" : mode == RowMode::kSoftmax ? "softmax" : "log_softmax", k, g,
+           xt, yt, threads, "short-rows",
+           "contiguous rows of <= 2048 elements with a constant stride: one block per row kept "
+           "in L1, batches of rows per kernel call, rows split across threads");
   const auto xes = static_cast<int64_t>(dtype_size(xt)), yes = static_cast<int64_t>(dtype_size(yt));
   const int outer = g.rows * std::max<int64_t>(g.n, 1) >= detail::kMinParallelElems ? threads : 1;
   detail::parallel_for(g.rows, outer, [&](int64_t b, int64_t e) {
@@ -190,6 +206,14 @@ void run_rows(const Job& job, int threads) {
   const RowGeometry& g = job.g;
   const bool split_rows = g.rows >= threads || g.n <= 2 * kChunkElems;
   const int row_threads = split_rows ? 1 : threads;
+  log_path(job.op_name(), *job.k, g, job.xt, job.yt, threads,
+           split_rows ? "rows" : "split-row",
+           split_rows ? (g.x_step != 1 ? "strided axis: each row gathered, then chunked online "
+                                         "(max, sum) per 32768 elements, rows across threads"
+                                       : "long or irregular rows: online (max, sum) per block of "
+                                         "2048, fixed chunks of 32768, rows across threads")
+                      : "fewer rows than threads: each row's fixed 32768-element chunks split "
+                        "across threads, partials merged in chunk order");
   const int outer = (split_rows && g.rows * std::max<int64_t>(g.n, 1) >= detail::kMinParallelElems)
                         ? threads
                         : 1;
@@ -240,6 +264,7 @@ struct ReduceJob {
   std::size_t xes, yes;
   double inv_t;
   bool argmax;  // else logsumexp
+  const char* op_name() const { return argmax ? "argmax" : "logsumexp"; }
 
   void row(const char* xrow, char* yrow, Scratch& s, int row_threads) const {
     const int64_t n = g.n;
