@@ -94,8 +94,13 @@ HWY_INLINE hn::TFromD<D> BlockMax(D d, const TIn* HWY_RESTRICT x, size_t len, bo
   return hn::GetLane(hn::MaxOfLanes(d, m0));
 }
 
+// Logical lanes of the exp sums: element j of a block goes to lane j mod kSumLanes on every
+// target (one AVX-512 f32 vector, two AVX2 vectors, 16 scalars). Few physical accumulators keep
+// the unrolled loop within the register file; out-of-order execution overlaps the exps.
+constexpr size_t kSumLanes = 16;
+
 // Adds the lanes of e (compute type T) into the f64 accumulators acc[2k], acc[2k + 1] (f32) or
-// acc[k] (f64), so that flattened accumulator lane j always holds block elements j mod 64.
+// acc[k] (f64), so that flattened accumulator lane j always holds block elements j mod kSumLanes.
 template <class D, class DD, size_t K2>
 HWY_INLINE void AccumulateWide(D d, DD dd, hn::Vec<DD> (&acc)[K2], size_t k, hn::Vec<D> e) {
   if constexpr (hwy::IsSame<hn::TFromD<D>, double>()) {
@@ -122,7 +127,7 @@ using WideTag = hn::Simd<double,
                                                               : hn::MaxLanes(D()) / 2,
                          0>;
 
-// sum over x[0, len) of exp((x - m) * inv_t), accumulated in f64 in 64 target-independent
+// sum over x[0, len) of exp((x - m) * inv_t), accumulated in f64 in kSumLanes target-independent
 // logical lanes; when e_out is non-null also stores each exp there (compute type T).
 // f64 accumulation keeps tiny terms beside a term of 1 (so log-softmax of a near-certain token is
 // accurate in relative terms) and the row sum exact to ~1e-16.
@@ -131,9 +136,9 @@ HWY_INLINE double BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::TF
                               hn::TFromD<D> inv_t_s, hn::TFromD<D>* e_out) {
   using T = hn::TFromD<D>;
   const size_t N = hn::Lanes(d);
-  constexpr size_t K = 64 / hn::MaxLanes(d);  // 64 logical lanes
+  constexpr size_t K = kSumLanes / hn::MaxLanes(d);
   const WideTag<D> dd;
-  constexpr size_t K2 = 64 / hn::MaxLanes(WideTag<D>());
+  constexpr size_t K2 = kSumLanes / hn::MaxLanes(WideTag<D>());
   static_assert(K >= 1 && K2 >= 1, "logical lanes must cover a vector");
   const auto neg_m = hn::Set(d, -m);
   const auto inv_t = hn::Set(d, inv_t_s);
