@@ -223,9 +223,9 @@ void ScaleBlocksT(D d, const hn::TFromD<D>* e, TOut* y, int64_t n, const double*
   }
 }
 
-template <bool kScaled, class D, typename TIn, typename TOut>
+template <bool kScaled, RowMode kMode, class D, typename TIn, typename TOut>
 void NormalizeT(D d, const TIn* x, TOut* y, int64_t n, double max_d, double inv_t_d,
-                double scale_d, RowMode mode) {
+                double scale_d) {
   // No HWY_RESTRICT: y may alias x exactly (in place); each vector is loaded before stored.
   using T = hn::TFromD<D>;
   const size_t N = hn::Lanes(d);
@@ -234,12 +234,17 @@ void NormalizeT(D d, const TIn* x, TOut* y, int64_t n, double max_d, double inv_
   const auto scale = hn::Set(d, static_cast<T>(scale_d));
   const size_t len = static_cast<size_t>(n);
   auto one = [&](hn::Vec<D> v) {
-    hn::Vec<D> a, lo;
-    ShiftedArg<kScaled>(d, v, neg_m, inv_t, a, lo);
-    if (mode == RowMode::kSoftmax) return hn::Mul(ExpNonPositive(d, a, lo), scale);
-    // Where a is -inf (x = -inf, or x - m overflowed) lo is NaN: the result is -inf.
-    lo = hn::IfThenZeroElse(hn::Eq(a, hn::Set(d, -std::numeric_limits<T>::infinity())), lo);
-    return hn::Add(hn::Sub(a, scale), lo);
+    if constexpr (kMode == RowMode::kSoftmax) {
+      hn::Vec<D> a, lo;
+      ShiftedArg<kScaled>(d, v, neg_m, inv_t, a, lo);
+      return hn::Mul(ExpNonPositive(d, a, lo), scale);
+    }
+    // log-softmax: y = (x - m) / T - log(sum). No TwoSum here: y and x - m have the same sign
+    // and |y| >= |x - m| / T, so rounding x - m costs at most half an ulp of y (exp would amplify
+    // it; a subtraction does not).
+    auto a = hn::Add(v, neg_m);
+    if constexpr (kScaled) a = hn::Mul(a, inv_t);
+    return hn::Sub(a, scale);
   };
   size_t i = 0;
   for (; i + N <= len; i += N) StoreNarrow(d, one(LoadWiden(d, x + i)), y + i);
@@ -293,8 +298,8 @@ void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64
     } else {
       const double s = scaled ? BlockExpSum<true>(d, xr, len, m, inv_t, nullptr)
                               : BlockExpSum<false>(d, xr, len, m, inv_t, nullptr);
-      if (scaled) NormalizeT<true>(d, xr, yr, n, m, inv_t_d, std::log(s), RowMode::kLogSoftmax);
-      else NormalizeT<false>(d, xr, yr, n, m, inv_t_d, std::log(s), RowMode::kLogSoftmax);
+      if (scaled) NormalizeT<true, RowMode::kLogSoftmax>(d, xr, yr, n, m, inv_t_d, std::log(s));
+      else NormalizeT<false, RowMode::kLogSoftmax>(d, xr, yr, n, m, inv_t_d, std::log(s));
     }
   }
 }
@@ -386,22 +391,29 @@ void ScaleBlocksImpl(const void* e, void* y, DType y_dtype, int64_t n, const dou
   });
 }
 
+template <bool kScaled, class D, typename TIn, typename TOut>
+void NormalizeMode(D d, const TIn* x, TOut* y, int64_t n, double max, double inv_t, double scale,
+                   RowMode mode) {
+  if (mode == RowMode::kSoftmax) NormalizeT<kScaled, RowMode::kSoftmax>(d, x, y, n, max, inv_t, scale);
+  else NormalizeT<kScaled, RowMode::kLogSoftmax>(d, x, y, n, max, inv_t, scale);
+}
+
 void NormalizeImpl(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n,
                    double max, double inv_t, double scale, RowMode mode) {
   if (x_dtype == DType::f64) {
     const hn::ScalableTag<double> d;
     const auto* px = static_cast<const double*>(x);
     auto* py = static_cast<double*>(y);
-    if (inv_t != 1.0) NormalizeT<true>(d, px, py, n, max, inv_t, scale, mode);
-    else NormalizeT<false>(d, px, py, n, max, inv_t, scale, mode);
+    if (inv_t != 1.0) NormalizeMode<true>(d, px, py, n, max, inv_t, scale, mode);
+    else NormalizeMode<false>(d, px, py, n, max, inv_t, scale, mode);
     return;
   }
   const double inv_t_f = static_cast<double>(static_cast<float>(inv_t));
   VisitF32Storage(x_dtype, x, [&](auto* px) {
     VisitF32StorageOut(y_dtype, y, [&](auto* py) {
       const hn::ScalableTag<float> d;
-      if (inv_t_f != 1.0) NormalizeT<true>(d, px, py, n, max, inv_t_f, scale, mode);
-      else NormalizeT<false>(d, px, py, n, max, inv_t_f, scale, mode);
+      if (inv_t_f != 1.0) NormalizeMode<true>(d, px, py, n, max, inv_t_f, scale, mode);
+      else NormalizeMode<false>(d, px, py, n, max, inv_t_f, scale, mode);
     });
     return 0;
   });
