@@ -36,10 +36,13 @@ double kernel_inv_t(DType t, double inv_t) {
 
 // A row's merged statistics.
 struct RowStats {
-  double max;  // max of x over the row (not scaled by 1/T)
-  double sum;  // sum exp((x - max) / T)
+  double max;   // max of x over the row (not scaled by 1/T)
+  double sum;   // sum exp((x - max) / T)
+  double ones;  // log modes: sum = ones + rest, ones = the terms exactly 1 (see ChunkStats)
+  double rest;
   bool has_nan;
   bool special() const { return has_nan || !(max > -kInf && max < kInf); }
+  double log_sum() const { return cpu::LogOfSum(ones, rest); }
 };
 
 int64_t num_chunks(int64_t n) { return n == 0 ? 1 : (n + kChunkElems - 1) / kChunkElems; }
@@ -47,7 +50,7 @@ int64_t num_chunks(int64_t n) { return n == 0 ? 1 : (n + kChunkElems - 1) / kChu
 // Merges per-chunk partials in chunk order (the only order ever used).
 RowStats merge_chunks(const KernelTable& k, const ChunkStats* parts, int64_t count,
                       double inv_t) {
-  RowStats r{-kInf, 0.0, false};
+  RowStats r{-kInf, 0.0, 0.0, 0.0, false};
   for (int64_t c = 0; c < count; ++c) {
     r.has_nan = r.has_nan || parts[c].has_nan;
     if (parts[c].max > r.max) r.max = parts[c].max;
@@ -55,7 +58,15 @@ RowStats merge_chunks(const KernelTable& k, const ChunkStats* parts, int64_t cou
   if (r.special()) return r;
   for (int64_t c = 0; c < count; ++c) {
     if (parts[c].max == -kInf) continue;  // an all -inf chunk contributes nothing
-    r.sum += parts[c].sum * k.exp_f64((parts[c].max - r.max) * inv_t);
+    if (parts[c].max == r.max) {
+      r.sum += parts[c].sum;
+      r.ones += parts[c].ones;
+      r.rest += parts[c].rest;
+    } else {
+      const double f = k.exp_f64((parts[c].max - r.max) * inv_t);
+      r.sum += parts[c].sum * f;
+      r.rest += parts[c].sum * f;
+    }
   }
   return r;
 }
@@ -63,8 +74,10 @@ RowStats merge_chunks(const KernelTable& k, const ChunkStats* parts, int64_t cou
 // Statistics of one contiguous row; chunk partials computed by `threads` threads. With e_out
 // (n elements of the compute type) and block_max (ceil(n / kBlockElems) entries) the exps are
 // stored for scale_blocks (see KernelTable::chunk_stats).
+// log_mode: use chunk_stats_log (ones/rest kept apart, no stored exps).
 RowStats row_stats(const KernelTable& k, const void* x, DType t, int64_t n, double inv_t,
-                   int threads, void* e_out = nullptr, double* block_max = nullptr) {
+                   int threads, bool log_mode, void* e_out = nullptr,
+                   double* block_max = nullptr) {
   const int64_t chunks = num_chunks(n);
   const auto es = static_cast<int64_t>(dtype_size(t));
   const auto cs = static_cast<int64_t>(t == DType::f64 ? 8 : 4);
@@ -72,6 +85,7 @@ RowStats row_stats(const KernelTable& k, const void* x, DType t, int64_t n, doub
   const auto* base = static_cast<const char*>(x);
   auto one = [&](int64_t c) {
     const int64_t len = std::min(kChunkElems, n - c * kChunkElems);
+    if (log_mode) return k.chunk_stats_log(base + c * kChunkElems * es, t, len, inv_t);
     return k.chunk_stats(base + c * kChunkElems * es, t, len, inv_t,
                          e_out ? static_cast<char*>(e_out) + c * kChunkElems * cs : nullptr,
                          block_max ? block_max + c * kBlocksPerChunk : nullptr);
@@ -130,7 +144,7 @@ struct NormalizeJob {
       void* work = yt == ct ? dst : s.ensure(s.work, static_cast<std::size_t>(n) * cs);
       s.block_max.resize(static_cast<std::size_t>((n + cpu::kBlockElems - 1) / cpu::kBlockElems));
       double* bm = s.block_max.data();
-      const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads, work, bm);
+      const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads, false, work, bm);
       if (st.special()) {
         for (int64_t i = 0; i < n; ++i) detail::store_from_double(dst, yt, i, kNaN);
       } else {
@@ -146,11 +160,11 @@ struct NormalizeJob {
         });
       }
     } else {
-      const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads);
+      const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads, true);
       if (st.special()) {
         for (int64_t i = 0; i < n; ++i) detail::store_from_double(dst, yt, i, kNaN);
       } else {
-        const double log_sum = std::log(st.sum);
+        const double log_sum = st.log_sum();
         detail::parallel_for(chunks, chunks > 1 ? row_threads : 1, [&](int64_t b, int64_t e) {
           for (int64_t c = b; c < e; ++c) {
             const int64_t off = c * kChunkElems;
@@ -252,7 +266,7 @@ double logsumexp_value(const RowStats& st, double inv_t) {
   if (st.has_nan) return kNaN;
   if (st.max == kInf) return kInf;
   if (st.max == -kInf) return -kInf;  // all -inf, or empty
-  return st.max * inv_t + std::log(st.sum);
+  return st.max * inv_t + st.log_sum();
 }
 
 struct ReduceJob {
@@ -275,7 +289,7 @@ struct ReduceJob {
       src = buf;
     }
     if (!argmax) {
-      const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads);
+      const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads, true);
       detail::store_from_double(yrow, yt, 0, logsumexp_value(st, inv_t));
       return;
     }
@@ -342,7 +356,7 @@ void argmax(ConstTensorView x, TensorView indices, const SoftmaxOptions& o) {
   detail::check_same_shape(op, "indices", detail::reduced_shape(x.shape, axis, o.keepdims),
                            indices.shape);
   detail::check_temperature(op, o.temperature);
-  detail::check_no_overlap(op, x, indices, /*allow_alias=*/false);
+  detail::check_no_overlap(op, x, indices, /*allow_alias=*/false, "indices");
   ReduceJob job{&cpu::kernels(), detail::make_row_geometry(x, indices, axis, true),
                 static_cast<const char*>(x.data), static_cast<char*>(indices.data), x.dtype,
                 indices.dtype, dtype_size(x.dtype), dtype_size(indices.dtype), 1.0, true};

@@ -6,6 +6,7 @@
 // fetched once per public call (the dispatch is hoisted above the row loop).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "softmax/tensor.hpp"
@@ -17,11 +18,21 @@ namespace softmax::cpu {
 //   sum:  sum_i exp((x_i - max) * inv_t), accumulated in f64; meaningful only when max is
 //         finite and has_nan is false.
 //   has_nan: some element is NaN.
+//   ones, rest: (chunk_stats_log only) sum = ones + rest, where `ones` counts the terms that are
+//         exactly 1 and `rest` sums the others (0, 0 from chunk_stats).
 struct ChunkStats {
   double max;
   double sum;
   bool has_nan;
+  double ones;
+  double rest;
 };
+
+// log(ones + rest), as log1p(rest) when ones == 1 so that a sum just above 1 keeps its relative
+// accuracy (logsumexp and log-softmax near 0).
+inline double LogOfSum(double ones, double rest) {
+  return ones == 1.0 ? std::log1p(rest) : std::log(ones + rest);
+}
 
 // Result of argmax over a run: index of the first maximum (first NaN if any), and its value.
 struct ArgmaxResult {
@@ -41,6 +52,8 @@ struct KernelTable {
   // entries). e_out may be x itself when x is f32/f64 (in place).
   ChunkStats (*chunk_stats)(const void* x, DType dtype, int64_t n, double inv_t, void* e_out,
                             double* block_max);
+  // As chunk_stats without stored exps, filling ones/rest (for log-softmax and logsumexp).
+  ChunkStats (*chunk_stats_log)(const void* x, DType dtype, int64_t n, double inv_t);
   // y_i = e_i * exp((block_max[b] - max) * inv_t) * inv_sum for i in block b; e is the compute
   // type (f32 for y in {f32, bf16, f16}; f64 for y f64); y may be e exactly.
   void (*scale_blocks)(const void* e, void* y, DType y_dtype, int64_t n, const double* block_max,

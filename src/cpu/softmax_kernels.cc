@@ -77,8 +77,8 @@ HWY_INLINE hn::TFromD<D> BlockMax(D d, const TIn* HWY_RESTRICT x, size_t len, bo
     m1 = hn::Max(m1, v1);
     m2 = hn::Max(m2, v2);
     m3 = hn::Max(m3, v3);
-    const auto n01 = hn::Or(hn::VecFromMask(d, hn::Ne(v0, v0)), hn::VecFromMask(d, hn::Ne(v1, v1)));
-    const auto n23 = hn::Or(hn::VecFromMask(d, hn::Ne(v2, v2)), hn::VecFromMask(d, hn::Ne(v3, v3)));
+    const auto n01 = hn::Or(hn::VecFromMask(d, hn::IsNaN(v0)), hn::VecFromMask(d, hn::IsNaN(v1)));
+    const auto n23 = hn::Or(hn::VecFromMask(d, hn::IsNaN(v2)), hn::VecFromMask(d, hn::IsNaN(v3)));
     nan = hn::Or(nan, hn::Or(n01, n23));
   }
   for (; i < len; i += N) {
@@ -86,7 +86,7 @@ HWY_INLINE hn::TFromD<D> BlockMax(D d, const TIn* HWY_RESTRICT x, size_t len, bo
     auto v = count == N ? LoadWiden(d, x + i) : LoadWidenN(d, x + i, count);
     v = hn::IfThenElse(hn::FirstN(d, count), v, neg_inf);
     m0 = hn::Max(m0, v);
-    nan = hn::Or(nan, hn::VecFromMask(d, hn::Ne(v, v)));
+    nan = hn::Or(nan, hn::VecFromMask(d, hn::IsNaN(v)));
   }
   m0 = hn::Max(hn::Max(m0, m1), hn::Max(m2, m3));
   has_nan = !hn::AllTrue(d, hn::Eq(nan, hn::Zero(d)));
@@ -101,12 +101,18 @@ constexpr size_t kSumLanes = 16;
 
 // Adds the lanes of e (compute type T) into the f64 accumulators acc[2k], acc[2k + 1] (f32) or
 // acc[k] (f64), so that flattened accumulator lane j always holds block elements j mod kSumLanes.
+// f64 input: e is already f64 and the addition is compensated (TwoSum, error terms in comp),
+// since a block puts 128 terms in each lane.
 template <class D, class DD, size_t K2>
-HWY_INLINE void AccumulateWide(D d, DD dd, hn::Vec<DD> (&acc)[K2], size_t k, hn::Vec<D> e) {
+HWY_INLINE void AccumulateWide(D d, DD dd, hn::Vec<DD> (&acc)[K2], hn::Vec<DD> (&comp)[K2],
+                               size_t k, hn::Vec<D> e) {
   if constexpr (hwy::IsSame<hn::TFromD<D>, double>()) {
     (void)dd;
-    acc[k] = hn::Add(acc[k], e);
+    hn::Vec<D> lo;
+    acc[k] = TwoSum(acc[k], e, lo);
+    comp[k] = hn::Add(comp[k], lo);
   } else {
+    (void)comp;
 #if HWY_TARGET == HWY_SCALAR
     acc[k] = hn::Add(acc[k], hn::Set(dd, static_cast<double>(hn::GetLane(e))));
 #else
@@ -127,13 +133,21 @@ using WideTag = hn::Simd<double,
                                                               : hn::MaxLanes(D()) / 2,
                          0>;
 
+// A block's exp sum: rest + ones, where (with kSplitOnes) `ones` counts the terms that are
+// exactly 1 (the maximum, and anything within rounding of it) and `rest` sums the others.
+// Keeping them apart lets log(sum) be computed as log1p(rest) when ones == 1, so logsumexp and
+// log-softmax stay accurate in relative terms near 0 (a near-certain token).
+struct BlockSum {
+  double rest;
+  double ones;
+};
+
 // sum over x[0, len) of exp((x - m) * inv_t), accumulated in f64 in kSumLanes target-independent
 // logical lanes; when e_out is non-null also stores each exp there (compute type T).
-// f64 accumulation keeps tiny terms beside a term of 1 (so log-softmax of a near-certain token is
-// accurate in relative terms) and the row sum exact to ~1e-16.
-template <bool kScaled, class D, typename TIn>
-HWY_INLINE double BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::TFromD<D> m,
-                              hn::TFromD<D> inv_t_s, hn::TFromD<D>* e_out) {
+// f64 accumulation keeps the row sum exact to ~1e-16 whatever the row length.
+template <bool kScaled, bool kSplitOnes, class D, typename TIn>
+HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::TFromD<D> m,
+                                hn::TFromD<D> inv_t_s, hn::TFromD<D>* e_out) {
   using T = hn::TFromD<D>;
   const size_t N = hn::Lanes(d);
   constexpr size_t K = kSumLanes / hn::MaxLanes(d);
@@ -142,8 +156,18 @@ HWY_INLINE double BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::TF
   static_assert(K >= 1 && K2 >= 1, "logical lanes must cover a vector");
   const auto neg_m = hn::Set(d, -m);
   const auto inv_t = hn::Set(d, inv_t_s);
-  hn::Vec<WideTag<D>> acc[K2];
-  for (size_t k = 0; k < K2; ++k) acc[k] = hn::Zero(dd);
+  const auto one = hn::Set(d, T(1));
+  hn::Vec<WideTag<D>> acc[K2], comp[K2];
+  for (size_t k = 0; k < K2; ++k) acc[k] = comp[k] = hn::Zero(dd);
+  auto ones = hn::Zero(d);  // integer counts: exact in any order
+  auto add = [&](size_t k, hn::Vec<D> e) {
+    if constexpr (kSplitOnes) {
+      const auto is_one = hn::Eq(e, one);
+      ones = hn::Add(ones, hn::IfThenElseZero(is_one, one));
+      e = hn::IfThenZeroElse(is_one, e);
+    }
+    AccumulateWide(d, dd, acc, comp, k, e);
+  };
   size_t i = 0;
   for (; i + K * N <= len; i += K * N) {
     for (size_t k = 0; k < K; ++k) {
@@ -151,7 +175,7 @@ HWY_INLINE double BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::TF
       ShiftedArg<kScaled>(d, LoadWiden(d, x + i + k * N), neg_m, inv_t, a, lo);
       const auto e = ExpNonPositive(d, a, lo);
       if (e_out) hn::StoreU(e, d, e_out + i + k * N);
-      AccumulateWide(d, dd, acc, k, e);
+      add(k, e);
     }
   }
   for (size_t k = 0; k < K && i + k * N < len; ++k) {
@@ -160,12 +184,16 @@ HWY_INLINE double BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::TF
     ShiftedArg<kScaled>(d, LoadWidenN(d, x + i + k * N, count), neg_m, inv_t, a, lo);
     const auto e = hn::IfThenElseZero(hn::FirstN(d, count), ExpNonPositive(d, a, lo));
     if (e_out) StoreNarrowN(d, e, e_out + i + k * N, count);
-    AccumulateWide(d, dd, acc, k, e);
+    add(k, e);
   }
-  return FoldLanes(dd, acc);
+  double rest = FoldLanes(dd, acc);
+  if constexpr (hwy::IsSame<T, double>()) rest += FoldLanes(dd, comp);
+  double n_ones = 0;
+  if constexpr (kSplitOnes) n_ones = static_cast<double>(hn::GetLane(hn::SumOfLanes(d, ones)));
+  return BlockSum{rest, n_ones};
 }
 
-template <class D, typename TIn>
+template <bool kSplitOnes, class D, typename TIn>
 ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d,
                        hn::TFromD<D>* e_out, double* block_max) {
   using T = hn::TFromD<D>;
@@ -173,19 +201,22 @@ ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d
   const bool scaled = inv_t != T(1);
   constexpr T kInf = std::numeric_limits<T>::infinity();
   T m_run = -kInf;
-  double s_run = 0.0;
+  double rest = 0.0, ones = 0.0;  // running sum = ones + rest, relative to m_run
   for (int64_t b = 0; b < n; b += kBlockElems) {
     const size_t len = static_cast<size_t>(HWY_MIN(static_cast<int64_t>(kBlockElems), n - b));
     bool has_nan = false;
     const T bm = BlockMax(d, x + b, len, has_nan);
-    if (has_nan) return ChunkStats{static_cast<double>(m_run), 0.0, true};
+    if (has_nan) return ChunkStats{static_cast<double>(m_run), 0.0, true, 0.0, 0.0};
     if (bm > m_run) {
-      // Rescale the running sum to the new maximum (online normaliser).
-      if (s_run != 0.0) {
+      // Rescale the running sum to the new maximum (online normaliser); the old ones are no
+      // longer exactly 1 and join the rest.
+      if (ones + rest != 0.0) {
         const hn::CappedTag<double, 1> d1;
         const double arg = (static_cast<double>(m_run) - static_cast<double>(bm)) *
                            static_cast<double>(inv_t);
-        s_run *= hn::GetLane(ExpNonPositive(d1, hn::Set(d1, arg), hn::Zero(d1)));
+        const double f = hn::GetLane(ExpNonPositive(d1, hn::Set(d1, arg), hn::Zero(d1)));
+        rest = kSplitOnes ? (ones * f + rest * f) : rest * f;
+        ones = 0.0;
       }
       m_run = bm;
     }
@@ -195,10 +226,12 @@ ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d
       continue;
     }
     T* e_blk = e_out ? e_out + b : nullptr;
-    s_run += scaled ? BlockExpSum<true>(d, x + b, len, m_run, inv_t, e_blk)
-                    : BlockExpSum<false>(d, x + b, len, m_run, inv_t, e_blk);
+    const BlockSum bs = scaled ? BlockExpSum<true, kSplitOnes>(d, x + b, len, m_run, inv_t, e_blk)
+                               : BlockExpSum<false, kSplitOnes>(d, x + b, len, m_run, inv_t, e_blk);
+    rest += bs.rest;
+    ones += bs.ones;
   }
-  return ChunkStats{static_cast<double>(m_run), s_run, false};
+  return ChunkStats{static_cast<double>(m_run), ones + rest, false, ones, rest};
 }
 
 // y = e * factor_b for each block b of kBlockElems elements, factor_b = exp((block_max[b] - max)
@@ -275,9 +308,9 @@ void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64
       if (has_nan) v = std::numeric_limits<double>::quiet_NaN();
       else if (!(m > -kInf && m < kInf)) v = static_cast<double>(m);
       else {
-        const double s = scaled ? BlockExpSum<true>(d, xr, len, m, inv_t, nullptr)
-                                : BlockExpSum<false>(d, xr, len, m, inv_t, nullptr);
-        v = static_cast<double>(m) * static_cast<double>(inv_t) + std::log(s);
+        const BlockSum bs = scaled ? BlockExpSum<true, true>(d, xr, len, m, inv_t, nullptr)
+                                   : BlockExpSum<false, true>(d, xr, len, m, inv_t, nullptr);
+        v = static_cast<double>(m) * static_cast<double>(inv_t) + cpu::LogOfSum(bs.ones, bs.rest);
       }
       StoreScalar(yr, v);
       continue;
@@ -288,18 +321,19 @@ void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64
     }
     if (mode == static_cast<int>(RowMode::kSoftmax)) {
       T* e = hwy::IsSame<TOut, T>() ? reinterpret_cast<T*>(yr) : work;
-      const double s = scaled ? BlockExpSum<true>(d, xr, len, m, inv_t, e)
-                              : BlockExpSum<false>(d, xr, len, m, inv_t, e);
-      const auto f = hn::Set(d, static_cast<T>(1.0 / s));
+      const BlockSum bs = scaled ? BlockExpSum<true, false>(d, xr, len, m, inv_t, e)
+                                 : BlockExpSum<false, false>(d, xr, len, m, inv_t, e);
+      const auto f = hn::Set(d, static_cast<T>(1.0 / (bs.ones + bs.rest)));
       const size_t N = hn::Lanes(d);
       size_t i = 0;
       for (; i + N <= len; i += N) StoreNarrow(d, hn::Mul(hn::LoadU(d, e + i), f), yr + i);
       if (i < len) StoreNarrowN(d, hn::Mul(LoadWidenN(d, e + i, len - i), f), yr + i, len - i);
     } else {
-      const double s = scaled ? BlockExpSum<true>(d, xr, len, m, inv_t, nullptr)
-                              : BlockExpSum<false>(d, xr, len, m, inv_t, nullptr);
-      if (scaled) NormalizeT<true, RowMode::kLogSoftmax>(d, xr, yr, n, m, inv_t_d, std::log(s));
-      else NormalizeT<false, RowMode::kLogSoftmax>(d, xr, yr, n, m, inv_t_d, std::log(s));
+      const BlockSum bs = scaled ? BlockExpSum<true, true>(d, xr, len, m, inv_t, nullptr)
+                                 : BlockExpSum<false, true>(d, xr, len, m, inv_t, nullptr);
+      const double log_sum = cpu::LogOfSum(bs.ones, bs.rest);
+      if (scaled) NormalizeT<true, RowMode::kLogSoftmax>(d, xr, yr, n, m, inv_t_d, log_sum);
+      else NormalizeT<false, RowMode::kLogSoftmax>(d, xr, yr, n, m, inv_t_d, log_sum);
     }
   }
 }
@@ -315,7 +349,7 @@ void SigmoidT(D d, const TIn* x, TOut* y, int64_t n) {
     const auto pos = hn::Div(one_v, denom);
     const auto neg = hn::Div(e, denom);
     const auto r = hn::IfThenElse(hn::Ge(v, hn::Zero(d)), pos, neg);
-    return hn::IfThenElse(hn::Ne(v, v), v, r);
+    return hn::IfThenElse(hn::IsNaN(v), v, r);
   };
   const size_t len = static_cast<size_t>(n);
   size_t i = 0;
@@ -335,7 +369,7 @@ ArgmaxResult ArgmaxT(D d, const TIn* x, int64_t n) {
   for (size_t i = 0; i < len; i += N) {
     const size_t count = HWY_MIN(N, len - i);
     const auto v = count == N ? LoadWiden(d, x + i) : LoadWidenN(d, x + i, count);
-    const auto hit = hn::And(has_nan ? hn::Ne(v, v) : hn::Eq(v, mv), hn::FirstN(d, count));
+    const auto hit = hn::And(has_nan ? hn::IsNaN(v) : hn::Eq(v, mv), hn::FirstN(d, count));
     const intptr_t lane = hn::FindFirstTrue(d, hit);
     if (lane >= 0) {
       const int64_t idx = static_cast<int64_t>(i) + lane;
@@ -366,16 +400,26 @@ HWY_INLINE void VisitF32StorageOut(DType t, void* p, Fn&& fn) {
   }
 }
 
-ChunkStats ChunkStatsImpl(const void* x, DType dtype, int64_t n, double inv_t, void* e_out,
-                          double* block_max) {
+template <bool kSplitOnes>
+ChunkStats ChunkStatsDispatch(const void* x, DType dtype, int64_t n, double inv_t, void* e_out,
+                              double* block_max) {
   if (dtype == DType::f64) {
-    return ChunkStatsT(hn::ScalableTag<double>(), static_cast<const double*>(x), n, inv_t,
-                       static_cast<double*>(e_out), block_max);
+    return ChunkStatsT<kSplitOnes>(hn::ScalableTag<double>(), static_cast<const double*>(x), n,
+                                   inv_t, static_cast<double*>(e_out), block_max);
   }
   return VisitF32Storage(dtype, x, [&](auto* px) {
-    return ChunkStatsT(hn::ScalableTag<float>(), px, n, inv_t, static_cast<float*>(e_out),
-                       block_max);
+    return ChunkStatsT<kSplitOnes>(hn::ScalableTag<float>(), px, n, inv_t,
+                                   static_cast<float*>(e_out), block_max);
   });
+}
+
+ChunkStats ChunkStatsImpl(const void* x, DType dtype, int64_t n, double inv_t, void* e_out,
+                          double* block_max) {
+  return ChunkStatsDispatch<false>(x, dtype, n, inv_t, e_out, block_max);
+}
+
+ChunkStats ChunkStatsLogImpl(const void* x, DType dtype, int64_t n, double inv_t) {
+  return ChunkStatsDispatch<true>(x, dtype, n, inv_t, nullptr, nullptr);
 }
 
 void ScaleBlocksImpl(const void* e, void* y, DType y_dtype, int64_t n, const double* block_max,
@@ -456,9 +500,15 @@ double ExpF64Impl(double a) {
 }
 
 const cpu::KernelTable* GetKernelTable() {
-  static const cpu::KernelTable table{hwy::TargetName(HWY_TARGET), &ChunkStatsImpl,
-                                      &ScaleBlocksImpl, &NormalizeImpl, &RowsImpl,
-                                      &SigmoidImpl,     &ArgmaxImpl,    &ExpF64Impl};
+  static const cpu::KernelTable table{hwy::TargetName(HWY_TARGET),
+                                      &ChunkStatsImpl,
+                                      &ChunkStatsLogImpl,
+                                      &ScaleBlocksImpl,
+                                      &NormalizeImpl,
+                                      &RowsImpl,
+                                      &SigmoidImpl,
+                                      &ArgmaxImpl,
+                                      &ExpF64Impl};
   return &table;
 }
 
