@@ -154,7 +154,7 @@ std::vector<int64_t> reduced_shape(const std::vector<int64_t>& shape, int64_t ax
 }
 
 void check_no_overlap(const char* op, const ConstTensorView& x, const TensorView& y,
-                      bool allow_alias) {
+                      bool allow_alias, const char* y_arg, const char* x_arg) {
   const ByteRange rx = byte_range(x.shape, x.strides, x.dtype);
   const ByteRange ry = byte_range(y.shape, y.strides, y.dtype);
   if (rx.lo == rx.hi || ry.lo == ry.hi) return;
@@ -165,9 +165,10 @@ void check_no_overlap(const char* op, const ConstTensorView& x, const TensorView
   const bool alias = allow_alias && x.data == y.data && x.dtype == y.dtype &&
                      x.shape == y.shape && x.strides == y.strides;
   if (!alias) {
-    throw Error(ErrorKind::kOverlap, op, "y", "memory overlapping x",
-                allow_alias ? "y must be exactly x (in place) or not overlap it at all"
-                            : "the output may not overlap the input");
+    throw Error(ErrorKind::kOverlap, op, y_arg, std::string("memory overlapping ") + x_arg,
+                allow_alias ? std::string(y_arg) + " must be exactly " + x_arg +
+                                  " (in place) or not overlap it at all"
+                            : std::string("the output may not overlap the input"));
   }
 }
 

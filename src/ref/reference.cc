@@ -11,17 +11,26 @@ constexpr LD kNaN = std::numeric_limits<LD>::quiet_NaN();
 
 struct Stats {
   LD max, sum;
+  LD rest;  // sum - 1: the terms other than one maximal element (log(sum) = log1p(rest))
   bool special, nan;
 };
 Stats stats(const std::vector<LD>& x, LD t) {
-  Stats s{-kInf, 0, false, false};
+  Stats s{-kInf, 0, 0, false, false};
   for (LD v : x) {
     if (std::isnan(v)) s.nan = true;
     else if (v > s.max) s.max = v;
   }
   s.special = s.nan || !std::isfinite(s.max);
   if (s.special) return s;
-  for (LD v : x) s.sum += std::exp((v - s.max) / t);
+  bool skipped = false;  // one element equal to the max contributes exactly 1
+  for (LD v : x) {
+    if (!skipped && v == s.max) {
+      skipped = true;
+      continue;
+    }
+    s.rest += std::exp((v - s.max) / t);
+  }
+  s.sum = 1 + s.rest;
   return s;
 }
 }  // namespace
@@ -38,7 +47,9 @@ std::vector<LD> log_softmax(const std::vector<LD>& x, LD t) {
   const Stats s = stats(x, t);
   std::vector<LD> y(x.size(), kNaN);
   if (s.special) return y;
-  const LD l = std::log(s.sum);
+  // log1p of the other terms: log(sum) keeps its full relative accuracy when sum is near 1
+  // (e.g. {0, -87}: log(1 + 1.6e-38), which is 0 if 1 + rest is rounded first).
+  const LD l = std::log1p(s.rest);
   for (std::size_t i = 0; i < x.size(); ++i) y[i] = (x[i] - s.max) / t - l;
   return y;
 }
@@ -48,7 +59,7 @@ LD logsumexp(const std::vector<LD>& x, LD t) {
   if (s.nan) return kNaN;
   if (x.empty() || s.max == -kInf) return -kInf;
   if (s.max == kInf) return kInf;
-  return s.max / t + std::log(s.sum);
+  return s.max / t + std::log1p(s.rest);
 }
 
 int64_t argmax(const std::vector<LD>& x) {
@@ -68,6 +79,21 @@ LD sigmoid(LD x) {
 }
 
 namespace {
+double ulp_error_fmt(LD got, LD exact, int digits, int min_e) {
+  if (std::isnan(got) || std::isnan(exact)) {
+    return std::isnan(got) && std::isnan(exact) ? 0.0 : std::numeric_limits<double>::infinity();
+  }
+  if (std::isinf(exact) || std::isinf(got)) {
+    return got == exact ? 0.0 : std::numeric_limits<double>::infinity();
+  }
+  const LD a = std::fabs(exact);
+  int e;
+  std::frexp(a, &e);  // a in [2^(e-1), 2^e)
+  const int ulp_exp = (a == 0 || e < min_e ? min_e : e) - digits;
+  const LD ulp = std::ldexp(static_cast<LD>(1), ulp_exp);
+  return static_cast<double>(std::fabs(got - exact) / ulp);
+}
+
 template <typename T>
 double ulp_error_t(T got, LD exact) {
   if (std::isnan(got) || std::isnan(exact)) {
@@ -89,5 +115,8 @@ double ulp_error_t(T got, LD exact) {
 
 double ulp_error(float got, LD exact) { return ulp_error_t(got, exact); }
 double ulp_error(double got, LD exact) { return ulp_error_t(got, exact); }
+double ulp_error(LD got, LD exact, int digits, int min_exponent) {
+  return ulp_error_fmt(got, exact, digits, min_exponent);
+}
 
 }  // namespace softmax::ref

@@ -24,5 +24,9 @@ LD sigmoid(LD x);
 // Returns 0 when both are the same NaN/inf, +inf on a NaN/inf mismatch.
 double ulp_error(float got, LD exact);
 double ulp_error(double got, LD exact);
+// The same for a binary format with `digits` significand bits (including the implicit one) and
+// smallest normal 2^(min_exponent - 1) (numeric_limits conventions): bf16 is (8, -125), f16 is
+// (11, -13), f32 (24, -125), f64 (53, -1021). `got` must be a value of that format.
+double ulp_error(LD got, LD exact, int digits, int min_exponent);
 
 }  // namespace softmax::ref

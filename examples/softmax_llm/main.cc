@@ -1,0 +1,71 @@
+// examples/softmax_llm/main.cc: `softmax-llm`, generation from a llama2.c checkpoint (e.g. the
+// stories260K model) with this library's attention, softmax and sampler.
+//
+//   softmax-llm --model PATH --steps N --temperature T [--top-p P] [--seed S]
+//
+// Starts from BOS (token 1) and prints the generated token ids separated by spaces (no tokenizer:
+// ids only). T = 0 is greedy (softmax::argmax); T > 0 draws with softmax::sample (temperature,
+// then top-p; Philox stream seeded by S, offset = the step), so a run is reproducible.
+#include <cstdio>
+#include <span>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "examples/softmax_llm/llama2.hpp"
+#include "softmax/error.hpp"
+#include "softmax/ops.hpp"
+#include "softmax/sampling.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Generate token ids from a llama2.c checkpoint with the softmax library's "
+               "attention, softmax and sampler"};
+  std::string model_path;
+  int64_t steps = 256;
+  double temperature = 0.0, top_p = 1.0;
+  uint64_t seed = 0;
+  app.add_option("--model", model_path, "llama2.c checkpoint (e.g. stories260K.bin)")->required();
+  app.add_option("--steps", steps, "Tokens to generate (at most seq_len)")->default_str("256");
+  app.add_option("--temperature", temperature, "0 = greedy; > 0 samples softmax(logits / T)")
+      ->default_str("0");
+  app.add_option("--top-p", top_p, "Nucleus sampling: keep the smallest set reaching P, in (0, 1]")
+      ->default_str("1");
+  app.add_option("--seed", seed, "Sampler seed")->default_str("0");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (steps < 0) {
+      throw softmax::Error(softmax::ErrorKind::kInvalidArgument, "softmax-llm", "steps",
+                           std::to_string(steps), "must be >= 0");
+    }
+    const softmax_llm::Model model = softmax_llm::Model::load(model_path);
+    if (steps > model.c.seq_len) {
+      throw softmax::Error(softmax::ErrorKind::kInvalidArgument, "softmax-llm", "steps",
+                           std::to_string(steps),
+                           "must be <= the model's seq_len (" + std::to_string(model.c.seq_len) + ")");
+    }
+    softmax::SamplingParams params;
+    params.temperature = temperature;
+    params.top_p = top_p;
+    params.threads = 1;
+    // Validate the sampling parameters before generating anything.
+    {
+      std::vector<float> probe(static_cast<size_t>(model.c.vocab_size), 0.0f);
+      softmax::sample(std::span<const float>(probe), params, seed, 0);
+    }
+    softmax_llm::Transformer tf(model);
+    int64_t token = 1;  // BOS
+    std::string line;
+    for (int64_t pos = 0; pos < steps; ++pos) {
+      const std::vector<float>& logits = tf.forward(token, pos);
+      token = temperature == 0.0 ? softmax::argmax(std::span<const float>(logits))
+                                 : softmax::sample(std::span<const float>(logits), params, seed,
+                                                   static_cast<uint64_t>(pos));
+      line += (pos ? " " : "") + std::to_string(token);
+    }
+    std::printf("%s\n", line.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "softmax-llm: error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,327 @@
+// python/bind_cross_entropy.cc: cross_entropy, nll_loss, linear_cross_entropy
+// (softmax/cross_entropy.hpp), with PyTorch's argument names.
+#include "softmax/cross_entropy.hpp"
+
+#include <string>
+
+#include "common.hpp"
+
+namespace softmax_py {
+namespace {
+
+using softmax::DType;
+
+softmax::Reduction parse_reduction(const std::string& r, const char* op) {
+  if (r == "mean") return softmax::Reduction::kMean;
+  if (r == "sum") return softmax::Reduction::kSum;
+  if (r == "none") return softmax::Reduction::kNone;
+  throw py::value_error(std::string("softmax.") + op + ": reduction = '" + r +
+                        "': must be 'mean', 'sum' or 'none'");
+}
+
+// Rows' shape of logits (N, C, d...) -> (N, d...); (C) -> ().
+std::vector<int64_t> rows_shape(const std::vector<int64_t>& s) {
+  if (s.size() < 2) return {};
+  std::vector<int64_t> r{s[0]};
+  r.insert(r.end(), s.begin() + 2, s.end());
+  return r;
+}
+
+DType stat_dtype(DType t) { return t == DType::f64 ? DType::f64 : DType::f32; }
+
+struct LossArgs {
+  py::handle weight;
+  int64_t ignore_index;
+  std::string reduction;
+  double label_smoothing, z_loss, normalizer, grad_scale;
+  int threads;
+};
+
+softmax::CrossEntropyOptions make_options(const LossArgs& a, const std::optional<Operand>& w,
+                                          const char* op) {
+  softmax::CrossEntropyOptions o;
+  if (w) o.weight = w->cview();
+  o.ignore_index = a.ignore_index;
+  o.reduction = parse_reduction(a.reduction, op);
+  o.label_smoothing = a.label_smoothing;
+  o.z_loss = a.z_loss;
+  o.normalizer = a.normalizer;
+  o.grad_scale = a.grad_scale;
+  o.threads = parse_threads(a.threads, op);
+  return o;
+}
+
+py::object ce_op(bool nll, py::handle input_obj, py::handle target_obj, const LossArgs& a,
+                 bool return_grad, bool return_lse, bool return_log_probs) {
+  const char* op = nll ? "nll_loss" : "cross_entropy";
+  const Operand x = input(input_obj, op, "input");
+  const Operand t = input(target_obj, op, "target", /*allow_int=*/true);
+  const std::optional<Operand> w = optional_input(a.weight, op, "weight");
+  const softmax::CrossEntropyOptions o = make_options(a, w, op);
+  const std::vector<int64_t> rows = rows_shape(x.view.shape);
+  Operand loss = new_output(x.kind, o.reduction == softmax::Reduction::kNone ? rows
+                                                                             : std::vector<int64_t>{},
+                            x.view.dtype, op);
+  softmax::CrossEntropyOutputs out;
+  out.loss = loss.view;
+  py::tuple result(1 + return_grad + return_lse + return_log_probs);
+  std::vector<Operand> extra;
+  extra.reserve(3);
+  if (return_grad) {
+    extra.push_back(new_output(x.kind, x.view.shape, x.view.dtype, op));
+    out.grad = extra.back().view;
+  }
+  if (return_lse) {
+    extra.push_back(new_output(x.kind, rows, stat_dtype(x.view.dtype), op));
+    out.lse = extra.back().view;
+  }
+  if (return_log_probs) {
+    extra.push_back(new_output(x.kind, x.view.shape, x.view.dtype, op));
+    out.log_probs = extra.back().view;
+  }
+  nogil([&] {
+    if (nll) softmax::nll_loss(x.cview(), t.cview(), out, o);
+    else softmax::cross_entropy(x.cview(), t.cview(), out, o);
+  });
+  if (extra.empty()) return loss.owner;
+  result[0] = loss.owner;
+  for (std::size_t i = 0; i < extra.size(); ++i) result[i + 1] = extra[i].owner;
+  return result;
+}
+
+constexpr const char* kCrossEntropyDoc = R"doc(cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction='mean', label_smoothing=0.0, z_loss=0.0, normalizer=1.0, grad_scale=1.0, return_grad=False, return_lse=False, return_log_probs=False, threads=0)
+
+Fused log-softmax + negative log-likelihood, as ``torch.nn.functional.cross_entropy``.
+
+Optionally returns the gradient with respect to `input` from the same pass, the rows'
+logsumexp and the log-probabilities. Per row (class axis 1) with target ``t``:
+``loss = (1 - eps) * w_t * (-lp_t) + eps / C * sum_c w_c * (-lp_c) + z_loss * lse**2``.
+
+Parameters
+----------
+input : array_like or tensor, shape (N, C), (N, C, d1, ..., dk) or (C,)
+    Logits: float16, float32, float64 (bfloat16 via torch), any strides.
+target : array_like or tensor, shape (N,), (N, d1, ..., dk) or ()
+    Class ids (int32 or int64), or soft targets: class probabilities of `input`'s shape
+    (floating).
+weight : array_like or tensor, shape (C,), optional
+    Class weights (no NaN/inf).
+ignore_index : int, optional
+    Hard targets equal to it are skipped (loss and gradient 0, excluded from the mean).
+reduction : {'mean', 'sum', 'none'}, optional
+    'mean' divides by the sum of the weights of kept targets (NaN if none is kept).
+label_smoothing : float, optional
+    In [0, 1]; applies only to kept rows.
+z_loss : float, optional
+    PaLM's z-loss coefficient (>= 0): adds ``z_loss * lse**2`` per kept row.
+normalizer : float, optional
+    With reduction='sum', the sum is divided by it (finite, > 0).
+grad_scale : float, optional
+    Upstream gradient the returned gradient is multiplied by.
+return_grad, return_lse, return_log_probs : bool, optional
+    Also return d loss / d input (input's shape and dtype), logsumexp per row (rows' shape;
+    float32, float64 for float64 input) and log_softmax(input) (input's shape and dtype).
+threads : int, optional
+    Worker threads, 0 = OpenMP default.
+
+Returns
+-------
+loss : ndarray or tensor, shape () or rows' shape (reduction='none'), dtype of `input`
+    Alone when no ``return_*`` flag is set; otherwise the tuple
+    ``(loss, grad, lse, log_probs)`` holding only the requested items, in that order.
+
+Raises
+------
+ValueError
+    A target out of [0, C) that is not `ignore_index`, bad shapes, smoothing, z_loss or
+    normalizer.
+TypeError
+    Unsupported dtypes.
+
+Examples
+--------
+>>> import numpy as np, softmax
+>>> x = np.log(np.array([[0.25, 0.75], [0.5, 0.5]]))
+>>> round(float(softmax.cross_entropy(x, np.array([1, 0]))), 6)  # (ln(4/3) + ln 2) / 2
+0.490415
+)doc";
+
+constexpr const char* kNllLossDoc = R"doc(nll_loss(input, target, weight=None, *, ignore_index=-100, reduction='mean', label_smoothing=0.0, normalizer=1.0, grad_scale=1.0, return_grad=False, threads=0)
+
+Negative log-likelihood on log-probabilities, as ``torch.nn.functional.nll_loss``.
+
+Parameters
+----------
+input : array_like or tensor, shape (N, C), (N, C, d1, ..., dk) or (C,)
+    Log-probabilities: float16, float32, float64 (bfloat16 via torch).
+target : array_like or tensor, shape (N,), (N, d1, ..., dk) or ()
+    Class ids (int32/int64), or soft targets of `input`'s shape.
+weight : array_like or tensor, shape (C,), optional
+    Class weights.
+ignore_index : int, optional
+    Targets equal to it are skipped.
+reduction : {'mean', 'sum', 'none'}, optional
+    As in PyTorch ('mean' is weighted).
+label_smoothing : float, optional
+    In [0, 1].
+normalizer : float, optional
+    With reduction='sum', the sum is divided by it.
+grad_scale : float, optional
+    Upstream gradient.
+return_grad : bool, optional
+    Also return d loss / d input (input's shape and dtype).
+threads : int, optional
+    Worker threads, 0 = OpenMP default.
+
+Returns
+-------
+loss : ndarray or tensor, shape () or rows' shape, dtype of `input`
+    Or ``(loss, grad)`` with `return_grad`.
+
+Raises
+------
+ValueError
+    Targets out of range, bad shapes or options.
+TypeError
+    Unsupported dtypes.
+
+Examples
+--------
+>>> import numpy as np, softmax
+>>> lp = np.log(np.array([[0.25, 0.75], [0.5, 0.5]]))
+>>> softmax.nll_loss(lp, np.array([1, 0]), reduction='none')
+array([0.28768207, 0.69314718])
+)doc";
+
+constexpr const char* kLinearCeDoc = R"doc(linear_cross_entropy(hidden, weight, target, *, class_weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0, z_loss=0.0, normalizer=1.0, grad_scale=1.0, vocab_chunk=0, return_grad=False, return_lse=False, threads=0)
+
+``cross_entropy(hidden @ weight.T, target)`` without ever holding the (N, V) logits.
+
+Computed in vocabulary chunks with an online logsumexp (Cut Cross-Entropy); with
+`return_grad` also the gradients with respect to `hidden` and `weight`.
+
+Parameters
+----------
+hidden : array_like or tensor, shape (N, D), float32
+    Unit stride along D.
+weight : array_like or tensor, shape (V, D), float32
+    The classifier (unit stride along D).
+target : array_like or tensor, shape (N,), int32 or int64
+    Class ids.
+class_weight : array_like or tensor, shape (V,), optional
+    Per-class weights (PyTorch's `weight` of cross_entropy).
+ignore_index, reduction, label_smoothing, z_loss, normalizer, grad_scale : optional
+    As in :func:`cross_entropy`.
+vocab_chunk : int, optional
+    Vocabulary columns per chunk; 0 chooses about 8 MiB of logits per chunk.
+return_grad, return_lse : bool, optional
+    Also return ``grad_hidden`` (N, D) and ``grad_weight`` (V, D) (float32), and the rows'
+    logsumexp (N,) float32.
+threads : int, optional
+    Worker threads, 0 = OpenMP default.
+
+Returns
+-------
+loss : ndarray or tensor, shape () or (N,), float32
+    Alone, or ``(loss, grad_hidden, grad_weight, lse)`` holding only the requested items.
+
+Raises
+------
+ValueError
+    Targets out of range, bad shapes or options.
+TypeError
+    Non-float32 hidden/weight or non-integer targets.
+
+Examples
+--------
+>>> import numpy as np, softmax
+>>> h = np.eye(2, dtype=np.float32); w = np.zeros((3, 2), np.float32)
+>>> round(float(softmax.linear_cross_entropy(h, w, np.array([0, 2]))), 6)  # ln 3
+1.098612
+)doc";
+
+}  // namespace
+
+void register_cross_entropy(py::module_& m) {
+  m.def(
+      "cross_entropy",
+      [](py::handle input_obj, py::handle target, py::handle weight, int64_t ignore_index,
+         const std::string& reduction, double label_smoothing, double z_loss, double normalizer,
+         double grad_scale, bool return_grad, bool return_lse, bool return_log_probs,
+         int threads) {
+        LossArgs a{weight, ignore_index, reduction, label_smoothing, z_loss, normalizer,
+                   grad_scale, threads};
+        return ce_op(false, input_obj, target, a, return_grad, return_lse, return_log_probs);
+      },
+      py::arg("input"), py::arg("target"), py::arg("weight") = py::none(), py::kw_only(),
+      py::arg("ignore_index") = -100, py::arg("reduction") = "mean",
+      py::arg("label_smoothing") = 0.0, py::arg("z_loss") = 0.0, py::arg("normalizer") = 1.0,
+      py::arg("grad_scale") = 1.0, py::arg("return_grad") = false,
+      py::arg("return_lse") = false, py::arg("return_log_probs") = false,
+      py::arg("threads") = 0, kCrossEntropyDoc);
+  m.def(
+      "nll_loss",
+      [](py::handle input_obj, py::handle target, py::handle weight, int64_t ignore_index,
+         const std::string& reduction, double label_smoothing, double normalizer,
+         double grad_scale, bool return_grad, int threads) {
+        LossArgs a{weight, ignore_index, reduction, label_smoothing, 0.0, normalizer,
+                   grad_scale, threads};
+        return ce_op(true, input_obj, target, a, return_grad, false, false);
+      },
+      py::arg("input"), py::arg("target"), py::arg("weight") = py::none(), py::kw_only(),
+      py::arg("ignore_index") = -100, py::arg("reduction") = "mean",
+      py::arg("label_smoothing") = 0.0, py::arg("normalizer") = 1.0,
+      py::arg("grad_scale") = 1.0, py::arg("return_grad") = false, py::arg("threads") = 0,
+      kNllLossDoc);
+  m.def(
+      "linear_cross_entropy",
+      [](py::handle hidden_obj, py::handle weight_obj, py::handle target, py::handle class_weight,
+         int64_t ignore_index, const std::string& reduction, double label_smoothing,
+         double z_loss, double normalizer, double grad_scale, int64_t vocab_chunk,
+         bool return_grad, bool return_lse, int threads) {
+        const char* op = "linear_cross_entropy";
+        LossArgs a{class_weight, ignore_index, reduction, label_smoothing, z_loss, normalizer,
+                   grad_scale, threads};
+        const Operand h = input(hidden_obj, op, "hidden");
+        const Operand w = input(weight_obj, op, "weight");
+        const Operand t = input(target, op, "target", /*allow_int=*/true);
+        const std::optional<Operand> cw = optional_input(class_weight, op, "class_weight");
+        softmax::CrossEntropyOptions o = make_options(a, cw, op);
+        o.vocab_chunk = vocab_chunk;
+        const int64_t n = h.view.shape.empty() ? 0 : h.view.shape[0];
+        Operand loss = new_output(
+            h.kind, o.reduction == softmax::Reduction::kNone ? std::vector<int64_t>{n}
+                                                             : std::vector<int64_t>{},
+            DType::f32, op);
+        softmax::LinearCrossEntropyOutputs out;
+        out.loss = loss.view;
+        std::vector<Operand> extra;
+        extra.reserve(3);
+        if (return_grad) {
+          extra.push_back(new_output(h.kind, h.view.shape, DType::f32, op));
+          out.grad_hidden = extra.back().view;
+          extra.push_back(new_output(h.kind, w.view.shape, DType::f32, op));
+          out.grad_weight = extra.back().view;
+        }
+        if (return_lse) {
+          extra.push_back(new_output(h.kind, {n}, DType::f32, op));
+          out.lse = extra.back().view;
+        }
+        nogil([&] {
+          softmax::linear_cross_entropy(h.cview(), w.cview(), t.cview(), out, o);
+        });
+        if (extra.empty()) return loss.owner;
+        py::tuple result(1 + extra.size());
+        result[0] = loss.owner;
+        for (std::size_t i = 0; i < extra.size(); ++i) result[i + 1] = extra[i].owner;
+        return py::object(std::move(result));
+      },
+      py::arg("hidden"), py::arg("weight"), py::arg("target"), py::kw_only(),
+      py::arg("class_weight") = py::none(), py::arg("ignore_index") = -100,
+      py::arg("reduction") = "mean", py::arg("label_smoothing") = 0.0, py::arg("z_loss") = 0.0,
+      py::arg("normalizer") = 1.0, py::arg("grad_scale") = 1.0, py::arg("vocab_chunk") = 0,
+      py::arg("return_grad") = false, py::arg("return_lse") = false, py::arg("threads") = 0,
+      kLinearCeDoc);
+}
+
+}  // namespace softmax_py

@@ -1,0 +1,119 @@
+// src/core/backward.cc: softmax_backward and log_softmax_backward. Validation first (nothing is
+// written when it fails); then rows along the axis are walked, gathered into scratch when
+// strided, split across OpenMP threads, and handed to the per-target kernels
+// (src/cpu/backward_kernels.cc): one reduction over the row, then one elementwise pass.
+#include <algorithm>
+#include <cfloat>
+#include <string>
+#include <vector>
+
+#include "softmax/backward.hpp"
+#include "softmax/error.hpp"
+#include "src/core/checks.hpp"
+#include "src/core/rows.hpp"
+#include "src/cpu/training_kernels.hpp"
+
+namespace softmax {
+namespace {
+
+using cpu::BackwardMode;
+
+// Byte range [lo, hi) of a view relative to its data pointer (views already checked).
+std::pair<const char*, const char*> byte_span(const ConstTensorView& v) {
+  const auto es = static_cast<int64_t>(dtype_size(v.dtype));
+  int64_t lo = 0, hi = 0;
+  for (std::size_t i = 0; i < v.shape.size(); ++i) {
+    if (v.shape[i] == 0) return {nullptr, nullptr};
+    const int64_t ext = (v.shape[i] - 1) * v.strides[i] * es;
+    (ext < 0 ? lo : hi) += ext;
+  }
+  const auto* b = static_cast<const char*>(v.data);
+  return {b + lo, b + hi + es};
+}
+
+// out may be exactly `in` (same data, dtype, strides) or disjoint from it.
+void check_alias_or_disjoint(const char* op, const char* out_arg, const ConstTensorView& out,
+                             const char* in_arg, const ConstTensorView& in) {
+  const auto a = byte_span(out), b = byte_span(in);
+  if (a.first == a.second || b.first == b.second) return;
+  if (a.second <= b.first || b.second <= a.first) return;
+  if (out.data == in.data && out.dtype == in.dtype && out.strides == in.strides) return;
+  throw Error(ErrorKind::kOverlap, op, out_arg, std::string("memory overlapping ") + in_arg,
+              std::string("must be exactly ") + in_arg + " (in place) or not overlap it at all");
+}
+
+void backward_op(const char* op, const ConstTensorView& y, const ConstTensorView& dy,
+                 const TensorView& dx, const SoftmaxOptions& o, BackwardMode mode) {
+  detail::check_view(op, "y", y);
+  detail::check_view(op, "dy", dy);
+  detail::check_output_view(op, "dx", dx);
+  detail::check_float_dtype(op, "y", y.dtype);
+  if (dy.dtype != y.dtype) {
+    throw Error(ErrorKind::kDTypeMismatch, op, "dy", dtype_name(dy.dtype),
+                std::string("must have y's dtype (") + dtype_name(y.dtype) + ")");
+  }
+  detail::check_compute_pair(op, y.dtype, "dx", dx.dtype);
+  const int64_t axis = detail::normalize_axis(op, o.axis, y.rank());
+  detail::check_same_shape(op, "dy", y.shape, dy.shape);
+  detail::check_same_shape(op, "dx", y.shape, dx.shape);
+  double inv_t = detail::check_temperature(op, o.temperature);
+  // f32 kernels take 1/T in f32: saturate so an extreme T never turns into inf (inf * 0 = NaN).
+  if (y.dtype != DType::f64) inv_t = std::min(inv_t, static_cast<double>(FLT_MAX));
+  check_alias_or_disjoint(op, "dx", dx, "y", y);
+  check_alias_or_disjoint(op, "dx", dx, "dy", dy);
+
+  const detail::RowGeometry gy = detail::make_row_geometry(y, dx, axis, false);
+  const detail::RowGeometry gd = detail::make_row_geometry(dy, dx, axis, false);
+  if (gy.rows == 0 || gy.n == 0) return;
+  const cpu::BackwardKernels& k = cpu::backward_kernels();
+  const int64_t n = gy.n;
+  const auto es = static_cast<int64_t>(dtype_size(y.dtype));
+  const auto os = static_cast<int64_t>(dtype_size(dx.dtype));
+  const bool contiguous = gy.x_step == 1 && gd.x_step == 1 && gy.y_step == 1;
+  const auto* yb = static_cast<const char*>(y.data);
+  const auto* db = static_cast<const char*>(dy.data);
+  auto* xb = static_cast<char*>(dx.data);
+  const int threads = detail::resolve_threads(o.threads);
+  const int outer = gy.rows * n >= detail::kMinParallelElems ? threads : 1;
+  // Offsets of dy rows follow the same row order as y's (same shape, row-major over the
+  // non-axis dims), so walk dy's geometry alongside by row index.
+  detail::parallel_for(gy.rows, outer, [&](int64_t b, int64_t e) {
+    std::vector<int64_t> dy_off(static_cast<std::size_t>(e - b));
+    detail::for_each_row(gd, b, e, [&](int64_t r, int64_t xo, int64_t) { dy_off[r - b] = xo; });
+    std::vector<unsigned char> sy, sd, sx;
+    if (!contiguous) {
+      sy.resize(static_cast<std::size_t>(n * es));
+      sd.resize(static_cast<std::size_t>(n * es));
+      sx.resize(static_cast<std::size_t>(n * os));
+    }
+    detail::for_each_row(gy, b, e, [&](int64_t r, int64_t yo, int64_t xo) {
+      const char* yr = yb + yo * es;
+      const char* dr = db + dy_off[r - b] * es;
+      char* xr = xb + xo * os;
+      if (contiguous) {
+        const double s = k.row_sum(yr, dr, y.dtype, n, mode);
+        k.apply(yr, dr, y.dtype, xr, dx.dtype, n, s, inv_t, mode);
+        return;
+      }
+      detail::gather(yr, gy.x_step, n, static_cast<std::size_t>(es), sy.data());
+      detail::gather(dr, gd.x_step, n, static_cast<std::size_t>(es), sd.data());
+      const double s = k.row_sum(sy.data(), sd.data(), y.dtype, n, mode);
+      k.apply(sy.data(), sd.data(), y.dtype, sx.data(), dx.dtype, n, s, inv_t, mode);
+      detail::scatter(sx.data(), n, static_cast<std::size_t>(os), xr, gy.y_step);
+    });
+  });
+}
+
+}  // namespace
+
+void softmax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
+                      const SoftmaxOptions& options) {
+  backward_op("softmax_backward", y, dy, dx, options, BackwardMode::kSoftmax);
+}
+
+void log_softmax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
+                          const SoftmaxOptions& options) {
+  backward_op("log_softmax_backward", y, dy, dx, options, BackwardMode::kLogSoftmax);
+}
+
+}  // namespace softmax

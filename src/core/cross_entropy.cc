@@ -1,0 +1,510 @@
+// src/core/cross_entropy.cc: cross_entropy (fused log-softmax + NLL + gradient) and nll_loss.
+// Order of work: validate every argument and every target (nothing written on failure); fix
+// the reduction's denominator (it depends on targets and weights only, so the gradient can be
+// written in the same pass as the loss); then per row, in parallel: the row's (max, sum) in one
+// read, the loss terms in f64, and one more read of the row (from cache) writing the gradient
+// and/or log-probs; finally the per-row losses are reduced in row order (thread-independent).
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "softmax/cross_entropy.hpp"
+#include "softmax/error.hpp"
+#include "src/core/checks.hpp"
+#include "src/core/cross_entropy_impl.hpp"
+#include "src/core/half.hpp"
+#include "src/core/rows.hpp"
+#include "src/cpu/training_kernels.hpp"
+
+namespace softmax {
+namespace detail {
+
+std::pair<const char*, const char*> view_bytes(const ConstTensorView& v) {
+  const auto es = static_cast<int64_t>(dtype_size(v.dtype));
+  int64_t lo = 0, hi = 0;
+  for (std::size_t i = 0; i < v.shape.size(); ++i) {
+    if (v.shape[i] == 0) return {nullptr, nullptr};
+    const int64_t ext = (v.shape[i] - 1) * v.strides[i] * es;
+    (ext < 0 ? lo : hi) += ext;
+  }
+  const auto* b = static_cast<const char*>(v.data);
+  return {b + lo, b + hi + es};
+}
+
+void check_disjoint(const char* op, const char* out_arg, const ConstTensorView& out,
+                    const char* in_arg, const ConstTensorView& in, bool allow_alias) {
+  const auto a = view_bytes(out), b = view_bytes(in);
+  if (a.first == a.second || b.first == b.second) return;
+  if (a.second <= b.first || b.second <= a.first) return;
+  if (allow_alias && out.data == in.data && out.dtype == in.dtype && out.shape == in.shape &&
+      out.strides == in.strides) {
+    return;
+  }
+  throw Error(ErrorKind::kOverlap, op, out_arg, std::string("memory overlapping '") + in_arg + "'",
+              allow_alias ? std::string("must be exactly '") + in_arg +
+                                "' (in place) or not overlap it at all"
+                          : std::string("must not overlap '") + in_arg + "'");
+}
+
+namespace {
+// Shortest decimal that reads back as v ("0.1", not "0.10000000000000001").
+std::string num(double v) {
+  char buf[64];
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v || std::isnan(v)) break;
+  }
+  return buf;
+}
+}  // namespace
+
+void check_ce_options(const char* op, const CrossEntropyOptions& o, bool allow_z) {
+  if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0)) {
+    throw Error(ErrorKind::kInvalidArgument, op, "label_smoothing", num(o.label_smoothing),
+                "must be in [0, 1]");
+  }
+  if (!allow_z && o.z_loss != 0.0) {
+    throw Error(ErrorKind::kInvalidArgument, op, "z_loss", num(o.z_loss),
+                "must be 0: nll_loss takes log-probabilities, which have no logsumexp "
+                "(use cross_entropy for z-loss)");
+  }
+  if (!(o.z_loss >= 0.0 && std::isfinite(o.z_loss))) {
+    throw Error(ErrorKind::kInvalidArgument, op, "z_loss", num(o.z_loss),
+                "must be finite and >= 0");
+  }
+  if (!(std::isfinite(o.normalizer) && o.normalizer > 0.0)) {
+    throw Error(ErrorKind::kInvalidArgument, op, "normalizer", num(o.normalizer),
+                "must be finite and > 0");
+  }
+  if (o.normalizer != 1.0 && o.reduction != Reduction::kSum) {
+    throw Error(ErrorKind::kInvalidArgument, op, "normalizer", num(o.normalizer),
+                "applies only to reduction sum (it would be ignored otherwise)");
+  }
+  if (!std::isfinite(o.grad_scale)) {
+    throw Error(ErrorKind::kInvalidArgument, op, "grad_scale", num(o.grad_scale),
+                "must be finite");
+  }
+  if (o.vocab_chunk < 0) {
+    throw Error(ErrorKind::kInvalidArgument, op, "vocab_chunk", std::to_string(o.vocab_chunk),
+                "must be >= 0 (0 = automatic)");
+  }
+}
+
+std::vector<double> read_class_weights(const char* op, const CrossEntropyOptions& o, int64_t c,
+                                       bool& present) {
+  present = o.weight.has_value();
+  std::vector<double> w(static_cast<std::size_t>(c), 1.0);
+  if (!present) return w;
+  const ConstTensorView& v = *o.weight;
+  check_view(op, "weight", v);
+  check_float_dtype(op, "weight", v.dtype);
+  if (v.rank() != 1 || v.shape[0] != c) {
+    throw Error(ErrorKind::kShapeMismatch, op, "weight", "shape " + shape_str(v.shape),
+                "must be (C,) = (" + std::to_string(c) + ",), one weight per class");
+  }
+  for (int64_t i = 0; i < c; ++i) {
+    const double x = load_as_double(v.data, v.dtype, i * v.strides[0]);
+    if (!std::isfinite(x)) {
+      throw Error(ErrorKind::kInvalidArgument, op, "weight",
+                  "weight[" + std::to_string(i) + "] = " + num(x), "weights must be finite");
+    }
+    w[static_cast<std::size_t>(i)] = x;
+  }
+  return w;
+}
+
+std::vector<int64_t> read_targets(const char* op, const ConstTensorView& t, int64_t c,
+                                  int64_t ignore_index) {
+  const int64_t rows = t.numel();
+  std::vector<int64_t> out(static_cast<std::size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t off = row_offset(r, t.shape, t.strides);
+    const int64_t v = t.dtype == DType::i64 ? static_cast<const int64_t*>(t.data)[off]
+                                            : static_cast<const int32_t*>(t.data)[off];
+    if (v != ignore_index && (v < 0 || v >= c)) {
+      throw Error(ErrorKind::kInvalidArgument, op, "targets",
+                  "targets[" + std::to_string(r) + "] = " + std::to_string(v),
+                  "class ids must be in [0, " + std::to_string(c) + ") or equal ignore_index (" +
+                      std::to_string(ignore_index) + ")");
+    }
+    out[static_cast<std::size_t>(r)] = v;
+  }
+  return out;
+}
+
+ReductionPlan plan_reduction(const CrossEntropyOptions& o, double mean_denom) {
+  switch (o.reduction) {
+    case Reduction::kNone: return {1.0, o.grad_scale};
+    case Reduction::kSum: return {o.normalizer, o.grad_scale / o.normalizer};
+    case Reduction::kMean:
+      return {mean_denom, mean_denom == 0.0 ? 0.0 : o.grad_scale / mean_denom};
+  }
+  return {1.0, o.grad_scale};
+}
+
+std::vector<double> read_grad_output(const char* op, const CrossEntropyOptions& o,
+                                     const std::vector<int64_t>& rows_shape) {
+  std::vector<double> go;
+  if (!o.grad_output) return go;
+  const ConstTensorView& v = *o.grad_output;
+  if (o.reduction != Reduction::kNone) {
+    throw Error(ErrorKind::kInvalidArgument, op, "grad_output", "set",
+                "applies only to reduction none (use grad_scale for the scalar upstream "
+                "gradient of sum and mean)");
+  }
+  check_view(op, "grad_output", v);
+  check_float_dtype(op, "grad_output", v.dtype);
+  check_same_shape(op, "grad_output", rows_shape, v.shape);
+  const int64_t rows = v.numel();
+  go.resize(static_cast<std::size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    go[static_cast<std::size_t>(r)] = load_as_double(v.data, v.dtype, row_offset(r, v.shape, v.strides));
+  }
+  return go;
+}
+
+void store_loss(const TensorView& v, int64_t off, double value) {
+  store_from_double(v.data, v.dtype, off, value);
+}
+
+}  // namespace detail
+
+namespace {
+
+using cpu::CeWrite;
+using cpu::RowOut;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+const char* reduction_name(Reduction r) {
+  return r == Reduction::kNone ? "none" : r == Reduction::kSum ? "sum" : "mean";
+}
+
+// Everything the row pass needs, fixed after validation.
+struct LossJob {
+  bool logits;  // cross_entropy (true) or nll_loss (input holds log-probs)
+  ConstTensorView x;
+  int64_t c = 0, rows = 0;
+  int64_t class_step = 1;
+  std::vector<int64_t> row_dims;       // (N, d1..dk), or () for 1-d input
+  std::vector<int64_t> x_row_strides;  // x's strides for row_dims
+  bool soft = false;
+  ConstTensorView q;  // soft targets (x's shape)
+  std::vector<int64_t> q_row_strides;
+  int64_t q_class_step = 1;
+  std::vector<int64_t> hard;  // hard targets per row
+  int64_t ignore_index = -100;
+  std::vector<double> w;
+  bool has_w = false;
+  double w_sum = 0.0;
+  double eps = 0.0, z = 0.0;
+  double g = 1.0;
+  std::vector<double> go;  // per-row upstream gradients (reduction none), or empty
+  const TensorView* grad = nullptr;
+  const TensorView* lp = nullptr;
+  std::vector<int64_t> grad_row_strides, lp_row_strides;
+  int64_t grad_class_step = 1, lp_class_step = 1;
+  std::vector<double> loss, lse;  // per row
+};
+
+// Row-geometry of a view shaped like x: strides of the row dims and the class stride.
+void split_strides(const std::vector<int64_t>& strides, int64_t rank, std::vector<int64_t>& row,
+                   int64_t& class_step) {
+  row.clear();
+  if (rank == 1) {
+    class_step = strides[0];
+    return;
+  }
+  class_step = strides[1];
+  for (int64_t j = 0; j < rank; ++j) {
+    if (j != 1) row.push_back(strides[static_cast<std::size_t>(j)]);
+  }
+}
+
+template <typename CT>  // compute type: float or double
+void run_rows(LossJob& job, int threads) {
+  const cpu::CrossEntropyKernels& k = cpu::cross_entropy_kernels();
+  const int64_t c = job.c;
+  const DType xt = job.x.dtype;
+  const auto xes = static_cast<int64_t>(dtype_size(xt));
+  std::vector<CT> wct;
+  if (job.has_w) wct.assign(job.w.begin(), job.w.end());
+  const double cd = static_cast<double>(c);
+  const auto* xb = static_cast<const char*>(job.x.data);
+
+  detail::parallel_for(job.rows, job.rows * c >= detail::kMinParallelElems ? threads : 1,
+                       [&](int64_t b, int64_t e) {
+    std::vector<unsigned char> xs, gs, ls;
+    std::vector<CT> v;
+    for (int64_t r = b; r < e; ++r) {
+      const char* xrow = xb + detail::row_offset(r, job.row_dims, job.x_row_strides) * xes;
+      const void* src = xrow;
+      if (job.class_step != 1) {
+        xs.resize(static_cast<std::size_t>(c * xes));
+        detail::gather(xrow, job.class_step, c, static_cast<std::size_t>(xes), xs.data());
+        src = xs.data();
+      }
+      // Row statistics (cross_entropy) or the identity shift (nll_loss: lp given).
+      double m = 0.0, log_sum = 0.0, inv_sum = 1.0, lse = 0.0;
+      bool special = false;
+      if (job.logits) {
+        const cpu::RowMaxSum st = k.row_stats(src, xt, c);
+        if (st.has_nan) {
+          special = true;
+          lse = kNaN;
+        } else if (!(st.max > -kInf && st.max < kInf)) {
+          special = true;
+          lse = c == 0 ? -kInf : st.max;  // +inf, or -inf for an all -inf or empty row
+        } else {
+          m = st.max;
+          log_sum = std::log(st.sum);
+          inv_sum = 1.0 / st.sum;
+          lse = m + log_sum;
+        }
+      }
+      job.lse[static_cast<std::size_t>(r)] = lse;
+
+      // Loss terms and gradient coefficients.
+      const double g = job.go.empty() ? job.g : job.g * job.go[static_cast<std::size_t>(r)];
+      bool kept = true;
+      double loss = 0.0;
+      CeWrite p{m, inv_sum, log_sum, 0.0, 0.0, 0.0, -1, nullptr, job.logits};
+      if (!job.soft) {
+        const int64_t t = job.hard[static_cast<std::size_t>(r)];
+        kept = t != job.ignore_index;
+        if (kept) {
+          const double wt = job.w[static_cast<std::size_t>(t)];
+          const double xt_v = detail::load_as_double(src, xt, t);
+          const double lp_t = (xt_v - m) - log_sum;
+          loss = (1.0 - job.eps) * wt * -lp_t;
+          if (job.eps != 0.0) {
+            const double dot = k.shifted_dot(src, xt, job.has_w ? wct.data() : nullptr, c, m);
+            loss += job.eps / cd * (job.w_sum * log_sum - dot);
+          }
+          if (job.z != 0.0) loss += job.z * lse * lse;
+          const auto co = detail::hard_row_coeffs(g, wt, job.eps, cd, job.w_sum, job.z, lse,
+                                                  job.logits);
+          p.alpha = co.alpha;
+          p.beta = co.beta;
+          p.gamma = co.gamma;
+          p.target = t;
+          p.v = job.has_w && job.eps != 0.0 ? wct.data() : nullptr;
+          if (!p.v && job.eps == 0.0) p.beta = 0.0;
+        }
+      } else {
+        // q'_c = (1 - eps) q_c + eps / C; v_c = w_c q'_c.
+        v.resize(static_cast<std::size_t>(c));
+        const char* qrow = static_cast<const char*>(job.q.data) +
+                           detail::row_offset(r, job.row_dims, job.q_row_strides) *
+                               static_cast<int64_t>(dtype_size(job.q.dtype));
+        double s = 0.0;
+        for (int64_t i = 0; i < c; ++i) {
+          const double q = detail::load_as_double(qrow, job.q.dtype, i * job.q_class_step);
+          const double vq = job.w[static_cast<std::size_t>(i)] * ((1.0 - job.eps) * q + job.eps / cd);
+          v[static_cast<std::size_t>(i)] = static_cast<CT>(vq);
+          s += vq;
+        }
+        const double dot = k.shifted_dot(src, xt, v.data(), c, m);
+        loss = s * log_sum - dot;
+        if (job.z != 0.0) loss += job.z * lse * lse;
+        p.alpha = job.logits ? g * (s + 2.0 * job.z * lse) : 0.0;
+        p.beta = g;
+        p.v = v.data();
+      }
+      if (special && kept) loss = kNaN;
+      job.loss[static_cast<std::size_t>(r)] = kept ? loss : 0.0;
+
+      // Outputs over the row: log-probs first unless they overwrite the input in place.
+      auto write = [&](const TensorView* out, const std::vector<int64_t>& rs, int64_t step,
+                       RowOut what, std::vector<unsigned char>& scratch) {
+        const auto oes = static_cast<int64_t>(dtype_size(out->dtype));
+        char* orow = static_cast<char*>(out->data) + detail::row_offset(r, job.row_dims, rs) * oes;
+        void* dst = orow;
+        if (step != 1) {
+          scratch.resize(static_cast<std::size_t>(c * oes));
+          dst = scratch.data();
+        }
+        const bool nan_row = special && (what == RowOut::kLogProb || kept);
+        if (nan_row) {
+          for (int64_t i = 0; i < c; ++i) detail::store_from_double(dst, out->dtype, i, kNaN);
+        } else if (what == RowOut::kGrad && !kept) {
+          for (int64_t i = 0; i < c; ++i) detail::store_from_double(dst, out->dtype, i, 0.0);
+        } else {
+          k.write(src, xt, dst, out->dtype, c, p, what);
+        }
+        if (step != 1) detail::scatter(dst, c, static_cast<std::size_t>(oes), orow, step);
+      };
+      const bool lp_in_place = job.lp && job.lp->data == job.x.data;
+      if (job.lp && !lp_in_place) write(job.lp, job.lp_row_strides, job.lp_class_step, RowOut::kLogProb, ls);
+      if (job.grad) write(job.grad, job.grad_row_strides, job.grad_class_step, RowOut::kGrad, gs);
+      if (lp_in_place) write(job.lp, job.lp_row_strides, job.lp_class_step, RowOut::kLogProb, ls);
+    }
+  });
+}
+
+void loss_op(const char* op, bool logits, const ConstTensorView& x, const ConstTensorView& targets,
+             const CrossEntropyOutputs& out, const CrossEntropyOptions& o) {
+  const char* xname = logits ? "logits" : "log_probs";
+  detail::check_view(op, xname, x);
+  detail::check_float_dtype(op, xname, x.dtype);
+  if (x.rank() < 1) {
+    throw Error(ErrorKind::kShapeMismatch, op, xname, "shape " + detail::shape_str(x.shape),
+                "must be (C), (N, C) or (N, C, d1, ..., dk): rank >= 1");
+  }
+  detail::check_view(op, "targets", targets);
+  detail::check_ce_options(op, o, logits);
+
+  LossJob job;
+  job.logits = logits;
+  job.x = x;
+  const int64_t rank = x.rank();
+  job.c = rank == 1 ? x.shape[0] : x.shape[1];
+  for (int64_t j = 0; j < rank; ++j) {
+    if (rank > 1 && j != 1) job.row_dims.push_back(x.shape[static_cast<std::size_t>(j)]);
+  }
+  split_strides(x.strides, rank, job.x_row_strides, job.class_step);
+  job.rows = 1;
+  for (int64_t d : job.row_dims) job.rows *= d;
+
+  // Targets: integer class ids of the rows' shape, or probabilities of x's shape.
+  if (targets.dtype == DType::i32 || targets.dtype == DType::i64) {
+    detail::check_same_shape(op, "targets", job.row_dims, targets.shape);
+  } else if (targets.dtype == DType::f32 || targets.dtype == DType::f64 ||
+             targets.dtype == DType::bf16 || targets.dtype == DType::f16) {
+    job.soft = true;
+    detail::check_same_shape(op, "targets", x.shape, targets.shape);
+    job.q = targets;
+    split_strides(targets.strides, rank, job.q_row_strides, job.q_class_step);
+  }
+  job.w = detail::read_class_weights(op, o, job.c, job.has_w);
+  for (double w : job.w) job.w_sum += w;
+  job.eps = o.label_smoothing;
+  job.z = o.z_loss;
+  job.ignore_index = o.ignore_index;
+
+  // Outputs.
+  const DType compute_out = x.dtype == DType::f64 ? DType::f64 : DType::f32;
+  detail::check_output_view(op, "loss", out.loss);
+  detail::check_float_dtype(op, "loss", out.loss.dtype);
+  const std::vector<int64_t> loss_shape =
+      o.reduction == Reduction::kNone ? job.row_dims : std::vector<int64_t>{};
+  if (out.loss.shape != loss_shape) {
+    throw Error(ErrorKind::kShapeMismatch, op, "loss", "shape " + detail::shape_str(out.loss.shape),
+                std::string("must be ") + detail::shape_str(loss_shape) + " for reduction " +
+                    reduction_name(o.reduction));
+  }
+  (void)compute_out;
+  auto check_full = [&](const char* name, const TensorView& v) {
+    detail::check_output_view(op, name, v);
+    detail::check_compute_pair(op, x.dtype, name, v.dtype);
+    detail::check_same_shape(op, name, x.shape, v.shape);
+  };
+  job.go = detail::read_grad_output(op, o, job.row_dims);
+  if (out.grad) check_full("grad", *out.grad);
+  if (out.log_probs) {
+    if (!logits) {
+      throw Error(ErrorKind::kInvalidArgument, op, "log_probs output", "set",
+                  "nll_loss takes log-probs as input and has no log-prob output");
+    }
+    check_full("log_probs", *out.log_probs);
+  }
+  if (out.lse) {
+    if (!logits) {
+      throw Error(ErrorKind::kInvalidArgument, op, "lse", "set",
+                  "nll_loss has no logsumexp output (its input is already normalised)");
+    }
+    detail::check_output_view(op, "lse", *out.lse);
+    detail::check_float_dtype(op, "lse", out.lse->dtype);
+    detail::check_same_shape(op, "lse", job.row_dims, out.lse->shape);
+  }
+  // Overlaps: grad and log_probs may each be x exactly (not both); nothing else may overlap.
+  std::vector<std::pair<const char*, ConstTensorView>> ins{{xname, x}, {"targets", targets}};
+  if (o.weight) ins.emplace_back("weight", *o.weight);
+  if (o.grad_output) ins.emplace_back("grad_output", *o.grad_output);
+  std::vector<std::pair<const char*, ConstTensorView>> outs{{"loss", out.loss}};
+  if (out.grad) outs.emplace_back("grad", *out.grad);
+  if (out.log_probs) outs.emplace_back("log_probs", *out.log_probs);
+  if (out.lse) outs.emplace_back("lse", *out.lse);
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    const bool may_alias_x = std::string(outs[i].first) == "grad" ||
+                             std::string(outs[i].first) == "log_probs";
+    for (const auto& in : ins) {
+      detail::check_disjoint(op, outs[i].first, outs[i].second, in.first, in.second,
+                             may_alias_x && &in == &ins[0]);
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      detail::check_disjoint(op, outs[i].first, outs[i].second, outs[j].first, outs[j].second,
+                             false);
+    }
+  }
+  if (!job.soft) {
+    if (targets.dtype != DType::i32 && targets.dtype != DType::i64) {
+      throw Error(ErrorKind::kDTypeMismatch, op, "targets", dtype_name(targets.dtype),
+                  "must be i32/i64 class ids or a floating tensor of probabilities");
+    }
+    job.hard = detail::read_targets(op, targets, job.c, o.ignore_index);
+  }
+  // Everything is valid from here on: nothing above wrote any output.
+
+  double mean_denom = static_cast<double>(job.rows);
+  if (!job.soft) {
+    mean_denom = 0.0;
+    for (int64_t t : job.hard) {
+      if (t != o.ignore_index) mean_denom += job.w[static_cast<std::size_t>(t)];
+    }
+  }
+  const detail::ReductionPlan plan = detail::plan_reduction(o, mean_denom);
+  job.g = plan.g;
+  job.grad = out.grad ? &*out.grad : nullptr;
+  job.lp = out.log_probs ? &*out.log_probs : nullptr;
+  if (job.grad) split_strides(job.grad->strides, rank, job.grad_row_strides, job.grad_class_step);
+  if (job.lp) split_strides(job.lp->strides, rank, job.lp_row_strides, job.lp_class_step);
+  job.loss.assign(static_cast<std::size_t>(job.rows), 0.0);
+  job.lse.assign(static_cast<std::size_t>(job.rows), 0.0);
+
+  if (job.c > 0 || job.rows == 0) {
+    const int threads = detail::resolve_threads(o.threads);
+    if (x.dtype == DType::f64) run_rows<double>(job, threads);
+    else run_rows<float>(job, threads);
+  } else {
+    // C == 0: every row is empty: lse -inf; a kept row's loss is NaN (no class to pick cannot
+    // happen: targets were validated against C = 0, so every row is ignored).
+    std::fill(job.lse.begin(), job.lse.end(), -kInf);
+  }
+
+  if (o.reduction == Reduction::kNone) {
+    for (int64_t r = 0; r < job.rows; ++r) {
+      detail::store_loss(out.loss, detail::row_offset(r, job.row_dims, out.loss.strides),
+                         job.loss[static_cast<std::size_t>(r)]);
+    }
+  } else {
+    double s = 0.0;
+    for (double l : job.loss) s += l;
+    detail::store_loss(out.loss, 0, plan.denom == 0.0 ? kNaN : s / plan.denom);
+  }
+  if (out.lse) {
+    for (int64_t r = 0; r < job.rows; ++r) {
+      detail::store_loss(*out.lse, detail::row_offset(r, job.row_dims, out.lse->strides),
+                         job.lse[static_cast<std::size_t>(r)]);
+    }
+  }
+}
+
+}  // namespace
+
+void cross_entropy(ConstTensorView logits, ConstTensorView targets, const CrossEntropyOutputs& out,
+                   const CrossEntropyOptions& options) {
+  loss_op("cross_entropy", true, logits, targets, out, options);
+}
+
+void nll_loss(ConstTensorView log_probs, ConstTensorView targets, const CrossEntropyOutputs& out,
+              const CrossEntropyOptions& options) {
+  loss_op("nll_loss", false, log_probs, targets, out, options);
+}
+
+}  // namespace softmax

@@ -1,0 +1,152 @@
+// src/cpu/backward_kernels.cc: Highway kernels of softmax_backward / log_softmax_backward,
+// compiled once per SIMD target (foreach_target) and exported as one BackwardKernels table.
+//
+// Shapes (every kernel): y, dy, dx: (n) contiguous; the caller gathers strided rows.
+// Consistent arithmetic: IEEE add/sub/mul only (no FMA: -ffp-contract=off), sums in fixed
+// logical lanes (FoldLanes), so every target computes the same bits.
+#include <cstdint>
+#include <cstring>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "src/cpu/backward_kernels.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "hwy/highway.h"
+#include "src/cpu/row_ops-inl.h"
+#include "src/cpu/training_kernels.hpp"
+
+HWY_BEFORE_NAMESPACE();
+namespace softmax {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using cpu::BackwardMode;
+using cpu::kTrainBlock;
+
+// sum over [0, len) of dy_i * y_i (kSoftmax) or dy_i, in LogicalLanes target-independent lanes.
+template <class D, typename TIn>
+HWY_INLINE hn::TFromD<D> BlockSum(D d, const TIn* y, const TIn* dy, size_t len,
+                                  BackwardMode mode) {
+  using T = hn::TFromD<D>;
+  const size_t N = hn::Lanes(d);
+  constexpr size_t K = LogicalLanes<T>() / hn::MaxLanes(d);
+  static_assert(K >= 1, "logical lanes must cover a vector");
+  hn::Vec<D> acc[K];
+  for (size_t k = 0; k < K; ++k) acc[k] = hn::Zero(d);
+  const bool prod = mode == BackwardMode::kSoftmax;
+  size_t i = 0;
+  for (; i + K * N <= len; i += K * N) {
+    for (size_t k = 0; k < K; ++k) {
+      const auto g = LoadWiden(d, dy + i + k * N);
+      acc[k] = hn::Add(acc[k], prod ? hn::Mul(g, LoadWiden(d, y + i + k * N)) : g);
+    }
+  }
+  for (size_t k = 0; k < K && i + k * N < len; ++k) {
+    const size_t count = HWY_MIN(N, len - i - k * N);
+    const auto g = LoadWidenN(d, dy + i + k * N, count);  // zero-filled past count
+    acc[k] = hn::Add(acc[k], prod ? hn::Mul(g, LoadWidenN(d, y + i + k * N, count)) : g);
+  }
+  return FoldLanes(d, acc);
+}
+
+template <class D, typename TIn>
+double RowSumT(D d, const TIn* y, const TIn* dy, int64_t n, BackwardMode mode) {
+  double s = 0.0;
+  for (int64_t b = 0; b < n; b += kTrainBlock) {
+    const auto len = static_cast<size_t>(HWY_MIN(kTrainBlock, n - b));
+    s += static_cast<double>(BlockSum(d, y + b, dy + b, len, mode));
+  }
+  return s;
+}
+
+template <class D, typename TIn, typename TOut>
+void ApplyT(D d, const TIn* y, const TIn* dy, TOut* dx, int64_t n, double s_d, double inv_t_d,
+            BackwardMode mode) {
+  // No HWY_RESTRICT: dx may be exactly y or dy; each vector is loaded before it is stored.
+  using T = hn::TFromD<D>;
+  const size_t N = hn::Lanes(d);
+  const auto s = hn::Set(d, static_cast<T>(s_d));
+  const auto inv_t = hn::Set(d, static_cast<T>(inv_t_d));
+  const bool scaled = static_cast<T>(inv_t_d) != T(1);
+  auto one = [&](hn::Vec<D> yv, hn::Vec<D> g) {
+    hn::Vec<D> r;
+    if (mode == BackwardMode::kSoftmax) {
+      r = hn::Mul(yv, hn::Sub(g, s));
+    } else {
+      const auto e = ExpNonPositive(d, hn::Min(yv, hn::Zero(d)), hn::Zero(d));
+      r = hn::Sub(g, hn::Mul(e, s));
+    }
+    return scaled ? hn::Mul(r, inv_t) : r;
+  };
+  const auto len = static_cast<size_t>(n);
+  size_t i = 0;
+  for (; i + N <= len; i += N) {
+    StoreNarrow(d, one(LoadWiden(d, y + i), LoadWiden(d, dy + i)), dx + i);
+  }
+  if (i < len) {
+    const size_t c = len - i;
+    StoreNarrowN(d, one(LoadWidenN(d, y + i, c), LoadWidenN(d, dy + i, c)), dx + i, c);
+  }
+}
+
+template <class Fn>
+HWY_INLINE auto VisitIn(DType t, const void* p, Fn&& fn) {
+  switch (t) {
+    case DType::bf16: return fn(static_cast<const hwy::bfloat16_t*>(p));
+    case DType::f16: return fn(static_cast<const hwy::float16_t*>(p));
+    default: return fn(static_cast<const float*>(p));
+  }
+}
+template <class Fn>
+HWY_INLINE void VisitOut(DType t, void* p, Fn&& fn) {
+  switch (t) {
+    case DType::bf16: fn(static_cast<hwy::bfloat16_t*>(p)); break;
+    case DType::f16: fn(static_cast<hwy::float16_t*>(p)); break;
+    default: fn(static_cast<float*>(p)); break;
+  }
+}
+
+double RowSumImpl(const void* y, const void* dy, DType t, int64_t n, BackwardMode mode) {
+  if (t == DType::f64) {
+    return RowSumT(hn::ScalableTag<double>(), static_cast<const double*>(y),
+                   static_cast<const double*>(dy), n, mode);
+  }
+  return VisitIn(t, y, [&](auto* py) {
+    using P = decltype(py);
+    return RowSumT(hn::ScalableTag<float>(), py, static_cast<P>(dy), n, mode);
+  });
+}
+
+void ApplyImpl(const void* y, const void* dy, DType t, void* dx, DType dxt, int64_t n, double s,
+               double inv_t, BackwardMode mode) {
+  if (t == DType::f64) {
+    ApplyT(hn::ScalableTag<double>(), static_cast<const double*>(y),
+           static_cast<const double*>(dy), static_cast<double*>(dx), n, s, inv_t, mode);
+    return;
+  }
+  VisitIn(t, y, [&](auto* py) {
+    using P = decltype(py);
+    VisitOut(dxt, dx, [&](auto* pdx) {
+      ApplyT(hn::ScalableTag<float>(), py, static_cast<P>(dy), pdx, n, s, inv_t, mode);
+    });
+    return 0;
+  });
+}
+
+const cpu::BackwardKernels* GetBackwardKernels() {
+  static const cpu::BackwardKernels table{&RowSumImpl, &ApplyImpl};
+  return &table;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace softmax
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace softmax {
+HWY_EXPORT(GetBackwardKernels);
+namespace cpu {
+const BackwardKernels& backward_kernels() { return *HWY_DYNAMIC_DISPATCH(GetBackwardKernels)(); }
+}  // namespace cpu
+}  // namespace softmax
+#endif  // HWY_ONCE

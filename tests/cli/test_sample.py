@@ -1,0 +1,90 @@
+"""tests/cli/test_sample.py: `softmax sample` (tools/softmax_cli/cmd_sample.cc), run as a binary.
+
+Environment: SOFTMAX_BIN (the `softmax` executable), SOFTMAX_DATA (../shared/data; the real-data
+tests skip without it). Run: SOFTMAX_BIN=build/tools/softmax /usr/bin/python3 -m pytest -q
+tests/cli/test_sample.py
+"""
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+BIN = os.environ.get("SOFTMAX_BIN", "softmax")
+DATA = os.environ.get("SOFTMAX_DATA", os.path.join(os.path.dirname(__file__), "../../../shared/data"))
+LOGITS = os.path.join(DATA, "stories260K_logits.npy")
+
+
+def run(*args):
+    return subprocess.run([BIN, "sample", *args], capture_output=True, text=True)
+
+
+@pytest.fixture
+def logits():
+    if not os.path.exists(LOGITS):
+        pytest.skip("no " + LOGITS)
+    return np.load(LOGITS)
+
+
+def ids_of(stdout):
+    return [[int(t) for t in line.split("\t")[0].split()] for line in stdout.splitlines()]
+
+
+def test_greedy_is_argmax(logits):
+    r = run("-i", LOGITS, "-t", "0")
+    assert r.returncode == 0, r.stderr
+    assert [row[0] for row in ids_of(r.stdout)] == list(np.argmax(logits, axis=1))
+
+
+def test_output_file_draws_offsets_threads(logits, tmp_path):
+    out = tmp_path / "ids.npy"
+    r = run("-i", LOGITS, "-t", "0.8", "--top-p", "0.9", "--seed", "5", "-n", "3", "-o", str(out))
+    assert r.returncode == 0 and r.stdout == "", r.stderr
+    ids = np.load(out)
+    assert ids.dtype == np.int64 and ids.shape == (logits.shape[0], 3)
+    # -n 3 == three runs at offsets 0, 1, 2; the thread count changes nothing.
+    for d in range(3):
+        one = run("-i", LOGITS, "-t", "0.8", "--top-p", "0.9", "--seed", "5", "--offset", str(d),
+                  "--threads", "1" if d % 2 else "2")
+        assert [row[0] for row in ids_of(one.stdout)] == list(ids[:, d])
+    other = run("-i", LOGITS, "-t", "0.8", "--top-p", "0.9", "--seed", "6")
+    assert [row[0] for row in ids_of(other.stdout)] != list(ids[:, 0])
+
+
+def test_top_k_one_and_logprobs(logits):
+    r = run("-i", LOGITS, "--top-k", "1", "--logprobs", "3")
+    assert r.returncode == 0, r.stderr
+    x = logits.astype(np.float64)
+    lsm = x - x.max(1, keepdims=True)
+    lsm -= np.log(np.exp(lsm).sum(1, keepdims=True))
+    for row, line in enumerate(r.stdout.splitlines()):
+        ids, top = line.split("\t")
+        assert int(ids) == int(np.argmax(x[row]))
+        pairs = [p.split(":") for p in top.split()]
+        assert [int(i) for i, _ in pairs] == list(np.argsort(-x[row], kind="stable")[:3])
+        for i, lp in pairs:
+            assert abs(float(lp) - lsm[row, int(i)]) < 1e-5
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--top-p", "0"], "top_p"),
+    (["--min-p", "1.5"], "min_p"),
+    (["-t", "-1"], "temperature"),
+    (["--top-k", "-2"], "top_k"),
+    (["-n", "0"], "DRAWS"),
+])
+def test_errors_write_nothing(logits, tmp_path, args, needle):
+    out = tmp_path / "ids.npy"
+    r = run("-i", LOGITS, "-o", str(out), *args)
+    assert r.returncode == 2
+    assert needle in r.stderr and len(r.stderr.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_nan_row_is_an_error(tmp_path):
+    x = np.zeros((3, 5), np.float32)
+    x[1, 2] = np.nan
+    p = tmp_path / "x.npy"
+    np.save(p, x)
+    r = run("-i", str(p))
+    assert r.returncode == 2 and "row 1 holds NaN" in r.stderr

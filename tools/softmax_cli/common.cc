@@ -1,0 +1,251 @@
+// tools/softmax_cli/common.cc: input, output and formatting helpers shared by the subcommands.
+#include "softmax_cli/common.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "softmax/error.hpp"
+#include "softmax_cli/command.hpp"
+#include "src/core/half.hpp"
+#include "src/io/file_util.hpp"
+
+namespace softmax::cli {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string extension(const std::string& path) {
+  const auto slash = path.rfind('/');
+  const auto dot = path.rfind('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  return lower(path.substr(dot));
+}
+
+// f64 -> f16 with one rounding (to nearest, ties to even), so f64 results are not rounded
+// twice through f32.
+uint16_t f64_to_f16(double v) {
+  const uint16_t sign = std::signbit(v) ? 0x8000u : 0;
+  const double a = std::fabs(v);
+  if (std::isnan(v)) return 0x7E00u | sign;
+  if (a >= 65520.0) return 0x7C00u | sign;  // 65520 is halfway to 2^16: ties go to inf
+  if (a < 0x1p-14) {
+    return static_cast<uint16_t>(static_cast<uint16_t>(std::nearbyint(a * 0x1p24)) | sign);
+  }
+  int e;
+  std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1): a in [2^(e-1), 2^e)
+  int exp = e - 1;
+  double q = std::nearbyint(std::ldexp(a, 10 - exp));  // in [1024, 2048]
+  if (q == 2048.0) {
+    q = 1024.0;
+    ++exp;
+  }
+  return static_cast<uint16_t>(((exp + 15) << 10) | (static_cast<int>(q) - 1024) | sign);
+}
+
+bool looks_numeric_option(const std::string& s, std::string& replacement) {
+  if (s.size() < 2 || s[0] != '-' || s[1] == '-') return false;
+  const std::string l = lower(s);
+  if (l == "-inf" || l == "-infinity") {
+    replacement = "-1e999";
+    return true;
+  }
+  if (l == "-nan") {
+    replacement = "nan";
+    return true;
+  }
+  if (s[1] == '.' && s.size() > 2 && std::isdigit(static_cast<unsigned char>(s[2]))) {
+    double v;
+    if (io::parse_double(s, v)) {
+      replacement = "-0" + s.substr(1);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::string> normalize_numeric_args(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i], r;
+    out.push_back(looks_numeric_option(s, r) ? r : s);
+  }
+  return out;
+}
+
+io::Array numbers_to_array(const std::vector<std::string>& tokens) {
+  std::vector<double> v(tokens.size());
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (!io::parse_double(tokens[i], v[i])) {
+      throw UsageError("'" + tokens[i] + "' is not a number (nor an operation or an option; " +
+                       "see softmax --help)");
+    }
+  }
+  io::Array a = io::Array::zeros(DType::f64, {static_cast<int64_t>(v.size())});
+  if (!v.empty()) std::memcpy(a.bytes.data(), v.data(), v.size() * sizeof(double));
+  return a;
+}
+
+io::Array load_array(const std::string& path) {
+  const std::string ext = extension(path);
+  if (path != "-" && ext == ".npy") return io::read_npy(path);
+  if (path != "-" && (ext == ".csv" || ext == ".txt")) return io::read_text(path);
+  const std::vector<unsigned char> bytes = io::detail::read_file_bytes(path, "read_input");
+  const std::string name = path == "-" ? "<stdin>" : path;
+  if (bytes.size() >= 6 && bytes[0] == 0x93 && std::memcmp(bytes.data() + 1, "NUMPY", 5) == 0) {
+    return io::parse_npy(bytes.data(), bytes.size(), name);
+  }
+  return io::parse_text(std::string(bytes.begin(), bytes.end()), name);
+}
+
+FileFormat output_format(const std::string& path) {
+  if (path == "-") return FileFormat::csv;
+  const std::string ext = extension(path);
+  if (ext == ".npy") return FileFormat::npy;
+  if (ext == ".csv" || ext == ".txt") return FileFormat::csv;
+  throw UsageError("output file '" + path + "' must end in .npy, .csv or .txt (or be - for stdout)");
+}
+
+void save_array(const std::string& path, const io::Array& a) {
+  if (output_format(path) == FileFormat::npy) {
+    io::write_npy(path, a);
+  } else {
+    io::write_csv(path, a);
+  }
+}
+
+Display parse_display(const std::string& name) {
+  if (name == "auto") return Display::automatic;
+  if (name == "table") return Display::table;
+  if (name == "csv") return Display::csv;
+  throw UsageError("--format '" + name + "': must be auto, table or csv");
+}
+
+bool use_table(Display d) {
+  if (d == Display::automatic) return ::isatty(STDOUT_FILENO) == 1;
+  return d == Display::table;
+}
+
+std::string readable(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  const double a = std::fabs(v);
+  if (v == 0 || (a >= 1e-3 && a < 1e6)) {
+    std::snprintf(buf, sizeof buf, "%.3f", v);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2e", v);
+  }
+  return buf;
+}
+
+void print_array(const io::Array& a, bool table, const std::string& label) {
+  if (!table) {
+    io::detail::write_file_atomic("-", io::csv_image(a), "write_csv");
+    return;
+  }
+  constexpr int64_t kEdgeRows = 10, kEdgeCols = 6;
+  const bool is_int = a.dtype == DType::i32 || a.dtype == DType::i64;
+  const int64_t n = a.numel();
+  const int64_t cols = a.shape.empty() ? 1 : a.shape.back();
+  const int64_t rows = cols == 0 ? 0 : n / cols;
+  auto cell = [&](int64_t i) {
+    const double v = softmax::detail::load_as_double(a.bytes.data(), a.dtype, i);
+    return is_int ? io::format_value(a, i) : readable(v);
+  };
+  auto shown = [](int64_t count, int64_t edge) {
+    std::vector<int64_t> idx;  // -1 marks "..."
+    if (count <= 2 * edge + 1) {
+      for (int64_t i = 0; i < count; ++i) idx.push_back(i);
+    } else {
+      for (int64_t i = 0; i < edge; ++i) idx.push_back(i);
+      idx.push_back(-1);
+      for (int64_t i = count - edge; i < count; ++i) idx.push_back(i);
+    }
+    return idx;
+  };
+  const std::vector<int64_t> rsel = shown(rows, kEdgeRows), csel = shown(cols, kEdgeCols);
+  // Row labels: the index over the leading dims, e.g. "[3, 1]".
+  auto row_label = [&](int64_t r) {
+    if (a.shape.size() < 2) return std::string();
+    std::vector<int64_t> idx(a.shape.size() - 1);
+    for (std::size_t j = idx.size(); j-- > 0;) {
+      idx[j] = r % a.shape[j];
+      r /= a.shape[j];
+    }
+    std::string s = "[";
+    for (std::size_t j = 0; j < idx.size(); ++j) s += (j ? ", " : "") + std::to_string(idx[j]);
+    return s + "]";
+  };
+  std::size_t width = 1, label_width = 0;
+  for (int64_t r : rsel) {
+    if (r < 0) continue;
+    label_width = std::max(label_width, row_label(r).size());
+    for (int64_t c : csel) {
+      if (c >= 0) width = std::max(width, cell(r * cols + c).size());
+    }
+  }
+  std::string out;
+  if (!label.empty()) out += label + "\n";
+  if (rows == 0) out += "(empty)\n";
+  for (int64_t r : rsel) {
+    if (r < 0) {
+      out += std::string(label_width, ' ') + (label_width ? " " : "") + "...\n";
+      continue;
+    }
+    std::string line;
+    if (label_width) {
+      const std::string l = row_label(r);
+      line += l + std::string(label_width - l.size(), ' ') + " ";
+    }
+    bool first = true;
+    for (int64_t c : csel) {
+      const std::string s = c < 0 ? "..." : cell(r * cols + c);
+      line += (first ? "" : "  ") + std::string(width - std::min(width, s.size()), ' ') + s;
+      first = false;
+    }
+    out += line + "\n";
+  }
+  if (rows > static_cast<int64_t>(rsel.size()) || cols > static_cast<int64_t>(csel.size())) {
+    std::string shape;
+    for (std::size_t j = 0; j < a.shape.size(); ++j) shape += (j ? " x " : "") + std::to_string(a.shape[j]);
+    out += "(" + shape + " values, shown in part; use -o FILE or pipe the output for all of them)\n";
+  }
+  io::detail::write_file_atomic("-", out, "print");
+}
+
+io::Array convert(const io::Array& a, DType to) {
+  if (a.dtype == to) return a;
+  io::Array out = io::Array::zeros(to, a.shape);
+  const int64_t n = a.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = softmax::detail::load_as_double(a.bytes.data(), a.dtype, i);
+    if (to == DType::f16 && a.dtype == DType::f64) {
+      const uint16_t h = f64_to_f16(v);
+      std::memcpy(out.bytes.data() + 2 * i, &h, 2);
+    } else {
+      softmax::detail::store_from_double(out.bytes.data(), to, i, v);
+    }
+  }
+  return out;
+}
+
+DType parse_float_dtype(const std::string& name) {
+  if (name == "f16" || name == "float16") return DType::f16;
+  if (name == "f32" || name == "float32") return DType::f32;
+  if (name == "f64" || name == "float64") return DType::f64;
+  throw UsageError("--dtype '" + name + "': must be f16, f32 or f64");
+}
+
+}  // namespace softmax::cli
