@@ -56,18 +56,28 @@ RowStats merge_chunks(const KernelTable& k, const ChunkStats* parts, int64_t cou
     if (parts[c].max > r.max) r.max = parts[c].max;
   }
   if (r.special()) return r;
+  // Compensated (TwoSum) sums of the chunk partials, in chunk order.
+  auto add = [](double& s, double v, double& comp) {
+    const double hi = s + v;
+    const double bb = hi - s;
+    comp += (s - (hi - bb)) + (v - bb);
+    s = hi;
+  };
+  double sum_c = 0.0, rest_c = 0.0;
   for (int64_t c = 0; c < count; ++c) {
     if (parts[c].max == -kInf) continue;  // an all -inf chunk contributes nothing
     if (parts[c].max == r.max) {
-      r.sum += parts[c].sum;
+      add(r.sum, parts[c].sum, sum_c);
       r.ones += parts[c].ones;
-      r.rest += parts[c].rest;
+      add(r.rest, parts[c].rest, rest_c);
     } else {
-      const double f = k.exp_f64((parts[c].max - r.max) * inv_t);
-      r.sum += parts[c].sum * f;
-      r.rest += parts[c].sum * f;
+      const double f = k.exp_diff(parts[c].max, r.max, inv_t);
+      add(r.sum, parts[c].sum * f, sum_c);
+      add(r.rest, parts[c].sum * f, rest_c);
     }
   }
+  r.sum += sum_c;
+  r.rest += rest_c;
   return r;
 }
 
@@ -83,18 +93,31 @@ RowStats row_stats(const KernelTable& k, const void* x, DType t, int64_t n, doub
   const auto cs = static_cast<int64_t>(t == DType::f64 ? 8 : 4);
   constexpr int64_t kBlocksPerChunk = kChunkElems / cpu::kBlockElems;
   const auto* base = static_cast<const char*>(x);
+  double known_max = kNaN;
   auto one = [&](int64_t c) {
     const int64_t len = std::min(kChunkElems, n - c * kChunkElems);
-    if (log_mode) return k.chunk_stats_log(base + c * kChunkElems * es, t, len, inv_t);
+    if (log_mode) return k.chunk_stats_log(base + c * kChunkElems * es, t, len, inv_t, known_max);
     return k.chunk_stats(base + c * kChunkElems * es, t, len, inv_t,
                          e_out ? static_cast<char*>(e_out) + c * kChunkElems * cs : nullptr,
-                         block_max ? block_max + c * kBlocksPerChunk : nullptr);
+                         block_max ? block_max + c * kBlocksPerChunk : nullptr, known_max);
   };
   if (chunks == 1) {
     const ChunkStats c = one(0);
     return merge_chunks(k, &c, 1, inv_t);
   }
   std::vector<ChunkStats> parts(static_cast<std::size_t>(chunks));
+  if (t == DType::f64) {
+    // f64 rows find their max first (one more read), so no chunk needs rescaling: the rescale
+    // factor exp(m_c - max) would carry its own f64 rounding into every element.
+    detail::parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c) {
+        parts[c] = k.chunk_max(base + c * kChunkElems * es, t, std::min(kChunkElems, n - c * kChunkElems));
+      }
+    });
+    const RowStats pre = merge_chunks(k, parts.data(), chunks, inv_t);
+    if (pre.special()) return pre;
+    known_max = pre.max;
+  }
   detail::parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c) parts[c] = one(c);
   });
@@ -148,14 +171,13 @@ struct NormalizeJob {
       if (st.special()) {
         for (int64_t i = 0; i < n; ++i) detail::store_from_double(dst, yt, i, kNaN);
       } else {
-        const double inv_sum = 1.0 / st.sum;
         detail::parallel_for(chunks, chunks > 1 ? row_threads : 1, [&](int64_t b, int64_t e) {
           for (int64_t c = b; c < e; ++c) {
             const int64_t off = c * kChunkElems;
             k->scale_blocks(static_cast<const char*>(work) + off * static_cast<int64_t>(cs),
                             static_cast<char*>(dst) + off * static_cast<int64_t>(yes), yt,
                             std::min(kChunkElems, n - off), bm + off / cpu::kBlockElems,
-                            st.max, inv_t, inv_sum);
+                            st.max, inv_t, st.sum);
           }
         });
       }

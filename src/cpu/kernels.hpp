@@ -46,18 +46,22 @@ enum class RowMode : uint8_t { kSoftmax = 0, kLogSoftmax = 1, kLogSumExp = 2 };
 struct KernelTable {
   const char* target_name;
   // x: (n) contiguous, dtype in {f32, bf16, f16} (computed in f32 with inv_t rounded to f32)
-  // or f64. n >= 0. When e_out is non-null (n elements of the compute type: f32, or f64 for f64
-  // input) it receives exp((x_i - m_b) * inv_t), where m_b, the running maximum when block b
-  // (kBlockElems elements) was processed, is written to block_max[b] (ceil(n / kBlockElems)
-  // entries). e_out may be x itself when x is f32/f64 (in place).
+  // or f64. n >= 0. Two passes over the chunk: its max, then sum exp((x_i - max) * inv_t); with
+  // known_max (not NaN: the row's max, found by the caller, NaN-free) the first pass is skipped
+  // and the sum is relative to known_max. When e_out is non-null (n elements of the compute type:
+  // f32, or f64 for f64 input) it receives the exps, and block_max[b] (ceil(n / kBlockElems)
+  // entries) the max they are relative to. e_out may be x itself when x is f32/f64 (in place).
   ChunkStats (*chunk_stats)(const void* x, DType dtype, int64_t n, double inv_t, void* e_out,
-                            double* block_max);
+                            double* block_max, double known_max);
   // As chunk_stats without stored exps, filling ones/rest (for log-softmax and logsumexp).
-  ChunkStats (*chunk_stats_log)(const void* x, DType dtype, int64_t n, double inv_t);
-  // y_i = e_i * exp((block_max[b] - max) * inv_t) * inv_sum for i in block b; e is the compute
+  ChunkStats (*chunk_stats_log)(const void* x, DType dtype, int64_t n, double inv_t,
+                                double known_max);
+  // Max and NaN flag only (sum, ones, rest 0).
+  ChunkStats (*chunk_max)(const void* x, DType dtype, int64_t n);
+  // y_i = e_i * exp((block_max[b] - max) * inv_t) / sum for i in block b; e is the compute
   // type (f32 for y in {f32, bf16, f16}; f64 for y f64); y may be e exactly.
   void (*scale_blocks)(const void* e, void* y, DType y_dtype, int64_t n, const double* block_max,
-                       double max, double inv_t, double inv_sum);
+                       double max, double inv_t, double sum);
   // y[i] = exp((x[i] - max) * inv_t) * scale            (kSoftmax; scale = 1 / sum)
   // y[i] = (x[i] - max) * inv_t - scale                  (kLogSoftmax; scale = log(sum))
   // x: (n) contiguous of x_dtype, y: (n) contiguous of y_dtype; y may equal x exactly.
@@ -76,6 +80,8 @@ struct KernelTable {
   ArgmaxResult (*argmax)(const void* x, DType dtype, int64_t n);
   // exp(a) for a <= 0 with the same f64 code the vector kernels use (for merging partials).
   double (*exp_f64)(double a);
+  // exp((a - b) * inv_t) for a <= b with a - b carried exactly (merging partial maxima).
+  double (*exp_diff)(double a, double b, double inv_t);
 };
 
 // The table for the current target (see softmax/dispatch.hpp).

@@ -59,6 +59,28 @@ HWY_INLINE void StoreScalar(hwy::float16_t* p, double v) {
   std::memcpy(p, &b, 2);
 }
 
+// exp((a - b) * inv_t) for a <= b, with a - b carried exactly (TwoSum): the maxima of f64 rows
+// differ by amounts that f64 cannot hold exactly, and exp would amplify that rounding.
+HWY_INLINE double ExpDiff(double a, double b, double inv_t) {
+  const hn::CappedTag<double, 1> d1;
+  hn::Vec<decltype(d1)> lo;
+  auto hi = TwoSum(hn::Set(d1, a), hn::Set(d1, -b), lo);
+  if (inv_t != 1.0) {
+    hi = hn::Mul(hi, hn::Set(d1, inv_t));
+    lo = hn::Mul(lo, hn::Set(d1, inv_t));
+  }
+  return hn::GetLane(ExpNonPositive(d1, hi, lo));
+}
+
+// s + v rounded, with the rounding error added to comp (Knuth's TwoSum): compensated sums of
+// block and chunk partials.
+HWY_INLINE double TwoSumScalar(double s, double v, double& comp) {
+  const double hi = s + v;
+  const double bb = hi - s;
+  comp += (s - (hi - bb)) + (v - bb);
+  return hi;
+}
+
 // Max and NaN flag over x[0, len).
 template <class D, typename TIn>
 HWY_INLINE hn::TFromD<D> BlockMax(D d, const TIn* HWY_RESTRICT x, size_t len, bool& has_nan) {
@@ -193,66 +215,88 @@ HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::
   return BlockSum{rest, n_ones};
 }
 
+// Max and NaN flag of a whole chunk (block by block, so NaN anywhere is seen).
+template <class D, typename TIn>
+HWY_INLINE hn::TFromD<D> ChunkMax(D d, const TIn* HWY_RESTRICT x, int64_t n, bool& has_nan) {
+  using T = hn::TFromD<D>;
+  T m = -std::numeric_limits<T>::infinity();
+  for (int64_t b = 0; b < n; b += kBlockElems) {
+    const size_t len = static_cast<size_t>(HWY_MIN(static_cast<int64_t>(kBlockElems), n - b));
+    bool blk_nan = false;
+    const T bm = BlockMax(d, x + b, len, blk_nan);
+    if (blk_nan) {
+      has_nan = true;
+      return m;
+    }
+    m = bm > m ? bm : m;
+  }
+  return m;
+}
+
+// Statistics of a chunk, two passes over it while it sits in L2: its maximum (or known_max, the
+// row's maximum when the caller found it first), then the exp sum block by block relative to that
+// one maximum, so no partial sum or stored exp is ever rescaled inside a chunk. (Chunks of one row
+// are merged with the online rule, Milakov & Gimelshein 2018, by the caller.)
 template <bool kSplitOnes, class D, typename TIn>
 ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d,
-                       hn::TFromD<D>* e_out, double* block_max) {
+                       hn::TFromD<D>* e_out, double* block_max, double known_max) {
   using T = hn::TFromD<D>;
   const T inv_t = static_cast<T>(inv_t_d);
   const bool scaled = inv_t != T(1);
   constexpr T kInf = std::numeric_limits<T>::infinity();
-  T m_run = -kInf;
-  double rest = 0.0, ones = 0.0;  // running sum = ones + rest, relative to m_run
+  bool has_nan = false;
+  const T m = std::isnan(known_max) ? ChunkMax(d, x, n, has_nan) : static_cast<T>(known_max);
+  if (has_nan) return ChunkStats{static_cast<double>(m), 0.0, true, 0.0, 0.0};
+  const bool finite = m > -kInf && m < kInf;  // else: all -inf, or +inf: no sum
+  double rest = 0.0, rest_c = 0.0, ones = 0.0;  // rest_c: compensation of the block sums
   for (int64_t b = 0; b < n; b += kBlockElems) {
     const size_t len = static_cast<size_t>(HWY_MIN(static_cast<int64_t>(kBlockElems), n - b));
-    bool has_nan = false;
-    const T bm = BlockMax(d, x + b, len, has_nan);
-    if (has_nan) return ChunkStats{static_cast<double>(m_run), 0.0, true, 0.0, 0.0};
-    if (bm > m_run) {
-      // Rescale the running sum to the new maximum (online normaliser); the old ones are no
-      // longer exactly 1 and join the rest.
-      if (ones + rest != 0.0) {
-        const hn::CappedTag<double, 1> d1;
-        const double arg = (static_cast<double>(m_run) - static_cast<double>(bm)) *
-                           static_cast<double>(inv_t);
-        const double f = hn::GetLane(ExpNonPositive(d1, hn::Set(d1, arg), hn::Zero(d1)));
-        rest = kSplitOnes ? (ones * f + rest * f) : rest * f;
-        ones = 0.0;
-      }
-      m_run = bm;
-    }
-    if (block_max) block_max[b / static_cast<int64_t>(kBlockElems)] = static_cast<double>(m_run);
-    if (!(m_run > -kInf && m_run < kInf)) {  // all -inf so far, or +inf: no sum
+    if (block_max) block_max[b / static_cast<int64_t>(kBlockElems)] = static_cast<double>(m);
+    if (!finite) {
       if (e_out) std::fill(e_out + b, e_out + b + len, T(0));
       continue;
     }
     T* e_blk = e_out ? e_out + b : nullptr;
-    const BlockSum bs = scaled ? BlockExpSum<true, kSplitOnes>(d, x + b, len, m_run, inv_t, e_blk)
-                               : BlockExpSum<false, kSplitOnes>(d, x + b, len, m_run, inv_t, e_blk);
-    rest += bs.rest;
+    const BlockSum bs = scaled ? BlockExpSum<true, kSplitOnes>(d, x + b, len, m, inv_t, e_blk)
+                               : BlockExpSum<false, kSplitOnes>(d, x + b, len, m, inv_t, e_blk);
+    rest = TwoSumScalar(rest, bs.rest, rest_c);
     ones += bs.ones;
   }
-  return ChunkStats{static_cast<double>(m_run), ones + rest, false, ones, rest};
+  rest += rest_c;
+  return ChunkStats{static_cast<double>(m), ones + rest, false, ones, rest};
 }
 
-// y = e * factor_b for each block b of kBlockElems elements, factor_b = exp((block_max[b] - max)
-// * inv_t) * inv_sum rounded once to T; y may be e (in place) or narrower storage.
+// The final scaling of one block of stored exps: y = e / sum. f64: a true division (one rounding;
+// the f32 path's reciprocal-then-multiply would add half an ulp to a 4-ulp budget). f32: a multiply
+// by the f32 rounding of rescale / sum, computed in f64 (relative error 2^-24 on the factor).
+// rescale = exp((block max - row max) / T) (1 when the block's exps are relative to the row max).
 template <class D, typename TOut>
-void ScaleBlocksT(D d, const hn::TFromD<D>* e, TOut* y, int64_t n, const double* block_max,
-                  double max, double inv_t, double inv_sum) {
+HWY_INLINE void ScaleRun(D d, const hn::TFromD<D>* e, TOut* y, size_t len, double rescale,
+                         double sum) {
   using T = hn::TFromD<D>;
   const size_t N = hn::Lanes(d);
-  const hn::CappedTag<double, 1> d1;
+  size_t i = 0;
+  if (hwy::IsSame<T, double>() && rescale == 1.0) {
+    const auto s = hn::Set(d, static_cast<T>(sum));
+    for (; i + N <= len; i += N) StoreNarrow(d, hn::Div(hn::LoadU(d, e + i), s), y + i);
+    if (i < len) StoreNarrowN(d, hn::Div(LoadWidenN(d, e + i, len - i), s), y + i, len - i);
+    return;
+  }
+  const auto f = hn::Set(d, static_cast<T>(rescale / sum));
+  for (; i + N <= len; i += N) StoreNarrow(d, hn::Mul(hn::LoadU(d, e + i), f), y + i);
+  if (i < len) StoreNarrowN(d, hn::Mul(LoadWidenN(d, e + i, len - i), f), y + i, len - i);
+}
+
+// y = e / sum, block b rescaled by exp((block_max[b] - max) * inv_t); y may be e (in place) or
+// narrower storage.
+template <class D, typename TOut>
+void ScaleBlocksT(D d, const hn::TFromD<D>* e, TOut* y, int64_t n, const double* block_max,
+                  double max, double inv_t, double sum) {
   for (int64_t b = 0; b < n; b += kBlockElems) {
     const size_t len = static_cast<size_t>(HWY_MIN(static_cast<int64_t>(kBlockElems), n - b));
     const double bm = block_max[b / static_cast<int64_t>(kBlockElems)];
-    const double rescale =
-        bm == max ? 1.0 : hn::GetLane(ExpNonPositive(d1, hn::Set(d1, (bm - max) * inv_t), hn::Zero(d1)));
-    const auto f = hn::Set(d, static_cast<T>(rescale * inv_sum));
-    const T* eb = e + b;
-    TOut* yb = y + b;
-    size_t i = 0;
-    for (; i + N <= len; i += N) StoreNarrow(d, hn::Mul(hn::LoadU(d, eb + i), f), yb + i);
-    if (i < len) StoreNarrowN(d, hn::Mul(LoadWidenN(d, eb + i, len - i), f), yb + i, len - i);
+    const double rescale = bm == max ? 1.0 : ExpDiff(bm, max, inv_t);
+    ScaleRun(d, e + b, y + b, len, rescale, sum);
   }
 }
 
@@ -323,11 +367,7 @@ void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64
       T* e = hwy::IsSame<TOut, T>() ? reinterpret_cast<T*>(yr) : work;
       const BlockSum bs = scaled ? BlockExpSum<true, false>(d, xr, len, m, inv_t, e)
                                  : BlockExpSum<false, false>(d, xr, len, m, inv_t, e);
-      const auto f = hn::Set(d, static_cast<T>(1.0 / (bs.ones + bs.rest)));
-      const size_t N = hn::Lanes(d);
-      size_t i = 0;
-      for (; i + N <= len; i += N) StoreNarrow(d, hn::Mul(hn::LoadU(d, e + i), f), yr + i);
-      if (i < len) StoreNarrowN(d, hn::Mul(LoadWidenN(d, e + i, len - i), f), yr + i, len - i);
+      ScaleRun(d, e, yr, len, 1.0, bs.ones + bs.rest);
     } else {
       const BlockSum bs = scaled ? BlockExpSum<true, true>(d, xr, len, m, inv_t, nullptr)
                                  : BlockExpSum<false, true>(d, xr, len, m, inv_t, nullptr);
@@ -402,36 +442,50 @@ HWY_INLINE void VisitF32StorageOut(DType t, void* p, Fn&& fn) {
 
 template <bool kSplitOnes>
 ChunkStats ChunkStatsDispatch(const void* x, DType dtype, int64_t n, double inv_t, void* e_out,
-                              double* block_max) {
+                              double* block_max, double known_max) {
   if (dtype == DType::f64) {
     return ChunkStatsT<kSplitOnes>(hn::ScalableTag<double>(), static_cast<const double*>(x), n,
-                                   inv_t, static_cast<double*>(e_out), block_max);
+                                   inv_t, static_cast<double*>(e_out), block_max, known_max);
   }
   return VisitF32Storage(dtype, x, [&](auto* px) {
     return ChunkStatsT<kSplitOnes>(hn::ScalableTag<float>(), px, n, inv_t,
-                                   static_cast<float*>(e_out), block_max);
+                                   static_cast<float*>(e_out), block_max, known_max);
   });
 }
 
 ChunkStats ChunkStatsImpl(const void* x, DType dtype, int64_t n, double inv_t, void* e_out,
-                          double* block_max) {
-  return ChunkStatsDispatch<false>(x, dtype, n, inv_t, e_out, block_max);
+                          double* block_max, double known_max) {
+  return ChunkStatsDispatch<false>(x, dtype, n, inv_t, e_out, block_max, known_max);
 }
 
-ChunkStats ChunkStatsLogImpl(const void* x, DType dtype, int64_t n, double inv_t) {
-  return ChunkStatsDispatch<true>(x, dtype, n, inv_t, nullptr, nullptr);
+ChunkStats ChunkStatsLogImpl(const void* x, DType dtype, int64_t n, double inv_t,
+                             double known_max) {
+  return ChunkStatsDispatch<true>(x, dtype, n, inv_t, nullptr, nullptr, known_max);
+}
+
+ChunkStats ChunkMaxImpl(const void* x, DType dtype, int64_t n) {
+  bool has_nan = false;
+  double m;
+  if (dtype == DType::f64) {
+    m = ChunkMax(hn::ScalableTag<double>(), static_cast<const double*>(x), n, has_nan);
+  } else {
+    m = VisitF32Storage(dtype, x, [&](auto* px) {
+      return static_cast<double>(ChunkMax(hn::ScalableTag<float>(), px, n, has_nan));
+    });
+  }
+  return ChunkStats{m, 0.0, has_nan, 0.0, 0.0};
 }
 
 void ScaleBlocksImpl(const void* e, void* y, DType y_dtype, int64_t n, const double* block_max,
-                     double max, double inv_t, double inv_sum) {
+                     double max, double inv_t, double sum) {
   if (y_dtype == DType::f64) {
     ScaleBlocksT(hn::ScalableTag<double>(), static_cast<const double*>(e), static_cast<double*>(y),
-                 n, block_max, max, inv_t, inv_sum);
+                 n, block_max, max, inv_t, sum);
     return;
   }
   VisitF32StorageOut(y_dtype, y, [&](auto* py) {
     ScaleBlocksT(hn::ScalableTag<float>(), static_cast<const float*>(e), py, n, block_max, max,
-                 inv_t, inv_sum);
+                 inv_t, sum);
   });
 }
 
@@ -494,6 +548,8 @@ ArgmaxResult ArgmaxImpl(const void* x, DType dtype, int64_t n) {
   return VisitF32Storage(dtype, x, [&](auto* px) { return ArgmaxT(hn::ScalableTag<float>(), px, n); });
 }
 
+double ExpDiffImpl(double a, double b, double inv_t) { return ExpDiff(a, b, inv_t); }
+
 double ExpF64Impl(double a) {
   const hn::CappedTag<double, 1> d1;
   return hn::GetLane(ExpNonPositive(d1, hn::Set(d1, a), hn::Zero(d1)));
@@ -503,12 +559,14 @@ const cpu::KernelTable* GetKernelTable() {
   static const cpu::KernelTable table{hwy::TargetName(HWY_TARGET),
                                       &ChunkStatsImpl,
                                       &ChunkStatsLogImpl,
+                                      &ChunkMaxImpl,
                                       &ScaleBlocksImpl,
                                       &NormalizeImpl,
                                       &RowsImpl,
                                       &SigmoidImpl,
                                       &ArgmaxImpl,
-                                      &ExpF64Impl};
+                                      &ExpF64Impl,
+                                      &ExpDiffImpl};
   return &table;
 }
 
