@@ -37,10 +37,13 @@ namespace softmax {
 // Shapes: y.shape == x.shape. dtypes: see the common rules.
 // Edge semantics (as PyTorch, JAX and SciPy): a row holding NaN or +inf, or all -inf, gives NaN
 // everywhere in that row; -inf entries of a row with a finite maximum give exactly 0.
-// Error bound (tested against a long double reference, docs/accuracy.md): f32 compute with
-// T = 1: <= 4 ulp per element (measured max 2.2 ulp); for T != 1 add |x_i - max| / T * 2^-24
-// relative, the conditioning of rounding 1/T; f64: <= 4 ulp of f64; bf16/f16 output: the f32
-// result rounded once. A 1,048,576-wide f32 row sums to 1 within 1e-6 (measured 8e-9).
+// Error bound (tested against a long double reference, docs/accuracy.md), relative to the exact
+// softmax(x / T): f32 compute: <= 4 ulp per element for every T (measured max 2.2 ulp; 1/T is
+// carried as an f32 pair, so the error does not grow with |x - max| / T); f64: <= 4 ulp (measured
+// 3.7), plus |x_i - max| / T * 2^-53 relative for T != 1 (the rounding of 1/T); bf16/f16 output:
+// the f32 result rounded once. A 1,048,576-wide f32 row sums to 1 within 1e-6 (measured 8e-9).
+// Rows whose x - max overflows (x and max finite, of opposite huge signs) fall back to
+// x / T - max / T for those elements, so a huge T still gives the right (flat) distribution.
 // Throws softmax::Error (see the common rules).
 void softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {});
 
@@ -51,7 +54,7 @@ void softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {}
 // log(sum) is taken as log1p(rest) when one term is the maximum's exact 1, so log-probs of a
 // near-certain token keep their relative accuracy (e.g. {0, -30} gives -9.357623e-14).
 // Error bound: |err| <= 6 * 2^-24 * |y_i| (3 ulp) for f32 compute, 6 * 2^-53 * |y_i| for f64
-// (measured max 1.1 ulp); for T != 1 add |x_i - max| / T * 2^-24.
+// (measured max 1.1 ulp), for every T (f64, T != 1: plus |x_i - max| / T * 2^-53).
 // Throws softmax::Error.
 void log_softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {});
 

@@ -27,12 +27,9 @@ using detail::RowGeometry;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// 1/T as the kernels use it: f32 kernels scale by the f32 rounding of 1/T (saturated so an
-// extreme temperature never gives inf * 0); the merge of partials uses the same value.
-double kernel_inv_t(DType t, double inv_t) {
-  if (t == DType::f64) return inv_t;
-  return static_cast<double>(static_cast<float>(std::min(inv_t, static_cast<double>(FLT_MAX))));
-}
+// 1/T as the kernels receive it: the f64 quotient (each kernel splits it for its compute type;
+// merges and logsumexp's max / T use it as is).
+double kernel_inv_t(DType, double inv_t) { return inv_t; }
 
 // A row's merged statistics.
 struct RowStats {

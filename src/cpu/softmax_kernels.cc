@@ -33,15 +33,48 @@ using cpu::RowMode;
 // sits in L1 (8 KiB of f32), so a chunk costs one pass over memory.
 constexpr size_t kBlockElems = static_cast<size_t>(cpu::kBlockElems);
 
-// Exponent of one vector: exp((x - m) * inv_t) with x - m carried exactly as hi + lo.
-// Returns a = (x - m) * inv_t in `a_out` (for log-softmax) and the correction in `lo_out`.
+// 1/T in the compute type as an unevaluated sum hi + lo (lo: the rounding of 1/T to f32, so
+// (x - m) / T is carried to ~2^-48 and the softmax error does not grow with |x - m| / T).
+// f32: hi saturates to [2^-149, FLT_MAX] (an extreme T then only flattens or sharpens fully).
+template <typename T>
+struct InvT {
+  T hi, lo;
+  bool scaled() const { return hi != T(1) || lo != T(0); }
+};
+template <typename T>
+HWY_INLINE InvT<T> SplitInvT(double inv_t) {
+  if constexpr (hwy::IsSame<T, double>()) {
+    return InvT<T>{inv_t, 0.0};
+  } else {
+    const double c = std::min(std::max(inv_t, static_cast<double>(std::numeric_limits<float>::denorm_min())),
+                              static_cast<double>(std::numeric_limits<float>::max()));
+    const float hi = static_cast<float>(c);
+    const float lo = c == inv_t ? static_cast<float>(inv_t - static_cast<double>(hi)) : 0.0f;
+    return InvT<T>{hi, lo};
+  }
+}
+
+// The exponent of one vector: a + lo = (x - m) / T, with x - m carried exactly (TwoSum) and,
+// when scaled, the product by 1/T = inv_hi + inv_lo carried to about 2^-48 (FMA gives the
+// product's rounding error). Where x - m overflows (x and m finite, of opposite huge signs) it
+// falls back to x / T - m / T. `lo` is meaningless where a is -inf.
 template <bool kScaled, class D, class V = hn::Vec<D>>
-HWY_INLINE void ShiftedArg(D d, V x, V neg_m, V inv_t, V& a_out, V& lo_out) {
+HWY_INLINE void ShiftedArg(D d, V x, V neg_m, V inv_hi, V inv_lo, V& a_out, V& lo_out) {
   V lo;
   V a = TwoSum(x, neg_m, lo);
   if constexpr (kScaled) {
-    a = hn::Mul(a, inv_t);
-    lo = hn::Mul(lo, inv_t);
+    const auto ovf = hn::And(hn::IsInf(a), hn::IsFinite(x));
+    const V hi = a;
+    a = hn::Mul(hi, inv_hi);
+    lo = hn::Add(Fma(d, hi, inv_hi, hn::Neg(a)), Fma(d, hi, inv_lo, hn::Mul(lo, inv_hi)));
+    if (HWY_UNLIKELY(!hn::AllFalse(d, ovf))) {
+      a = hn::IfThenElse(ovf, hn::Add(hn::Mul(x, inv_hi), hn::Mul(neg_m, inv_hi)), a);
+      lo = hn::IfThenZeroElse(ovf, lo);
+    }
+  } else {
+    (void)d;
+    (void)inv_hi;
+    (void)inv_lo;
   }
   a_out = a;
   lo_out = lo;
@@ -169,7 +202,7 @@ struct BlockSum {
 // f64 accumulation keeps the row sum exact to ~1e-16 whatever the row length.
 template <bool kScaled, bool kSplitOnes, class D, typename TIn>
 HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::TFromD<D> m,
-                                hn::TFromD<D> inv_t_s, hn::TFromD<D>* e_out) {
+                                InvT<hn::TFromD<D>> it, hn::TFromD<D>* e_out) {
   using T = hn::TFromD<D>;
   const size_t N = hn::Lanes(d);
   constexpr size_t K = kSumLanes / hn::MaxLanes(d);
@@ -177,7 +210,8 @@ HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::
   constexpr size_t K2 = kSumLanes / hn::MaxLanes(WideTag<D>());
   static_assert(K >= 1 && K2 >= 1, "logical lanes must cover a vector");
   const auto neg_m = hn::Set(d, -m);
-  const auto inv_t = hn::Set(d, inv_t_s);
+  const auto inv_hi = hn::Set(d, it.hi);
+  const auto inv_lo = hn::Set(d, it.lo);
   const auto one = hn::Set(d, T(1));
   hn::Vec<WideTag<D>> acc[K2], comp[K2];
   for (size_t k = 0; k < K2; ++k) acc[k] = comp[k] = hn::Zero(dd);
@@ -194,7 +228,7 @@ HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::
   for (; i + K * N <= len; i += K * N) {
     for (size_t k = 0; k < K; ++k) {
       hn::Vec<D> a, lo;
-      ShiftedArg<kScaled>(d, LoadWiden(d, x + i + k * N), neg_m, inv_t, a, lo);
+      ShiftedArg<kScaled>(d, LoadWiden(d, x + i + k * N), neg_m, inv_hi, inv_lo, a, lo);
       const auto e = ExpNonPositive(d, a, lo);
       if (e_out) hn::StoreU(e, d, e_out + i + k * N);
       add(k, e);
@@ -203,7 +237,7 @@ HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::
   for (size_t k = 0; k < K && i + k * N < len; ++k) {
     const size_t count = HWY_MIN(N, len - i - k * N);
     hn::Vec<D> a, lo;
-    ShiftedArg<kScaled>(d, LoadWidenN(d, x + i + k * N, count), neg_m, inv_t, a, lo);
+    ShiftedArg<kScaled>(d, LoadWidenN(d, x + i + k * N, count), neg_m, inv_hi, inv_lo, a, lo);
     const auto e = hn::IfThenElseZero(hn::FirstN(d, count), ExpNonPositive(d, a, lo));
     if (e_out) StoreNarrowN(d, e, e_out + i + k * N, count);
     add(k, e);
@@ -241,8 +275,8 @@ template <bool kSplitOnes, class D, typename TIn>
 ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d,
                        hn::TFromD<D>* e_out, double* block_max, double known_max) {
   using T = hn::TFromD<D>;
-  const T inv_t = static_cast<T>(inv_t_d);
-  const bool scaled = inv_t != T(1);
+  const InvT<T> inv_t = SplitInvT<T>(inv_t_d);
+  const bool scaled = inv_t.scaled();
   constexpr T kInf = std::numeric_limits<T>::infinity();
   bool has_nan = false;
   const T m = std::isnan(known_max) ? ChunkMax(d, x, n, has_nan) : static_cast<T>(known_max);
@@ -306,22 +340,30 @@ void NormalizeT(D d, const TIn* x, TOut* y, int64_t n, double max_d, double inv_
   // No HWY_RESTRICT: y may alias x exactly (in place); each vector is loaded before stored.
   using T = hn::TFromD<D>;
   const size_t N = hn::Lanes(d);
+  const InvT<T> it = SplitInvT<T>(inv_t_d);
   const auto neg_m = hn::Set(d, -static_cast<T>(max_d));
-  const auto inv_t = hn::Set(d, static_cast<T>(inv_t_d));
+  const auto inv_hi = hn::Set(d, it.hi);
+  const auto inv_lo = hn::Set(d, it.lo);
   const auto scale = hn::Set(d, static_cast<T>(scale_d));
+  const auto neg_inf = hn::Set(d, -std::numeric_limits<T>::infinity());
   const size_t len = static_cast<size_t>(n);
   auto one = [&](hn::Vec<D> v) {
     if constexpr (kMode == RowMode::kSoftmax) {
       hn::Vec<D> a, lo;
-      ShiftedArg<kScaled>(d, v, neg_m, inv_t, a, lo);
+      ShiftedArg<kScaled>(d, v, neg_m, inv_hi, inv_lo, a, lo);
       return hn::Mul(ExpNonPositive(d, a, lo), scale);
+    } else if constexpr (!kScaled) {
+      // log-softmax, T = 1: y = (x - m) - log(sum). No TwoSum here: y and x - m have the same
+      // sign and |y| >= |x - m|, so rounding x - m costs at most half an ulp of y (exp would
+      // amplify it; a subtraction does not).
+      return hn::Sub(hn::Add(v, neg_m), scale);
+    } else {
+      // log-softmax, T != 1: (x - m) / T carried as a + lo (see ShiftedArg), then one rounding.
+      hn::Vec<D> a, lo;
+      ShiftedArg<kScaled>(d, v, neg_m, inv_hi, inv_lo, a, lo);
+      lo = hn::IfThenZeroElse(hn::Eq(a, neg_inf), lo);
+      return hn::Add(hn::Sub(a, scale), lo);
     }
-    // log-softmax: y = (x - m) / T - log(sum). No TwoSum here: y and x - m have the same sign
-    // and |y| >= |x - m| / T, so rounding x - m costs at most half an ulp of y (exp would amplify
-    // it; a subtraction does not).
-    auto a = hn::Add(v, neg_m);
-    if constexpr (kScaled) a = hn::Mul(a, inv_t);
-    return hn::Sub(a, scale);
   };
   size_t i = 0;
   for (; i + N <= len; i += N) StoreNarrow(d, one(LoadWiden(d, x + i)), y + i);
@@ -336,8 +378,8 @@ template <class D, typename TIn, typename TOut>
 void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64_t rows,
            int64_t n, double inv_t_d, int mode) {
   using T = hn::TFromD<D>;
-  const T inv_t = static_cast<T>(inv_t_d);
-  const bool scaled = inv_t != T(1);
+  const InvT<T> inv_t = SplitInvT<T>(inv_t_d);
+  const bool scaled = inv_t.scaled();
   constexpr T kInf = std::numeric_limits<T>::infinity();
   HWY_ALIGN T work[kBlockElems];
   const size_t len = static_cast<size_t>(n);
@@ -354,7 +396,7 @@ void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64
       else {
         const BlockSum bs = scaled ? BlockExpSum<true, true>(d, xr, len, m, inv_t, nullptr)
                                    : BlockExpSum<false, true>(d, xr, len, m, inv_t, nullptr);
-        v = static_cast<double>(m) * static_cast<double>(inv_t) + cpu::LogOfSum(bs.ones, bs.rest);
+        v = static_cast<double>(m) * inv_t_d + cpu::LogOfSum(bs.ones, bs.rest);
       }
       StoreScalar(yr, v);
       continue;
@@ -506,12 +548,12 @@ void NormalizeImpl(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t
     else NormalizeMode<false>(d, px, py, n, max, inv_t, scale, mode);
     return;
   }
-  const double inv_t_f = static_cast<double>(static_cast<float>(inv_t));
+  const bool scaled = SplitInvT<float>(inv_t).scaled();
   VisitF32Storage(x_dtype, x, [&](auto* px) {
     VisitF32StorageOut(y_dtype, y, [&](auto* py) {
       const hn::ScalableTag<float> d;
-      if (inv_t_f != 1.0) NormalizeMode<true>(d, px, py, n, max, inv_t_f, scale, mode);
-      else NormalizeMode<false>(d, px, py, n, max, inv_t_f, scale, mode);
+      if (scaled) NormalizeMode<true>(d, px, py, n, max, inv_t, scale, mode);
+      else NormalizeMode<false>(d, px, py, n, max, inv_t, scale, mode);
     });
     return 0;
   });
