@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 
 #include "softmax/tensor.hpp"
@@ -28,10 +29,64 @@ struct ChunkStats {
   double rest;
 };
 
-// log(ones + rest), as log1p(rest) when ones == 1 so that a sum just above 1 keeps its relative
-// accuracy (logsumexp and log-softmax near 0).
+// log(s_hi + s_lo) for a finite s_hi >= 0.5 and |s_lo| <= ulp(s_hi) / 2 (an unevaluated pair),
+// within about 0.8 ulp: s = m 2^e, m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(f) = 2 (f + f^3/3 +
+// f^5/5 + ...) with f = (m - 1) / (m + 1), |f| <= 0.1716, the series to f^23 (truncation
+// < 2^-56), f itself to ~2^-106 (its quotient corrected by the exact FMA remainder), and e ln2
+// with ln2 split so e * kLn2Hi is exact. With `m_minus_1` (s in [1, sqrt(2)), e = 0) the series
+// runs on m - 1 given directly: log1p without rounding 1 + rest first.
+// Plain IEEE double arithmetic with std::fma, inline: the same bits on every SIMD target.
+inline double LogPair(double s_hi, double s_lo, const double* m_minus_1) {
+  constexpr double kLn2Hi = 6.93147180369123816490e-01;  // 32 significant bits
+  constexpr double kLn2Lo = 1.90821492927058770002e-10;
+  double num;
+  int e = 0;
+  if (m_minus_1 != nullptr) {
+    num = *m_minus_1;
+  } else {
+    uint64_t bits;
+    std::memcpy(&bits, &s_hi, 8);
+    e = static_cast<int>((bits >> 52) & 0x7FF) - 1022;  // s = m' 2^e, m' in [0.5, 1)
+    bits = (bits & 0x000FFFFFFFFFFFFFull) | (uint64_t{1022} << 52);
+    double m;
+    std::memcpy(&m, &bits, 8);
+    if (m < 0.70710678118654752440) {
+      m *= 2.0;
+      e -= 1;
+    }
+    const uint64_t scale_bits = static_cast<uint64_t>(1023 - e) << 52;  // 2^-e, exact
+    double scale;
+    std::memcpy(&scale, &scale_bits, 8);
+    num = (m - 1.0) + s_lo * scale;  // m - 1 exact (Sterbenz); one rounding
+  }
+  // f = num / (2 + num): the denominator as an exact pair (Fast2Sum: 2 > |num|), the quotient
+  // corrected by its exact remainder.
+  const double den = 2.0 + num;
+  const double den_lo = (2.0 - den) + num;
+  const double f = num / den;
+  const double f_lo = (std::fma(-f, den, num) - f * den_lo) / den;
+  const double t = f * f;
+  // 2/(2j+1) for j = 11..1 (Horner in t).
+  constexpr double kC[] = {2.0 / 23, 2.0 / 21, 2.0 / 19, 2.0 / 17, 2.0 / 15, 2.0 / 13,
+                           2.0 / 11, 2.0 / 9,  2.0 / 7,  2.0 / 5,  2.0 / 3};
+  double p = kC[0];
+  for (int i = 1; i < 11; ++i) p = std::fma(p, t, kC[i]);
+  const double de = static_cast<double>(e);
+  const double tail = std::fma(f * t, p, std::fma(de, kLn2Lo, 2.0 * f_lo));
+  return std::fma(de, kLn2Hi, 2.0 * f + tail);
+}
+
+// log(ones + rest) for a row sum split as in ChunkStats (ones >= 1 integer-valued, rest >= 0).
+// When ones == 1 and the sum is below sqrt(2): log1p(rest), so a sum just above 1 keeps its
+// relative accuracy (logsumexp and log-softmax near 0). Otherwise the sum is formed as an exact
+// pair: libm's log when the pair is a single double (so n equal logits give exactly -log(n)),
+// LogPair when rounding ones + rest would cost up to 2 ulp of the log.
 inline double LogOfSum(double ones, double rest) {
-  return ones == 1.0 ? std::log1p(rest) : std::log(ones + rest);
+  if (ones == 1.0 && rest < 0.41421356237309504880) return std::log1p(rest);
+  const double hi = ones + rest;  // TwoSum: the pair (hi, lo) is exactly ones + rest
+  const double bb = hi - ones;
+  const double lo = (ones - (hi - bb)) + (rest - bb);
+  return lo == 0.0 ? std::log(hi) : LogPair(hi, lo, nullptr);
 }
 
 // Result of argmax over a run: index of the first maximum (first NaN if any), and its value.

@@ -267,10 +267,11 @@ HWY_INLINE hn::TFromD<D> ChunkMax(D d, const TIn* HWY_RESTRICT x, int64_t n, boo
   return m;
 }
 
-// Statistics of a chunk, two passes over it while it sits in L2: its maximum (or known_max, the
-// row's maximum when the caller found it first), then the exp sum block by block relative to that
-// one maximum, so no partial sum or stored exp is ever rescaled inside a chunk. (Chunks of one row
-// are merged with the online rule, Milakov & Gimelshein 2018, by the caller.)
+// Statistics of a chunk. f32 compute: one pass, online per block (below). f64: two passes over
+// the chunk while it sits in L2: its maximum (or known_max, the row's maximum when the caller
+// found it first), then the exp sum block by block relative to that one maximum, so no partial
+// sum or stored exp is rescaled. (Chunks of one row are merged with the online rule by the
+// caller.)
 template <bool kSplitOnes, class D, typename TIn>
 ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d,
                        hn::TFromD<D>* e_out, double* block_max, double known_max) {
@@ -278,11 +279,47 @@ ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d
   const InvT<T> inv_t = SplitInvT<T>(inv_t_d);
   const bool scaled = inv_t.scaled();
   constexpr T kInf = std::numeric_limits<T>::infinity();
+  double rest = 0.0, rest_c = 0.0, ones = 0.0;  // rest_c: compensation of the block sums
+  if (!hwy::IsSame<T, double>() && std::isnan(known_max)) {
+    // f32 compute: one pass over memory. Each block's max is taken while it sits in L1, and the
+    // running sum is rescaled when the max grows (online normaliser, Milakov & Gimelshein
+    // 2018); the rescale factors are f64 exps of exact f64 differences of f32 maxima, so they cost
+    // the f32 result nothing. (f64 rows take the two-pass branch below: an f64 rescale factor
+    // would carry its own rounding into every element.)
+    T m_run = -kInf;
+    for (int64_t b = 0; b < n; b += kBlockElems) {
+      const size_t len = static_cast<size_t>(HWY_MIN(static_cast<int64_t>(kBlockElems), n - b));
+      bool blk_nan = false;
+      const T bm = BlockMax(d, x + b, len, blk_nan);
+      if (blk_nan) return ChunkStats{static_cast<double>(m_run), 0.0, true, 0.0, 0.0};
+      if (bm > m_run) {
+        if (ones + rest + rest_c != 0.0) {
+          const double f = ExpDiff(static_cast<double>(m_run), static_cast<double>(bm), inv_t_d);
+          rest = (ones + (rest + rest_c)) * f;  // the old ones are no longer exactly 1
+          rest_c = 0.0;
+          ones = 0.0;
+        }
+        m_run = bm;
+      }
+      if (block_max) block_max[b / static_cast<int64_t>(kBlockElems)] = static_cast<double>(m_run);
+      if (!(m_run > -kInf && m_run < kInf)) {  // all -inf so far, or +inf: no sum
+        if (e_out) std::fill(e_out + b, e_out + b + len, T(0));
+        continue;
+      }
+      T* e_blk = e_out ? e_out + b : nullptr;
+      const BlockSum bs = scaled
+          ? BlockExpSum<true, kSplitOnes>(d, x + b, len, m_run, inv_t, e_blk)
+          : BlockExpSum<false, kSplitOnes>(d, x + b, len, m_run, inv_t, e_blk);
+      rest = TwoSumScalar(rest, bs.rest, rest_c);
+      ones += bs.ones;
+    }
+    rest += rest_c;
+    return ChunkStats{static_cast<double>(m_run), ones + rest, false, ones, rest};
+  }
   bool has_nan = false;
   const T m = std::isnan(known_max) ? ChunkMax(d, x, n, has_nan) : static_cast<T>(known_max);
   if (has_nan) return ChunkStats{static_cast<double>(m), 0.0, true, 0.0, 0.0};
   const bool finite = m > -kInf && m < kInf;  // else: all -inf, or +inf: no sum
-  double rest = 0.0, rest_c = 0.0, ones = 0.0;  // rest_c: compensation of the block sums
   for (int64_t b = 0; b < n; b += kBlockElems) {
     const size_t len = static_cast<size_t>(HWY_MIN(static_cast<int64_t>(kBlockElems), n - b));
     if (block_max) block_max[b / static_cast<int64_t>(kBlockElems)] = static_cast<double>(m);
