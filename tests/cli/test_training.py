@@ -140,3 +140,17 @@ def test_errors_exit_2_and_write_nothing(data):
         assert not out.exists() and not (d / "never_g.npy").exists()
     p = run("cross-entropy", "-i", str(d / "x.npy"), "--targets", str(d / "bad.npy"), ok=False)
     assert "targets[1] = 9" in p.stderr
+
+
+def test_cross_entropy_rejects_one_path_for_two_outputs(tmp_path):
+    import numpy as np
+    logits = tmp_path / "l.npy"
+    targets = tmp_path / "t.npy"
+    np.save(logits, np.zeros((2, 3), np.float32))
+    np.save(targets, np.array([0, 1], np.int64))
+    out = tmp_path / "o.npy"
+    r = subprocess.run([BIN, "cross-entropy", "-i", str(logits), "--targets", str(targets),
+                        "-o", str(out), "--grad-out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "different files" in r.stderr
+    assert not out.exists()

@@ -51,6 +51,11 @@ void run_loss(bool logits, const LossArgs& a) {
   for (const std::string* p : {&a.output, &a.grad_out, &a.lp_out}) {
     if (!p->empty()) output_format(*p);
   }
+  // Two outputs to one path would silently keep only the last one written.
+  if ((!a.output.empty() && (a.output == a.grad_out || a.output == a.lp_out)) ||
+      (!a.grad_out.empty() && a.grad_out == a.lp_out)) {
+    throw UsageError(std::string(name) + ": -o, --grad-out and --log-prob-out must name different files");
+  }
   parse_display(a.format);
 
   io::Array x = load_array(a.input);
