@@ -95,8 +95,9 @@ struct ExpConsts<double> {
 
 // exp(a + lo) for a <= 0 (including -inf), |lo| <= ulp(a) / 2 a correction term (pass Zero
 // when there is none; it is ignored where a <= kMinArg). Result in [0, 1]; subnormal results
-// are computed (not flushed). Max error, measured against a long double reference over
-// [-104, 0] (tests/cpu/exp_test.cc, docs/accuracy.md): about 1.2 ulp for f32. NaN in `a`
+// are computed (not flushed). Max error, measured against a long double reference
+// (tests/cpu/exp_test.cc, docs/accuracy.md): 0.886 ulp for f32 over [-104, 0], 0.843 ulp for
+// f64 (sampled over [-746, 0]). NaN in `a`
 // gives an unspecified value: callers detect NaN rows themselves. Not valid for a > 0.
 // Method: Cody-Waite reduction a = n ln2 + r, |r| <= ln2/2 with FMA (n by the magic-number
 // rounding, whose low bits already hold n as an integer), Taylor polynomial in Horner form, and the
