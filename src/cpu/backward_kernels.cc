@@ -89,29 +89,13 @@ void ApplyT(D d, const TIn* y, const TIn* dy, TOut* dx, int64_t n, double s_d, d
   }
 }
 
-template <class Fn>
-HWY_INLINE auto VisitIn(DType t, const void* p, Fn&& fn) {
-  switch (t) {
-    case DType::bf16: return fn(static_cast<const hwy::bfloat16_t*>(p));
-    case DType::f16: return fn(static_cast<const hwy::float16_t*>(p));
-    default: return fn(static_cast<const float*>(p));
-  }
-}
-template <class Fn>
-HWY_INLINE void VisitOut(DType t, void* p, Fn&& fn) {
-  switch (t) {
-    case DType::bf16: fn(static_cast<hwy::bfloat16_t*>(p)); break;
-    case DType::f16: fn(static_cast<hwy::float16_t*>(p)); break;
-    default: fn(static_cast<float*>(p)); break;
-  }
-}
 
 double RowSumImpl(const void* y, const void* dy, DType t, int64_t n, BackwardMode mode) {
   if (t == DType::f64) {
     return RowSumT(hn::ScalableTag<double>(), static_cast<const double*>(y),
                    static_cast<const double*>(dy), n, mode);
   }
-  return VisitIn(t, y, [&](auto* py) {
+  return VisitF32Storage(t, y, [&](auto* py) {
     using P = decltype(py);
     return RowSumT(hn::ScalableTag<float>(), py, static_cast<P>(dy), n, mode);
   });
@@ -124,9 +108,9 @@ void ApplyImpl(const void* y, const void* dy, DType t, void* dx, DType dxt, int6
            static_cast<const double*>(dy), static_cast<double*>(dx), n, s, inv_t, mode);
     return;
   }
-  VisitIn(t, y, [&](auto* py) {
+  VisitF32Storage(t, y, [&](auto* py) {
     using P = decltype(py);
-    VisitOut(dxt, dx, [&](auto* pdx) {
+    VisitF32StorageOut(dxt, dx, [&](auto* pdx) {
       ApplyT(hn::ScalableTag<float>(), py, static_cast<P>(dy), pdx, n, s, inv_t, mode);
     });
     return 0;

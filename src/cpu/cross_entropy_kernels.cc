@@ -184,26 +184,10 @@ void WriteT(D d, const TIn* x, TOut* out, int64_t n, const CeWrite& p, RowOut wh
   }
 }
 
-template <class Fn>
-HWY_INLINE auto VisitIn(DType t, const void* p, Fn&& fn) {
-  switch (t) {
-    case DType::bf16: return fn(static_cast<const hwy::bfloat16_t*>(p));
-    case DType::f16: return fn(static_cast<const hwy::float16_t*>(p));
-    default: return fn(static_cast<const float*>(p));
-  }
-}
-template <class Fn>
-HWY_INLINE void VisitOut(DType t, void* p, Fn&& fn) {
-  switch (t) {
-    case DType::bf16: fn(static_cast<hwy::bfloat16_t*>(p)); break;
-    case DType::f16: fn(static_cast<hwy::float16_t*>(p)); break;
-    default: fn(static_cast<float*>(p)); break;
-  }
-}
 
 RowMaxSum RowStatsImpl(const void* x, DType t, int64_t n) {
   if (t == DType::f64) return RowStatsT(hn::ScalableTag<double>(), static_cast<const double*>(x), n);
-  return VisitIn(t, x, [&](auto* px) { return RowStatsT(hn::ScalableTag<float>(), px, n); });
+  return VisitF32Storage(t, x, [&](auto* px) { return RowStatsT(hn::ScalableTag<float>(), px, n); });
 }
 
 double ShiftedDotImpl(const void* x, DType t, const void* v, int64_t n, double shift) {
@@ -211,7 +195,7 @@ double ShiftedDotImpl(const void* x, DType t, const void* v, int64_t n, double s
     return ShiftedDotT(hn::ScalableTag<double>(), static_cast<const double*>(x),
                        static_cast<const double*>(v), n, shift);
   }
-  return VisitIn(t, x, [&](auto* px) {
+  return VisitF32Storage(t, x, [&](auto* px) {
     return ShiftedDotT(hn::ScalableTag<float>(), px, static_cast<const float*>(v), n, shift);
   });
 }
@@ -223,8 +207,8 @@ void WriteImpl(const void* x, DType t, void* out, DType ot, int64_t n, const CeW
            p, what);
     return;
   }
-  VisitIn(t, x, [&](auto* px) {
-    VisitOut(ot, out, [&](auto* po) { WriteT(hn::ScalableTag<float>(), px, po, n, p, what); });
+  VisitF32Storage(t, x, [&](auto* px) {
+    VisitF32StorageOut(ot, out, [&](auto* po) { WriteT(hn::ScalableTag<float>(), px, po, n, p, what); });
     return 0;
   });
 }

@@ -21,6 +21,7 @@
 #include <limits>
 
 #include "hwy/highway.h"
+#include "softmax/tensor.hpp"
 
 HWY_BEFORE_NAMESPACE();
 namespace softmax {
@@ -226,6 +227,25 @@ HWY_INLINE void StoreNarrow(D d, hn::Vec<D> v, hwy::float16_t* p) {
   const hn::Rebind<uint16_t, D> du16;
   hn::StoreU(hn::DemoteTo(du16, hn::BitCast(hn::RebindToSigned<D>(), F32ToF16Bits(d, v))),
              du16, reinterpret_cast<uint16_t*>(p));
+}
+
+// The one place that maps a storage DType of the f32 compute path to its element type:
+// fn(const float*), fn(const hwy::bfloat16_t*) or fn(const hwy::float16_t*).
+template <class Fn>
+HWY_INLINE auto VisitF32Storage(DType t, const void* p, Fn&& fn) {
+  switch (t) {
+    case DType::bf16: return fn(static_cast<const hwy::bfloat16_t*>(p));
+    case DType::f16: return fn(static_cast<const hwy::float16_t*>(p));
+    default: return fn(static_cast<const float*>(p));
+  }
+}
+template <class Fn>
+HWY_INLINE void VisitF32StorageOut(DType t, void* p, Fn&& fn) {
+  switch (t) {
+    case DType::bf16: fn(static_cast<hwy::bfloat16_t*>(p)); break;
+    case DType::f16: fn(static_cast<hwy::float16_t*>(p)); break;
+    default: fn(static_cast<float*>(p)); break;
+  }
 }
 
 // Partial vectors (the tail of a row) go through a stack buffer so no caller pads and no

@@ -93,14 +93,6 @@ void WeightsT(D d, const TIn* HWY_RESTRICT x, int64_t n_, hn::TFromD<D> max, hn:
   }
 }
 
-template <class Fn>
-HWY_INLINE auto VisitF32Storage(DType t, const void* p, Fn&& fn) {
-  switch (t) {
-    case DType::bf16: return fn(static_cast<const hwy::bfloat16_t*>(p));
-    case DType::f16: return fn(static_cast<const hwy::float16_t*>(p));
-    default: return fn(static_cast<const float*>(p));
-  }
-}
 
 }  // namespace sampling_impl
 
@@ -109,14 +101,14 @@ cpu::RowRange SamplingRowRange(const void* x, DType dtype, int64_t n) {
   if (dtype == DType::f64) {
     return si::RangeT(si::hn::ScalableTag<double>(), static_cast<const double*>(x), n);
   }
-  return si::VisitF32Storage(dtype, x, [&](auto* px) {
+  return VisitF32Storage(dtype, x, [&](auto* px) {
     return si::RangeT(si::hn::ScalableTag<float>(), px, n);
   });
 }
 
 void SamplingWeightsF32(const void* x, DType dtype, int64_t n, float max, float t, float* w) {
   namespace si = sampling_impl;
-  si::VisitF32Storage(dtype, x, [&](auto* px) {
+  VisitF32Storage(dtype, x, [&](auto* px) {
     const si::hn::ScalableTag<float> d;
     if (t != 1.0f) si::WeightsT<true>(d, px, n, max, t, w);
     else si::WeightsT<false>(d, px, n, max, t, w);

@@ -500,24 +500,8 @@ ArgmaxResult ArgmaxT(D d, const TIn* x, int64_t n) {
   return ArgmaxResult{0, static_cast<double>(m), has_nan};  // unreachable for n >= 1
 }
 
-// ---- dtype switches (the only place that maps DType to element types) ----
+// ---- dtype dispatch (VisitF32Storage / VisitF32StorageOut live in row_ops-inl.h) ----
 
-template <class Fn>
-HWY_INLINE auto VisitF32Storage(DType t, const void* p, Fn&& fn) {
-  switch (t) {
-    case DType::bf16: return fn(static_cast<const hwy::bfloat16_t*>(p));
-    case DType::f16: return fn(static_cast<const hwy::float16_t*>(p));
-    default: return fn(static_cast<const float*>(p));
-  }
-}
-template <class Fn>
-HWY_INLINE void VisitF32StorageOut(DType t, void* p, Fn&& fn) {
-  switch (t) {
-    case DType::bf16: fn(static_cast<hwy::bfloat16_t*>(p)); break;
-    case DType::f16: fn(static_cast<hwy::float16_t*>(p)); break;
-    default: fn(static_cast<float*>(p)); break;
-  }
-}
 
 template <bool kSplitOnes>
 ChunkStats ChunkStatsDispatch(const void* x, DType dtype, int64_t n, double inv_t, void* e_out,
