@@ -121,6 +121,18 @@ RowStats row_stats(const KernelTable& k, const void* x, DType t, int64_t n, doub
   return merge_chunks(k, parts.data(), chunks, inv_t);
 }
 
+// Row statistics for the log modes: f32 compute sums plainly and redoes the sum with the terms
+// equal to 1 kept apart only for a near-certain row (sum < kSplitOnesBelow), exactly as the
+// short-row kernel does per row; f64 always splits.
+RowStats row_stats_log(const KernelTable& k, const void* x, DType t, int64_t n, double inv_t,
+                       int threads) {
+  if (t != DType::f64) {
+    const RowStats plain = row_stats(k, x, t, n, inv_t, threads, false);
+    if (plain.special() || !(plain.rest < cpu::kSplitOnesBelow)) return plain;
+  }
+  return row_stats(k, x, t, n, inv_t, threads, true);
+}
+
 // Scratch buffers for gathering one strided row (per thread).
 struct Scratch {
   std::vector<unsigned char> x, y, work;
@@ -179,7 +191,7 @@ struct NormalizeJob {
         });
       }
     } else {
-      const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads, true);
+      const RowStats st = row_stats_log(*k, src, xt, n, inv_t, row_threads);
       if (st.special()) {
         for (int64_t i = 0; i < n; ++i) detail::store_from_double(dst, yt, i, kNaN);
       } else {
@@ -308,7 +320,7 @@ struct ReduceJob {
       src = buf;
     }
     if (!argmax) {
-      const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads, true);
+      const RowStats st = row_stats_log(*k, src, xt, n, inv_t, row_threads);
       detail::store_from_double(yrow, yt, 0, logsumexp_value(st, inv_t));
       return;
     }

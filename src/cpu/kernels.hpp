@@ -76,6 +76,10 @@ inline double LogPair(double s_hi, double s_lo, const double* m_minus_1) {
   return std::fma(de, kLn2Hi, 2.0 * f + tail);
 }
 
+// f32 log modes sum a row plainly first and keep the terms equal to 1 apart (a second pass) only
+// when the plain sum is below this: there log(sum) would lose relative accuracy (f64: always).
+inline constexpr double kSplitOnesBelow = 1.0 + 0x1.0p-20;
+
 // log(ones + rest) for a row sum split as in ChunkStats (ones >= 1 integer-valued, rest >= 0).
 // When ones == 1 and the sum is below sqrt(2): log1p(rest), so a sum just above 1 keeps its
 // relative accuracy (logsumexp and log-softmax near 0). Otherwise the sum is formed as an exact

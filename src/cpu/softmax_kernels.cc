@@ -200,7 +200,7 @@ struct BlockSum {
 // sum over x[0, len) of exp((x - m) * inv_t), accumulated in f64 in kSumLanes target-independent
 // logical lanes; when e_out is non-null also stores each exp there (compute type T).
 // f64 accumulation keeps the row sum exact to ~1e-16 whatever the row length.
-template <bool kScaled, bool kSplitOnes, class D, typename TIn>
+template <bool kScaled, bool kSplitOnes, bool kStoreArg = false, class D, typename TIn>
 HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::TFromD<D> m,
                                 InvT<hn::TFromD<D>> it, hn::TFromD<D>* e_out) {
   using T = hn::TFromD<D>;
@@ -230,7 +230,7 @@ HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::
       hn::Vec<D> a, lo;
       ShiftedArg<kScaled>(d, LoadWiden(d, x + i + k * N), neg_m, inv_hi, inv_lo, a, lo);
       const auto e = ExpNonPositive(d, a, lo);
-      if (e_out) hn::StoreU(e, d, e_out + i + k * N);
+      if (e_out) hn::StoreU(kStoreArg ? a : e, d, e_out + i + k * N);
       add(k, e);
     }
   }
@@ -239,7 +239,7 @@ HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::
     hn::Vec<D> a, lo;
     ShiftedArg<kScaled>(d, LoadWidenN(d, x + i + k * N, count), neg_m, inv_hi, inv_lo, a, lo);
     const auto e = hn::IfThenElseZero(hn::FirstN(d, count), ExpNonPositive(d, a, lo));
-    if (e_out) StoreNarrowN(d, e, e_out + i + k * N, count);
+    if (e_out) StoreNarrowN(d, kStoreArg ? a : e, e_out + i + k * N, count);
     add(k, e);
   }
   double rest = FoldLanes(dd, acc);
@@ -272,6 +272,21 @@ HWY_INLINE hn::TFromD<D> ChunkMax(D d, const TIn* HWY_RESTRICT x, int64_t n, boo
 // found it first), then the exp sum block by block relative to that one maximum, so no partial
 // sum or stored exp is rescaled. (Chunks of one row are merged with the online rule by the
 // caller.)
+// log(sum exp((x - m) / T)) of one block for the log modes. f64 always keeps the terms equal to 1
+// apart (see BlockSum). f32: one plain pass first; only a near-certain row (sum < 1 + 2^-20, where
+// log(sum) would lose relative accuracy) is summed again with the split. The general path
+// (src/core row_stats) applies the same rule to the whole row, so both give the same bits.
+template <bool kScaled, bool kStoreArg, class D, typename TIn>
+HWY_INLINE double BlockLogSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::TFromD<D> m,
+                              InvT<hn::TFromD<D>> it, hn::TFromD<D>* arg_out) {
+  if constexpr (!hwy::IsSame<hn::TFromD<D>, double>()) {
+    const BlockSum plain = BlockExpSum<kScaled, false, kStoreArg>(d, x, len, m, it, arg_out);
+    if (!(plain.rest < cpu::kSplitOnesBelow)) return cpu::LogOfSum(plain.ones, plain.rest);
+  }
+  const BlockSum bs = BlockExpSum<kScaled, true, kStoreArg>(d, x, len, m, it, arg_out);
+  return cpu::LogOfSum(bs.ones, bs.rest);
+}
+
 template <bool kSplitOnes, class D, typename TIn>
 ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d,
                        hn::TFromD<D>* e_out, double* block_max, double known_max) {
@@ -431,9 +446,9 @@ void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64
       if (has_nan) v = std::numeric_limits<double>::quiet_NaN();
       else if (!(m > -kInf && m < kInf)) v = static_cast<double>(m);
       else {
-        const BlockSum bs = scaled ? BlockExpSum<true, true>(d, xr, len, m, inv_t, nullptr)
-                                   : BlockExpSum<false, true>(d, xr, len, m, inv_t, nullptr);
-        v = static_cast<double>(m) * inv_t_d + cpu::LogOfSum(bs.ones, bs.rest);
+        const double log_sum = scaled ? BlockLogSum<true, false>(d, xr, len, m, inv_t, nullptr)
+                                      : BlockLogSum<false, false>(d, xr, len, m, inv_t, nullptr);
+        v = static_cast<double>(m) * inv_t_d + log_sum;
       }
       StoreScalar(yr, v);
       continue;
@@ -448,11 +463,20 @@ void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64
                                  : BlockExpSum<false, false>(d, xr, len, m, inv_t, e);
       ScaleRun(d, e, yr, len, 1.0, bs.ones + bs.rest);
     } else {
-      const BlockSum bs = scaled ? BlockExpSum<true, true>(d, xr, len, m, inv_t, nullptr)
-                                 : BlockExpSum<false, true>(d, xr, len, m, inv_t, nullptr);
-      const double log_sum = cpu::LogOfSum(bs.ones, bs.rest);
-      if (scaled) NormalizeT<true, RowMode::kLogSoftmax>(d, xr, yr, n, m, inv_t_d, log_sum);
-      else NormalizeT<false, RowMode::kLogSoftmax>(d, xr, yr, n, m, inv_t_d, log_sum);
+      if (scaled) {
+        NormalizeT<true, RowMode::kLogSoftmax>(
+            d, xr, yr, n, m, inv_t_d, BlockLogSum<true, false>(d, xr, len, m, inv_t, nullptr));
+      } else {
+        // T = 1: the exp pass also stores x - m (into y, or an L1 scratch for bf16/f16), so the
+        // output lines are fetched while the exps compute and the last pass is y = (x - m) - L
+        // in L1: the same two roundings as NormalizeT, hence the same bits as the long-row path.
+        T* dm = hwy::IsSame<TOut, T>() ? reinterpret_cast<T*>(yr) : work;
+        const auto l = hn::Set(d, static_cast<T>(BlockLogSum<false, true>(d, xr, len, m, inv_t, dm)));
+        const size_t N = hn::Lanes(d);
+        size_t i = 0;
+        for (; i + N <= len; i += N) StoreNarrow(d, hn::Sub(hn::LoadU(d, dm + i), l), yr + i);
+        if (i < len) StoreNarrowN(d, hn::Sub(LoadWidenN(d, dm + i, len - i), l), yr + i, len - i);
+      }
     }
   }
 }
