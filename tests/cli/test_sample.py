@@ -88,3 +88,25 @@ def test_nan_row_is_an_error(tmp_path):
     np.save(p, x)
     r = run("-i", str(p))
     assert r.returncode == 2 and "row 1 holds NaN" in r.stderr
+
+
+@pytest.mark.parametrize("flag", ["--seed", "--offset"])
+@pytest.mark.parametrize("bad", ["-1", "18446744073709551616", "99999999999999999999999", "1.5", "7x", ""])
+def test_seed_and_offset_reject_values_outside_uint64(tmp_path, flag, bad):
+    logits = tmp_path / "l.npy"
+    np.save(logits, np.array([[0.0, 1.0, 2.0]], np.float32))
+    out = tmp_path / "ids.npy"
+    p = subprocess.run([BIN, "sample", "-i", str(logits), flag, bad, "-o", str(out)],
+                       capture_output=True, text=True)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert flag in p.stderr
+    assert not out.exists()
+
+
+def test_seed_accepts_the_largest_uint64(tmp_path):
+    logits = tmp_path / "l.npy"
+    np.save(logits, np.array([[0.0, 1.0, 2.0]], np.float32))
+    p = subprocess.run([BIN, "sample", "-i", str(logits), "--seed", "18446744073709551615"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert int(p.stdout.split()[0]) in (0, 1, 2)

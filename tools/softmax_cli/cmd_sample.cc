@@ -8,6 +8,7 @@
 // .csv); without -o, one line per row of space-separated ids. --logprobs N adds, per row, the N
 // most probable ids with their log-probabilities under softmax(x / T) (T = 1 when -t 0) as
 // "id:logprob" after a tab. All numbers come from softmax::sample / softmax::top_logprobs.
+#include <charconv>
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -27,16 +28,30 @@ struct SampleArgs {
   int64_t top_k = 0;
   double top_p = 1.0;
   double min_p = 0.0;
-  uint64_t seed = 0;
-  uint64_t offset = 0;
+  std::string seed = "0", offset = "0";  // parsed strictly by parse_u64
   int64_t draws = 1;
   int threads = 0;
   int64_t logprobs = 0;
   bool gumbel = false;
 };
 
+// A full decimal uint64: no sign, no overflow, no trailing characters (CLI11 would wrap "-1"
+// and saturate 2^64).
+uint64_t parse_u64(const std::string& flag, const std::string& text) {
+  uint64_t v = 0;
+  const char* end = text.data() + text.size();
+  const auto r = std::from_chars(text.data(), end, v);
+  if (text.empty() || r.ec != std::errc() || r.ptr != end) {
+    throw UsageError(flag + " " + (text.empty() ? std::string("''") : text) +
+                     ": must be an integer in [0, 18446744073709551615]");
+  }
+  return v;
+}
+
 void run_sample(const SampleArgs& a) {
   // Usage checks first: nothing is read or written when they fail.
+  const uint64_t seed = parse_u64("--seed", a.seed);
+  const uint64_t offset = parse_u64("--offset", a.offset);
   if (a.draws < 1) throw UsageError("-n " + std::to_string(a.draws) + ": DRAWS must be >= 1");
   if (a.threads < 0) throw UsageError("--threads " + std::to_string(a.threads) + ": must be >= 0");
   if (a.logprobs < 0) {
@@ -59,7 +74,7 @@ void run_sample(const SampleArgs& a) {
   p.threads = a.threads;
   p.method = a.gumbel ? SamplingMethod::kGumbelMax : SamplingMethod::kInverseCdf;
   io::Array ids = io::Array::zeros(DType::i64, {rows, a.draws});
-  sample(in.view(), ids.view(), p, a.seed, a.offset);
+  sample(in.view(), ids.view(), p, seed, offset);
   TopLogprobs top;
   if (a.logprobs > 0) {
     top = top_logprobs(in.view(), std::min(a.logprobs, in.shape[1]),
