@@ -8,4 +8,5 @@
 #include "softmax/error.hpp"
 #include "softmax/ops.hpp"
 #include "softmax/options.hpp"
+#include "softmax/sampling.hpp"
 #include "softmax/tensor.hpp"
