@@ -51,15 +51,10 @@ inline std::string num_str(double v) {
   return buf;
 }
 
-// As check_no_overlap, with the arguments named: `out` may not overlap `in` at all.
+// check_no_overlap with the arguments named: `out` may not overlap `in` at all.
 inline void check_disjoint(const char* op, const char* in_name, const ConstTensorView& in,
                            const char* out_name, const TensorView& out) {
-  try {
-    check_no_overlap(op, in, out, /*allow_alias=*/false);
-  } catch (const Error&) {
-    throw Error(ErrorKind::kOverlap, op, out_name, std::string("memory overlapping ") + in_name,
-                "an output may not overlap any input or other output");
-  }
+  check_no_overlap(op, in, out, /*allow_alias=*/false, out_name, in_name);
 }
 
 // MaskOptions after validation, for a target score tensor of shape `shape` (rank R >= 2,

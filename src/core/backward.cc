@@ -18,30 +18,6 @@ namespace {
 
 using cpu::BackwardMode;
 
-// Byte range [lo, hi) of a view relative to its data pointer (views already checked).
-std::pair<const char*, const char*> byte_span(const ConstTensorView& v) {
-  const auto es = static_cast<int64_t>(dtype_size(v.dtype));
-  int64_t lo = 0, hi = 0;
-  for (std::size_t i = 0; i < v.shape.size(); ++i) {
-    if (v.shape[i] == 0) return {nullptr, nullptr};
-    const int64_t ext = (v.shape[i] - 1) * v.strides[i] * es;
-    (ext < 0 ? lo : hi) += ext;
-  }
-  const auto* b = static_cast<const char*>(v.data);
-  return {b + lo, b + hi + es};
-}
-
-// out may be exactly `in` (same data, dtype, strides) or disjoint from it.
-void check_alias_or_disjoint(const char* op, const char* out_arg, const ConstTensorView& out,
-                             const char* in_arg, const ConstTensorView& in) {
-  const auto a = byte_span(out), b = byte_span(in);
-  if (a.first == a.second || b.first == b.second) return;
-  if (a.second <= b.first || b.second <= a.first) return;
-  if (out.data == in.data && out.dtype == in.dtype && out.strides == in.strides) return;
-  throw Error(ErrorKind::kOverlap, op, out_arg, std::string("memory overlapping ") + in_arg,
-              std::string("must be exactly ") + in_arg + " (in place) or not overlap it at all");
-}
-
 void backward_op(const char* op, const ConstTensorView& y, const ConstTensorView& dy,
                  const TensorView& dx, const SoftmaxOptions& o, BackwardMode mode) {
   detail::check_view(op, "y", y);
@@ -59,8 +35,8 @@ void backward_op(const char* op, const ConstTensorView& y, const ConstTensorView
   double inv_t = detail::check_temperature(op, o.temperature);
   // f32 kernels take 1/T in f32: saturate so an extreme T never turns into inf (inf * 0 = NaN).
   if (y.dtype != DType::f64) inv_t = std::min(inv_t, static_cast<double>(FLT_MAX));
-  check_alias_or_disjoint(op, "dx", dx, "y", y);
-  check_alias_or_disjoint(op, "dx", dx, "dy", dy);
+  detail::check_no_overlap(op, y, dx, /*allow_alias=*/true, "dx", "y");
+  detail::check_no_overlap(op, dy, dx, /*allow_alias=*/true, "dx", "dy");
 
   const detail::RowGeometry gy = detail::make_row_geometry(y, dx, axis, false);
   const detail::RowGeometry gd = detail::make_row_geometry(dy, dx, axis, false);

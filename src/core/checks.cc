@@ -153,7 +153,7 @@ std::vector<int64_t> reduced_shape(const std::vector<int64_t>& shape, int64_t ax
   return out;
 }
 
-void check_no_overlap(const char* op, const ConstTensorView& x, const TensorView& y,
+void check_no_overlap(const char* op, const ConstTensorView& x, const ConstTensorView& y,
                       bool allow_alias, const char* y_arg, const char* x_arg) {
   const ByteRange rx = byte_range(x.shape, x.strides, x.dtype);
   const ByteRange ry = byte_range(y.shape, y.strides, y.dtype);
@@ -168,7 +168,7 @@ void check_no_overlap(const char* op, const ConstTensorView& x, const TensorView
     throw Error(ErrorKind::kOverlap, op, y_arg, std::string("memory overlapping ") + x_arg,
                 allow_alias ? std::string(y_arg) + " must be exactly " + x_arg +
                                   " (in place) or not overlap it at all"
-                            : std::string("the output may not overlap the input"));
+                            : std::string("must not overlap ") + x_arg);
   }
 }
 

@@ -38,9 +38,10 @@ void check_same_shape(const char* op, const char* arg, const std::vector<int64_t
 // Shape of a reduction along `axis` (dropped, or 1 with keepdims).
 std::vector<int64_t> reduced_shape(const std::vector<int64_t>& shape, int64_t axis, bool keepdims);
 
-// y may be exactly x (in place) when `allow_alias`; any other overlap of their byte ranges
-// is rejected. The message names y_arg (the output's argument name) and x_arg.
-void check_no_overlap(const char* op, const ConstTensorView& x, const TensorView& y,
+// The output y may be exactly x (same data, dtype, shape and strides: in place) when
+// `allow_alias`; any other overlap of their byte ranges is rejected. The message names y_arg
+// (the output's argument name) and x_arg. The one overlap check of every op.
+void check_no_overlap(const char* op, const ConstTensorView& x, const ConstTensorView& y,
                       bool allow_alias, const char* y_arg = "y", const char* x_arg = "x");
 
 }  // namespace softmax::detail

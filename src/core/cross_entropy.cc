@@ -24,33 +24,6 @@
 namespace softmax {
 namespace detail {
 
-std::pair<const char*, const char*> view_bytes(const ConstTensorView& v) {
-  const auto es = static_cast<int64_t>(dtype_size(v.dtype));
-  int64_t lo = 0, hi = 0;
-  for (std::size_t i = 0; i < v.shape.size(); ++i) {
-    if (v.shape[i] == 0) return {nullptr, nullptr};
-    const int64_t ext = (v.shape[i] - 1) * v.strides[i] * es;
-    (ext < 0 ? lo : hi) += ext;
-  }
-  const auto* b = static_cast<const char*>(v.data);
-  return {b + lo, b + hi + es};
-}
-
-void check_disjoint(const char* op, const char* out_arg, const ConstTensorView& out,
-                    const char* in_arg, const ConstTensorView& in, bool allow_alias) {
-  const auto a = view_bytes(out), b = view_bytes(in);
-  if (a.first == a.second || b.first == b.second) return;
-  if (a.second <= b.first || b.second <= a.first) return;
-  if (allow_alias && out.data == in.data && out.dtype == in.dtype && out.shape == in.shape &&
-      out.strides == in.strides) {
-    return;
-  }
-  throw Error(ErrorKind::kOverlap, op, out_arg, std::string("memory overlapping '") + in_arg + "'",
-              allow_alias ? std::string("must be exactly '") + in_arg +
-                                "' (in place) or not overlap it at all"
-                          : std::string("must not overlap '") + in_arg + "'");
-}
-
 namespace {
 // Shortest decimal that reads back as v ("0.1", not "0.10000000000000001").
 std::string num(double v) {
@@ -434,12 +407,12 @@ void loss_op(const char* op, bool logits, const ConstTensorView& x, const ConstT
     const bool may_alias_x = std::string(outs[i].first) == "grad" ||
                              std::string(outs[i].first) == "log_probs";
     for (const auto& in : ins) {
-      detail::check_disjoint(op, outs[i].first, outs[i].second, in.first, in.second,
-                             may_alias_x && &in == &ins[0]);
+      detail::check_no_overlap(op, in.second, outs[i].second, may_alias_x && &in == &ins[0],
+                               outs[i].first, in.first);
     }
     for (std::size_t j = 0; j < i; ++j) {
-      detail::check_disjoint(op, outs[i].first, outs[i].second, outs[j].first, outs[j].second,
-                             false);
+      detail::check_no_overlap(op, outs[j].second, outs[i].second, false, outs[i].first,
+                               outs[j].first);
     }
   }
   if (!job.soft) {

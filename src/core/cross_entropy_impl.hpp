@@ -16,12 +16,6 @@
 
 namespace softmax::detail {
 
-// Byte span [first, second) a view touches (nullptr pair when empty); views already checked.
-std::pair<const char*, const char*> view_bytes(const ConstTensorView& v);
-// `out` must not overlap `in`, except being exactly `in` when allow_alias.
-void check_disjoint(const char* op, const char* out_arg, const ConstTensorView& out,
-                    const char* in_arg, const ConstTensorView& in, bool allow_alias);
-
 // Validates label_smoothing, z_loss (must be 0 unless allow_z), normalizer, grad_scale.
 void check_ce_options(const char* op, const CrossEntropyOptions& o, bool allow_z);
 

@@ -152,11 +152,11 @@ void linear_cross_entropy(ConstTensorView hidden, ConstTensorView weight, ConstT
   if (out.lse) outs.emplace_back("lse", *out.lse);
   for (std::size_t i = 0; i < outs.size(); ++i) {
     for (const auto& in : ins) {
-      detail::check_disjoint(op, outs[i].first, outs[i].second, in.first, in.second, false);
+      detail::check_no_overlap(op, in.second, outs[i].second, false, outs[i].first, in.first);
     }
     for (std::size_t j = 0; j < i; ++j) {
-      detail::check_disjoint(op, outs[i].first, outs[i].second, outs[j].first, outs[j].second,
-                             false);
+      detail::check_no_overlap(op, outs[j].second, outs[i].second, false, outs[i].first,
+                               outs[j].first);
     }
   }
   const std::vector<int64_t> t = detail::read_targets(op, targets, v, o.ignore_index);
