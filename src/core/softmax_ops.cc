@@ -27,10 +27,6 @@ using detail::RowGeometry;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// 1/T as the kernels receive it: the f64 quotient (each kernel splits it for its compute type;
-// merges and logsumexp's max / T use it as is).
-double kernel_inv_t(DType, double inv_t) { return inv_t; }
-
 // A row's merged statistics.
 struct RowStats {
   double max;   // max of x over the row (not scaled by 1/T)
@@ -284,7 +280,7 @@ void normalize_op(const char* op, const ConstTensorView& x, const TensorView& y,
   NormalizeJob job{&cpu::kernels(), detail::make_row_geometry(x, y, axis, false),
                    static_cast<const char*>(x.data), static_cast<char*>(y.data), x.dtype,
                    y.dtype, dtype_size(x.dtype), dtype_size(y.dtype),
-                   kernel_inv_t(x.dtype, inv_t), mode, 0};
+                   inv_t, mode, 0};
   if (job.g.rows == 0 || job.g.n == 0) return;
   const int threads = detail::resolve_threads(o.threads);
   job.threads = threads;
@@ -364,7 +360,7 @@ void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
   detail::check_no_overlap(op, x, y, /*allow_alias=*/false);
   ReduceJob job{&cpu::kernels(), detail::make_row_geometry(x, y, axis, true),
                 static_cast<const char*>(x.data), static_cast<char*>(y.data), x.dtype, y.dtype,
-                dtype_size(x.dtype), dtype_size(y.dtype), kernel_inv_t(x.dtype, inv_t), false};
+                dtype_size(x.dtype), dtype_size(y.dtype), inv_t, false};
   if (job.g.rows == 0) return;
   const int threads = detail::resolve_threads(o.threads);
   if (run_short_rows(*job.k, job.g, job.x, job.xt, job.y, job.yt, job.inv_t, RowMode::kLogSumExp,

@@ -137,7 +137,7 @@ struct KernelTable {
   void (*sigmoid)(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n);
   // Argmax of n >= 1 contiguous elements (any floating dtype).
   ArgmaxResult (*argmax)(const void* x, DType dtype, int64_t n);
-  // exp(a) for a <= 0 with the same f64 code the vector kernels use (for merging partials).
+  // exp(a) for a <= 0 with the same f64 code the vector kernels use (one lane of it).
   double (*exp_f64)(double a);
   // exp((a - b) * inv_t) for a <= b with a - b carried exactly (merging partial maxima).
   double (*exp_diff)(double a, double b, double inv_t);
