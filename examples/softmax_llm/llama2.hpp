@@ -16,10 +16,15 @@
 // Grouped-query attention: n_heads query heads share n_kv_heads key/value heads.
 #pragma once
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,43 +43,91 @@ struct Config {
 
 // Weights (pointers into one owned buffer).
 struct Model {
+  static constexpr const char* kRules =
+      "every size must be > 0, dim a multiple of n_heads, n_heads a multiple of n_kv_heads, an "
+      "even head size, dim <= 65536, hidden_dim <= 262144, n_layers <= 1024, vocab_size <= "
+      "4194304, seq_len <= 1048576";
+
+  static bool plausible(const Config& c) {
+    return c.dim > 0 && c.hidden_dim > 0 && c.n_layers > 0 && c.n_heads > 0 && c.n_kv_heads > 0 &&
+           c.vocab_size > 0 && c.seq_len > 0 && c.dim % c.n_heads == 0 &&
+           c.n_heads % c.n_kv_heads == 0 && c.head_size() % 2 == 0 && c.dim <= (1 << 16) &&
+           c.hidden_dim <= (1 << 18) && c.n_layers <= 1024 && c.vocab_size <= (1 << 22) &&
+           c.seq_len <= (1 << 20);
+  }
+
+  static std::string header_string(const int32_t* h) {
+    const char* names[7] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size",
+                            "seq_len"};
+    std::string s = "(";
+    for (int i = 0; i < 7; ++i) s += std::string(i ? ", " : "") + names[i] + "=" + std::to_string(h[i]);
+    return s + ")";
+  }
+
+  // The f32 count of a plausible header's weights; false when it overflows 64 bits.
+  static bool weight_count(const Config& c, bool shared, uint64_t& n) {
+    const uint64_t D = c.dim, Hd = c.hidden_dim, L = c.n_layers, V = c.vocab_size,
+                   KV = c.kv_dim(), hs = c.head_size(), S = c.seq_len;
+    const uint64_t terms[][3] = {{V, D, 1},  {L, D, 1},  {L, D, D},  {2 * L, KV, D}, {L, D, D},
+                                 {L, D, 1},  {3 * L, Hd, D}, {D, 1, 1}, {S, hs, 1},
+                                 {shared ? 0 : V, D, 1}};
+    n = 0;
+    for (const auto& t : terms) {
+      uint64_t p = 0;
+      if (__builtin_mul_overflow(t[0], t[1], &p) || __builtin_mul_overflow(p, t[2], &p) ||
+          __builtin_add_overflow(n, p, &n)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   Config c;
   std::vector<float> buf;
   const float *tok, *rms_att, *wq, *wk, *wv, *wo, *rms_ffn, *w1, *w2, *w3, *rms_final, *wcls;
 
-  // Throws softmax::Error (kIO) for a missing, truncated or inconsistent checkpoint.
+  // Throws softmax::Error (kIO) for a missing, truncated or inconsistent checkpoint. Every size
+  // the header declares is checked against the file's real size (overflow-safe) before anything
+  // is allocated: the file must hold exactly the weights its header implies.
   static Model load(const std::string& path) {
     auto fail = [&](const std::string& why) {
       return softmax::Error(softmax::ErrorKind::kIO, "softmax-llm", path + ": " + why);
     };
-    FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) throw fail("cannot open");
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (!f) throw fail(std::string("cannot open: ") + std::strerror(errno));
+    struct stat st;
+    if (::fstat(::fileno(f.get()), &st) != 0 || !S_ISREG(st.st_mode)) {
+      throw fail("not a regular file");
+    }
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    constexpr uint64_t kHeader = 7 * sizeof(int32_t);
     Model m;
     int32_t h[7];
-    if (std::fread(h, sizeof(int32_t), 7, f) != 7) {
-      std::fclose(f);
-      throw fail("truncated header (needs 7 int32)");
+    if (size < kHeader || std::fread(h, sizeof(int32_t), 7, f.get()) != 7) {
+      throw fail("truncated header: the file holds " + std::to_string(size) +
+                 " bytes, the header needs 28 (7 int32)");
     }
     m.c = Config{h[0], h[1], h[2], h[3], h[4], h[5], h[6]};
     const bool shared = m.c.vocab_size > 0;
-    if (!shared) m.c.vocab_size = -m.c.vocab_size;
+    if (!shared && m.c.vocab_size != INT32_MIN) m.c.vocab_size = -m.c.vocab_size;
     const Config& c = m.c;
-    if (c.dim <= 0 || c.hidden_dim <= 0 || c.n_layers <= 0 || c.n_heads <= 0 ||
-        c.n_kv_heads <= 0 || c.vocab_size <= 0 || c.seq_len <= 0 || c.dim % c.n_heads != 0 ||
-        c.n_heads % c.n_kv_heads != 0 || c.head_size() % 2 != 0 || c.dim > (1 << 16) ||
-        c.hidden_dim > (1 << 18) || c.n_layers > 1024 || c.vocab_size > (1 << 22) ||
-        c.seq_len > (1 << 20)) {
-      std::fclose(f);
-      throw fail("implausible header");
+    if (!plausible(c)) throw fail("implausible header " + header_string(h) + ": " + kRules);
+    uint64_t n = 0;
+    if (!weight_count(c, shared, n) || n > (UINT64_MAX - kHeader) / sizeof(float)) {
+      throw fail("header " + header_string(h) + " overflows: its weight count exceeds 64 bits");
     }
-    const int64_t D = c.dim, Hd = c.hidden_dim, L = c.n_layers, V = c.vocab_size,
-                  KV = c.kv_dim(), hs = c.head_size();
-    const int64_t n = V * D + L * D + L * D * D + 2 * L * KV * D + L * D * D + L * D +
-                      3 * L * Hd * D + D + c.seq_len * hs + (shared ? 0 : V * D);
+    if (size - kHeader != n * sizeof(float)) {
+      throw fail("header " + header_string(h) + " declares " + std::to_string(n * sizeof(float)) +
+                 " bytes of f32 weights but the file holds " + std::to_string(size - kHeader) +
+                 " after the 28-byte header (" +
+                 (size - kHeader < n * sizeof(float) ? "truncated" : "trailing bytes") + ")");
+    }
     m.buf.resize(static_cast<size_t>(n));
-    const size_t got = std::fread(m.buf.data(), sizeof(float), m.buf.size(), f);
-    std::fclose(f);
-    if (got != m.buf.size()) throw fail("truncated weights");
+    if (std::fread(m.buf.data(), sizeof(float), m.buf.size(), f.get()) != m.buf.size()) {
+      throw fail("truncated weights (the file shrank while being read)");
+    }
+    const int64_t D = c.dim, Hd = c.hidden_dim, L = c.n_layers, V = c.vocab_size, KV = c.kv_dim(),
+                  hs = c.head_size();
     const float* p = m.buf.data();
     auto take = [&](int64_t count) {
       const float* r = p;
@@ -115,10 +168,13 @@ inline void rmsnorm(float* o, const float* x, const float* w, int64_t n) {
   for (int64_t j = 0; j < n; ++j) o[j] = w[j] * (ss * x[j]);
 }
 
-// The running state: activations and the KV cache (L, n_kv_heads, seq_len, head_size).
+// The running state: activations and the KV cache (L, n_kv_heads, positions, head_size).
 class Transformer {
  public:
-  explicit Transformer(const Model& m) : m_(m) {
+  // The KV cache holds `positions` positions (default and at most seq_len), so a run of N steps
+  // allocates for N, not for whatever seq_len the header declares.
+  explicit Transformer(const Model& m, int64_t positions = -1)
+      : m_(m), cap_(positions < 0 || positions > m.c.seq_len ? m.c.seq_len : positions) {
     const Config& c = m.c;
     x_.resize(c.dim);
     xb_.resize(c.dim);
@@ -127,14 +183,15 @@ class Transformer {
     hb2_.resize(c.hidden_dim);
     q_.resize(c.dim);
     logits_.resize(c.vocab_size);
-    const size_t cache = static_cast<size_t>(c.n_layers) * c.seq_len * c.kv_dim();
+    const size_t cache = static_cast<size_t>(c.n_layers) * static_cast<size_t>(cap_) * c.kv_dim();
     kc_.assign(cache, 0.0f);
     vc_.assign(cache, 0.0f);
   }
 
   const Config& config() const { return m_.c; }
 
-  // Runs token `token` at position `pos` (0 <= pos < seq_len) and returns the logits (vocab).
+  // Runs token `token` at position `pos` (0 <= pos < the cache's positions) and returns the
+  // logits (vocab).
   // scores, when given, receives the layer-by-layer pre-softmax attention scores of this
   // position, q . k_t / sqrt(head_size) for t <= pos, laid out (n_layers, n_heads, pos + 1):
   // computed separately from the fused attention, for tests.
@@ -144,12 +201,13 @@ class Transformer {
       throw softmax::Error(softmax::ErrorKind::kInvalidArgument, "softmax-llm", "token",
                            std::to_string(token), "must be in [0, " + std::to_string(c.vocab_size) + ")");
     }
-    if (pos < 0 || pos >= c.seq_len) {
+    if (pos < 0 || pos >= cap_) {
       throw softmax::Error(softmax::ErrorKind::kInvalidArgument, "softmax-llm", "pos",
-                           std::to_string(pos), "must be in [0, seq_len = " + std::to_string(c.seq_len) + ")");
+                           std::to_string(pos), "must be in [0, " + std::to_string(cap_) +
+                           ") (the KV cache's positions; seq_len = " + std::to_string(c.seq_len) + ")");
     }
     const int64_t D = c.dim, KV = c.kv_dim(), hs = c.head_size(), Hd = c.hidden_dim;
-    const int64_t H = c.n_heads, Hkv = c.n_kv_heads, S = c.seq_len;
+    const int64_t H = c.n_heads, Hkv = c.n_kv_heads, S = cap_;
     std::memcpy(x_.data(), m_.tok + token * D, static_cast<size_t>(D) * sizeof(float));
     if (scores) scores->assign(static_cast<size_t>(c.n_layers * H * (pos + 1)), 0.0f);
     for (int64_t l = 0; l < c.n_layers; ++l) {
@@ -218,6 +276,7 @@ class Transformer {
 
  private:
   const Model& m_;
+  int64_t cap_;  // positions the KV cache holds
   std::vector<float> x_, xb_, xb2_, hb_, hb2_, q_, logits_, kc_, vc_;
 };
 

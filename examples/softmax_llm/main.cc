@@ -5,8 +5,11 @@
 //
 // Starts from BOS (token 1) and prints the generated token ids separated by spaces (no tokenizer:
 // ids only). T = 0 is greedy (softmax::argmax); T > 0 draws with softmax::sample (temperature,
-// then top-p; Philox stream seeded by S, offset = the step), so a run is reproducible.
+// then top-p; Philox stream seeded by S, offset = the step), so a run is reproducible. Any error
+// (a bad flag, a checkpoint whose header does not match its size) is one line on stderr, exit 2.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <span>
 #include <string>
 
@@ -16,6 +19,19 @@
 #include "softmax/error.hpp"
 #include "softmax/ops.hpp"
 #include "softmax/sampling.hpp"
+
+namespace {
+
+// One line "softmax-llm: error: <message>" on stderr; exit status 2.
+int fail(std::string m) {
+  for (const char* prefix : {"softmax::softmax-llm: ", "softmax::"}) {
+    if (m.rfind(prefix, 0) == 0) m = m.substr(std::strlen(prefix));
+  }
+  std::fprintf(stderr, "softmax-llm: error: %s\n", m.c_str());
+  return 2;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Generate token ids from a llama2.c checkpoint with the softmax library's "
@@ -31,7 +47,12 @@ int main(int argc, char** argv) {
   app.add_option("--top-p", top_p, "Nucleus sampling: keep the smallest set reaching P, in (0, 1]")
       ->default_str("1");
   app.add_option("--seed", seed, "Sampler seed")->default_str("0");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    return fail(e.what());
+  }
   try {
     if (steps < 0) {
       throw softmax::Error(softmax::ErrorKind::kInvalidArgument, "softmax-llm", "steps",
@@ -52,7 +73,7 @@ int main(int argc, char** argv) {
       std::vector<float> probe(static_cast<size_t>(model.c.vocab_size), 0.0f);
       softmax::sample(std::span<const float>(probe), params, seed, 0);
     }
-    softmax_llm::Transformer tf(model);
+    softmax_llm::Transformer tf(model, steps);  // a KV cache for the steps run, not seq_len
     int64_t token = 1;  // BOS
     std::string line;
     for (int64_t pos = 0; pos < steps; ++pos) {
@@ -63,9 +84,9 @@ int main(int argc, char** argv) {
       line += (pos ? " " : "") + std::to_string(token);
     }
     std::printf("%s\n", line.c_str());
+    if (std::fflush(stdout) != 0) return fail(std::string("cannot write to stdout: ") + std::strerror(errno));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "softmax-llm: error: %s\n", e.what());
-    return 2;
+    return fail(e.what());
   }
   return 0;
 }

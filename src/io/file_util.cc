@@ -1,17 +1,21 @@
-// src/io/file_util.cc: whole-file reads (bounded by what the file holds) and atomic writes.
+// src/io/file_util.cc: whole-file reads (bounded by what the file holds) and all-or-nothing
+// writes of one or more files.
 #include "src/io/file_util.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "softmax/error.hpp"
+#include "src/io/temp_registry.hpp"
 
 namespace softmax::io::detail {
 
@@ -62,6 +66,81 @@ void write_all(int fd, const std::string& content, const char* op, const std::st
   }
 }
 
+// A temporary file beside its target, registered for removal on a signal.
+struct Temp {
+  std::string path;
+  int slot = -1;
+  void remove() {
+    if (path.empty()) return;
+    ::unlink(path.c_str());
+    forget();
+  }
+  void forget() {
+    unregister_temp(slot);
+    path.clear();
+    slot = -1;
+  }
+};
+
+// 6 characters [0-9a-zA-Z] that differ between calls and processes.
+std::string random_suffix() {
+  static uint64_t counter = 0;
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t z = (static_cast<uint64_t>(::getpid()) << 40) ^ static_cast<uint64_t>(ts.tv_nsec) ^
+               (static_cast<uint64_t>(ts.tv_sec) << 20) ^ (++counter * 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;  // splitmix64 finaliser
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  static const char* chars = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  std::string s;
+  for (int i = 0; i < 6; ++i, z /= 62) s += chars[z % 62];
+  return s;
+}
+
+// Creates "DIR/.BASE.tmp.XXXXXX" beside `path` (registered before it exists, so a signal at
+// any moment can remove it) and writes, flushes and closes it.
+Temp write_temp(const std::string& path, const std::string& content, const char* op) {
+  if (path.empty()) io_fail(op, path, "empty file name");
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (base.empty()) io_fail(op, path, "names a directory, not a file");
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) io_fail(op, path, "is a directory");
+  Temp t;
+  Fd f;
+  for (int attempt = 0; f.fd < 0; ++attempt) {
+    const std::string name = dir + "/." + base + ".tmp." + random_suffix();
+    const int slot = register_temp(name);
+    if (slot < 0) io_fail(op, path, "too many outputs, or too long a name, for a temporary file");
+    f.fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);  // umask applies
+    if (f.fd >= 0) {
+      t.path = name;
+      t.slot = slot;
+      break;
+    }
+    const int e = errno;
+    unregister_temp(slot);
+    if (e != EEXIST || attempt == 100) {
+      io_fail(op, path, "cannot create a file in '" + dir + "': " + std::strerror(e));
+    }
+  }
+  try {
+    write_all(f.fd, content, op, path);
+    if (::fsync(f.fd) != 0 && errno != EINVAL && errno != EROFS) {
+      io_fail(op, path, std::string("cannot flush: ") + std::strerror(errno));
+    }
+    const int fd = f.fd;
+    f.fd = -1;
+    if (::close(fd) != 0) io_fail(op, path, std::string("cannot close: ") + std::strerror(errno));
+  } catch (...) {
+    t.remove();
+    throw;
+  }
+  return t;
+}
+
 }  // namespace
 
 std::vector<unsigned char> read_file_bytes(const std::string& path, const char* op) {
@@ -81,43 +160,40 @@ std::vector<unsigned char> read_file_bytes(const std::string& path, const char* 
   return out;
 }
 
-void write_file_atomic(const std::string& path, const std::string& content, const char* op) {
-  if (path == "-") {
-    std::fflush(stdout);
-    write_all(STDOUT_FILENO, content, op, "<stdout>");
-    return;
-  }
-  if (path.empty()) io_fail(op, path, "empty file name");
-  const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
-  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  if (base.empty()) io_fail(op, path, "names a directory, not a file");
-  std::string tmpl = dir + "/." + base + ".tmp.XXXXXX";
-  const int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) io_fail(op, path, std::string("cannot create a file in '") + dir + "': " + std::strerror(errno));
-  Fd f;
-  f.fd = fd;
+void write_files_atomic(const std::vector<PendingWrite>& files, const char* op) {
+  std::vector<Temp> temps;
+  temps.reserve(files.size());
   try {
-    // mkstemp creates 0600; give the file the permissions a plain open() would.
-    const mode_t mask = ::umask(0);
-    ::umask(mask);
-    ::fchmod(fd, 0666 & ~mask);
-    write_all(fd, content, op, path);
-    if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) {
-      io_fail(op, path, std::string("cannot flush: ") + std::strerror(errno));
+    for (const PendingWrite& f : files) {
+      if (f.path != "-") temps.push_back(write_temp(f.path, f.content, op));
     }
-    if (::close(fd) != 0) {
-      f.fd = -1;
-      io_fail(op, path, std::string("cannot close: ") + std::strerror(errno));
-    }
-    f.fd = -1;
-    if (::rename(tmpl.c_str(), path.c_str()) != 0) {
-      io_fail(op, path, std::string("cannot rename the temporary file: ") + std::strerror(errno));
+    for (const PendingWrite& f : files) {
+      if (f.path != "-") continue;
+      if (std::fflush(stdout) != 0) io_fail(op, "<stdout>", std::string("cannot write: ") + std::strerror(errno));
+      write_all(STDOUT_FILENO, f.content, op, "<stdout>");
     }
   } catch (...) {
-    ::unlink(tmpl.c_str());
+    for (Temp& t : temps) t.remove();
     throw;
   }
+  begin_commit();  // a signal now waits until every file is in place
+  std::size_t k = 0;
+  for (const PendingWrite& f : files) {
+    if (f.path == "-") continue;
+    Temp& t = temps[k++];
+    if (::rename(t.path.c_str(), f.path.c_str()) != 0) {
+      const int e = errno;
+      for (std::size_t j = k - 1; j < temps.size(); ++j) temps[j].remove();
+      end_commit();
+      io_fail(op, f.path, std::string("cannot rename the temporary file: ") + std::strerror(e));
+    }
+    t.forget();
+  }
+  end_commit();
+}
+
+void write_file_atomic(const std::string& path, const std::string& content, const char* op) {
+  write_files_atomic({PendingWrite{path, content}}, op);
 }
 
 }  // namespace softmax::io::detail

@@ -10,9 +10,24 @@ namespace softmax::io::detail {
 // file when it cannot be opened or read (missing, a directory, a read error).
 std::vector<unsigned char> read_file_bytes(const std::string& path, const char* op);
 
-// Writes `content` to `path` atomically: a temporary file in the same folder, flushed, then
-// renamed over `path`, so readers never see a partial file and a failure leaves nothing behind.
-// "-" writes to stdout instead. Throws softmax::Error (kIO) naming `op` and the file.
+// One output of an all-or-nothing write: `path` ("-" = stdout) and the bytes it gets.
+struct PendingWrite {
+  std::string path;
+  std::string content;
+};
+
+// Writes every entry or none of them. First each file's bytes go to a temporary file in its
+// folder (".NAME.tmp.XXXXXX", flushed and closed; registered with temp_registry.hpp so a
+// SIGINT/SIGTERM removes it), then the stdout entries are written, then every temporary file
+// is renamed over its path. Any failure before the renames (a folder that does not exist, a
+// target that is a directory, a full disk, a write error on stdout) removes every temporary
+// file and throws, so no file is created or changed. A rename failing part-way (very rare: the
+// temporaries sit beside their targets and directories were refused up front) throws too and
+// cannot undo the renames already done. Throws softmax::Error (kIO) naming `op` and the path.
+void write_files_atomic(const std::vector<PendingWrite>& files, const char* op);
+
+// write_files_atomic of one entry: readers never see a partial file and a failure leaves
+// nothing behind. "-" writes to stdout instead.
 void write_file_atomic(const std::string& path, const std::string& content, const char* op);
 
 }  // namespace softmax::io::detail

@@ -27,7 +27,9 @@ RTOL = {np.float16: 2e-3, np.float32: 2e-6, np.float64: 1e-13}
 
 
 def run(*args, stdin=None, ok=True):
-    p = subprocess.run([BIN, *map(str, args)], input=stdin, capture_output=True, timeout=120)
+    # No stdin given: /dev/null, so the tool never takes the test runner's stdin as input.
+    io_kw = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
+    p = subprocess.run([BIN, *map(str, args)], capture_output=True, timeout=120, **io_kw)
     if ok:
         assert p.returncode == 0, p.stderr.decode()
         assert p.stderr == b""

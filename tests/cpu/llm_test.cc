@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <span>
 #include <string>
@@ -118,6 +119,61 @@ TEST(SoftmaxLlm, SamplingIsSeededAndTopPHonoured) {
   EXPECT_NE(generate(1.0, 1.0, 7), greedy);                  // temperature is honoured
   EXPECT_NE(generate(1.0, 1.0, 7), generate(1.0, 1.0, 8));   // the seed is honoured
   EXPECT_EQ(generate(1.0, 1e-6, 7), greedy);                 // top-p: only the top token
+}
+
+// Crafted checkpoints: every size the header declares is checked against the file before any
+// allocation, so these throw kIO at once (a 28-byte file declaring 27 GB of weights included).
+TEST(SoftmaxLlm, CraftedHeadersAreRejectedBeforeAllocating) {
+  const std::string path = testing::TempDir() + "/softmax_llm_crafted.bin";
+  auto write = [&](std::vector<int32_t> header, std::size_t weight_bytes) {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(header.data(), sizeof(int32_t), header.size(), f);
+    const std::vector<char> zeros(weight_bytes, 0);
+    std::fwrite(zeros.data(), 1, zeros.size(), f);
+    std::fclose(f);
+  };
+  auto message = [&]() -> std::string {
+    try {
+      softmax_llm::Model::load(path);
+    } catch (const softmax::Error& e) {
+      EXPECT_EQ(e.kind(), softmax::ErrorKind::kIO);
+      return e.what();
+    }
+    return "(loaded)";
+  };
+  write({4096, 11008, 32, 32, 32, 32000, 2048}, 0);  // llama-7B sizes, no weights
+  EXPECT_NE(message().find("declares 26430423040 bytes"), std::string::npos) << message();
+  write({-64, 172, 5, 8, 4, 512, 512}, 4096);
+  EXPECT_NE(message().find("implausible header (dim=-64"), std::string::npos) << message();
+  write({64, 172, 5}, 0);
+  EXPECT_NE(message().find("truncated header"), std::string::npos) << message();
+  // A tiny consistent header: exactly its weights load; one float fewer or more does not.
+  const int32_t d = 8, hd = 12, l = 1, h = 2, kv_h = 1, v = 7, s = 5, hs = d / h, kv = hs * kv_h;
+  const std::size_t n = v * d + l * d + l * d * d + 2 * l * kv * d + l * d * d + l * d +
+                        3 * l * hd * d + d + s * hs;
+  write({d, hd, l, h, kv_h, v, s}, 4 * n);
+  EXPECT_EQ(message(), "(loaded)");
+  write({d, hd, l, h, kv_h, v, s}, 4 * n - 4);
+  EXPECT_NE(message().find("(truncated)"), std::string::npos) << message();
+  write({d, hd, l, h, kv_h, v, s}, 4 * n + 4);
+  EXPECT_NE(message().find("(trailing bytes)"), std::string::npos) << message();
+  std::remove(path.c_str());
+}
+
+// The KV cache is sized by the positions asked for; a position past them is refused.
+TEST(SoftmaxLlm, KvCacheHoldsTheRequestedPositions) {
+  softmax_llm::Model model;
+  if (!load_model(model)) GTEST_SKIP() << "shared data not available";
+  softmax_llm::Transformer full(model), short_cache(model, 8);
+  int64_t token = 1;
+  for (int64_t pos = 0; pos < 8; ++pos) {
+    const std::vector<float> a = full.forward(token, pos);
+    const std::vector<float>& b = short_cache.forward(token, pos);
+    ASSERT_EQ(a, b) << "pos " << pos;
+    token = softmax::argmax(std::span<const float>(a));
+  }
+  EXPECT_THROW(short_cache.forward(token, 8), softmax::Error);
 }
 
 }  // namespace

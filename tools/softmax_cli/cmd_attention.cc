@@ -7,7 +7,7 @@
 // q (B, Hq, Sq, D), k (B, Hkv, Sk, D), v (B, Hkv, Sk, Dv); rank-3 inputs (H, S, D) are taken as
 // B = 1. f16 and f32 inputs are used as they are (f16 computes in f32), f64 is rounded to f32.
 // out (same rank as q, Dv last) and lse (q's shape without D) are written as f32, only after the
-// whole computation succeeded. --window W keeps the W keys before the diagonal (and, without
+// whole computation succeeded, both or neither. --window W keeps the W keys before the diagonal (and, without
 // --causal, W after it): a sliding window of 2W + 1 keys, or W + 1 with --causal.
 #include <memory>
 #include <string>
@@ -49,6 +49,7 @@ void run(const AttentionArgs& a) {
   // Usage checks first: nothing is read or written on a usage error.
   output_format(a.out);
   if (!a.lse_out.empty()) output_format(a.lse_out);
+  check_distinct_outputs({{"-o", a.out}, {"--lse-out", a.lse_out}});
   MaskOptions o;
   if (!a.causal.empty()) {
     o.causal = true;
@@ -81,8 +82,10 @@ void run(const AttentionArgs& a) {
   TensorView ov(out.bytes.data(), DType::f32, os);
   TensorView lv(lse.bytes.data(), DType::f32, {qs[0], qs[1], qs[2]});
   attention(qv, kv, vv, ov, lv, o);
-  save_array(a.out, out);
-  if (!a.lse_out.empty()) save_array(a.lse_out, lse);
+  Outputs outs;  // both land or neither does
+  outs.add_array(a.out, out);
+  if (!a.lse_out.empty()) outs.add_array(a.lse_out, lse);
+  outs.commit();
 }
 
 const bool registered = register_command([](CLI::App& app) {
@@ -99,11 +102,14 @@ const bool registered = register_command([](CLI::App& app) {
       ->type_name("top-left|bottom-right");
   args->scale_opt = sub->add_option("--scale", args->scale, "Score scale (default 1/sqrt(D))");
   sub->add_option("--window", args->window,
-                  "Sliding window: keep W keys before the diagonal (and W after it without --causal)");
+                  "Sliding window: keep W keys before the diagonal (and W after it without --causal)")
+      ->transform(strict_integer<int64_t>());
   sub->add_option("--softcap", args->softcap, "Logit soft-capping C * tanh(x / C); 0 = off")
       ->default_str("0");
   sub->add_option("--lse-out", args->lse_out, "Also write the per-row logsumexp (B, Hq, Sq), f32");
-  sub->add_option("--threads", args->threads, "Worker threads (0 = all cores)")->default_str("0");
+  sub->add_option("--threads", args->threads, "Worker threads (0 = all cores)")
+      ->transform(strict_integer<int>())
+      ->default_str("0");
   sub->callback([args] { run(*args); });
 });
 

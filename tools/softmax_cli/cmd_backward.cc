@@ -35,7 +35,7 @@ void run_backward(bool log_mode, const BackwardArgs& a) {
   if (a.grad.empty()) throw UsageError(name + ": --grad (dy) is required");
   if (a.threads < 0) throw UsageError("--threads must be >= 0");
   if (!a.output.empty()) output_format(a.output);
-  parse_display(a.format);
+  const Display display = parse_display(a.format);
   io::Array y = load_array(a.input);
   io::Array dy = load_array(a.grad);
   for (const io::Array* p : {&y, &dy}) {
@@ -54,8 +54,10 @@ void run_backward(bool log_mode, const BackwardArgs& a) {
   o.threads = a.threads;
   if (log_mode) log_softmax_backward(y.view(), dy.view(), dx.view(), o);
   else softmax_backward(y.view(), dy.view(), dx.view(), o);
-  if (!a.output.empty()) save_array(a.output, dx);
-  else print_array(dx, use_table(parse_display(a.format)), "dx");
+  Outputs out;
+  if (!a.output.empty()) out.add_array(a.output, dx);
+  else out.add_text("-", stdout_image(dx, display, "dx"));
+  out.commit();
 }
 
 void setup(CLI::App& app) {
@@ -70,11 +72,15 @@ void setup(CLI::App& app) {
     sub->add_option("--grad", a.grad, "dy: the gradient with respect to y, y's shape");
     sub->add_option("-o,--output", a.output, "dx output (.npy/.csv); default: stdout");
     sub->add_option("--axis", a.axis, "Axis of the rows; negative counts from the end")
+        ->transform(strict_integer<int64_t>())
         ->default_str("-1");
     sub->add_option("-t,--temperature", a.temperature, "The forward temperature T > 0")
         ->default_str("1");
-    sub->add_option("--threads", a.threads, "Worker threads (0 = all cores)")->default_str("0");
-    sub->add_option("--format", a.format, "Output on stdout: auto|table|csv")->default_str("auto");
+    sub->add_option("--threads", a.threads, "Worker threads (0 = all cores)")
+        ->transform(strict_integer<int>())
+        ->default_str("0");
+    sub->add_option("--format", a.format, "Output on stdout: auto|table|csv|npy")
+        ->default_str("auto");
     const bool log_mode = k == 1;
     sub->callback([log_mode, &a] { run_backward(log_mode, a); });
   }

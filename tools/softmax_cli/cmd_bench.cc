@@ -36,6 +36,7 @@
 
 #include "softmax/softmax.hpp"
 #include "softmax_cli/command.hpp"
+#include "softmax_cli/common.hpp"
 
 namespace softmax::cli {
 namespace {
@@ -342,6 +343,7 @@ const bool registered = register_command([](CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--dtype", args->dtype, "f32 | bf16 (input and output)")->capture_default_str();
   sub->add_option("--threads", args->threads, "Threads (0 = the OpenMP default)")
+      ->transform(strict_integer<int>())
       ->capture_default_str();
   sub->add_option("--cache", args->cache,
                   "cold: rotate buffers totalling 2x the last-level cache; hot: reuse one")

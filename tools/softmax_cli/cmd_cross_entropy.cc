@@ -10,7 +10,9 @@
 // the rows' shape, or floating probabilities of the logits' shape (soft targets). The loss is
 // written as f64 for f64 input and f32 otherwise; the gradient and log-probs in the input's
 // dtype. Every number comes from softmax::cross_entropy / nll_loss; outputs are written only
-// after the library accepted every input.
+// after the library accepted every input, and all together or not at all (Outputs): the files'
+// temporaries are written first, then the loss on stdout (when there is no -o), then the files
+// are renamed into place.
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,12 +53,11 @@ void run_loss(bool logits, const LossArgs& a) {
   for (const std::string* p : {&a.output, &a.grad_out, &a.lp_out}) {
     if (!p->empty()) output_format(*p);
   }
-  // Two outputs to one path would silently keep only the last one written.
-  if ((!a.output.empty() && (a.output == a.grad_out || a.output == a.lp_out)) ||
-      (!a.grad_out.empty() && a.grad_out == a.lp_out)) {
-    throw UsageError(std::string(name) + ": -o, --grad-out and --log-prob-out must name different files");
-  }
-  parse_display(a.format);
+  // Two outputs to one file would silently keep only the last one written.
+  check_distinct_outputs({{a.output.empty() ? "the loss (stdout, no -o)" : "-o", a.output.empty() ? "-" : a.output},
+                          {"--grad-out", a.grad_out},
+                          {"--log-prob-out", a.lp_out}});
+  const Display display = parse_display(a.format);
 
   io::Array x = load_array(a.input);
   io::Array t = load_array(a.targets);
@@ -93,10 +94,13 @@ void run_loss(bool logits, const LossArgs& a) {
   if (logits) cross_entropy(x.view(), t.view(), out, o);
   else nll_loss(x.view(), t.view(), out, o);
 
-  if (!a.grad_out.empty()) save_array(a.grad_out, grad);
-  if (!a.lp_out.empty()) save_array(a.lp_out, lp);
-  if (!a.output.empty()) save_array(a.output, loss);
-  else print_array(loss, use_table(parse_display(a.format)), "loss");
+  // All outputs land together or none does (a missing folder or a full stdout writes nothing).
+  Outputs outs;
+  if (!a.grad_out.empty()) outs.add_array(a.grad_out, grad);
+  if (!a.lp_out.empty()) outs.add_array(a.lp_out, lp);
+  if (!a.output.empty()) outs.add_array(a.output, loss);
+  else outs.add_text("-", stdout_image(loss, display, "loss"));
+  outs.commit();
 }
 
 void add_loss_options(CLI::App* sub, LossArgs& a, bool logits) {
@@ -108,6 +112,7 @@ void add_loss_options(CLI::App* sub, LossArgs& a, bool logits) {
                   "probabilities of the input's shape (soft targets)");
   sub->add_option("--weight", a.weight, "Per-class weights (C), no NaN");
   sub->add_option("--ignore-index", a.ignore_index, "Targets equal to K are skipped")
+      ->transform(strict_integer<int64_t>())
       ->default_str("-100");
   sub->add_option("--reduction", a.reduction, "none | sum | mean (weighted mean over kept rows)")
       ->default_str("mean");
@@ -120,8 +125,10 @@ void add_loss_options(CLI::App* sub, LossArgs& a, bool logits) {
   sub->add_option("-o,--output", a.output, "Loss output (.npy/.csv); default: stdout");
   sub->add_option("--grad-out", a.grad_out, "Also write d loss / d input (.npy/.csv)");
   if (logits) sub->add_option("--log-prob-out", a.lp_out, "Also write log_softmax(logits)");
-  sub->add_option("--threads", a.threads, "Worker threads (0 = all cores)")->default_str("0");
-  sub->add_option("--format", a.format, "Loss on stdout: auto|table|csv")->default_str("auto");
+  sub->add_option("--threads", a.threads, "Worker threads (0 = all cores)")
+      ->transform(strict_integer<int>())
+      ->default_str("0");
+  sub->add_option("--format", a.format, "Loss on stdout: auto|table|csv|npy")->default_str("auto");
 }
 
 void setup(CLI::App& app) {

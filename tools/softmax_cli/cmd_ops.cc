@@ -57,9 +57,10 @@ void add_core_options(CLI::App* app, CoreArgs& a) {
                   "Input: .npy (float16/32/64, C or Fortran order), .csv/.txt (one row per "
                   "line), or - for stdin");
   app->add_option("-o,--output", a.output,
-                  "Output file: .npy or .csv (by extension). Default: a table on a terminal, "
-                  "CSV when piped");
+                  "Output file: .npy or .csv (by extension); - or -.npy: stdout. Default: a "
+                  "table on a terminal, CSV when piped");
   a.axis_opt = app->add_option("--axis", a.axis, "Axis of the rows; negative counts from the end")
+                   ->transform(strict_integer<int64_t>())
                    ->default_str("-1");
   a.t_opt = app->add_option("-t,--temperature", a.temperature,
                             "Temperature T > 0: computes op(x / T)")
@@ -69,11 +70,17 @@ void add_core_options(CLI::App* app, CoreArgs& a) {
   a.dtype_opt = app->add_option("--dtype", a.dtype,
                                 "Output dtype f16|f32|f64 (default: the input's; numbers given "
                                 "as text are f64)");
-  app->add_option("--threads", a.threads, "Worker threads (0 = all cores)")->default_str("0");
+  app->add_option("--threads", a.threads, "Worker threads (0 = all cores)")
+      ->transform(strict_integer<int>())
+      ->default_str("0");
   a.top_opt = app->add_option("--top", a.top,
                               "softmax, log-softmax: print the K most probable entries of each "
-                              "row (index and value)");
-  app->add_option("--format", a.format, "Output on stdout: auto|table|csv")->default_str("auto");
+                              "row (index and value)")
+                  ->transform(strict_integer<int64_t>());
+  app->add_option("--format", a.format,
+                  "Output on stdout: auto|table|csv|npy (npy: binary, stdout must not be a "
+                  "terminal; same as -o -.npy)")
+      ->default_str("auto");
 }
 
 // Checks that hold before any file is read, so misuse costs nothing and writes nothing.
@@ -84,7 +91,7 @@ void check_usage(Op op, const CoreArgs& a) {
   }
   if (a.input.empty() && a.logits.empty()) {
     throw UsageError(name + ": no input: give numbers (softmax " + name +
-                     " 2 1 0.1) or -i FILE");
+                     " 2 1 0.1), -i FILE, or pipe them on stdin");
   }
   if (a.keepdims && op != Op::logsumexp && op != Op::argmax) {
     throw UsageError("--keepdims applies to logsumexp and argmax, not " + name);
@@ -96,6 +103,9 @@ void check_usage(Op op, const CoreArgs& a) {
     if (a.top < 1) throw UsageError("--top " + std::to_string(a.top) + ": K must be >= 1");
     if (!a.output.empty() && output_format(a.output) != FileFormat::csv) {
       throw UsageError("--top writes a table: the output file must be .csv or .txt");
+    }
+    if (parse_display(a.format) == Display::npy) {
+      throw UsageError("--top writes a table: --format npy does not apply");
     }
   }
   if (op == Op::sigmoid && a.t_opt->count() > 0) {
@@ -173,7 +183,9 @@ std::string top_table(const io::Array& y, int64_t axis, int64_t k, bool log, boo
   return out;
 }
 
-void run_op(Op op, const CoreArgs& a) {
+void run_op(Op op, const CoreArgs& given) {
+  CoreArgs a = given;
+  if (a.input.empty() && a.logits.empty() && stdin_has_input()) a.input = "-";  // piped numbers
   check_usage(op, a);
   const std::string name = op_name(op);
   io::Array in = a.input.empty() ? numbers_to_array(a.logits) : load_array(a.input);
@@ -226,17 +238,18 @@ void run_op(Op op, const CoreArgs& a) {
   }
   if (op != Op::argmax && y.dtype != out_t) y = convert(y, out_t);
 
-  const bool table = a.output.empty() && use_table(parse_display(a.format));
+  const Display display = parse_display(a.format);
+  Outputs out;
   if (a.top_opt->count() > 0) {
-    const std::string text = top_table(y, axis, a.top, op == Op::log_softmax, table);
-    io::detail::write_file_atomic(a.output.empty() ? "-" : a.output, text, "write_csv");
-    return;
-  }
-  if (!a.output.empty()) {
-    save_array(a.output, y);
+    const bool table = a.output.empty() && use_table(display);
+    out.add_text(a.output.empty() ? "-" : a.output,
+                 top_table(y, axis, a.top, op == Op::log_softmax, table));
+  } else if (!a.output.empty()) {
+    out.add_array(a.output, y);
   } else {
-    print_array(y, table);
+    out.add_text("-", stdout_image(y, display));
   }
+  out.commit();
 }
 
 // ---- explain: the seed article's worked example, computed with the library ----------------
@@ -342,6 +355,7 @@ void setup(CLI::App& app) {
       "  softmax 1000 1001 1002        -> 0.090 0.245 0.665\n"
       "  softmax --top 5 -i logits.npy\n"
       "  softmax log-softmax -t 0.7 -i x.csv -o y.npy\n"
+      "  echo 2 1 0.1 | softmax          stdin (a pipe or a file) when no numbers are given\n"
       "Errors: one line on stderr, exit status 2, no output file.\n");
   const Op ops[6] = {Op::softmax, Op::log_softmax, Op::logsumexp,
                      Op::argmax,  Op::hardmax,     Op::sigmoid};
@@ -391,11 +405,11 @@ void setup(CLI::App& app) {
     for (const CLI::Option* opt : app.get_options()) {
       if (opt->count() > 0) any = true;
     }
-    if (!any) {
+    if (!any && !stdin_has_input()) {
       explain({}, {});
       return;
     }
-    run_op(Op::softmax, c.main_args);
+    run_op(Op::softmax, c.main_args);  // numbers, or stdin when it is a pipe or a file
   });
 }
 

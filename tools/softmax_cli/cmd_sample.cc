@@ -48,6 +48,8 @@ uint64_t parse_u64(const std::string& flag, const std::string& text) {
   return v;
 }
 
+std::string stdout_lines(const SampleArgs& a, const io::Array& ids, const TopLogprobs& top);
+
 void run_sample(const SampleArgs& a) {
   // Usage checks first: nothing is read or written when they fail.
   const uint64_t seed = parse_u64("--seed", a.seed);
@@ -58,6 +60,7 @@ void run_sample(const SampleArgs& a) {
     throw UsageError("--logprobs " + std::to_string(a.logprobs) + ": N must be >= 0");
   }
   if (!a.output.empty()) output_format(a.output);  // throws for an unknown extension
+  if (a.logprobs > 0) check_distinct_outputs({{"-o", a.output}, {"--logprobs", "-"}});
 
   io::Array in = load_array(a.input);
   if (in.shape.size() == 1) in.shape = {1, in.shape[0]};  // one row
@@ -80,11 +83,18 @@ void run_sample(const SampleArgs& a) {
     top = top_logprobs(in.view(), std::min(a.logprobs, in.shape[1]),
                        a.temperature > 0 ? a.temperature : 1.0, a.threads);
   }
-  // Everything computed: write.
-  if (!a.output.empty()) save_array(a.output, ids);
-  if (!a.output.empty() && a.logprobs == 0) return;
+  // Everything computed: write (the ids file and the stdout lines together or neither).
+  Outputs outs;
+  if (!a.output.empty()) outs.add_array(a.output, ids);
+  if (a.output.empty() || a.logprobs > 0) outs.add_text("-", stdout_lines(a, ids, top));
+  outs.commit();
+}
+
+// One line per row: the ids (without -o), then "\tid:logprob ..." with --logprobs.
+std::string stdout_lines(const SampleArgs& a, const io::Array& ids, const TopLogprobs& top) {
+  const int64_t rows = ids.shape[0];
   const auto* t = reinterpret_cast<const int64_t*>(ids.bytes.data());
-  std::string line;
+  std::string text, line;
   for (int64_t r = 0; r < rows; ++r) {
     line.clear();
     if (a.output.empty()) {
@@ -98,8 +108,9 @@ void run_sample(const SampleArgs& a) {
                     static_cast<long long>(top.ids[r * top.n + j]), top.logprobs[r * top.n + j]);
       line += buf;
     }
-    std::printf("%s\n", line.c_str());
+    text += line + "\n";
   }
+  return text;
 }
 
 void setup(CLI::App& app) {
@@ -113,6 +124,7 @@ void setup(CLI::App& app) {
   sub->add_option("-t,--temperature", a.temperature, "Temperature T >= 0; 0 = greedy (argmax)")
       ->default_str("1");
   sub->add_option("--top-k", a.top_k, "Keep the K most probable tokens (0 = off)")
+      ->transform(strict_integer<int64_t>())
       ->default_str("0");
   sub->add_option("--top-p", a.top_p,
                   "Keep the smallest most-probable set reaching probability P, in (0, 1] (1 = off)")
@@ -121,11 +133,16 @@ void setup(CLI::App& app) {
       ->default_str("0");
   sub->add_option("--seed", a.seed, "Random seed (64-bit)")->default_str("0");
   sub->add_option("--offset", a.offset, "Philox offset of the first draw")->default_str("0");
-  sub->add_option("-n,--draws", a.draws, "Draws per row (consecutive offsets)")->default_str("1");
-  sub->add_option("--threads", a.threads, "Worker threads (0 = all cores)")->default_str("0");
+  sub->add_option("-n,--draws", a.draws, "Draws per row (consecutive offsets)")
+      ->transform(strict_integer<int64_t>())
+      ->default_str("1");
+  sub->add_option("--threads", a.threads, "Worker threads (0 = all cores)")
+      ->transform(strict_integer<int>())
+      ->default_str("0");
   sub->add_option("-o,--output", a.output, "Write int64 ids of shape (B, DRAWS): .npy or .csv");
   sub->add_option("--logprobs", a.logprobs,
                   "Also print each row's N most probable ids and log-probs (id:logprob)")
+      ->transform(strict_integer<int64_t>())
       ->default_str("0");
   sub->add_flag("--gumbel", a.gumbel, "Draw by Gumbel-max instead of the inverse CDF");
   sub->callback([] { run_sample(a); });

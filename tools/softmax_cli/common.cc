@@ -1,13 +1,18 @@
 // tools/softmax_cli/common.cc: input, output and formatting helpers shared by the subcommands.
 #include "softmax_cli/common.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "softmax/error.hpp"
@@ -114,14 +119,65 @@ FileFormat output_format(const std::string& path) {
   const std::string ext = extension(path);
   if (ext == ".npy") return FileFormat::npy;
   if (ext == ".csv" || ext == ".txt") return FileFormat::csv;
-  throw UsageError("output file '" + path + "' must end in .npy, .csv or .txt (or be - for stdout)");
+  throw UsageError("output file '" + path +
+                   "' must end in .npy, .csv or .txt (or be - or -.npy for stdout)");
 }
 
-void save_array(const std::string& path, const io::Array& a) {
-  if (output_format(path) == FileFormat::npy) {
-    io::write_npy(path, a);
+bool is_stdout(const std::string& path) {
+  return path == "-" || path == "-.npy" || path == "-.csv" || path == "-.txt";
+}
+
+namespace {
+
+// Where a path leads: the resolved name (symlinks followed; for a file that does not exist
+// yet, its folder resolved plus its name) and, when it exists, its device and inode.
+struct FileIdentity {
+  std::string resolved;
+  bool exists = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+FileIdentity identify(const std::string& path) {
+  FileIdentity id;
+  id.resolved = path;
+  if (char* r = ::realpath(path.c_str(), nullptr)) {
+    id.resolved = r;
+    std::free(r);
   } else {
-    io::write_csv(path, a);
+    const auto slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+    if (char* d = ::realpath(dir.c_str(), nullptr)) {
+      id.resolved = std::string(d) + "/" + path.substr(slash == std::string::npos ? 0 : slash + 1);
+      std::free(d);
+    }
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    id.exists = true;
+    id.dev = st.st_dev;
+    id.ino = st.st_ino;
+  }
+  return id;
+}
+
+}  // namespace
+
+void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& outputs) {
+  std::vector<std::pair<const std::pair<std::string, std::string>*, FileIdentity>> seen;
+  for (const auto& o : outputs) {
+    if (o.second.empty()) continue;
+    const bool out = is_stdout(o.second);
+    const FileIdentity id = out ? FileIdentity{"<stdout>"} : identify(o.second);
+    for (const auto& [prev, pid] : seen) {
+      const bool same = pid.resolved == id.resolved ||
+                        (pid.exists && id.exists && pid.dev == id.dev && pid.ino == id.ino);
+      if (!same) continue;
+      throw UsageError(prev->first + " '" + prev->second + "' and " + o.first + " '" + o.second +
+                       "' name the same " + (out ? "stdout" : "file") +
+                       ": give each output its own file");
+    }
+    seen.emplace_back(&o, id);
   }
 }
 
@@ -129,13 +185,85 @@ Display parse_display(const std::string& name) {
   if (name == "auto") return Display::automatic;
   if (name == "table") return Display::table;
   if (name == "csv") return Display::csv;
-  throw UsageError("--format '" + name + "': must be auto, table or csv");
+  if (name == "npy") return Display::npy;
+  throw UsageError("--format '" + name + "': must be auto, table, csv or npy");
 }
 
 bool use_table(Display d) {
   if (d == Display::automatic) return ::isatty(STDOUT_FILENO) == 1;
   return d == Display::table;
 }
+
+namespace {
+
+// Binary output on a terminal would only garble it.
+void refuse_binary_on_terminal() {
+  if (::isatty(STDOUT_FILENO) == 1) {
+    throw UsageError("refusing to write binary .npy to a terminal: redirect stdout (> file.npy) "
+                     "or use -o FILE.npy");
+  }
+}
+
+std::string table_image(const io::Array& a, const std::string& label);
+
+}  // namespace
+
+std::string stdout_image(const io::Array& a, Display d, const std::string& label) {
+  if (d == Display::npy) {
+    refuse_binary_on_terminal();
+    return io::npy_image(a);
+  }
+  return use_table(d) ? table_image(a, label) : io::csv_image(a);
+}
+
+void Outputs::add_array(const std::string& path, const io::Array& a) {
+  if (output_format(path) == FileFormat::npy) {
+    if (is_stdout(path)) refuse_binary_on_terminal();
+    add_text(path, io::npy_image(a));
+  } else {
+    add_text(path, io::csv_image(a));
+  }
+}
+
+void Outputs::add_text(const std::string& path, std::string text) {
+  files_.push_back({is_stdout(path) ? "-" : path, std::move(text)});
+}
+
+void Outputs::commit() const { io::detail::write_files_atomic(files_, "write_output"); }
+
+bool stdin_has_input() {
+  struct stat st;
+  if (::fstat(STDIN_FILENO, &st) != 0) return false;
+  if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) return true;
+  if (!S_ISREG(st.st_mode)) return false;
+  const off_t pos = ::lseek(STDIN_FILENO, 0, SEEK_CUR);
+  return st.st_size > (pos > 0 ? pos : 0);
+}
+
+template <class T>
+CLI::Validator strict_integer() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::string_view t = text;
+        if (!t.empty() && t.front() == '+') t.remove_prefix(1);
+        T v{};
+        const auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+        const std::string range = "[" + std::to_string(std::numeric_limits<T>::min()) + ", " +
+                                  std::to_string(std::numeric_limits<T>::max()) + "]";
+        if (t.empty() || r.ptr != t.data() + t.size() ||
+            (r.ec != std::errc() && r.ec != std::errc::result_out_of_range)) {
+          return "'" + text + "' is not an integer (decimal digits, e.g. 3 or -1)";
+        }
+        if (r.ec == std::errc::result_out_of_range) {
+          return "'" + text + "' is out of range: must be an integer in " + range;
+        }
+        text = std::to_string(v);  // "010" -> "10": CLI11 would read it as octal
+        return "";
+      },
+      "");  // no extra text in --help: the option already reads "INT"
+}
+template CLI::Validator strict_integer<int>();
+template CLI::Validator strict_integer<int64_t>();
 
 std::string readable(double v) {
   if (std::isnan(v)) return "nan";
@@ -150,11 +278,9 @@ std::string readable(double v) {
   return buf;
 }
 
-void print_array(const io::Array& a, bool table, const std::string& label) {
-  if (!table) {
-    io::detail::write_file_atomic("-", io::csv_image(a), "write_csv");
-    return;
-  }
+namespace {
+
+std::string table_image(const io::Array& a, const std::string& label) {
   constexpr int64_t kEdgeRows = 10, kEdgeCols = 6;
   const bool is_int = a.dtype == DType::i32 || a.dtype == DType::i64;
   const int64_t n = a.numel();
@@ -222,8 +348,10 @@ void print_array(const io::Array& a, bool table, const std::string& label) {
     for (std::size_t j = 0; j < a.shape.size(); ++j) shape += (j ? " x " : "") + std::to_string(a.shape[j]);
     out += "(" + shape + " values, shown in part; use -o FILE or pipe the output for all of them)\n";
   }
-  io::detail::write_file_atomic("-", out, "print");
+  return out;
 }
+
+}  // namespace
 
 io::Array convert(const io::Array& a, DType to) {
   if (a.dtype == to) return a;

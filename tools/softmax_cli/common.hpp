@@ -3,10 +3,14 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "softmax/tensor.hpp"
+#include "src/io/file_util.hpp"
 #include "src/io/npy.hpp"
+
+#include <CLI/CLI.hpp>
 
 namespace softmax::cli {
 
@@ -24,22 +28,53 @@ io::Array numbers_to_array(const std::vector<std::string>& tokens);
 // Throws softmax::Error (kIO) for a missing, unreadable or malformed file.
 io::Array load_array(const std::string& path);
 
-// Output format chosen from a file name: ".npy" or ".csv"/".txt"; "-" is CSV on stdout.
+// Output format chosen from a file name: ".npy" or ".csv"/".txt". "-" is CSV on stdout and
+// "-.npy" / "-.csv" / "-.txt" are stdout in that format (a file of such a name: "./-.npy").
 // Throws UsageError for any other extension (checked before any work is done).
 enum class FileFormat { npy, csv };
 FileFormat output_format(const std::string& path);
-// Writes `a` to `path` in the format output_format(path) names (atomically for files).
-void save_array(const std::string& path, const io::Array& a);
+bool is_stdout(const std::string& path);  // "-", "-.npy", "-.csv", "-.txt"
+
+// Rejects (UsageError, one line naming both flags) two outputs that are one file: the same
+// name spelled differently ("a.npy", "./a.npy", "dir/../a.npy"), a symlink to the other, or a
+// hard link (same st_dev and st_ino), or two stdout outputs. Each entry: {flag, path}; empty
+// paths are skipped. Call it before reading any input.
+void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& outputs);
 
 // How results go to stdout when there is no -o: "auto" is a readable table when stdout is a
-// terminal and CSV otherwise.
-enum class Display { automatic, table, csv };
-Display parse_display(const std::string& name);  // "auto" | "table" | "csv"; UsageError else
+// terminal and CSV otherwise; "npy" is a binary .npy (refused when stdout is a terminal).
+enum class Display { automatic, table, csv, npy };
+Display parse_display(const std::string& name);  // "auto" | "table" | "csv" | "npy"; UsageError else
 bool use_table(Display d);
 
-// Prints `a` to stdout as CSV (every value, shortest round-trip form) or as an aligned table
-// (3 decimals; large arrays summarised with "..." like NumPy). `label` heads the table.
-void print_array(const io::Array& a, bool table, const std::string& label = "");
+// The bytes of `a` on stdout as `d` says: an aligned table (3 decimals; large arrays summarised
+// with "..." like NumPy; `label` heads it), CSV (every value, shortest round-trip form) or .npy.
+std::string stdout_image(const io::Array& a, Display d, const std::string& label = "");
+
+// The outputs of one command, written together by commit(): every file and stdout, or none
+// (io::detail::write_files_atomic: file contents go to temporary files first, then stdout is
+// written, then the files are renamed into place; a failure anywhere before the renames leaves
+// no file created or changed).
+class Outputs {
+ public:
+  // `a` in the format output_format(path) names (stdout for is_stdout(path)).
+  void add_array(const std::string& path, const io::Array& a);
+  void add_text(const std::string& path, std::string text);  // is_stdout(path): stdout
+  void commit() const;
+
+ private:
+  std::vector<io::detail::PendingWrite> files_;
+};
+
+// Whether stdin holds input the user piped or redirected: a FIFO, a socket, or a regular file
+// with bytes left to read. A terminal, /dev/null (a character device) or an empty file is not.
+bool stdin_has_input();
+
+// A CLI11 transform for an integer flag of type T: a decimal integer (optional sign, leading
+// zeros read as decimal, not octal) within T's range; anything else (1e20, 0x10, a value past
+// the type's range) is a usage error quoting what was typed, never a saturated or wrapped value.
+template <class T>
+CLI::Validator strict_integer();
 
 // A readable number: 3 decimals for magnitudes in [1e-3, 1e6) and 0, else 3 significant
 // digits in exponent form; "nan", "inf", "-inf".
