@@ -1,0 +1,165 @@
+// capi/capi.cc: the shared glue of the C ABI (capi.hpp), library information, last error and
+// the execution context.
+#include "capi/capi.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "softmax/version.hpp"
+#include "src/core/rows.hpp"
+
+namespace softmax::detail::capi {
+namespace {
+
+thread_local std::string t_last_error;
+
+softmax_status_t status_of(ErrorKind kind) noexcept {
+  switch (kind) {
+    case ErrorKind::kInvalidArgument: return SOFTMAX_STATUS_INVALID_ARGUMENT;
+    case ErrorKind::kShapeMismatch: return SOFTMAX_STATUS_SHAPE_MISMATCH;
+    case ErrorKind::kDTypeMismatch: return SOFTMAX_STATUS_DTYPE_MISMATCH;
+    case ErrorKind::kOverlap: return SOFTMAX_STATUS_OVERLAP;
+    case ErrorKind::kOverflow: return SOFTMAX_STATUS_OVERFLOW;
+    case ErrorKind::kUnsupported: return SOFTMAX_STATUS_UNSUPPORTED;
+    case ErrorKind::kIO: return SOFTMAX_STATUS_IO;
+  }
+  return SOFTMAX_STATUS_INTERNAL;
+}
+
+}  // namespace
+
+void set_last_error(const char* message) noexcept {
+  try {
+    t_last_error.assign(message);
+  } catch (...) {
+    // No memory for the message: keep what fits in the existing capacity.
+    const std::size_t n = std::min(std::strlen(message), t_last_error.capacity());
+    t_last_error.assign(message, n);  // no reallocation: n <= capacity
+  }
+}
+
+softmax_status_t status_of_current_exception() noexcept {
+  try {
+    throw;
+  } catch (const Error& e) {
+    set_last_error(e.what());
+    return status_of(e.kind());
+  } catch (const std::bad_alloc&) {
+    set_last_error("softmax: out of memory");
+    return SOFTMAX_STATUS_OUT_OF_MEMORY;
+  } catch (const std::exception& e) {
+    set_last_error(e.what());
+    return SOFTMAX_STATUS_INTERNAL;
+  } catch (...) {
+    set_last_error("softmax: unknown internal error");
+    return SOFTMAX_STATUS_INTERNAL;
+  }
+}
+
+void require(const char* op, const char* arg, const void* p) {
+  if (p == nullptr) {
+    throw Error(ErrorKind::kInvalidArgument, op, arg, "NULL", "must not be NULL");
+  }
+}
+
+TensorView to_view(const char* op, const char* arg, const softmax_tensor_t* t) {
+  require(op, arg, t);
+  const std::string a(arg);
+  if (t->rank < 0 || t->rank > SOFTMAX_MAX_RANK) {
+    throw Error(ErrorKind::kInvalidArgument, op, a + ".rank", std::to_string(t->rank),
+                "must be in [0, " + std::to_string(SOFTMAX_MAX_RANK) + "]");
+  }
+  if (t->rank > 0) require(op, (a + ".shape").c_str(), t->shape);
+  if (t->dtype < SOFTMAX_DTYPE_F32 || t->dtype > SOFTMAX_DTYPE_I64) {
+    throw Error(ErrorKind::kDTypeMismatch, op, a + ".dtype", std::to_string(t->dtype),
+                "must be a softmax_dtype_t (0 to 5)");
+  }
+  if (t->device != SOFTMAX_DEVICE_CPU && t->device != SOFTMAX_DEVICE_CUDA) {
+    throw Error(ErrorKind::kInvalidArgument, op, a + ".device", std::to_string(t->device),
+                "must be a softmax_device_t (0 = CPU, 1 = CUDA)");
+  }
+  const auto rank = static_cast<std::size_t>(t->rank);
+  std::vector<int64_t> shape(t->shape, t->shape + rank);
+  std::vector<int64_t> strides =
+      t->strides ? std::vector<int64_t>(t->strides, t->strides + rank) : contiguous_strides(shape);
+  return TensorView(t->data, static_cast<DType>(t->dtype), std::move(shape), std::move(strides),
+                    static_cast<Device>(t->device));
+}
+
+std::optional<TensorView> to_optional_view(const char* op, const char* arg,
+                                           const softmax_tensor_t* t) {
+  if (t == nullptr) return std::nullopt;
+  return to_view(op, arg, t);
+}
+
+int threads_of(const softmax_context_t* ctx) noexcept { return ctx ? ctx->threads : 0; }
+
+void check_struct_size(const char* op, const char* arg, const void* options, std::size_t size,
+                       std::size_t known) {
+  const std::string a = std::string(arg) + ".struct_size";
+  if (size < 8 || size > 1024 || size % 8 != 0) {
+    throw Error(ErrorKind::kInvalidArgument, op, a, std::to_string(size),
+                "must be sizeof the options struct (a multiple of 8 in [8, 1024]; " +
+                    std::to_string(known) + " for this library)");
+  }
+  const auto* bytes = static_cast<const unsigned char*>(options);
+  for (std::size_t i = known; i < size; ++i) {
+    if (bytes[i] != 0) {
+      throw Error(ErrorKind::kInvalidArgument, op, a, std::to_string(size),
+                  "fields past byte " + std::to_string(known) +
+                      " are unknown to this library (version " SOFTMAX_VERSION_STRING
+                      ") and must be zero");
+    }
+  }
+}
+
+}  // namespace softmax::detail::capi
+
+using softmax::detail::capi::guarded;
+
+extern "C" {
+
+const char* softmax_version(void) { return SOFTMAX_VERSION_STRING; }
+
+int softmax_abi_version(void) { return SOFTMAX_ABI_VERSION; }
+
+const char* softmax_last_error(void) { return softmax::detail::capi::t_last_error.c_str(); }
+
+const char* softmax_status_name(softmax_status_t status) {
+  switch (status) {
+    case SOFTMAX_STATUS_OK: return "ok";
+    case SOFTMAX_STATUS_INVALID_ARGUMENT: return "invalid argument";
+    case SOFTMAX_STATUS_SHAPE_MISMATCH: return "shape mismatch";
+    case SOFTMAX_STATUS_DTYPE_MISMATCH: return "dtype mismatch";
+    case SOFTMAX_STATUS_OVERLAP: return "overlap";
+    case SOFTMAX_STATUS_OVERFLOW: return "overflow";
+    case SOFTMAX_STATUS_UNSUPPORTED: return "unsupported";
+    case SOFTMAX_STATUS_IO: return "I/O error";
+    case SOFTMAX_STATUS_OUT_OF_MEMORY: return "out of memory";
+    case SOFTMAX_STATUS_INTERNAL: return "internal error";
+  }
+  return "unknown status";
+}
+
+softmax_status_t softmax_context_create(softmax_context_t** ctx) {
+  return guarded([&] {
+    softmax::detail::capi::require("context_create", "ctx", ctx);
+    *ctx = new softmax_context;
+  });
+}
+
+void softmax_context_destroy(softmax_context_t* ctx) { delete ctx; }
+
+softmax_status_t softmax_context_set_threads(softmax_context_t* ctx, int threads) {
+  return guarded([&] {
+    softmax::detail::capi::require("context_set_threads", "ctx", ctx);
+    softmax::detail::check_threads("context_set_threads", threads);
+    ctx->threads = threads;
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,102 @@
+// capi/ops_c.cc: C ABI of the axis ops, sigmoid and the backward passes (softmax/ops.hpp,
+// softmax/backward.hpp).
+#include "capi/capi.hpp"
+#include "softmax/backward.hpp"
+#include "softmax/ops.hpp"
+
+namespace softmax::detail::capi {
+namespace {
+
+SoftmaxOptions to_options(const char* op, const softmax_context_t* ctx,
+                          const softmax_options_t* in) {
+  const SoftmaxOptions d;
+  const softmax_options_t defaults{sizeof(softmax_options_t), d.axis, d.temperature,
+                                   d.keepdims ? 1 : 0};
+  const softmax_options_t c = read_struct(op, "options", in, defaults);
+  SoftmaxOptions o;
+  o.axis = c.axis;
+  o.temperature = c.temperature;
+  o.keepdims = c.keepdims != 0;
+  o.threads = threads_of(ctx);
+  return o;
+}
+
+using AxisOp = void (*)(ConstTensorView, TensorView, const SoftmaxOptions&);
+using BackwardOp = void (*)(ConstTensorView, ConstTensorView, TensorView, const SoftmaxOptions&);
+
+softmax_status_t axis_op(AxisOp fn, const char* op, const char* out_arg,
+                         const softmax_context_t* ctx, const softmax_tensor_t* x,
+                         const softmax_tensor_t* y, const softmax_options_t* options) {
+  return guarded([&] {
+    fn(to_view(op, "x", x), to_view(op, out_arg, y), to_options(op, ctx, options));
+  });
+}
+
+softmax_status_t backward_op(BackwardOp fn, const char* op, const softmax_context_t* ctx,
+                             const softmax_tensor_t* y, const softmax_tensor_t* dy,
+                             const softmax_tensor_t* dx, const softmax_options_t* options) {
+  return guarded([&] {
+    fn(to_view(op, "y", y), to_view(op, "dy", dy), to_view(op, "dx", dx),
+       to_options(op, ctx, options));
+  });
+}
+
+}  // namespace
+}  // namespace softmax::detail::capi
+
+using softmax::detail::capi::axis_op;
+using softmax::detail::capi::backward_op;
+
+extern "C" {
+
+softmax_status_t softmax_softmax(softmax_context_t* ctx, const softmax_tensor_t* x,
+                                 const softmax_tensor_t* y, const softmax_options_t* options) {
+  return axis_op(softmax::softmax, "softmax", "y", ctx, x, y, options);
+}
+
+softmax_status_t softmax_log_softmax(softmax_context_t* ctx, const softmax_tensor_t* x,
+                                     const softmax_tensor_t* y, const softmax_options_t* options) {
+  return axis_op(softmax::log_softmax, "log_softmax", "y", ctx, x, y, options);
+}
+
+softmax_status_t softmax_logsumexp(softmax_context_t* ctx, const softmax_tensor_t* x,
+                                   const softmax_tensor_t* y, const softmax_options_t* options) {
+  return axis_op(softmax::logsumexp, "logsumexp", "y", ctx, x, y, options);
+}
+
+softmax_status_t softmax_argmax(softmax_context_t* ctx, const softmax_tensor_t* x,
+                                const softmax_tensor_t* indices,
+                                const softmax_options_t* options) {
+  return axis_op(softmax::argmax, "argmax", "indices", ctx, x, indices, options);
+}
+
+softmax_status_t softmax_hardmax(softmax_context_t* ctx, const softmax_tensor_t* x,
+                                 const softmax_tensor_t* y, const softmax_options_t* options) {
+  return axis_op(softmax::hardmax, "hardmax", "y", ctx, x, y, options);
+}
+
+softmax_status_t softmax_sigmoid(softmax_context_t* ctx, const softmax_tensor_t* x,
+                                 const softmax_tensor_t* y) {
+  using softmax::detail::capi::to_view;
+  return softmax::detail::capi::guarded([&] {
+    softmax::ElementwiseOptions o;
+    o.threads = softmax::detail::capi::threads_of(ctx);
+    softmax::sigmoid(to_view("sigmoid", "x", x), to_view("sigmoid", "y", y), o);
+  });
+}
+
+softmax_status_t softmax_softmax_backward(softmax_context_t* ctx, const softmax_tensor_t* y,
+                                          const softmax_tensor_t* dy, const softmax_tensor_t* dx,
+                                          const softmax_options_t* options) {
+  return backward_op(softmax::softmax_backward, "softmax_backward", ctx, y, dy, dx, options);
+}
+
+softmax_status_t softmax_log_softmax_backward(softmax_context_t* ctx, const softmax_tensor_t* y,
+                                              const softmax_tensor_t* dy,
+                                              const softmax_tensor_t* dx,
+                                              const softmax_options_t* options) {
+  return backward_op(softmax::log_softmax_backward, "log_softmax_backward", ctx, y, dy, dx,
+                     options);
+}
+
+}  // extern "C"
