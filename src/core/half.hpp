@@ -53,6 +53,19 @@ inline float f16_to_f32(uint16_t h) {
   return bits_f32(f32_bits(v) | sign);
 }
 
+// v rounded to f32 with round-to-odd (truncate, then set the last bit when inexact). Rounding
+// that f32 to nearest even in a format of at most 22 bits (bf16: 8, f16: 11) gives the correctly
+// rounded result of v itself: one rounding from f64, not two.
+inline float f64_to_f32_round_odd(double v) {
+  if (!std::isfinite(v)) return static_cast<float>(v);
+  float f = static_cast<float>(v);
+  if (std::fabs(static_cast<double>(f)) > std::fabs(v)) f = std::nextafter(f, 0.0f);  // truncate
+  if (static_cast<double>(f) != v) f = bits_f32(f32_bits(f) | 1u);  // sticky bit
+  return f;
+}
+inline uint16_t f64_to_bf16(double v) { return f32_to_bf16(f64_to_f32_round_odd(v)); }
+inline uint16_t f64_to_f16(double v) { return f32_to_f16(f64_to_f32_round_odd(v)); }
+
 // Reads element `i` (in elements) of a floating buffer as double.
 inline double load_as_double(const void* p, DType t, int64_t i) {
   switch (t) {

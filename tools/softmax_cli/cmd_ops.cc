@@ -16,8 +16,7 @@
 #include "softmax/softmax.hpp"
 #include "softmax_cli/command.hpp"
 #include "softmax_cli/common.hpp"
-#include "src/core/checks.hpp"
-#include "src/core/half.hpp"
+#include "softmax/shape.hpp"
 #include "src/io/file_util.hpp"
 
 namespace softmax::cli {
@@ -154,10 +153,12 @@ std::string top_table(const io::Array& y, int64_t axis, int64_t k, bool log, boo
     std::snprintf(buf, sizeof buf, "# row,rank,index,%s\n", value_name);
   }
   out += buf;
+  const io::Array yd = convert(y, DType::f64);
+  const auto* yv = reinterpret_cast<const double*>(yd.bytes.data());
   std::vector<std::pair<double, int64_t>> entries(static_cast<std::size_t>(g.n));
   for (int64_t r = 0; r < g.count(); ++r) {
     for (int64_t j = 0; j < g.n; ++j) {
-      entries[j] = {softmax::detail::load_as_double(y.bytes.data(), y.dtype, g.at(r, j)), j};
+      entries[j] = {yv[g.at(r, j)], j};
     }
     std::partial_sort(entries.begin(), entries.begin() + kk, entries.end(),
                       [](const auto& a, const auto& b) {
@@ -208,7 +209,7 @@ void run_op(Op op, const CoreArgs& given) {
   o.keepdims = a.keepdims;
   const char* lib_op = op == Op::log_softmax ? "log_softmax" : op_name(op);
   int64_t axis = -1;
-  if (op != Op::sigmoid) axis = softmax::detail::normalize_axis(lib_op, a.axis, x.view().rank());
+  if (op != Op::sigmoid) axis = softmax::normalize_axis(a.axis, x.view().rank(), lib_op);
 
   io::Array y;
   switch (op) {
@@ -221,11 +222,11 @@ void run_op(Op op, const CoreArgs& given) {
       else softmax::hardmax(x.view(), y.view(), o);
       break;
     case Op::logsumexp:
-      y = io::Array::zeros(compute_out, softmax::detail::reduced_shape(x.shape, axis, a.keepdims));
+      y = io::Array::zeros(compute_out, softmax::reduced_shape(x.shape, axis, a.keepdims));
       softmax::logsumexp(x.view(), y.view(), o);
       break;
     case Op::argmax:
-      y = io::Array::zeros(DType::i64, softmax::detail::reduced_shape(x.shape, axis, a.keepdims));
+      y = io::Array::zeros(DType::i64, softmax::reduced_shape(x.shape, axis, a.keepdims));
       softmax::argmax(x.view(), y.view(), o);
       break;
     case Op::sigmoid: {

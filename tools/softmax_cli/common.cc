@@ -17,7 +17,7 @@
 
 #include "softmax/error.hpp"
 #include "softmax_cli/command.hpp"
-#include "src/core/half.hpp"
+#include "softmax/convert.hpp"
 #include "src/io/file_util.hpp"
 
 namespace softmax::cli {
@@ -34,27 +34,6 @@ std::string extension(const std::string& path) {
   const auto dot = path.rfind('.');
   if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
   return lower(path.substr(dot));
-}
-
-// f64 -> f16 with one rounding (to nearest, ties to even), so f64 results are not rounded
-// twice through f32.
-uint16_t f64_to_f16(double v) {
-  const uint16_t sign = std::signbit(v) ? 0x8000u : 0;
-  const double a = std::fabs(v);
-  if (std::isnan(v)) return 0x7E00u | sign;
-  if (a >= 65520.0) return 0x7C00u | sign;  // 65520 is halfway to 2^16: ties go to inf
-  if (a < 0x1p-14) {
-    return static_cast<uint16_t>(static_cast<uint16_t>(std::nearbyint(a * 0x1p24)) | sign);
-  }
-  int e;
-  std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1): a in [2^(e-1), 2^e)
-  int exp = e - 1;
-  double q = std::nearbyint(std::ldexp(a, 10 - exp));  // in [1024, 2048]
-  if (q == 2048.0) {
-    q = 1024.0;
-    ++exp;
-  }
-  return static_cast<uint16_t>(((exp + 15) << 10) | (static_cast<int>(q) - 1024) | sign);
 }
 
 bool looks_numeric_option(const std::string& s, std::string& replacement) {
@@ -286,9 +265,12 @@ std::string table_image(const io::Array& a, const std::string& label) {
   const int64_t n = a.numel();
   const int64_t cols = a.shape.empty() ? 1 : a.shape.back();
   const int64_t rows = cols == 0 ? 0 : n / cols;
+  const io::Array f64 = is_int ? io::Array() : convert(a, DType::f64);
   auto cell = [&](int64_t i) {
-    const double v = softmax::detail::load_as_double(a.bytes.data(), a.dtype, i);
-    return is_int ? io::format_value(a, i) : readable(v);
+    if (is_int) return io::format_value(a, i);
+    double v;
+    std::memcpy(&v, f64.bytes.data() + i * 8, 8);
+    return readable(v);
   };
   auto shown = [](int64_t count, int64_t edge) {
     std::vector<int64_t> idx;  // -1 marks "..."
@@ -356,16 +338,7 @@ std::string table_image(const io::Array& a, const std::string& label) {
 io::Array convert(const io::Array& a, DType to) {
   if (a.dtype == to) return a;
   io::Array out = io::Array::zeros(to, a.shape);
-  const int64_t n = a.numel();
-  for (int64_t i = 0; i < n; ++i) {
-    const double v = softmax::detail::load_as_double(a.bytes.data(), a.dtype, i);
-    if (to == DType::f16 && a.dtype == DType::f64) {
-      const uint16_t h = f64_to_f16(v);
-      std::memcpy(out.bytes.data() + 2 * i, &h, 2);
-    } else {
-      softmax::detail::store_from_double(out.bytes.data(), to, i, v);
-    }
-  }
+  softmax::convert(a.view(), out.view());  // one rounding from the exact value
   return out;
 }
 
