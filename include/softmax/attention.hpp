@@ -17,7 +17,7 @@
 //   Align::kTopLeft:     p(i) = i                 (PyTorch's is_causal, torch.tril)
 //   Align::kBottomRight: p(i) = i + Sk - Sq       (FlashAttention >= 2.1, KV-cache decoding:
 //                                                  the last query sees every key)
-// Edge semantics (GUIDE section 7): masks are applied by SELECTION (a masked entry is replaced,
+// Edge semantics: masks are applied by SELECTION (a masked entry is replaced,
 // never added to), so a NaN or inf in a masked score or bias never reaches the result. A row
 // whose kept entries are all -inf (or that has no kept entry, e.g. Sk = 0) is FULLY MASKED: its
 // softmax / attention output is 0, its logsumexp is -inf and its gradient is 0. A NaN in a kept
@@ -62,7 +62,11 @@ struct MaskOptions {
   // Boolean keep-mask as i32 or i64 (nonzero = keep; the library has no bool dtype),
   // broadcastable like bias. data == nullptr with rank 0 = none.
   ConstTensorView mask;
-  // Worker threads (OpenMP); 0 = the OpenMP default. Results do not depend on this value.
+  // Worker threads (OpenMP). 0 = the OpenMP default (OMP_NUM_THREADS or all CPUs). Any
+  // count is clamped to the number of CPUs the process may use (omp_get_num_procs()), and
+  // to 1 in a child created by fork() (OpenMP's thread pool does not survive fork).
+  // threads < 0 throws softmax::Error (kInvalidArgument).
+  // Results do not depend on this value.
   int threads = 0;
 };
 

@@ -31,6 +31,10 @@
 //   (sum) or grad_scale * grad_output_r (none; grad_output unset: the gradient of the sum of the
 //   per-row losses); soft targets:
 //     g * ((sum_c w_c q'_c + 2 z lse) * p_c - w_c q'_c).
+//   A term whose coefficient is 0 (target mass w_c q'_c, or (1 - eps) w_t) is 0 even where
+//   lp_c = -inf (0 * log 0 = 0): soft targets with a zero at a -inf logit give a finite loss.
+//   With eps > 0 a -inf class of positive weight has mass, so the loss is +inf (exact); the
+//   gradient stays finite (p_c = 0 there).
 //
 // Numerics: lse = max + log(sum exp(x - max)) with the library's Highway exp (<= 1 ulp f32) and
 // f64 partial sums; log-probs are (x - max) - log(sum) (never log(softmax)), so C equal huge
@@ -79,8 +83,12 @@ struct CrossEntropyOptions {
   // loss (the rows' shape), any floating dtype; row r's gradient is multiplied by it (and by
   // grad_scale). Unset: 1 for every row.
   std::optional<ConstTensorView> grad_output;
-  // Worker threads (OpenMP); 0 = OpenMP default. Results do not depend on it, except the BLAS
-  // products of linear_cross_entropy (oneDNN may split its sums by thread count).
+  // Worker threads (OpenMP). 0 = the OpenMP default (OMP_NUM_THREADS or all CPUs). Any
+  // count is clamped to the number of CPUs the process may use (omp_get_num_procs()), and
+  // to 1 in a child created by fork() (OpenMP's thread pool does not survive fork).
+  // threads < 0 throws softmax::Error (kInvalidArgument).
+  // Results do not depend on it, except the BLAS products of linear_cross_entropy (oneDNN may
+  // split its sums by thread count).
   int threads = 0;
   // linear_cross_entropy only: vocabulary columns per chunk; 0 chooses so that the chunk of
   // logits (N x chunk f32) takes about 8 MiB (at least 256 columns).

@@ -4,6 +4,7 @@
 
 #include <dlpack/dlpack.h>
 
+#include <cstdint>
 #include <string>
 
 #include "softmax/error.hpp"
@@ -30,8 +31,9 @@ inline DType dtype_from_dlpack(DLDataType t) {
 
 // A writable view of `t` without copying: data + byte_offset, shape, strides in elements
 // (NULL strides mean C-contiguous, as DLPack specifies), device CPU (kDLCPU, kDLCUDAHost) or
-// CUDA (kDLCUDA). Throws softmax::Error for an unsupported dtype or device, or a byte_offset that
-// is not a multiple of the element size.
+// CUDA (kDLCUDA). Throws softmax::Error for an unsupported dtype or device, or a byte_offset or
+// data address that leaves the data not element-aligned (data + byte_offset must be a multiple
+// of the element size, as every op requires).
 inline TensorView from_dlpack(const DLTensor& t) {
   const DType dtype = dtype_from_dlpack(t.dtype);
   Device device;
@@ -42,9 +44,14 @@ inline TensorView from_dlpack(const DLTensor& t) {
                 "type " + std::to_string(static_cast<int>(t.device.device_type)),
                 "must be CPU or CUDA");
   }
-  if (t.byte_offset % dtype_size(dtype) != 0) {
+  const std::size_t es = dtype_size(dtype);
+  const std::uintptr_t address = reinterpret_cast<std::uintptr_t>(t.data) + t.byte_offset;
+  if (address % es != 0) {
     throw Error(ErrorKind::kInvalidArgument, "from_dlpack", "byte_offset",
-                std::to_string(t.byte_offset), "must be a multiple of the element size");
+                std::to_string(t.byte_offset) + " (data + byte_offset = " +
+                    std::to_string(address % es) + " mod " + std::to_string(es) + ")",
+                "data + byte_offset must be a multiple of the element size (" +
+                    std::to_string(es) + " bytes)");
   }
   std::vector<int64_t> shape(t.shape, t.shape + t.ndim);
   std::vector<int64_t> strides = t.strides ? std::vector<int64_t>(t.strides, t.strides + t.ndim)

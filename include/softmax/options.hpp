@@ -13,7 +13,10 @@ struct SoftmaxOptions {
   // softmax(x / temperature). Must be finite and > 0. Ignored by argmax/hardmax (the
   // argmax of x / T is the argmax of x for every T > 0) but still validated.
   double temperature = 1.0;
-  // Worker threads (OpenMP). 0 = the OpenMP default (OMP_NUM_THREADS or all cores).
+  // Worker threads (OpenMP). 0 = the OpenMP default (OMP_NUM_THREADS or all CPUs). Any
+  // count is clamped to the number of CPUs the process may use (omp_get_num_procs()), and
+  // to 1 in a child created by fork() (OpenMP's thread pool does not survive fork).
+  // threads < 0 throws softmax::Error (kInvalidArgument).
   // Results do not depend on this value.
   int threads = 0;
   // logsumexp / argmax only: keep the reduced axis with size 1.

@@ -1,7 +1,7 @@
 // softmax/sampling.hpp: next-token sampling from logits (or probabilities): greedy, temperature,
 // top-k, top-p (nucleus), min-p, Gumbel-max, and top log-probs. See docs/ops/sampling.md.
 //
-// Semantics (GUIDE section 7), per row of logits x (length V):
+// Semantics, per row of logits x (length V):
 //   1. Temperature T: T == 0 is greedy: the argmax of x (lowest id on ties), no division and no
 //      randomness; the filters below cannot change it. For T > 0 the row is tempered in the
 //      compute type (f32 for f32/bf16/f16 logits, f64 for f64):
@@ -26,9 +26,13 @@
 //      distribution (up to the rounding of the weights), drawn from a different random stream.
 //
 // Randomness: Philox-4x32-10 (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy as
-// 1, 2, 3", SC 2011), key = seed (64 bits), counter = (draw, stream, offset low, offset high)
-// where stream is the row index (or params.streams[row]) and draw is 0 for the inverse-CDF
-// uniform, the token id for Gumbel-max. So a row's tokens depend only on its logits, its
+// 1, 2, 3", SC 2011), counter = (draw, stream low 32 bits, offset low, offset high) where
+// stream (64 bits) is the row index (or params.streams[row]) and draw is 0 for the inverse-CDF
+// uniform, the token id for Gumbel-max; key = seed (64 bits) for streams < 2^32, and for larger
+// streams the first 64 bits of the block of counter (2^32 - 1, stream high 32 bits, 0, 0) under
+// key seed (a counter no draw uses; distinct high words give distinct keys), so streams that
+// differ in any of their 64 bits draw independently. So a row's tokens depend only on its
+// logits, its
 // parameters, seed, offset and stream: not on the batch size, the other rows, the thread count or
 // the SIMD target.
 //
@@ -43,11 +47,10 @@
 // equal) the list is the whole row and the select stops at once.
 //
 // Errors (softmax::Error, nothing written to `tokens` when thrown):
-//   logits / probs not rank 2, V == 0, V >= 2^32, B >= 2^32 (without streams), dtype not
-//   f32/f64/bf16/f16; tokens not i64 of shape (B) or (B, D); a per-row parameter or streams whose
+//   logits / probs not rank 2, V == 0, V >= 2^32, dtype not f32/f64/bf16/f16; tokens not i64 of shape (B) or (B, D); a per-row parameter or streams whose
 //   length is not B; temperature < 0, NaN or +inf; top_k < 0; top_p outside (0, 1]; min_p
-//   outside [0, 1]; a row holding NaN or +inf, or all -inf (kInvalidArgument; the message names
-//   the first such row). sample_from_probs: a probability < 0, NaN or +inf, a row of zeros, or a
+//   outside [0, 1]; threads < 0; a row holding NaN or +inf, or all -inf (kInvalidArgument; the
+//   message names the first such row). sample_from_probs: a probability < 0, NaN or +inf, a row of zeros, or a
 //   temperature other than 1 or 0.
 #pragma once
 
@@ -94,10 +97,12 @@ struct SamplingParams {
   // Keep tokens with p >= min_p * p_max; 0 = off. In [0, 1].
   PerRow<double> min_p = 0.0;
   SamplingMethod method = SamplingMethod::kInverseCdf;
-  // Philox stream per row (e.g. a request id, so a request draws the same tokens wherever it sits
-  // in the batch); empty = the row index. Length B when given.
-  std::span<const uint32_t> streams;
-  // Worker threads over rows (OpenMP); 0 = the OpenMP default. Results do not depend on it.
+  // Philox stream per row, any 64-bit value (e.g. a request id, so a request draws the same
+  // tokens wherever it sits in the batch); empty = the row index. Length B when given.
+  std::span<const uint64_t> streams;
+  // Worker threads over rows (OpenMP). 0 = the OpenMP default (OMP_NUM_THREADS or all CPUs);
+  // any count is clamped to the number of CPUs the process may use (omp_get_num_procs()), and
+  // to 1 in a child created by fork(); < 0 throws softmax::Error. Results do not depend on it.
   int threads = 0;
 };
 
@@ -130,8 +135,9 @@ std::vector<int64_t> sample_from_probs(ConstTensorView probs, const SamplingPara
 //   whose weight underflowed reports its exact log-probability z_i - log(sum), not -inf.
 //   Error bound: |error| <= 2^-22 * (|log p_i| + log(V) + 1) for f32/bf16/f16 logits (the f32
 //   roundings of x - max and of the division, and of the weights in the sum).
-// logits as in sample; 0 <= n <= V; temperature finite and > 0 (for T = 0 ask for T = 1).
-// Throws softmax::Error for those, and for rows holding NaN or +inf or all -inf.
+// logits as in sample; 0 <= n <= V; temperature finite and > 0 (for T = 0 ask for T = 1);
+// threads as SamplingParams::threads. Throws softmax::Error for those, and for rows holding NaN
+// or +inf or all -inf.
 struct TopLogprobs {
   int64_t rows = 0;
   int64_t n = 0;

@@ -25,6 +25,8 @@ std::vector<int64_t> contiguous_strides(std::span<const int64_t> shape);
 // A read-only view: `data` points at element (0, ..., 0); element (i0, ..., ik) lives at
 // data + sum_j i_j * strides[j] elements (strides may be negative or zero).
 // shape.size() == strides.size() is the rank; a rank-0 view holds one element.
+// Every op rejects (softmax::Error, kInvalidArgument) a view holding elements whose `data` is
+// not a multiple of dtype_size(dtype) bytes: misaligned data must be copied first.
 struct ConstTensorView {
   const void* data = nullptr;
   DType dtype = DType::f32;
@@ -50,7 +52,10 @@ struct ConstTensorView {
   int64_t numel() const;
 };
 
-// A writable view; converts implicitly to ConstTensorView.
+// A writable view; converts implicitly to ConstTensorView. As an op's output its elements
+// must be distinct memory locations, else softmax::Error (kOverlap). The rule checked: with
+// the dims of size > 1 sorted by |stride|, each |stride| exceeds sum (shape_j - 1) * |stride_j|
+// over the dims before it (so no stride 0 on a dim > 1, no interleaved rows).
 struct TensorView {
   void* data = nullptr;
   DType dtype = DType::f32;

@@ -254,6 +254,7 @@ void check_rank4(const char* op, const char* arg, const std::vector<int64_t>& sh
 void run(const ConstTensorView& q, const ConstTensorView& k, const ConstTensorView& v,
          const TensorView& out, const TensorView* lse, const MaskOptions& o) {
   const char* op = "attention";
+  detail::check_threads(op, o.threads);
   detail::check_view(op, "q", q);
   detail::check_view(op, "k", k);
   detail::check_view(op, "v", v);

@@ -1,7 +1,9 @@
 // src/core/checks.cc
 #include "src/core/checks.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <sstream>
 
@@ -75,6 +77,41 @@ void check_view_impl(const char* op, const char* arg, const View& v) {
     throw Error(ErrorKind::kInvalidArgument, op, arg, "null data",
                 "a view with " + std::to_string(n) + " elements needs a data pointer");
   }
+  const auto address = reinterpret_cast<std::uintptr_t>(v.data);
+  if (address % static_cast<std::uintptr_t>(es) != 0) {
+    std::ostringstream os;
+    os << "data address 0x" << std::hex << address;
+    throw Error(ErrorKind::kInvalidArgument, op, arg, os.str(),
+                "must be a multiple of the element size (" + std::to_string(es) + " bytes for " +
+                    dtype_name(v.dtype) + "); copy misaligned data into an aligned buffer");
+  }
+}
+
+// Throws unless the elements of `v` (already checked by check_view_impl) are distinct memory
+// locations. Sufficient rule: with the dims of size > 1 sorted by |stride|, each |stride| is
+// larger than the span sum (shape_j - 1) * |stride_j| of the dims before it.
+void check_distinct_elements(const char* op, const char* arg, const TensorView& v) {
+  std::vector<std::size_t> dims;
+  for (std::size_t i = 0; i < v.shape.size(); ++i) {
+    if (v.shape[i] == 0) return;  // no elements
+    if (v.shape[i] > 1) dims.push_back(i);
+  }
+  const auto mag = [&](std::size_t i) { return v.strides[i] < 0 ? -v.strides[i] : v.strides[i]; };
+  std::stable_sort(dims.begin(), dims.end(),
+                   [&](std::size_t a, std::size_t b) { return mag(a) < mag(b); });
+  int64_t span = 0;  // fits: check_view_impl bounded the byte extent
+  for (std::size_t i : dims) {
+    if (mag(i) <= span) {
+      throw Error(ErrorKind::kOverlap, op, arg,
+                  "shape " + shape_str(v.shape) + ", strides " + shape_str(v.strides),
+                  "two elements of an output may not share memory: dimension " +
+                      std::to_string(i) + " (size " + std::to_string(v.shape[i]) + ", stride " +
+                      std::to_string(v.strides[i]) + ") revisits the " + std::to_string(span + 1) +
+                      "-element span of the dimensions with smaller strides (rule: sorted by "
+                      "|stride|, each |stride| must exceed that span)");
+    }
+    span += (v.shape[i] - 1) * mag(i);
+  }
 }
 }  // namespace
 
@@ -84,13 +121,7 @@ void check_view(const char* op, const char* arg, const ConstTensorView& v) {
 
 void check_output_view(const char* op, const char* arg, const TensorView& v) {
   check_view_impl(op, arg, v);
-  for (std::size_t i = 0; i < v.shape.size(); ++i) {
-    if (v.shape[i] > 1 && v.strides[i] == 0) {
-      throw Error(ErrorKind::kOverlap, op, arg, "strides " + shape_str(v.strides),
-                  "an output may not have stride 0 on a dimension of size > 1 (dimension " +
-                      std::to_string(i) + ")");
-    }
-  }
+  check_distinct_elements(op, arg, v);
 }
 
 int64_t normalize_axis(const char* op, int64_t axis, int64_t rank) {

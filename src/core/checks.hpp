@@ -15,9 +15,13 @@ namespace softmax::detail {
 std::string shape_str(const std::vector<int64_t>& shape);
 
 // Rank/strides agree, dims >= 0, element count and byte extent fit in int64, data is non-null
-// when the view holds elements, and the view lives on the CPU.
+// and element-aligned (its address a multiple of dtype_size) when the view holds elements, and
+// the view lives on the CPU. The one view rule of every op's inputs.
 void check_view(const char* op, const char* arg, const ConstTensorView& v);
-// As check_view, plus: no two elements of an output share memory (stride 0 on a dim > 1).
+// As check_view, plus: no two elements of an output share memory (kOverlap). Rule: with the
+// dims of size > 1 sorted by |stride|, each |stride| exceeds the span sum (shape_j - 1) *
+// |stride_j| of the dims before it (so stride 0 on a dim > 1 is rejected, and so are strides
+// that make rows interleave; a few non-overlapping interleaved layouts are rejected too).
 void check_output_view(const char* op, const char* arg, const TensorView& v);
 
 // Normalises axis (negative counts from the end) for a tensor of `rank` >= 1.

@@ -37,6 +37,7 @@ std::string num(double v) {
 }  // namespace
 
 void check_ce_options(const char* op, const CrossEntropyOptions& o, bool allow_z) {
+  check_threads(op, o.threads);
   if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0)) {
     throw Error(ErrorKind::kInvalidArgument, op, "label_smoothing", num(o.label_smoothing),
                 "must be in [0, 1]");
@@ -254,7 +255,8 @@ void run_rows(LossJob& job, int threads) {
           const double wt = job.w[static_cast<std::size_t>(t)];
           const double xt_v = detail::load_as_double(src, xt, t);
           const double lp_t = (xt_v - m) - log_sum;
-          loss = (1.0 - job.eps) * wt * -lp_t;
+          const double a = (1.0 - job.eps) * wt;
+          loss = a == 0.0 ? 0.0 : a * -lp_t;  // 0 * log 0 = 0 (zero weight, or eps = 1)
           if (job.eps != 0.0) {
             const double dot = k.shifted_dot(src, xt, job.has_w ? wct.data() : nullptr, c, m);
             loss += job.eps / cd * (job.w_sum * log_sum - dot);

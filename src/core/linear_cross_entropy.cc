@@ -77,13 +77,17 @@ void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, in
   }
 }
 
-// Sets the OpenMP thread count for this call (oneDNN and our loops) and restores it.
+// oneDNN 2.x (OpenMP runtime) has no thread-count argument: it sizes its parallel regions by
+// omp_get_max_threads(), i.e. the nthreads-var ICV of the calling thread (a per-thread value in
+// OpenMP, not a process-wide one). This sets it to the resolved count for the call and restores
+// it, so sgemm runs on detail::resolve_threads(o.threads) threads: on one, inline without an
+// OpenMP region, in a forked child, where the OpenMP thread pool does not survive the fork.
 struct ThreadScope {
   int saved;
-  explicit ThreadScope(int t) : saved(omp_get_max_threads()) {
-    if (t > 0) omp_set_num_threads(t);
-  }
+  explicit ThreadScope(int t) : saved(omp_get_max_threads()) { omp_set_num_threads(t); }
   ~ThreadScope() { omp_set_num_threads(saved); }
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
 };
 
 }  // namespace
@@ -162,8 +166,8 @@ void linear_cross_entropy(ConstTensorView hidden, ConstTensorView weight, ConstT
   const std::vector<int64_t> t = detail::read_targets(op, targets, v, o.ignore_index);
   // Valid: nothing has been written so far.
 
-  ThreadScope scope(o.threads);
   const int threads = detail::resolve_threads(o.threads);
+  ThreadScope scope(threads);
   const auto* H = static_cast<const float*>(hidden.data);
   const auto* W = static_cast<const float*>(weight.data);
   const int64_t chunk = chunk_columns(n, v, o);

@@ -131,6 +131,7 @@ void forward_impl(const ConstTensorView& s, const TensorView& y, const TensorVie
 void forward(const ConstTensorView& s, const TensorView& y, const TensorView* lse,
              const MaskOptions& o) {
   const char* op = "masked_softmax";
+  detail::check_threads(op, o.threads);
   detail::check_view(op, "scores", s);
   detail::check_output_view(op, "y", y);
   check_scores_rank(op, s);
@@ -236,6 +237,7 @@ void masked_softmax(ConstTensorView scores, TensorView y, TensorView lse,
 void masked_softmax_backward(ConstTensorView dy, ConstTensorView y, ConstTensorView scores,
                              TensorView dscores, const MaskOptions& o) {
   const char* op = "masked_softmax_backward";
+  detail::check_threads(op, o.threads);
   detail::check_view(op, "dy", dy);
   detail::check_view(op, "y", y);
   detail::check_output_view(op, "dscores", dscores);

@@ -38,18 +38,29 @@ constexpr PhiloxCounter philox4x32_10(PhiloxCounter c, PhiloxKey k) {
   return c;
 }
 
-// The sampling key layout (documented in softmax/sampling.hpp): key = seed, counter =
-// (draw, stream, offset low 32 bits, offset high 32 bits). Returns the first 64 bits of the
-// block, word 1 high: a uniform 64-bit integer.
-inline uint64_t philox_u64(uint64_t seed, uint64_t offset, uint32_t stream, uint32_t draw) {
+// Draw word that no sampling call uses (token ids are < 2^32 - 1): it derives stream keys.
+inline constexpr uint32_t kPhiloxKeyDraw = 0xFFFFFFFFu;
+
+// The sampling key layout (documented in softmax/sampling.hpp): key = seed when stream < 2^32,
+// else the first 64 bits of the block of counter (2^32 - 1, stream high 32 bits, 0, 0) under
+// key seed (distinct for distinct high words, as the block is a bijection of the counter);
+// counter = (draw, stream low 32 bits, offset low 32 bits, offset high 32 bits). Returns the
+// first 64 bits of the block, word 1 high: a uniform 64-bit integer.
+inline uint64_t philox_u64(uint64_t seed, uint64_t offset, uint64_t stream, uint32_t draw) {
+  PhiloxKey key{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
+  if (const auto hi = static_cast<uint32_t>(stream >> 32); hi != 0) {
+    const PhiloxCounter k = philox4x32_10({kPhiloxKeyDraw, hi, 0, 0}, key);
+    key = {k[0], k[1]};
+  }
   const PhiloxCounter out = philox4x32_10(
-      {draw, stream, static_cast<uint32_t>(offset), static_cast<uint32_t>(offset >> 32)},
-      {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
+      {draw, static_cast<uint32_t>(stream), static_cast<uint32_t>(offset),
+       static_cast<uint32_t>(offset >> 32)},
+      key);
   return (static_cast<uint64_t>(out[1]) << 32) | out[0];
 }
 
 // A uniform double in the open interval (0, 1): (top 53 bits + 1/2) * 2^-53.
-inline double philox_open01(uint64_t seed, uint64_t offset, uint32_t stream, uint32_t draw) {
+inline double philox_open01(uint64_t seed, uint64_t offset, uint64_t stream, uint32_t draw) {
   const uint64_t u = philox_u64(seed, offset, stream, draw) >> 11;
   return (static_cast<double>(u) + 0.5) * 0x1.0p-53;
 }

@@ -2,6 +2,13 @@
 #include "src/core/rows.hpp"
 
 #include <omp.h>
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+
+#include "softmax/error.hpp"
 
 namespace softmax::detail {
 
@@ -47,16 +54,42 @@ RowGeometry make_row_geometry(const ConstTensorView& x, const ConstTensorView& y
   return m;
 }
 
+namespace {
+std::atomic<bool> g_forked_child{false};
+void on_fork_child() noexcept { g_forked_child.store(true, std::memory_order_relaxed); }
+// Registered when the library is loaded, so the child of every later fork() is marked.
+[[maybe_unused]] const int g_atfork_registered = pthread_atfork(nullptr, nullptr, on_fork_child);
+}  // namespace
+
+bool in_forked_child() noexcept { return g_forked_child.load(std::memory_order_relaxed); }
+
+// omp_get_num_procs() asks the kernel for the affinity mask on every call: read it once.
+int cpu_count() {
+  static const int procs = std::max(1, omp_get_num_procs());
+  return procs;
+}
+
+void check_threads(const char* op, int threads) {
+  if (threads < 0) {
+    throw Error(ErrorKind::kInvalidArgument, op, "threads", std::to_string(threads),
+                "must be >= 0 (0 = the OpenMP default; counts above the number of CPUs are "
+                "clamped to it)");
+  }
+}
+
 int resolve_threads(int requested) {
-  if (requested > 0) return requested;
-  return omp_get_max_threads();
+  check_threads("threads", requested);
+  if (in_forked_child()) return 1;
+  const int t = requested > 0 ? requested : omp_get_max_threads();
+  return std::clamp(t, 1, cpu_count());
 }
 
 void parallel_ranges(int64_t count, int threads, void (*fn)(int64_t, int64_t, void*), void* ctx) {
-  if (threads <= 1 || count <= 1) {
+  if (threads <= 1 || count <= 1 || in_forked_child()) {
     fn(0, count, ctx);
     return;
   }
+  threads = std::min(threads, cpu_count());  // for callers that did not resolve their count
   const int t = static_cast<int>(count < threads ? count : threads);
 #pragma omp parallel num_threads(t)
   {

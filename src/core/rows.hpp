@@ -66,14 +66,30 @@ inline void scatter(const void* src, int64_t n, std::size_t elem, void* dst, int
   for (int64_t i = 0; i < n; ++i) std::memcpy(d + i * step * static_cast<int64_t>(elem), s + i * elem, elem);
 }
 
-// Number of threads to use for `requested` (0 = OpenMP default).
+// Number of threads to use for `requested`, the one thread rule of every op:
+//   0 = the OpenMP default (omp_get_max_threads(): OMP_NUM_THREADS or all CPUs); the count is
+//   then clamped to [1, omp_get_num_procs()] (the CPUs this process may run on, read at the
+//   first call), so a huge request runs on every CPU instead of failing to create threads; and
+//   in a child created by fork() it is 1 (OpenMP's thread pool does not survive fork, see
+//   in_forked_child).
+// Throws softmax::Error (kInvalidArgument) for requested < 0; ops call check_threads first so
+// the message names them.
 int resolve_threads(int requested);
+
+// Throws softmax::Error (kInvalidArgument, argument 'threads') naming `op` when threads < 0.
+void check_threads(const char* op, int threads);
+
+// True in a process created by fork() from the one that loaded the library (any fork after
+// load: a pthread_atfork child handler sets it). parallel_ranges then runs inline and
+// resolve_threads returns 1, so no OpenMP region is entered in the child.
+bool in_forked_child() noexcept;
 
 // Work below this many elements runs on one thread: spawning costs more than it saves.
 inline constexpr int64_t kMinParallelElems = 1 << 15;
 
-// Runs fn(begin, end) over [0, count) split into `threads` contiguous static ranges.
-// Exceptions must not escape fn.
+// Runs fn(begin, end) over [0, count) split into `threads` contiguous static ranges (at most
+// count ranges and the CPU count; one inline call when threads <= 1 or in a forked child).
+// `threads` should come from resolve_threads. Exceptions must not escape fn.
 void parallel_ranges(int64_t count, int threads, void (*fn)(int64_t, int64_t, void*), void* ctx);
 
 template <class Fn>

@@ -28,7 +28,7 @@ namespace softmax {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-// Token ids and row indices enter Philox counters as 32-bit words.
+// Token ids enter Philox counters as a 32-bit word (2^32 - 1 is reserved for stream keys).
 constexpr int64_t kMaxIds = int64_t{1} << 32;
 
 // Shortest decimal that reads back as v.
@@ -65,7 +65,7 @@ enum class RowError : uint8_t { kNone, kNaN, kPosInf, kAllNegInf, kNegative, kAl
 }
 
 // Shape checks common to sample / sample_from_probs / top_logprobs. Returns (B, V).
-void check_rows(const char* op, const char* arg, const ConstTensorView& x, bool need_row_ids) {
+void check_rows(const char* op, const char* arg, const ConstTensorView& x) {
   detail::check_view(op, arg, x);
   detail::check_float_dtype(op, arg, x.dtype);
   if (x.rank() != 2) {
@@ -79,10 +79,6 @@ void check_rows(const char* op, const char* arg, const ConstTensorView& x, bool 
   if (x.shape[1] >= kMaxIds) {
     throw Error(ErrorKind::kUnsupported, op, arg, detail::shape_str(x.shape),
                 "the vocabulary must be < 2^32 tokens");
-  }
-  if (need_row_ids && x.shape[0] >= kMaxIds) {
-    throw Error(ErrorKind::kUnsupported, op, arg, detail::shape_str(x.shape),
-                "a batch of >= 2^32 rows needs params.streams");
   }
 }
 
@@ -108,6 +104,7 @@ void check_values(const char* op, const char* arg, const PerRow<T>& v, int64_t r
 }
 
 void check_params(const char* op, const SamplingParams& p, int64_t rows, bool probs) {
+  detail::check_threads(op, p.threads);
   check_per_row(op, "temperature", p.temperature, rows);
   check_per_row(op, "top_k", p.top_k, rows);
   check_per_row(op, "top_p", p.top_p, rows);
@@ -193,7 +190,7 @@ struct SampleJob {
 
   template <class W>
   void draw_row(detail::RowFilter<W>& f, const W* w, int64_t n, W w_max, int64_t r,
-                uint32_t stream) const {
+                uint64_t stream) const {
     detail::FilterSpec spec;
     spec.top_k = p->top_k[r];
     spec.top_p = p->top_p[r];
@@ -213,7 +210,7 @@ struct SampleJob {
     const int64_t n = x.shape[1];
     const void* xr = row_ptr(x, r, s);
     const double t = p->temperature[r];
-    const auto stream = static_cast<uint32_t>(p->streams.empty() ? r : p->streams[r]);
+    const uint64_t stream = p->streams.empty() ? static_cast<uint64_t>(r) : p->streams[r];
     const cpu::RowRange range = sk.row_range(xr, x.dtype, n);
     if (range.has_nan) return void(errors[r] = RowError::kNaN);
     if (range.max == kInf) return void(errors[r] = RowError::kPosInf);
@@ -269,7 +266,7 @@ int row_threads(int requested, int64_t rows, int64_t n) {
 void sample_impl(const char* op, const char* arg, const ConstTensorView& x,
                  const TensorView& tokens, const SamplingParams& p, uint64_t seed,
                  uint64_t offset, bool probs) {
-  check_rows(op, arg, x, p.streams.empty());
+  check_rows(op, arg, x);
   const int64_t draws = check_tokens(op, x, tokens);
   const int64_t rows = x.shape[0];
   check_params(op, p, rows, probs);
@@ -389,7 +386,7 @@ void sample(ConstTensorView logits, TensorView tokens, const SamplingParams& par
 
 std::vector<int64_t> sample(ConstTensorView logits, const SamplingParams& params, uint64_t seed,
                             uint64_t offset) {
-  check_rows("sample", "logits", logits, params.streams.empty());
+  check_rows("sample", "logits", logits);
   std::vector<int64_t> out(static_cast<std::size_t>(logits.shape[0]));
   sample(logits, TensorView(out.data(), DType::i64, {logits.shape[0]}), params, seed, offset);
   return out;
@@ -410,7 +407,7 @@ void sample_from_probs(ConstTensorView probs, TensorView tokens, const SamplingP
 
 std::vector<int64_t> sample_from_probs(ConstTensorView probs, const SamplingParams& params,
                                        uint64_t seed, uint64_t offset) {
-  check_rows("sample_from_probs", "probs", probs, params.streams.empty());
+  check_rows("sample_from_probs", "probs", probs);
   std::vector<int64_t> out(static_cast<std::size_t>(probs.shape[0]));
   sample_from_probs(probs, TensorView(out.data(), DType::i64, {probs.shape[0]}), params, seed,
                     offset);
@@ -419,13 +416,14 @@ std::vector<int64_t> sample_from_probs(ConstTensorView probs, const SamplingPara
 
 TopLogprobs top_logprobs(ConstTensorView logits, int64_t n, double temperature, int threads) {
   const char* op = "top_logprobs";
-  check_rows(op, "logits", logits, false);
+  check_rows(op, "logits", logits);
   const int64_t rows = logits.shape[0], len = logits.shape[1];
   if (n < 0 || n > len) {
     throw Error(ErrorKind::kInvalidArgument, op, "n", std::to_string(n),
                 "must be in [0, " + std::to_string(len) + "] (the vocabulary size)");
   }
   detail::check_temperature(op, temperature);
+  detail::check_threads(op, threads);
   TopLogprobs res;
   res.rows = rows;
   res.n = n;

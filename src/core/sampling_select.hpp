@@ -203,7 +203,7 @@ class RowFilter {
 
   // Gumbel-max draw: argmax over kept tokens with w > 0 of log(w_i) - log(-log(u_i)),
   // u_i = philox_open01(seed, offset, stream, id); the lowest id wins ties.
-  int64_t draw_gumbel(const W* w, uint64_t seed, uint64_t offset, uint32_t stream) const {
+  int64_t draw_gumbel(const W* w, uint64_t seed, uint64_t offset, uint64_t stream) const {
     int64_t best = -1;
     double best_g = -std::numeric_limits<double>::infinity();
     for (uint32_t id : kept_ids) {

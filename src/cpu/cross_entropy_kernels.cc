@@ -112,6 +112,8 @@ RowMaxSum RowStatsT(D d, const TIn* x, int64_t n) {
 }
 
 // sum_i v_i * (x_i - shift), f32 (or f64) products in fixed lanes per block, f64 over blocks.
+// A term with v_i == 0 is 0 even when x_i = -inf (0 * log 0 = 0: a class without target mass
+// or weight contributes nothing); v_i > 0 with x_i = -inf gives -inf (the loss is +inf).
 template <class D, typename TIn>
 double ShiftedDotT(D d, const TIn* x, const hn::TFromD<D>* v, int64_t n, double shift_d) {
   using T = hn::TFromD<D>;
@@ -129,14 +131,20 @@ double ShiftedDotT(D d, const TIn* x, const hn::TFromD<D>* v, int64_t n, double 
     for (; i + K * N <= len; i += K * N) {
       for (size_t k = 0; k < K; ++k) {
         auto t = hn::Add(LoadWiden(d, xb + i + k * N), neg_shift);
-        if (vb) t = hn::Mul(t, hn::LoadU(d, vb + i + k * N));
+        if (vb) {
+          const auto vv = hn::LoadU(d, vb + i + k * N);
+          t = hn::IfThenZeroElse(hn::Eq(vv, hn::Zero(d)), hn::Mul(t, vv));
+        }
         acc[k] = hn::Add(acc[k], t);
       }
     }
     for (size_t k = 0; k < K && i + k * N < len; ++k) {
       const size_t count = HWY_MIN(N, len - i - k * N);
       auto t = hn::Add(LoadWidenN(d, xb + i + k * N, count), neg_shift);
-      if (vb) t = hn::Mul(t, LoadWidenN(d, vb + i + k * N, count));
+      if (vb) {
+        const auto vv = LoadWidenN(d, vb + i + k * N, count);
+        t = hn::IfThenZeroElse(hn::Eq(vv, hn::Zero(d)), hn::Mul(t, vv));
+      }
       acc[k] = hn::Add(acc[k], hn::IfThenElseZero(hn::FirstN(d, count), t));
     }
     total += static_cast<double>(FoldLanes(d, acc));

@@ -48,6 +48,9 @@ struct RefProblem {
 
 LD weight(const RefProblem& p, int64_t c) { return p.w.empty() ? 1 : p.w[c]; }
 
+// -a * lp with the convention 0 * log 0 = 0: a class without mass contributes 0 even at lp = -inf.
+LD xlogp(LD a, LD lp) { return a == 0 ? 0 : -a * lp; }
+
 // Per-row losses and the reduced total (sum of rows for kNone).
 LD ref_loss(const RefProblem& p, std::vector<LD>* rows = nullptr) {
   LD total = 0, denom = 0;
@@ -67,15 +70,15 @@ LD ref_loss(const RefProblem& p, std::vector<LD>* rows = nullptr) {
       const int64_t t = p.t[r];
       if (t != p.ignore) {
         denom += weight(p, t);
-        l = (1 - p.eps) * weight(p, t) * -lp(t);
+        l = xlogp((1 - p.eps) * weight(p, t), lp(t));
         LD sm = 0;
-        for (int64_t i = 0; i < p.c; ++i) sm += weight(p, i) * -lp(i);
-        l += p.eps / p.c * sm + p.z * lse * lse;
+        for (int64_t i = 0; i < p.c; ++i) sm += xlogp(weight(p, i), lp(i));
+        l += (p.eps == 0 ? 0 : p.eps / p.c * sm) + p.z * lse * lse;
       }
     } else {
       denom += 1;
       for (int64_t i = 0; i < p.c; ++i) {
-        l += -weight(p, i) * ((1 - p.eps) * p.q[r * p.c + i] + p.eps / p.c) * lp(i);
+        l += xlogp(weight(p, i) * ((1 - p.eps) * p.q[r * p.c + i] + p.eps / p.c), lp(i));
       }
       l += p.z * lse * lse;
     }
@@ -383,6 +386,150 @@ TEST(CrossEntropyEdges, NanAndInfRows) {
   EXPECT_EQ(lp[7], -INFINITY);               // -inf entry of a finite row
   EXPECT_EQ(g[7], 0.0f);                     // and exactly zero probability
   EXPECT_NEAR(loss[2], std::log1p(std::exp(-1.0)), 1e-7);
+}
+
+// Classes with -inf logits (or log-probs) and no target mass: 0 * log 0 = 0, so the loss is
+// finite (torch 1.13 returns NaN here) and equals the long double reference with that
+// convention; the gradient there is exactly 0. Swept over soft targets, zero class weights,
+// label smoothing, z-loss, every reduction, nll_loss and the storage dtypes.
+RefProblem with_neg_inf_classes(std::mt19937& rng, bool soft, bool logits) {
+  RefProblem p = random_problem(rng, 4, 7, soft, true);
+  p.logits = logits;
+  // Classes 1 and 4 are -inf in every row, class 6 in row 2 too.
+  for (int64_t r = 0; r < p.rows; ++r) {
+    for (int64_t j : {int64_t{1}, int64_t{4}, r == 2 ? int64_t{6} : int64_t{1}}) {
+      p.x[r * p.c + j] = -INFINITY;
+      if (soft) p.q[r * p.c + j] = 0;
+    }
+    const int64_t finite[4] = {0, 2, 3, 5};
+    if (!soft && p.t[r] != p.ignore) p.t[r] = finite[r];  // never a -inf class
+  }
+  if (soft) {  // renormalise the remaining mass
+    for (int64_t r = 0; r < p.rows; ++r) {
+      LD s = 0;
+      for (int64_t i = 0; i < p.c; ++i) s += p.q[r * p.c + i];
+      for (int64_t i = 0; i < p.c; ++i) p.q[r * p.c + i] /= s;
+    }
+  }
+  if (!logits) {  // nll_loss takes log-probs: normalise the finite entries
+    for (int64_t r = 0; r < p.rows; ++r) {
+      LD s = 0;
+      for (int64_t i = 0; i < p.c; ++i) s += std::exp(p.x[r * p.c + i]);
+      for (int64_t i = 0; i < p.c; ++i) p.x[r * p.c + i] -= std::log(s);
+    }
+  }
+  return p;
+}
+
+TEST(CrossEntropyEdges, ZeroMassNegInfClassesAreFinite) {
+  std::mt19937 rng(21);
+  for (bool logits : {true, false}) {
+    for (Reduction red : {Reduction::kNone, Reduction::kSum, Reduction::kMean}) {
+      // Soft targets with zero mass at the -inf classes.
+      RefProblem p = with_neg_inf_classes(rng, true, logits);
+      p.red = red;
+      p.z = logits ? 0.05L : 0;
+      SCOPED_TRACE(testing::Message() << "logits " << logits << " red " << int(red));
+      const Result r0 = run_f64(p);
+      for (double l : r0.loss) EXPECT_TRUE(std::isfinite(l));
+      for (double g : r0.grad) EXPECT_TRUE(std::isfinite(g));
+      check_against_reference(p);
+      // Label smoothing with zero class weight at the -inf classes (soft and hard targets).
+      for (bool soft : {true, false}) {
+        RefProblem q = with_neg_inf_classes(rng, soft, logits);
+        q.red = red;
+        q.eps = 0.2L;
+        for (int64_t i = 0; i < q.c; ++i) {
+          bool neg_inf = false;
+          for (int64_t r = 0; r < q.rows; ++r) neg_inf |= std::isinf(q.x[r * q.c + i]);
+          if (neg_inf) q.w[i] = 0;
+        }
+        check_against_reference(q);
+      }
+    }
+  }
+  // Hard target on a -inf class of zero weight: that row contributes 0 (eps = 0 and eps = 1).
+  for (LD eps : {0.0L, 1.0L}) {
+    RefProblem p = with_neg_inf_classes(rng, false, true);
+    p.red = Reduction::kNone;
+    p.eps = eps;
+    p.t[0] = 1;  // x[0][1] = -inf
+    ASSERT_TRUE(std::isinf(p.x[1]));
+    p.w[1] = p.w[4] = p.w[6] = 0;
+    const Result r = run_f64(p);
+    if (eps == 0) EXPECT_EQ(r.loss[0], 0.0);  // eps = 1: only the smoothing term, finite
+    EXPECT_TRUE(std::isfinite(r.loss[0])) << (double)eps;
+    check_against_reference(p);
+  }
+}
+
+// With label smoothing a -inf class of positive weight gets target mass eps / C: the loss is
+// +inf (not NaN), the gradient stays finite (-g * w_i * eps / C there, as p_i = 0).
+TEST(CrossEntropyEdges, SmoothedMassOnNegInfClassIsPlusInf) {
+  std::mt19937 rng(22);
+  for (bool soft : {false, true}) {
+    RefProblem p = with_neg_inf_classes(rng, soft, true);
+    p.red = Reduction::kNone;
+    p.eps = 0.1L;
+    const Result r = run_f64(p);
+    std::vector<LD> rows;
+    ref_loss(p, &rows);
+    for (int64_t i = 0; i < p.rows; ++i) {
+      if (!soft && p.t[i] == p.ignore) {
+        EXPECT_EQ(r.loss[i], 0.0);
+        continue;
+      }
+      EXPECT_EQ(r.loss[i], INFINITY) << i;
+      EXPECT_EQ(rows[i], INFINITY) << i;
+      for (int64_t j = 0; j < p.c; ++j) {
+        const double g = r.grad[i * p.c + j];
+        EXPECT_TRUE(std::isfinite(g)) << i << "," << j;
+        if (std::isinf(p.x[i * p.c + j])) {
+          EXPECT_NEAR(g, -(double)(weight(p, j) * p.eps / p.c), 1e-15) << i << "," << j;
+        }
+      }
+    }
+  }
+}
+
+// The storage dtypes take the same path (f32 compute): finite, within f32 accuracy.
+TEST(CrossEntropyEdges, ZeroMassNegInfClassesStorageDtypes) {
+  std::mt19937 rng(23);
+  RefProblem p = with_neg_inf_classes(rng, true, true);
+  p.red = Reduction::kNone;
+  std::vector<LD> rows;
+  ref_loss(p, &rows);
+  for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
+    // Logits and targets rounded to dt; the reference on the rounded values.
+    RefProblem pr = p;
+    std::vector<unsigned char> xb(p.x.size() * softmax::dtype_size(dt)), qb(xb.size());
+    for (std::size_t i = 0; i < p.x.size(); ++i) {
+      softmax::detail::store_from_double(xb.data(), dt, static_cast<int64_t>(i), (double)p.x[i]);
+      softmax::detail::store_from_double(qb.data(), dt, static_cast<int64_t>(i), (double)p.q[i]);
+      pr.x[i] = softmax::detail::load_as_double(xb.data(), dt, static_cast<int64_t>(i));
+      pr.q[i] = softmax::detail::load_as_double(qb.data(), dt, static_cast<int64_t>(i));
+    }
+    std::vector<LD> want;
+    ref_loss(pr, &want);
+    std::vector<float> loss(p.rows), grad(p.x.size());
+    std::vector<double> w(p.w.begin(), p.w.end());
+    CrossEntropyOptions o;
+    o.reduction = Reduction::kNone;
+    o.weight = ConstTensorView(w.data(), {p.c});
+    CrossEntropyOutputs out;
+    out.loss = TensorView(loss.data(), {p.rows});
+    out.grad = TensorView(grad.data(), {p.rows, p.c});
+    softmax::cross_entropy(ConstTensorView(xb.data(), dt, {p.rows, p.c}),
+                           ConstTensorView(qb.data(), dt, {p.rows, p.c}), out, o);
+    for (int64_t i = 0; i < p.rows; ++i) {
+      EXPECT_NEAR(loss[i], (double)want[i], 1e-5 * (1 + std::fabs((double)want[i])))
+          << softmax::dtype_name(dt) << " row " << i;
+    }
+    for (int64_t k = 0; k < p.rows * p.c; ++k) {
+      EXPECT_TRUE(std::isfinite(grad[k]));
+      if (std::isinf(pr.x[k])) EXPECT_EQ(grad[k], 0.0f);
+    }
+  }
 }
 
 TEST(CrossEntropyEdges, InPlaceGradientAndStridedLogits) {

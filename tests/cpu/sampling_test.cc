@@ -646,9 +646,9 @@ TEST(SamplingDeterminism, ThreadsTargetsBatchesSeeds) {
   // changing the other rows changes nothing.
   for (int64_t r : {0, 5, 23}) {
     std::vector<float> row(x.begin() + r * v, x.begin() + (r + 1) * v);
-    const uint32_t stream = static_cast<uint32_t>(r);
+    const uint64_t stream = static_cast<uint64_t>(r);
     SamplingParams q = p;
-    q.streams = std::span<const uint32_t>(&stream, 1);
+    q.streams = std::span<const uint64_t>(&stream, 1);
     const auto alone = draw_many(row, 1, v, q, 42, 8, 1000);
     EXPECT_EQ(alone, std::vector<int64_t>(ref.begin() + r * 8, ref.begin() + (r + 1) * 8)) << r;
   }
@@ -672,14 +672,71 @@ TEST(SamplingDeterminism, ThreadsTargetsBatchesSeeds) {
   };
   EXPECT_GT(differs(draw_many(x, b, v, p, 43, 8, 1000)), 100);
   EXPECT_GT(differs(draw_many(x, b, v, p, 42, 8, 1001 + 8)), 100);
-  std::vector<uint32_t> streams(b);
-  std::iota(streams.begin(), streams.end(), 1000u);
+  std::vector<uint64_t> streams(b);
+  std::iota(streams.begin(), streams.end(), uint64_t{1000});
   SamplingParams q = p;
   q.streams = streams;
   EXPECT_GT(differs(draw_many(x, b, v, q, 42, 8, 1000)), 100);
   q = p;
   q.method = SamplingMethod::kGumbelMax;
   EXPECT_GT(differs(draw_many(x, b, v, q, 42, 8, 1000)), 100);
+}
+
+// Streams are 64-bit. Streams below 2^32 keep the tokens they drew when streams were 32-bit
+// (recorded from the 32-bit implementation); streams differing only above bit 31 draw
+// independently (as often equal as two independent uniform draws over V tokens).
+TEST(SamplingStreams, SixtyFourBitStreams) {
+  const int64_t b = 4, v = 1000;
+  std::vector<float> x(static_cast<std::size_t>(b * v));
+  for (int64_t i = 0; i < b * v; ++i) x[i] = static_cast<float>(std::sin(0.37 * i) * 3.0f);
+  const std::vector<uint64_t> low{0, 1, 123456789, 4294967295u};
+  const std::vector<std::vector<int64_t>> recorded{
+      {889, 72, 649, 652, 143, 991, 245, 908, 585, 436, 485, 62},  // inverse CDF
+      {192, 600, 326, 871, 670, 873, 312, 702, 94, 469, 488, 127}};  // Gumbel-max
+  const std::vector<std::vector<int64_t>> recorded_rows{{358, 276, 658, 417},
+                                                        {175, 125, 855, 383}};
+  for (int m = 0; m < 2; ++m) {
+    SamplingParams p;
+    p.method = m ? SamplingMethod::kGumbelMax : SamplingMethod::kInverseCdf;
+    p.streams = low;
+    EXPECT_EQ(draw_many(x, b, v, p, 42, 3, 7), recorded[m]) << m;
+    SamplingParams q;
+    q.method = p.method;
+    EXPECT_EQ(draw_many(x, b, v, q, 0xDEADBEEFCAFEull, 1, uint64_t{1} << 40), recorded_rows[m]);
+  }
+  // Flat logits: every token has probability 1 / V, so two independent streams agree on a draw
+  // with probability 1 / V: about 0.5 of 512 draws (more than 8 fails with p < 1e-6).
+  const int64_t vf = 1000, draws = 512;
+  const std::vector<float> flat(static_cast<std::size_t>(vf), 0.0f);
+  const std::vector<uint64_t> ids{0,
+                                  uint64_t{1} << 32,
+                                  uint64_t{1} << 33,
+                                  (uint64_t{1} << 32) | 1,
+                                  1,
+                                  uint64_t{1} << 63,
+                                  ~uint64_t{0},
+                                  4294967295u};
+  for (int m = 0; m < 2; ++m) {
+    std::vector<std::vector<int64_t>> tok;
+    for (uint64_t id : ids) {
+      SamplingParams p;
+      p.method = m ? SamplingMethod::kGumbelMax : SamplingMethod::kInverseCdf;
+      p.streams = std::span<const uint64_t>(&id, 1);
+      tok.push_back(draw_many(flat, 1, vf, p, 9, draws));
+      // The same 64-bit stream at a different batch position draws the same tokens.
+      const std::vector<uint64_t> two{12345, id};
+      p.streams = two;
+      const auto both = draw_many(std::vector<float>(2 * vf, 0.0f), 2, vf, p, 9, draws);
+      EXPECT_TRUE(std::equal(tok.back().begin(), tok.back().end(), both.begin() + draws)) << id;
+    }
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        int same = 0;
+        for (int64_t d = 0; d < draws; ++d) same += tok[i][d] == tok[j][d];
+        EXPECT_LE(same, 8) << "streams " << ids[i] << " and " << ids[j] << " method " << m;
+      }
+    }
+  }
 }
 
 TEST(SamplingDeterminism, StridedAndStorageDtypes) {
@@ -750,8 +807,8 @@ TEST(Sampling, PerRowParameters) {
   for (int64_t r : {2, 3}) {
     SamplingParams q;
     q.temperature = temps[r];
-    const uint32_t stream = static_cast<uint32_t>(r);
-    q.streams = std::span<const uint32_t>(&stream, 1);
+    const uint64_t stream = static_cast<uint64_t>(r);
+    q.streams = std::span<const uint64_t>(&stream, 1);
     std::vector<float> row(x.begin() + r * v, x.begin() + (r + 1) * v);
     EXPECT_EQ(draw_many(row, 1, v, q, 5, 32), std::vector<int64_t>(out.begin() + r * 32, out.begin() + (r + 1) * 32));
   }
@@ -869,7 +926,7 @@ TEST(SamplingErrors, Shapes) {
   EXPECT_THROW(softmax::sample(softmax::ConstTensorView(x.data(), DType::i32, {2, 8}),
                                softmax::TensorView(out.data(), DType::i64, {2}), {}, 1),
                softmax::Error);
-  std::vector<uint32_t> streams{1, 2, 3};
+  std::vector<uint64_t> streams{1, 2, 3};
   SamplingParams p;
   p.streams = streams;
   EXPECT_THROW(softmax::sample(view2(x, 2, 8), softmax::TensorView(out.data(), DType::i64, {2}), p, 1),
