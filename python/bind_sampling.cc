@@ -40,12 +40,29 @@ struct RowParam {
   }
 };
 
+// streams: integers in [0, 2^64) (any integer dtype or Python ints); never wrapped or rounded.
+std::vector<uint64_t> parse_streams(py::handle obj, const char* op) {
+  py::module_ np = py::module_::import("numpy");
+  py::array a = np.attr("ravel")(obj);
+  const char kind = a.dtype().kind();
+  if (kind == 'O') a = np.attr("ravel")(np.attr("array")(obj, "uint64"));  // ints >= 2^63 mix
+  else if (kind != 'i' && kind != 'u' && a.size() > 0) {
+    throw py::type_error(std::string("softmax.") + op + ": streams must be integers, not " +
+                         py::str(a.dtype()).cast<std::string>());
+  }
+  if (a.dtype().kind() == 'i' && py::cast<bool>(np.attr("any")(np.attr("less")(a, 0)))) {
+    throw py::value_error(std::string("softmax.") + op + ": streams must be in [0, 2^64)");
+  }
+  py::array_t<uint64_t, py::array::c_style | py::array::forcecast> s = a;
+  return std::vector<uint64_t>(s.data(), s.data() + s.size());
+}
+
 struct SampleArgs {
   RowParam<double> temperature;
   RowParam<int64_t> top_k;
   RowParam<double> top_p;
   RowParam<double> min_p;
-  std::vector<uint32_t> streams;
+  std::vector<uint64_t> streams;
   softmax::SamplingParams params;
 
   SampleArgs(const char* op, py::handle t, py::handle k, py::handle p, py::handle mp,
@@ -67,9 +84,7 @@ struct SampleArgs {
                             "': must be 'inverse_cdf' or 'gumbel_max'");
     }
     if (!streams_obj.is_none()) {
-      py::array_t<uint32_t, py::array::c_style | py::array::forcecast> s =
-          py::module_::import("numpy").attr("ravel")(streams_obj);
-      streams.assign(s.data(), s.data() + s.size());
+      streams = parse_streams(streams_obj, op);
       params.streams = streams;
     }
     params.threads = parse_threads(threads, op);
@@ -117,7 +132,8 @@ py::object sample_op(bool from_probs, py::handle x, py::handle num_samples, py::
   "offset : int, optional\n"                                                                    \
   "    Philox counter offset (e.g. the decoding step).\n"                                       \
   "streams : sequence of int, shape (B,), optional\n"                                           \
-  "    Philox stream per row (e.g. request ids); default the row index.\n"                      \
+  "    Philox stream per row, integers in [0, 2^64) (e.g. request ids); default the row\n"    \
+  "    index.\n"                                                                                \
   "threads : int, optional\n"                                                                   \
   "    Worker threads over rows, 0 = OpenMP default.\n"
 

@@ -1,8 +1,11 @@
 // python/common.cc: operands, argument parsing and error translation (see common.hpp).
 #include "common.hpp"
 
+#include "softmax/dlpack.hpp"
+
 #include <dlpack/dlpack.h>
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -69,21 +72,6 @@ std::optional<DType> numpy_dtype(const py::dtype& dt) {
   return std::nullopt;
 }
 
-std::optional<DType> dlpack_dtype(const DLDataType& d) {
-  if (d.lanes != 1) return std::nullopt;
-  if (d.code == kDLFloat) {
-    if (d.bits == 16) return DType::f16;
-    if (d.bits == 32) return DType::f32;
-    if (d.bits == 64) return DType::f64;
-  } else if (d.code == kDLBfloat && d.bits == 16) {
-    return DType::bf16;
-  } else if (d.code == kDLInt) {
-    if (d.bits == 32) return DType::i32;
-    if (d.bits == 64) return DType::i64;
-  }
-  return std::nullopt;
-}
-
 // An empty tensor touches no memory, so its strides are irrelevant; NumPy and torch may give
 // stride 0 there, which the library rejects for outputs. Use C-order strides instead.
 void fix_empty_strides(softmax::TensorView& v) {
@@ -142,10 +130,16 @@ Operand from_numpy(py::array a, const char* op, const char* arg, bool writable, 
   if (writable && !a.writeable()) {
     value_error(op, std::string("argument '") + arg + "' is a read-only array");
   }
+  std::vector<int64_t> strides = element_strides(a, op, arg);
+  if (!writable && reinterpret_cast<std::uintptr_t>(a.data()) % a.itemsize() != 0) {
+    // The library rejects misaligned data; an input is copied (as NumPy's ufuncs buffer it).
+    a = py::module_::import("numpy").attr("array")(a);
+    strides = element_strides(a, op, arg);
+  }
   Operand o;
   std::vector<int64_t> shape(a.shape(), a.shape() + a.ndim());
   o.view = softmax::TensorView(const_cast<void*>(a.data()), *t, std::move(shape),
-                               element_strides(a, op, arg));
+                               std::move(strides));
   fix_empty_strides(o.view);
   o.owner = std::move(a);
   o.kind = Kind::kNumpy;
@@ -175,23 +169,19 @@ Operand from_dlpack(py::object obj, Kind kind, const char* op, const char* arg,
     value_error(op, std::string("argument '") + arg + "' lives on DLPack device type " +
                         std::to_string(d.device.device_type) + "; the module runs on CPU memory");
   }
-  const std::optional<DType> t = dlpack_dtype(d.dtype);
-  if (!t || (!allow_int && !writable && !is_float(*t))) {
-    type_error(op, std::string("argument '") + arg + "' has DLPack dtype (code " +
-                       std::to_string(d.dtype.code) + ", bits " + std::to_string(d.dtype.bits) +
-                       ", lanes " + std::to_string(d.dtype.lanes) + "); expected " + kFloatList +
-                       (allow_int ? ", int32 or int64" : ""));
-  }
-  std::vector<int64_t> shape(d.shape, d.shape + d.ndim);
-  std::vector<int64_t> strides;
-  if (d.strides != nullptr) {
-    strides.assign(d.strides, d.strides + d.ndim);
-  } else {
-    strides = softmax::contiguous_strides(shape);
-  }
   Operand o;
-  o.view = softmax::TensorView(static_cast<char*>(d.data) + d.byte_offset, *t, std::move(shape),
-                               std::move(strides));
+  try {
+    o.view = softmax::from_dlpack(d);  // the public importer: dtype, device, alignment
+  } catch (const softmax::Error& e) {
+    const std::string msg = std::string("argument '") + arg + "': " + e.what();
+    if (e.kind() == softmax::ErrorKind::kDTypeMismatch) type_error(op, msg);
+    value_error(op, msg);
+  }
+  const DType t = o.view.dtype;
+  if (!allow_int && !writable && !is_float(t)) {
+    type_error(op, std::string("argument '") + arg + "' has dtype " + softmax::dtype_name(t) +
+                       "; expected " + kFloatList);
+  }
   fix_empty_strides(o.view);
   o.owner = std::move(obj);
   o.keepalive = std::move(cap);
@@ -370,11 +360,10 @@ bool parse_keepdims(py::handle keepdims, py::handle keepdim, const char* op) {
 }
 
 int parse_threads(int threads, const char* op) {
-  // OpenMP aborts the process when it cannot create the threads asked for; keep requests sane.
-  constexpr int kMaxThreads = 1024;
-  if (threads < 0 || threads > kMaxThreads) {
-    value_error(op, "threads = " + std::to_string(threads) + ": must be in [0, " +
-                        std::to_string(kMaxThreads) + "] (0 = OpenMP default)");
+  if (threads < 0) {
+    value_error(op, "threads = " + std::to_string(threads) +
+                        ": must be >= 0 (0 = OpenMP default; counts above the number of CPUs "
+                        "are clamped to it)");
   }
   return threads;
 }

@@ -41,9 +41,11 @@ struct Operand {
 
 // An input. NumPy arrays of float16/32/64 and __dlpack__ objects (CPU, float16/32/64, bfloat16;
 // plus int32/int64 when `allow_int`) are viewed without a copy; byte strides become element
-// strides (ValueError when not a multiple of the item size). Other objects go through
-// numpy.asarray (integer or bool results become float64, or int64 when `allow_int`).
-// TypeError for other dtypes.
+// strides (ValueError when not a multiple of the item size). A NumPy array whose data address
+// is not a multiple of its item size is copied (the library rejects misaligned views); a
+// __dlpack__ object whose data + byte_offset is misaligned raises ValueError (the importer of
+// softmax/dlpack.hpp). Other objects go through numpy.asarray (integer or bool results become
+// float64, or int64 when `allow_int`). TypeError for other dtypes.
 Operand input(py::handle obj, const char* op, const char* arg, bool allow_int = false);
 
 // `input` for an optional argument: None -> nullopt.
@@ -55,7 +57,7 @@ std::optional<Operand> optional_input(py::handle obj, const char* op, const char
 Operand mask_input(py::handle obj, const char* op, const char* arg);
 
 // A caller-provided output (out=): a writeable NumPy array or a __dlpack__ object, any dtype
-// the op accepts (the library checks it); never copied.
+// the op accepts (the library checks it, and rejects misaligned data); never copied.
 Operand output_arg(py::handle obj, const char* op, const char* arg);
 
 // A new C-contiguous output of `shape` and `dtype`, of the same container kind as `like`
@@ -77,7 +79,8 @@ std::optional<softmax::DType> parse_dtype(py::handle dtype, const char* op);
 int64_t parse_axis(py::handle axis, py::handle dim, const char* op);
 // keepdims / keepdim (PyTorch's name): at most one may be given; default false.
 bool parse_keepdims(py::handle keepdims, py::handle keepdim, const char* op);
-// threads in [0, 1024] (0 = OpenMP default).
+// threads >= 0 (0 = OpenMP default); the library clamps larger counts to the CPUs available
+// (see softmax/options.hpp). ValueError for threads < 0.
 int parse_threads(int threads, const char* op);
 
 // Shape of a reduction along `axis` (normalised if in range; otherwise returned unchanged so
