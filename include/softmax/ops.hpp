@@ -38,10 +38,13 @@ namespace softmax {
 // Edge semantics (as PyTorch, JAX and SciPy): a row holding NaN or +inf, or all -inf, gives NaN
 // everywhere in that row; -inf entries of a row with a finite maximum give exactly 0.
 // Error bound (tested against a long double reference, docs/accuracy.md), relative to the exact
-// softmax(x / T): f32 compute: <= 4 ulp per element for every T (measured max 2.2 ulp; 1/T is
-// carried as an f32 pair, so the error does not grow with |x - max| / T); f64: <= 4 ulp (measured
-// 3.7), plus |x_i - max| / T * 2^-53 relative for T != 1 (the rounding of 1/T); bf16/f16 output:
-// the f32 result rounded once. A 1,048,576-wide f32 row sums to 1 within 1e-6 (measured 8e-9).
+// softmax(x / T): <= 4 ulp of the compute type per element, for every T (f32 measured max 2.2 ulp,
+// f64 3.6). (x - max) / T never depends on the rounding of 1/T: 1/T is carried as a pair (f32
+// pair for 1/T in [2^-100, 2^100], f64 pair from T itself), or T divides (f64, 1/T overflowing
+// or below 2^-960); for T outside [2^-100, 2^100] f32/bf16/f16 inputs are computed in f64 and
+// rounded, so an extreme T gives the correctly rounded limit (e.g. an exact one-hot). bf16/f16
+// output: the f32 result rounded once. Hence a row sums to 1 within 4.8e-7 (f32; each element
+// within 4 ulp); a 1,048,576-wide f32 row was measured within 8e-9.
 // Rows whose x - max overflows (x and max finite, of opposite huge signs) fall back to
 // x / T - max / T for those elements, so a huge T still gives the right (flat) distribution.
 // Throws softmax::Error (see the common rules).
@@ -53,8 +56,11 @@ void softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {}
 // -inf entries of a row with a finite maximum give -inf.
 // log(sum) is taken as log1p(rest) when one term is the maximum's exact 1, so log-probs of a
 // near-certain token keep their relative accuracy (e.g. {0, -30} gives -9.357623e-14).
-// Error bound: |err| <= 6 * 2^-24 * |y_i| (3 ulp) for f32 compute, 6 * 2^-53 * |y_i| for f64
-// (measured max 1.1 ulp), for every T (f64, T != 1: plus |x_i - max| / T * 2^-53).
+// Error bound: |err| <= 6 * 2^-24 * |y_i| + 2^-150 (3 ulp, plus half the least f32 subnormal)
+// for f32 compute, 6 * 2^-53 * |y_i| + 2^-1075 for f64 (measured max 1.1 ulp), for every T (no
+// term for the rounding of 1/T, see softmax). The absolute term is the rounding of a subnormal
+// or underflowing log-prob (a near-certain token: y = -log1p(rest) below 2^-126); near-certain
+// f32 rows sum their exps in f64, so exps below the f32 normal range are not quantised.
 // Throws softmax::Error.
 void log_softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {});
 
@@ -63,8 +69,12 @@ void log_softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options 
 // Shapes: y.shape is x.shape without the axis, or with it set to 1 when options.keepdims.
 // dtypes: as softmax. Edge semantics: an all -inf row or an empty row gives -inf; a row with
 // +inf (and no NaN) gives +inf; a row with NaN gives NaN.
-// Error bound: relative error <= 2^-23 (f32), 2^-51 (f64), plus the rounding of x / T; near 0
-// too (log1p form, see log_softmax).
+// Error bound: |err| <= 2^-23 |y| + 2^-23 min(1, |max| / T) + 2^-150 (f32 compute),
+// 2^-51 |y| + 2^-52 min(1, |max| / T) + 2^-1075 (f64), for every T (max / T is carried as a
+// pair). The min(1, |max| / T) term is the cancellation case, max < 0 with log(sum) close to
+// -max / T (e.g. {-0.6931, -0.6932}: y ~ 0): there the result is as accurate as the exps in the
+// sum (about an ulp of 1 each), not relative to |y|. When max / T = 0 the term vanishes and a
+// result near 0 keeps its relative accuracy (log1p form, see log_softmax).
 // Throws softmax::Error.
 void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {});
 

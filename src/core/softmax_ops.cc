@@ -22,6 +22,7 @@ using cpu::ChunkStats;
 using cpu::kChunkElems;
 using cpu::KernelTable;
 using cpu::RowMode;
+using cpu::Temperature;
 using detail::RowGeometry;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -42,7 +43,7 @@ int64_t num_chunks(int64_t n) { return n == 0 ? 1 : (n + kChunkElems - 1) / kChu
 
 // Merges per-chunk partials in chunk order (the only order ever used).
 RowStats merge_chunks(const KernelTable& k, const ChunkStats* parts, int64_t count,
-                      double inv_t) {
+                      const Temperature& temp) {
   RowStats r{-kInf, 0.0, 0.0, 0.0, false};
   for (int64_t c = 0; c < count; ++c) {
     r.has_nan = r.has_nan || parts[c].has_nan;
@@ -64,7 +65,7 @@ RowStats merge_chunks(const KernelTable& k, const ChunkStats* parts, int64_t cou
       r.ones += parts[c].ones;
       add(r.rest, parts[c].rest, rest_c);
     } else {
-      const double f = k.exp_diff(parts[c].max, r.max, inv_t);
+      const double f = k.exp_diff(parts[c].max, r.max, temp);
       add(r.sum, parts[c].sum * f, sum_c);
       add(r.rest, parts[c].sum * f, rest_c);
     }
@@ -77,29 +78,30 @@ RowStats merge_chunks(const KernelTable& k, const ChunkStats* parts, int64_t cou
 // Statistics of one contiguous row; chunk partials computed by `threads` threads. With e_out
 // (n elements of the compute type) and block_max (ceil(n / kBlockElems) entries) the exps are
 // stored for scale_blocks (see KernelTable::chunk_stats).
-// log_mode: use chunk_stats_log (ones/rest kept apart, no stored exps).
-RowStats row_stats(const KernelTable& k, const void* x, DType t, int64_t n, double inv_t,
-                   int threads, bool log_mode, void* e_out = nullptr,
-                   double* block_max = nullptr) {
+// log_mode: use chunk_stats_log (ones/rest kept apart, no stored exps, f64 compute), with
+// `known` the row's max when the caller has it (NaN: not known).
+RowStats row_stats(const KernelTable& k, const void* x, DType t, int64_t n,
+                   const Temperature& temp, int threads, bool log_mode, void* e_out = nullptr,
+                   double* block_max = nullptr, double known = kNaN) {
   const int64_t chunks = num_chunks(n);
   const auto es = static_cast<int64_t>(dtype_size(t));
   const auto cs = static_cast<int64_t>(t == DType::f64 ? 8 : 4);
   constexpr int64_t kBlocksPerChunk = kChunkElems / cpu::kBlockElems;
   const auto* base = static_cast<const char*>(x);
-  double known_max = kNaN;
+  double known_max = known;
   auto one = [&](int64_t c) {
     const int64_t len = std::min(kChunkElems, n - c * kChunkElems);
-    if (log_mode) return k.chunk_stats_log(base + c * kChunkElems * es, t, len, inv_t, known_max);
-    return k.chunk_stats(base + c * kChunkElems * es, t, len, inv_t,
+    if (log_mode) return k.chunk_stats_log(base + c * kChunkElems * es, t, len, temp, known_max);
+    return k.chunk_stats(base + c * kChunkElems * es, t, len, temp,
                          e_out ? static_cast<char*>(e_out) + c * kChunkElems * cs : nullptr,
                          block_max ? block_max + c * kBlocksPerChunk : nullptr, known_max);
   };
   if (chunks == 1) {
     const ChunkStats c = one(0);
-    return merge_chunks(k, &c, 1, inv_t);
+    return merge_chunks(k, &c, 1, temp);
   }
   std::vector<ChunkStats> parts(static_cast<std::size_t>(chunks));
-  if (t == DType::f64) {
+  if (t == DType::f64 && std::isnan(known_max)) {
     // f64 rows find their max first (one more read), so no chunk needs rescaling: the rescale
     // factor exp(m_c - max) would carry its own f64 rounding into every element.
     detail::parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
@@ -107,26 +109,27 @@ RowStats row_stats(const KernelTable& k, const void* x, DType t, int64_t n, doub
         parts[c] = k.chunk_max(base + c * kChunkElems * es, t, std::min(kChunkElems, n - c * kChunkElems));
       }
     });
-    const RowStats pre = merge_chunks(k, parts.data(), chunks, inv_t);
+    const RowStats pre = merge_chunks(k, parts.data(), chunks, temp);
     if (pre.special()) return pre;
     known_max = pre.max;
   }
   detail::parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c) parts[c] = one(c);
   });
-  return merge_chunks(k, parts.data(), chunks, inv_t);
+  return merge_chunks(k, parts.data(), chunks, temp);
 }
 
-// Row statistics for the log modes: f32 compute sums plainly and redoes the sum with the terms
-// equal to 1 kept apart only for a near-certain row (sum < kSplitOnesBelow), exactly as the
-// short-row kernel does per row; f64 always splits.
-RowStats row_stats_log(const KernelTable& k, const void* x, DType t, int64_t n, double inv_t,
-                       int threads) {
+// Row statistics for the log modes: f32 compute sums plainly and redoes the sum (in f64, with
+// the terms equal to 1 kept apart) only for a near-certain row (sum < kSplitOnesBelow), exactly
+// as the short-row kernel does per row; f64 always splits.
+RowStats row_stats_log(const KernelTable& k, const void* x, DType t, int64_t n,
+                       const Temperature& temp, int threads) {
   if (t != DType::f64) {
-    const RowStats plain = row_stats(k, x, t, n, inv_t, threads, false);
+    const RowStats plain = row_stats(k, x, t, n, temp, threads, false);
     if (plain.special() || !(plain.rest < cpu::kSplitOnesBelow)) return plain;
+    return row_stats(k, x, t, n, temp, threads, true, nullptr, nullptr, plain.max);
   }
-  return row_stats(k, x, t, n, inv_t, threads, true);
+  return row_stats(k, x, t, n, temp, threads, true);
 }
 
 // Scratch buffers for gathering one strided row (per thread).
@@ -147,7 +150,7 @@ struct NormalizeJob {
   char* y;
   DType xt, yt;
   std::size_t xes, yes;
-  double inv_t;
+  Temperature temp;
   RowMode mode;
   int threads;  // for the chunks of one long row
   const char* op_name() const { return mode == RowMode::kSoftmax ? "softmax" : "log_softmax"; }
@@ -172,7 +175,7 @@ struct NormalizeJob {
       void* work = yt == ct ? dst : s.ensure(s.work, static_cast<std::size_t>(n) * cs);
       s.block_max.resize(static_cast<std::size_t>((n + cpu::kBlockElems - 1) / cpu::kBlockElems));
       double* bm = s.block_max.data();
-      const RowStats st = row_stats(*k, src, xt, n, inv_t, row_threads, false, work, bm);
+      const RowStats st = row_stats(*k, src, xt, n, temp, row_threads, false, work, bm);
       if (st.special()) {
         for (int64_t i = 0; i < n; ++i) detail::store_from_double(dst, yt, i, kNaN);
       } else {
@@ -182,12 +185,12 @@ struct NormalizeJob {
             k->scale_blocks(static_cast<const char*>(work) + off * static_cast<int64_t>(cs),
                             static_cast<char*>(dst) + off * static_cast<int64_t>(yes), yt,
                             std::min(kChunkElems, n - off), bm + off / cpu::kBlockElems,
-                            st.max, inv_t, st.sum);
+                            st.max, temp, st.sum);
           }
         });
       }
     } else {
-      const RowStats st = row_stats_log(*k, src, xt, n, inv_t, row_threads);
+      const RowStats st = row_stats_log(*k, src, xt, n, temp, row_threads);
       if (st.special()) {
         for (int64_t i = 0; i < n; ++i) detail::store_from_double(dst, yt, i, kNaN);
       } else {
@@ -197,7 +200,7 @@ struct NormalizeJob {
             const int64_t off = c * kChunkElems;
             k->normalize(static_cast<const char*>(src) + off * static_cast<int64_t>(xes), xt,
                          static_cast<char*>(dst) + off * static_cast<int64_t>(yes), yt,
-                         std::min(kChunkElems, n - off), st.max, inv_t, log_sum, mode);
+                         std::min(kChunkElems, n - off), st.max, temp, log_sum, mode);
           }
         });
       }
@@ -219,7 +222,7 @@ void log_path(const char* op, const KernelTable& k, const RowGeometry& g, DType 
 // Fast path for many short contiguous rows with a constant row stride: whole ranges of rows go
 // to one kernel call (bit-identical to the per-row path). Returns false when not applicable.
 bool run_short_rows(const KernelTable& k, const RowGeometry& g, const char* x, DType xt, char* y,
-                    DType yt, double inv_t, RowMode mode, int threads) {
+                    DType yt, const Temperature& temp, RowMode mode, int threads) {
   const bool reduction = mode == RowMode::kLogSumExp;
   if (g.n > cpu::kBlockElems || g.x_step != 1 || (!reduction && g.y_step != 1) ||
       g.dims.size() > 1) {
@@ -234,7 +237,7 @@ bool run_short_rows(const KernelTable& k, const RowGeometry& g, const char* x, D
   const auto xes = static_cast<int64_t>(dtype_size(xt)), yes = static_cast<int64_t>(dtype_size(yt));
   const int outer = g.rows * std::max<int64_t>(g.n, 1) >= detail::kMinParallelElems ? threads : 1;
   detail::parallel_for(g.rows, outer, [&](int64_t b, int64_t e) {
-    k.rows(x + b * xs * xes, xt, xs, y + b * ys * yes, yt, ys, e - b, g.n, inv_t,
+    k.rows(x + b * xs * xes, xt, xs, y + b * ys * yes, yt, ys, e - b, g.n, temp,
            static_cast<int>(mode));
   });
   return true;
@@ -267,6 +270,50 @@ void run_rows(const Job& job, int threads) {
   });
 }
 
+// Calls fn(offset in elements) for every element of a view of `shape` and `strides`, row-major.
+template <class Fn>
+void for_each_element(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
+                      Fn&& fn) {
+  for (int64_t s : shape) {
+    if (s == 0) return;
+  }
+  std::vector<int64_t> idx(shape.size(), 0);
+  int64_t off = 0;
+  for (;;) {
+    fn(off);
+    std::size_t d = shape.size();
+    for (;;) {
+      if (d == 0) return;
+      --d;
+      if (++idx[d] < shape[d]) {
+        off += strides[d];
+        break;
+      }
+      off -= (shape[d] - 1) * strides[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// f32/bf16/f16 input with 1/T outside the f32 compute range (!Temperature::f32_ok(): T below
+// 2^-100 or above 2^100, where 1/T has no f32 pair): computed in f64 by op_f64 on a contiguous
+// f64 copy of x, and the f64 result rounded to y's dtype (through f32, as every f32-computed
+// result). So an extreme T gives the correctly rounded limit (e.g. -inf log-probs for T = 1e-40)
+// instead of a clamped 1/T. Extreme temperatures only: it allocates 8 bytes per element of x and y.
+template <class OpF64>
+void run_widened(const ConstTensorView& x, const TensorView& y, OpF64&& op_f64) {
+  // (At least one element each, so the views' data are never null.)
+  std::vector<double> xd(static_cast<std::size_t>(std::max<int64_t>(x.numel(), 1)));
+  std::vector<double> yd(static_cast<std::size_t>(std::max<int64_t>(y.numel(), 1)));
+  std::size_t i = 0;
+  for_each_element(x.shape, x.strides,
+                   [&](int64_t off) { xd[i++] = detail::load_as_double(x.data, x.dtype, off); });
+  op_f64(ConstTensorView(xd.data(), x.shape), TensorView(yd.data(), y.shape));
+  i = 0;
+  for_each_element(y.shape, y.strides,
+                   [&](int64_t off) { detail::store_from_double(y.data, y.dtype, off, yd[i++]); });
+}
+
 void normalize_op(const char* op, const ConstTensorView& x, const TensorView& y,
                   const SoftmaxOptions& o, RowMode mode) {
   detail::check_view(op, "x", x);
@@ -274,26 +321,33 @@ void normalize_op(const char* op, const ConstTensorView& x, const TensorView& y,
   detail::check_compute_pair(op, x.dtype, "y", y.dtype);
   const int64_t axis = detail::normalize_axis(op, o.axis, x.rank());
   detail::check_same_shape(op, "y", x.shape, y.shape);
-  const double inv_t = detail::check_temperature(op, o.temperature);
+  detail::check_temperature(op, o.temperature);
   detail::check_no_overlap(op, x, y, /*allow_alias=*/true);
+  const Temperature temp = cpu::MakeTemperature(o.temperature);
+  if (x.dtype != DType::f64 && !temp.f32_ok()) {
+    run_widened(x, y, [&](const ConstTensorView& xd, const TensorView& yd) {
+      normalize_op(op, xd, yd, o, mode);
+    });
+    return;
+  }
 
   NormalizeJob job{&cpu::kernels(), detail::make_row_geometry(x, y, axis, false),
                    static_cast<const char*>(x.data), static_cast<char*>(y.data), x.dtype,
                    y.dtype, dtype_size(x.dtype), dtype_size(y.dtype),
-                   inv_t, mode, 0};
+                   temp, mode, 0};
   if (job.g.rows == 0 || job.g.n == 0) return;
   const int threads = detail::resolve_threads(o.threads);
   job.threads = threads;
-  if (run_short_rows(*job.k, job.g, job.x, job.xt, job.y, job.yt, job.inv_t, mode, threads)) return;
+  if (run_short_rows(*job.k, job.g, job.x, job.xt, job.y, job.yt, job.temp, mode, threads)) return;
   run_rows(job, threads);
 }
 
-// logsumexp of one row from its statistics.
-double logsumexp_value(const RowStats& st, double inv_t) {
+// logsumexp of one row from its statistics (cpu::LogSumExpOf, as the short-row kernel).
+double logsumexp_value(const RowStats& st, const Temperature& temp, DType t) {
   if (st.has_nan) return kNaN;
   if (st.max == kInf) return kInf;
   if (st.max == -kInf) return -kInf;  // all -inf, or empty
-  return st.max * inv_t + st.log_sum();
+  return cpu::LogSumExpOf(st.max, st.ones, st.rest, temp, t == DType::f64);
 }
 
 struct ReduceJob {
@@ -303,7 +357,7 @@ struct ReduceJob {
   char* y;
   DType xt, yt;
   std::size_t xes, yes;
-  double inv_t;
+  Temperature temp;
   bool argmax;  // else logsumexp
   const char* op_name() const { return argmax ? "argmax" : "logsumexp"; }
 
@@ -316,8 +370,8 @@ struct ReduceJob {
       src = buf;
     }
     if (!argmax) {
-      const RowStats st = row_stats_log(*k, src, xt, n, inv_t, row_threads);
-      detail::store_from_double(yrow, yt, 0, logsumexp_value(st, inv_t));
+      const RowStats st = row_stats_log(*k, src, xt, n, temp, row_threads);
+      detail::store_from_double(yrow, yt, 0, logsumexp_value(st, temp, xt));
       return;
     }
     const int64_t chunks = num_chunks(n);
@@ -356,14 +410,21 @@ void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
   detail::check_compute_pair(op, x.dtype, "y", y.dtype);
   const int64_t axis = detail::normalize_axis(op, o.axis, x.rank());
   detail::check_same_shape(op, "y", detail::reduced_shape(x.shape, axis, o.keepdims), y.shape);
-  const double inv_t = detail::check_temperature(op, o.temperature);
+  detail::check_temperature(op, o.temperature);
   detail::check_no_overlap(op, x, y, /*allow_alias=*/false);
+  const Temperature temp = cpu::MakeTemperature(o.temperature);
+  if (x.dtype != DType::f64 && !temp.f32_ok()) {
+    run_widened(x, y, [&](const ConstTensorView& xd, const TensorView& yd) {
+      logsumexp(xd, yd, o);
+    });
+    return;
+  }
   ReduceJob job{&cpu::kernels(), detail::make_row_geometry(x, y, axis, true),
                 static_cast<const char*>(x.data), static_cast<char*>(y.data), x.dtype, y.dtype,
-                dtype_size(x.dtype), dtype_size(y.dtype), inv_t, false};
+                dtype_size(x.dtype), dtype_size(y.dtype), temp, false};
   if (job.g.rows == 0) return;
   const int threads = detail::resolve_threads(o.threads);
-  if (run_short_rows(*job.k, job.g, job.x, job.xt, job.y, job.yt, job.inv_t, RowMode::kLogSumExp,
+  if (run_short_rows(*job.k, job.g, job.x, job.xt, job.y, job.yt, job.temp, RowMode::kLogSumExp,
                      threads)) {
     return;
   }
@@ -386,7 +447,7 @@ void argmax(ConstTensorView x, TensorView indices, const SoftmaxOptions& o) {
   detail::check_no_overlap(op, x, indices, /*allow_alias=*/false, "indices");
   ReduceJob job{&cpu::kernels(), detail::make_row_geometry(x, indices, axis, true),
                 static_cast<const char*>(x.data), static_cast<char*>(indices.data), x.dtype,
-                indices.dtype, dtype_size(x.dtype), dtype_size(indices.dtype), 1.0, true};
+                indices.dtype, dtype_size(x.dtype), dtype_size(indices.dtype), Temperature{}, true};
   if (job.g.rows == 0) return;
   if (job.g.n == 0) {
     throw Error(ErrorKind::kInvalidArgument, op, "x", "shape " + detail::shape_str(x.shape),

@@ -2,8 +2,9 @@
 // compiled once per SIMD target (foreach_target) and exported as one BackwardKernels table.
 //
 // Shapes (every kernel): y, dy, dx: (n) contiguous; the caller gathers strided rows.
-// Consistent arithmetic: IEEE add/sub/mul only (no FMA: -ffp-contract=off), sums in fixed
-// logical lanes (FoldLanes), so every target computes the same bits.
+// Consistent arithmetic: IEEE add/sub/mul, and exact FMA only through Fma() (row_ops-inl.h; no
+// compiler contraction: -ffp-contract=off), sums in fixed logical lanes (FoldLanes), so every
+// target computes the same bits.
 #include <cstdint>
 #include <cstring>
 
@@ -24,39 +25,58 @@ using cpu::BackwardMode;
 using cpu::kTrainBlock;
 
 // sum over [0, len) of dy_i * y_i (kSoftmax) or dy_i, in LogicalLanes target-independent lanes.
+// f64: compensated (each product's rounding error by FMA, each addition's by TwoSum, and the
+// lane fold by FoldLanesCompensated), so the sum is exact to about 2^-106 relative to
+// sum |dy_i y_i| and the softmax_backward bound does not grow by the plain sum's error.
+// f32: plain f32 lanes (the f32 bound allows for them).
 template <class D, typename TIn>
-HWY_INLINE hn::TFromD<D> BlockSum(D d, const TIn* y, const TIn* dy, size_t len,
-                                  BackwardMode mode) {
+HWY_INLINE double BlockSum(D d, const TIn* y, const TIn* dy, size_t len, BackwardMode mode) {
   using T = hn::TFromD<D>;
+  constexpr bool kComp = hwy::IsSame<T, double>();
   const size_t N = hn::Lanes(d);
   constexpr size_t K = LogicalLanes<T>() / hn::MaxLanes(d);
   static_assert(K >= 1, "logical lanes must cover a vector");
-  hn::Vec<D> acc[K];
-  for (size_t k = 0; k < K; ++k) acc[k] = hn::Zero(d);
+  hn::Vec<D> acc[K], comp[K];
+  for (size_t k = 0; k < K; ++k) acc[k] = comp[k] = hn::Zero(d);
   const bool prod = mode == BackwardMode::kSoftmax;
+  auto add = [&](size_t k, hn::Vec<D> g, hn::Vec<D> yv) {
+    const auto p = prod ? hn::Mul(g, yv) : g;
+    if constexpr (kComp) {
+      hn::Vec<D> lo;
+      acc[k] = TwoSum(acc[k], p, lo);
+      comp[k] = hn::Add(comp[k], prod ? hn::Add(lo, Fma(d, g, yv, hn::Neg(p))) : lo);
+    } else {
+      acc[k] = hn::Add(acc[k], p);
+    }
+  };
   size_t i = 0;
   for (; i + K * N <= len; i += K * N) {
     for (size_t k = 0; k < K; ++k) {
-      const auto g = LoadWiden(d, dy + i + k * N);
-      acc[k] = hn::Add(acc[k], prod ? hn::Mul(g, LoadWiden(d, y + i + k * N)) : g);
+      add(k, LoadWiden(d, dy + i + k * N), prod ? LoadWiden(d, y + i + k * N) : hn::Zero(d));
     }
   }
   for (size_t k = 0; k < K && i + k * N < len; ++k) {
     const size_t count = HWY_MIN(N, len - i - k * N);
-    const auto g = LoadWidenN(d, dy + i + k * N, count);  // zero-filled past count
-    acc[k] = hn::Add(acc[k], prod ? hn::Mul(g, LoadWidenN(d, y + i + k * N, count)) : g);
+    // zero-filled past count
+    add(k, LoadWidenN(d, dy + i + k * N, count),
+        prod ? LoadWidenN(d, y + i + k * N, count) : hn::Zero(d));
   }
-  return FoldLanes(d, acc);
+  if constexpr (kComp) return FoldLanesCompensated(d, acc, comp);
+  else return static_cast<double>(FoldLanes(d, acc));
 }
 
 template <class D, typename TIn>
 double RowSumT(D d, const TIn* y, const TIn* dy, int64_t n, BackwardMode mode) {
-  double s = 0.0;
+  double s = 0.0, c = 0.0;  // c: the rounding errors of the block additions (TwoSum)
   for (int64_t b = 0; b < n; b += kTrainBlock) {
     const auto len = static_cast<size_t>(HWY_MIN(kTrainBlock, n - b));
-    s += static_cast<double>(BlockSum(d, y + b, dy + b, len, mode));
+    const double v = BlockSum(d, y + b, dy + b, len, mode);
+    const double hi = s + v;
+    const double bb = hi - s;
+    c += (s - (hi - bb)) + (v - bb);
+    s = hi;
   }
-  return s;
+  return s + c;
 }
 
 template <class D, typename TIn, typename TOut>

@@ -174,6 +174,17 @@ HWY_INLINE hn::Vec<D> LoadWiden(D d, const hwy::float16_t* p) {
   return hn::Or(hn::IfThenElse(is_infnan, infnan, scaled), hn::BitCast(d, sign));
 }
 
+// LoadWiden, also from f32/bf16/f16 storage into f64 lanes (exact: through f32).
+template <class D, typename TIn>
+HWY_INLINE hn::Vec<D> LoadAny(D d, const TIn* p) {
+  if constexpr (hwy::IsSame<hn::TFromD<D>, double>() && !hwy::IsSame<TIn, double>()) {
+    const hn::Rebind<float, D> df;
+    return hn::PromoteTo(d, LoadWiden(df, p));
+  } else {
+    return LoadWiden(d, p);
+  }
+}
+
 // Narrowing of f32 lanes to bf16 bits, round to nearest even; NaN stays a (quiet) NaN.
 template <class D>
 HWY_INLINE auto F32ToBF16Bits(D /*d*/, hn::Vec<D> v) {
@@ -254,7 +265,7 @@ template <class D, typename TIn>
 HWY_INLINE hn::Vec<D> LoadWidenN(D d, const TIn* p, size_t count) {
   HWY_ALIGN TIn buf[hn::MaxLanes(d)] = {};
   std::memcpy(buf, p, count * sizeof(TIn));
-  return LoadWiden(d, buf);
+  return LoadAny(d, buf);
 }
 template <class D, typename TOut>
 HWY_INLINE void StoreNarrowN(D d, hn::Vec<D> v, TOut* p, size_t count) {
@@ -303,6 +314,42 @@ HWY_INLINE hn::TFromD<D> FoldLanes(D d, hn::Vec<D> (&acc)[K]) {
   HWY_ALIGN T lanes[FoldedLanes<T>() + hn::MaxLanes(d)];
   for (size_t i = 0; i < k; ++i) hn::Store(acc[i], d, lanes + i * N);
   return FoldScalar(lanes);
+}
+
+// Folds f64 accumulators acc[0..K) and their compensation terms comp[0..K) to one value,
+// keeping every rounding error of the fold (Knuth's TwoSum): a plain fold of lanes holding terms
+// of very different sizes (the maximum's 1 and small exps) would round several times at the
+// larger ulp. Same target-independent order as FoldLanes (halving the logical lanes, then a
+// pairwise tree over FoldedLanes values), so every target gets the same bits.
+template <class D, size_t K>
+HWY_INLINE double FoldLanesCompensated(D d, hn::Vec<D> (&acc)[K], hn::Vec<D> (&comp)[K]) {
+  static_assert(hwy::IsSame<hn::TFromD<D>, double>(), "f64 lanes");
+  constexpr size_t kFolded = FoldedLanes<double>();
+  const size_t N = hn::Lanes(d);
+  size_t k = K;
+  while (k * N > kFolded) {
+    const size_t half = k / 2;
+    for (size_t i = 0; i < half; ++i) {
+      hn::Vec<D> lo;
+      acc[i] = TwoSum(acc[i], acc[i + half], lo);
+      comp[i] = hn::Add(comp[i], hn::Add(comp[i + half], lo));
+    }
+    k = half;
+  }
+  HWY_ALIGN double a[kFolded + hn::MaxLanes(d)], c[kFolded + hn::MaxLanes(d)];
+  for (size_t i = 0; i < k; ++i) {
+    hn::Store(acc[i], d, a + i * N);
+    hn::Store(comp[i], d, c + i * N);
+  }
+  for (size_t w = kFolded / 2; w >= 1; w /= 2) {
+    for (size_t i = 0; i < w; ++i) {
+      const double hi = a[i] + a[i + w];
+      const double bb = hi - a[i];
+      c[i] = c[i] + (c[i + w] + ((a[i] - (hi - bb)) + (a[i + w] - bb)));
+      a[i] = hi;
+    }
+  }
+  return a[0] + c[0];
 }
 
 }  // namespace HWY_NAMESPACE

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #undef HWY_TARGET_INCLUDE
@@ -33,48 +34,71 @@ using cpu::RowMode;
 // sits in L1 (8 KiB of f32), so a chunk costs one pass over memory.
 constexpr size_t kBlockElems = static_cast<size_t>(cpu::kBlockElems);
 
-// 1/T in the compute type as an unevaluated sum hi + lo (lo: the rounding of 1/T to f32, so
-// (x - m) / T is carried to ~2^-48 and the softmax error does not grow with |x - m| / T).
-// f32: hi saturates to [2^-149, FLT_MAX] (an extreme T then only flattens or sharpens fully).
+// 1/T in the compute type as an unevaluated pair hi + lo, and T itself (for the dividing
+// variant, f64 only). f64: the pair of cpu::Temperature (1/T to ~2^-106). f32: that pair rounded
+// to an f32 pair (1/T to ~2^-48, so the softmax error does not grow with |x - m| / T); only used
+// where Temperature::f32_ok() (1/T in [2^-100, 2^100]: both halves normal).
 template <typename T>
 struct InvT {
-  T hi, lo;
-  bool scaled() const { return hi != T(1) || lo != T(0); }
+  T hi, lo, t;
 };
 template <typename T>
-HWY_INLINE InvT<T> SplitInvT(double inv_t) {
+HWY_INLINE InvT<T> SplitInvT(const cpu::Temperature& tp) {
   if constexpr (hwy::IsSame<T, double>()) {
-    return InvT<T>{inv_t, 0.0};
+    return InvT<T>{tp.inv, tp.inv_lo, tp.t};
   } else {
-    const double c = std::min(std::max(inv_t, static_cast<double>(std::numeric_limits<float>::denorm_min())),
-                              static_cast<double>(std::numeric_limits<float>::max()));
-    const float hi = static_cast<float>(c);
-    const float lo = c == inv_t ? static_cast<float>(inv_t - static_cast<double>(hi)) : 0.0f;
-    return InvT<T>{hi, lo};
+    const float hi = static_cast<float>(tp.inv);
+    const float lo = static_cast<float>((tp.inv - static_cast<double>(hi)) + tp.inv_lo);
+    return InvT<T>{hi, lo, 0.0f};
   }
 }
 
-// The exponent of one vector: a + lo = (x - m) / T, with x - m carried exactly (TwoSum) and,
-// when scaled, the product by 1/T = inv_hi + inv_lo carried to about 2^-48 (FMA gives the
-// product's rounding error). Where x - m overflows (x and m finite, of opposite huge signs) it
-// falls back to x / T - m / T. `lo` is meaningless where a is -inf.
-template <bool kScaled, class D, class V = hn::Vec<D>>
-HWY_INLINE void ShiftedArg(D d, V x, V neg_m, V inv_hi, V inv_lo, V& a_out, V& lo_out) {
+// The kernels' temperature variants (template argument kScale): T == 1, multiply by the pair
+// 1/T = hi + lo, divide by T (f64 only: 1/T overflows or is tiny, see cpu::Temperature).
+constexpr int kUnscaled = 0, kPairScaled = 1, kDivided = 2;
+template <int kScale>
+using ScaleTag = std::integral_constant<int, kScale>;
+
+// fn(ScaleTag<variant>) for the variant of tp in compute type T (f32 has no dividing variant).
+template <typename T, class Fn>
+HWY_INLINE auto WithScale(const cpu::Temperature& tp, Fn&& fn) {
+  if (!tp.scaled()) return fn(ScaleTag<kUnscaled>());
+  if constexpr (hwy::IsSame<T, double>()) {
+    if (tp.divide) return fn(ScaleTag<kDivided>());
+  }
+  return fn(ScaleTag<kPairScaled>());
+}
+
+// The exponent of one vector: a + lo = (x - m) / T, with x - m carried exactly (TwoSum) and
+// then either multiplied by 1/T = inv_hi + inv_lo (FMA gives the product's rounding error) or
+// divided by T (the FMA remainder gives the quotient's), so a + lo carries (x - m) / T to about
+// 2^-48 (f32) / 2^-100 (f64) relative. Where x - m overflows (x and m finite, of opposite huge
+// signs) it falls back to x / T - m / T. `lo` is meaningless where a is -inf.
+template <int kScale, class D, class V = hn::Vec<D>>
+HWY_INLINE void ShiftedArg(D d, V x, V neg_m, V inv_hi, V inv_lo, V t, V& a_out, V& lo_out) {
   V lo;
   V a = TwoSum(x, neg_m, lo);
-  if constexpr (kScaled) {
+  if constexpr (kScale != kUnscaled) {
     const auto ovf = hn::And(hn::IsInf(a), hn::IsFinite(x));
     const V hi = a;
-    a = hn::Mul(hi, inv_hi);
-    lo = hn::Add(Fma(d, hi, inv_hi, hn::Neg(a)), Fma(d, hi, inv_lo, hn::Mul(lo, inv_hi)));
+    if constexpr (kScale == kPairScaled) {
+      a = hn::Mul(hi, inv_hi);
+      lo = hn::Add(Fma(d, hi, inv_hi, hn::Neg(a)), Fma(d, hi, inv_lo, hn::Mul(lo, inv_hi)));
+    } else {
+      a = hn::Div(hi, t);
+      lo = hn::Div(hn::Add(Fma(d, hn::Neg(a), t, hi), lo), t);
+    }
     if (HWY_UNLIKELY(!hn::AllFalse(d, ovf))) {
-      a = hn::IfThenElse(ovf, hn::Add(hn::Mul(x, inv_hi), hn::Mul(neg_m, inv_hi)), a);
+      const V alt = kScale == kPairScaled ? hn::Add(hn::Mul(x, inv_hi), hn::Mul(neg_m, inv_hi))
+                                          : hn::Add(hn::Div(x, t), hn::Div(neg_m, t));
+      a = hn::IfThenElse(ovf, alt, a);
       lo = hn::IfThenZeroElse(ovf, lo);
     }
   } else {
     (void)d;
     (void)inv_hi;
     (void)inv_lo;
+    (void)t;
   }
   a_out = a;
   lo_out = lo;
@@ -92,17 +116,18 @@ HWY_INLINE void StoreScalar(hwy::float16_t* p, double v) {
   std::memcpy(p, &b, 2);
 }
 
-// exp((a - b) * inv_t) for a <= b, with a - b carried exactly (TwoSum): the maxima of f64 rows
-// differ by amounts that f64 cannot hold exactly, and exp would amplify that rounding.
-HWY_INLINE double ExpDiff(double a, double b, double inv_t) {
+// exp((a - b) / T) for a <= b, with a - b carried exactly (TwoSum) and (a - b) / T as in
+// ShiftedArg: the maxima of f64 rows differ by amounts that f64 cannot hold exactly, and exp
+// would amplify that rounding.
+HWY_INLINE double ExpDiff(double a, double b, const cpu::Temperature& tp) {
   const hn::CappedTag<double, 1> d1;
-  hn::Vec<decltype(d1)> lo;
-  auto hi = TwoSum(hn::Set(d1, a), hn::Set(d1, -b), lo);
-  if (inv_t != 1.0) {
-    hi = hn::Mul(hi, hn::Set(d1, inv_t));
-    lo = hn::Mul(lo, hn::Set(d1, inv_t));
-  }
-  return hn::GetLane(ExpNonPositive(d1, hi, lo));
+  const InvT<double> it = SplitInvT<double>(tp);
+  return WithScale<double>(tp, [&](auto scale) {
+    hn::Vec<decltype(d1)> arg, lo;
+    ShiftedArg<decltype(scale)::value>(d1, hn::Set(d1, a), hn::Set(d1, -b), hn::Set(d1, it.hi),
+                                       hn::Set(d1, it.lo), hn::Set(d1, it.t), arg, lo);
+    return hn::GetLane(ExpNonPositive(d1, arg, lo));
+  });
 }
 
 // s + v rounded, with the rounding error added to comp (Knuth's TwoSum): compensated sums of
@@ -124,10 +149,10 @@ HWY_INLINE hn::TFromD<D> BlockMax(D d, const TIn* HWY_RESTRICT x, size_t len, bo
   auto nan = hn::Zero(d);  // lanes of all-ones where a NaN was seen
   size_t i = 0;
   for (; i + 4 * N <= len; i += 4 * N) {
-    const auto v0 = LoadWiden(d, x + i);
-    const auto v1 = LoadWiden(d, x + i + N);
-    const auto v2 = LoadWiden(d, x + i + 2 * N);
-    const auto v3 = LoadWiden(d, x + i + 3 * N);
+    const auto v0 = LoadAny(d, x + i);
+    const auto v1 = LoadAny(d, x + i + N);
+    const auto v2 = LoadAny(d, x + i + 2 * N);
+    const auto v3 = LoadAny(d, x + i + 3 * N);
     m0 = hn::Max(m0, v0);
     m1 = hn::Max(m1, v1);
     m2 = hn::Max(m2, v2);
@@ -138,7 +163,7 @@ HWY_INLINE hn::TFromD<D> BlockMax(D d, const TIn* HWY_RESTRICT x, size_t len, bo
   }
   for (; i < len; i += N) {
     const size_t count = HWY_MIN(N, len - i);
-    auto v = count == N ? LoadWiden(d, x + i) : LoadWidenN(d, x + i, count);
+    auto v = count == N ? LoadAny(d, x + i) : LoadWidenN(d, x + i, count);
     v = hn::IfThenElse(hn::FirstN(d, count), v, neg_inf);
     m0 = hn::Max(m0, v);
     nan = hn::Or(nan, hn::VecFromMask(d, hn::IsNaN(v)));
@@ -197,10 +222,12 @@ struct BlockSum {
   double ones;
 };
 
-// sum over x[0, len) of exp((x - m) * inv_t), accumulated in f64 in kSumLanes target-independent
+// sum over x[0, len) of exp((x - m) / T), accumulated in f64 in kSumLanes target-independent
 // logical lanes; when e_out is non-null also stores each exp there (compute type T).
-// f64 accumulation keeps the row sum exact to ~1e-16 whatever the row length.
-template <bool kScaled, bool kSplitOnes, bool kStoreArg = false, class D, typename TIn>
+// f64 accumulation keeps the row sum exact to ~1e-16 whatever the row length (f64 compute:
+// compensated, FoldLanesCompensated). D may be an f64 tag over f32/bf16/f16 input (the log modes'
+// near-certain rows, chunk_stats_log).
+template <int kScale, bool kSplitOnes, bool kStoreArg = false, class D, typename TIn>
 HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::TFromD<D> m,
                                 InvT<hn::TFromD<D>> it, hn::TFromD<D>* e_out) {
   using T = hn::TFromD<D>;
@@ -212,6 +239,7 @@ HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::
   const auto neg_m = hn::Set(d, -m);
   const auto inv_hi = hn::Set(d, it.hi);
   const auto inv_lo = hn::Set(d, it.lo);
+  const auto t_v = hn::Set(d, it.t);
   const auto one = hn::Set(d, T(1));
   hn::Vec<WideTag<D>> acc[K2], comp[K2];
   for (size_t k = 0; k < K2; ++k) acc[k] = comp[k] = hn::Zero(dd);
@@ -228,7 +256,7 @@ HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::
   for (; i + K * N <= len; i += K * N) {
     for (size_t k = 0; k < K; ++k) {
       hn::Vec<D> a, lo;
-      ShiftedArg<kScaled>(d, LoadWiden(d, x + i + k * N), neg_m, inv_hi, inv_lo, a, lo);
+      ShiftedArg<kScale>(d, LoadAny(d, x + i + k * N), neg_m, inv_hi, inv_lo, t_v, a, lo);
       const auto e = ExpNonPositive(d, a, lo);
       if (e_out) hn::StoreU(kStoreArg ? a : e, d, e_out + i + k * N);
       add(k, e);
@@ -237,13 +265,15 @@ HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::
   for (size_t k = 0; k < K && i + k * N < len; ++k) {
     const size_t count = HWY_MIN(N, len - i - k * N);
     hn::Vec<D> a, lo;
-    ShiftedArg<kScaled>(d, LoadWidenN(d, x + i + k * N, count), neg_m, inv_hi, inv_lo, a, lo);
+    ShiftedArg<kScale>(d, LoadWidenN(d, x + i + k * N, count), neg_m, inv_hi, inv_lo, t_v, a,
+                       lo);
     const auto e = hn::IfThenElseZero(hn::FirstN(d, count), ExpNonPositive(d, a, lo));
     if (e_out) StoreNarrowN(d, kStoreArg ? a : e, e_out + i + k * N, count);
     add(k, e);
   }
-  double rest = FoldLanes(dd, acc);
-  if constexpr (hwy::IsSame<T, double>()) rest += FoldLanes(dd, comp);
+  double rest;
+  if constexpr (hwy::IsSame<T, double>()) rest = FoldLanesCompensated(dd, acc, comp);
+  else rest = FoldLanes(dd, acc);
   double n_ones = 0;
   if constexpr (kSplitOnes) n_ones = static_cast<double>(hn::GetLane(hn::SumOfLanes(d, ones)));
   return BlockSum{rest, n_ones};
@@ -267,34 +297,45 @@ HWY_INLINE hn::TFromD<D> ChunkMax(D d, const TIn* HWY_RESTRICT x, int64_t n, boo
   return m;
 }
 
-// Statistics of a chunk. f32 compute: one pass, online per block (below). f64: two passes over
-// the chunk while it sits in L2: its maximum (or known_max, the row's maximum when the caller
-// found it first), then the exp sum block by block relative to that one maximum, so no partial
-// sum or stored exp is rescaled. (Chunks of one row are merged with the online rule by the
-// caller.)
-// log(sum exp((x - m) / T)) of one block for the log modes. f64 always keeps the terms equal to 1
-// apart (see BlockSum). f32: one plain pass first; only a near-certain row (sum < 1 + 2^-20, where
-// log(sum) would lose relative accuracy) is summed again with the split. The general path
-// (src/core row_stats) applies the same rule to the whole row, so both give the same bits.
-template <bool kScaled, bool kStoreArg, class D, typename TIn>
-HWY_INLINE double BlockLogSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::TFromD<D> m,
-                              InvT<hn::TFromD<D>> it, hn::TFromD<D>* arg_out) {
-  if constexpr (!hwy::IsSame<hn::TFromD<D>, double>()) {
-    const BlockSum plain = BlockExpSum<kScaled, false, kStoreArg>(d, x, len, m, it, arg_out);
-    if (!(plain.rest < cpu::kSplitOnesBelow)) return cpu::LogOfSum(plain.ones, plain.rest);
+// The exp sum of one block for the log modes, split as in BlockSum. f64 always keeps the terms
+// equal to 1 apart. f32: one plain pass first; only a near-certain row (sum < 1 + 2^-20, where
+// log(sum) must keep relative accuracy) is summed again, in f64 (f64 exps of the f32 inputs, so
+// exps below the f32 subnormal range are not quantised to 2^-149) with the split. The general
+// path (src/core row_stats_log: chunk_stats, then chunk_stats_log) applies the same rule to the
+// whole row, so both give the same bits.
+template <int kScale, bool kStoreArg, class D, typename TIn>
+HWY_INLINE BlockSum BlockLogSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::TFromD<D> m,
+                                const cpu::Temperature& tp, hn::TFromD<D>* arg_out) {
+  using T = hn::TFromD<D>;
+  if constexpr (!hwy::IsSame<T, double>()) {
+    const BlockSum plain =
+        BlockExpSum<kScale, false, kStoreArg>(d, x, len, m, SplitInvT<T>(tp), arg_out);
+    if (!(plain.rest < cpu::kSplitOnesBelow)) return plain;
+    const hn::ScalableTag<double> dd;
+    return BlockExpSum<kScale, true>(dd, x, len, static_cast<double>(m), SplitInvT<double>(tp),
+                                     static_cast<double*>(nullptr));
+  } else {
+    return BlockExpSum<kScale, true, kStoreArg>(d, x, len, m, SplitInvT<T>(tp), arg_out);
   }
-  const BlockSum bs = BlockExpSum<kScaled, true, kStoreArg>(d, x, len, m, it, arg_out);
-  return cpu::LogOfSum(bs.ones, bs.rest);
 }
 
+// Statistics of a chunk. f32 compute: one pass, online per block (below). f64 (also f64 compute
+// of f32/bf16/f16 input, chunk_stats_log): two passes over the chunk while it sits in L2: its
+// maximum (or known_max, the row's maximum when the caller found it first), then the exp sum
+// block by block relative to that one maximum, so no partial sum or stored exp is rescaled.
+// (Chunks of one row are merged with the online rule by the caller.)
 template <bool kSplitOnes, class D, typename TIn>
-ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d,
+ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, const cpu::Temperature& tp,
                        hn::TFromD<D>* e_out, double* block_max, double known_max) {
   using T = hn::TFromD<D>;
-  const InvT<T> inv_t = SplitInvT<T>(inv_t_d);
-  const bool scaled = inv_t.scaled();
+  const InvT<T> inv_t = SplitInvT<T>(tp);
   constexpr T kInf = std::numeric_limits<T>::infinity();
   double rest = 0.0, rest_c = 0.0, ones = 0.0;  // rest_c: compensation of the block sums
+  auto block_sum = [&](const TIn* xb, size_t len, T m, T* e_blk) {
+    return WithScale<T>(tp, [&](auto scale) {
+      return BlockExpSum<decltype(scale)::value, kSplitOnes>(d, xb, len, m, inv_t, e_blk);
+    });
+  };
   if (!hwy::IsSame<T, double>() && std::isnan(known_max)) {
     // f32 compute: one pass over memory. Each block's max is taken while it sits in L1, and the
     // running sum is rescaled when the max grows (online normaliser, Milakov & Gimelshein
@@ -309,7 +350,7 @@ ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d
       if (blk_nan) return ChunkStats{static_cast<double>(m_run), 0.0, true, 0.0, 0.0};
       if (bm > m_run) {
         if (ones + rest + rest_c != 0.0) {
-          const double f = ExpDiff(static_cast<double>(m_run), static_cast<double>(bm), inv_t_d);
+          const double f = ExpDiff(static_cast<double>(m_run), static_cast<double>(bm), tp);
           rest = (ones + (rest + rest_c)) * f;  // the old ones are no longer exactly 1
           rest_c = 0.0;
           ones = 0.0;
@@ -321,10 +362,7 @@ ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d
         if (e_out) std::fill(e_out + b, e_out + b + len, T(0));
         continue;
       }
-      T* e_blk = e_out ? e_out + b : nullptr;
-      const BlockSum bs = scaled
-          ? BlockExpSum<true, kSplitOnes>(d, x + b, len, m_run, inv_t, e_blk)
-          : BlockExpSum<false, kSplitOnes>(d, x + b, len, m_run, inv_t, e_blk);
+      const BlockSum bs = block_sum(x + b, len, m_run, e_out ? e_out + b : nullptr);
       rest = TwoSumScalar(rest, bs.rest, rest_c);
       ones += bs.ones;
     }
@@ -342,9 +380,7 @@ ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, double inv_t_d
       if (e_out) std::fill(e_out + b, e_out + b + len, T(0));
       continue;
     }
-    T* e_blk = e_out ? e_out + b : nullptr;
-    const BlockSum bs = scaled ? BlockExpSum<true, kSplitOnes>(d, x + b, len, m, inv_t, e_blk)
-                               : BlockExpSum<false, kSplitOnes>(d, x + b, len, m, inv_t, e_blk);
+    const BlockSum bs = block_sum(x + b, len, m, e_out ? e_out + b : nullptr);
     rest = TwoSumScalar(rest, bs.rest, rest_c);
     ones += bs.ones;
   }
@@ -373,38 +409,39 @@ HWY_INLINE void ScaleRun(D d, const hn::TFromD<D>* e, TOut* y, size_t len, doubl
   if (i < len) StoreNarrowN(d, hn::Mul(LoadWidenN(d, e + i, len - i), f), y + i, len - i);
 }
 
-// y = e / sum, block b rescaled by exp((block_max[b] - max) * inv_t); y may be e (in place) or
+// y = e / sum, block b rescaled by exp((block_max[b] - max) / T); y may be e (in place) or
 // narrower storage.
 template <class D, typename TOut>
 void ScaleBlocksT(D d, const hn::TFromD<D>* e, TOut* y, int64_t n, const double* block_max,
-                  double max, double inv_t, double sum) {
+                  double max, const cpu::Temperature& tp, double sum) {
   for (int64_t b = 0; b < n; b += kBlockElems) {
     const size_t len = static_cast<size_t>(HWY_MIN(static_cast<int64_t>(kBlockElems), n - b));
     const double bm = block_max[b / static_cast<int64_t>(kBlockElems)];
-    const double rescale = bm == max ? 1.0 : ExpDiff(bm, max, inv_t);
+    const double rescale = bm == max ? 1.0 : ExpDiff(bm, max, tp);
     ScaleRun(d, e + b, y + b, len, rescale, sum);
   }
 }
 
-template <bool kScaled, RowMode kMode, class D, typename TIn, typename TOut>
-void NormalizeT(D d, const TIn* x, TOut* y, int64_t n, double max_d, double inv_t_d,
+template <int kScale, RowMode kMode, class D, typename TIn, typename TOut>
+void NormalizeT(D d, const TIn* x, TOut* y, int64_t n, double max_d, const cpu::Temperature& tp,
                 double scale_d) {
   // No HWY_RESTRICT: y may alias x exactly (in place); each vector is loaded before stored.
   using T = hn::TFromD<D>;
   const size_t N = hn::Lanes(d);
-  const InvT<T> it = SplitInvT<T>(inv_t_d);
+  const InvT<T> it = SplitInvT<T>(tp);
   const auto neg_m = hn::Set(d, -static_cast<T>(max_d));
   const auto inv_hi = hn::Set(d, it.hi);
   const auto inv_lo = hn::Set(d, it.lo);
+  const auto t_v = hn::Set(d, it.t);
   const auto scale = hn::Set(d, static_cast<T>(scale_d));
   const auto neg_inf = hn::Set(d, -std::numeric_limits<T>::infinity());
   const size_t len = static_cast<size_t>(n);
   auto one = [&](hn::Vec<D> v) {
     if constexpr (kMode == RowMode::kSoftmax) {
       hn::Vec<D> a, lo;
-      ShiftedArg<kScaled>(d, v, neg_m, inv_hi, inv_lo, a, lo);
+      ShiftedArg<kScale>(d, v, neg_m, inv_hi, inv_lo, t_v, a, lo);
       return hn::Mul(ExpNonPositive(d, a, lo), scale);
-    } else if constexpr (!kScaled) {
+    } else if constexpr (kScale == kUnscaled) {
       // log-softmax, T = 1: y = (x - m) - log(sum). No TwoSum here: y and x - m have the same
       // sign and |y| >= |x - m|, so rounding x - m costs at most half an ulp of y (exp would
       // amplify it; a subtraction does not).
@@ -412,7 +449,7 @@ void NormalizeT(D d, const TIn* x, TOut* y, int64_t n, double max_d, double inv_
     } else {
       // log-softmax, T != 1: (x - m) / T carried as a + lo (see ShiftedArg), then one rounding.
       hn::Vec<D> a, lo;
-      ShiftedArg<kScaled>(d, v, neg_m, inv_hi, inv_lo, a, lo);
+      ShiftedArg<kScale>(d, v, neg_m, inv_hi, inv_lo, t_v, a, lo);
       lo = hn::IfThenZeroElse(hn::Eq(a, neg_inf), lo);
       return hn::Add(hn::Sub(a, scale), lo);
     }
@@ -426,13 +463,13 @@ void NormalizeT(D d, const TIn* x, TOut* y, int64_t n, double max_d, double inv_
 // n <= kBlockElems contiguous elements at x + r * x_stride and y + r * y_stride. Computes exactly
 // what the general path (chunk_stats on one block, merge, scale_blocks / normalize) computes.
 // kLogSumExp (mode value 2) writes one value per row at y + r * y_stride.
-template <class D, typename TIn, typename TOut>
-void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64_t rows,
-           int64_t n, double inv_t_d, int mode) {
+template <int kScale, class D, typename TIn, typename TOut>
+void RowsScaledT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64_t rows,
+                 int64_t n, const cpu::Temperature& tp, int mode) {
   using T = hn::TFromD<D>;
-  const InvT<T> inv_t = SplitInvT<T>(inv_t_d);
-  const bool scaled = inv_t.scaled();
+  const InvT<T> inv_t = SplitInvT<T>(tp);
   constexpr T kInf = std::numeric_limits<T>::infinity();
+  constexpr bool kF64 = hwy::IsSame<T, double>();
   HWY_ALIGN T work[kBlockElems];
   const size_t len = static_cast<size_t>(n);
   for (int64_t r = 0; r < rows; ++r) {
@@ -446,9 +483,8 @@ void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64
       if (has_nan) v = std::numeric_limits<double>::quiet_NaN();
       else if (!(m > -kInf && m < kInf)) v = static_cast<double>(m);
       else {
-        const double log_sum = scaled ? BlockLogSum<true, false>(d, xr, len, m, inv_t, nullptr)
-                                      : BlockLogSum<false, false>(d, xr, len, m, inv_t, nullptr);
-        v = static_cast<double>(m) * inv_t_d + log_sum;
+        const BlockSum bs = BlockLogSum<kScale, false>(d, xr, len, m, tp, nullptr);
+        v = cpu::LogSumExpOf(static_cast<double>(m), bs.ones, bs.rest, tp, kF64);
       }
       StoreScalar(yr, v);
       continue;
@@ -459,26 +495,37 @@ void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64
     }
     if (mode == static_cast<int>(RowMode::kSoftmax)) {
       T* e = hwy::IsSame<TOut, T>() ? reinterpret_cast<T*>(yr) : work;
-      const BlockSum bs = scaled ? BlockExpSum<true, false>(d, xr, len, m, inv_t, e)
-                                 : BlockExpSum<false, false>(d, xr, len, m, inv_t, e);
+      const BlockSum bs = BlockExpSum<kScale, false>(d, xr, len, m, inv_t, e);
       ScaleRun(d, e, yr, len, 1.0, bs.ones + bs.rest);
+    } else if constexpr (kScale != kUnscaled) {
+      const BlockSum bs = BlockLogSum<kScale, false>(d, xr, len, m, tp, nullptr);
+      NormalizeT<kScale, RowMode::kLogSoftmax>(d, xr, yr, n, m, tp,
+                                               cpu::LogOfSum(bs.ones, bs.rest));
     } else {
-      if (scaled) {
-        NormalizeT<true, RowMode::kLogSoftmax>(
-            d, xr, yr, n, m, inv_t_d, BlockLogSum<true, false>(d, xr, len, m, inv_t, nullptr));
-      } else {
-        // T = 1: the exp pass also stores x - m (into y, or an L1 scratch for bf16/f16), so the
-        // output lines are fetched while the exps compute and the last pass is y = (x - m) - L
-        // in L1: the same two roundings as NormalizeT, hence the same bits as the long-row path.
-        T* dm = hwy::IsSame<TOut, T>() ? reinterpret_cast<T*>(yr) : work;
-        const auto l = hn::Set(d, static_cast<T>(BlockLogSum<false, true>(d, xr, len, m, inv_t, dm)));
-        const size_t N = hn::Lanes(d);
-        size_t i = 0;
-        for (; i + N <= len; i += N) StoreNarrow(d, hn::Sub(hn::LoadU(d, dm + i), l), yr + i);
-        if (i < len) StoreNarrowN(d, hn::Sub(LoadWidenN(d, dm + i, len - i), l), yr + i, len - i);
-      }
+      // T = 1: the exp pass also stores x - m (into y, or an L1 scratch for bf16/f16), so the
+      // output lines are fetched while the exps compute and the last pass is y = (x - m) - L
+      // in L1: the same two roundings as NormalizeT, hence the same bits as the long-row path.
+      // In place (y is x) the scratch is used: a near-certain row is summed twice (see
+      // BlockLogSum), and the second pass must read x, not x - m.
+      const bool into_y = hwy::IsSame<TOut, T>() &&
+                          static_cast<const void*>(yr) != static_cast<const void*>(xr);
+      T* dm = into_y ? reinterpret_cast<T*>(yr) : work;
+      const BlockSum bs = BlockLogSum<kUnscaled, true>(d, xr, len, m, tp, dm);
+      const auto l = hn::Set(d, static_cast<T>(cpu::LogOfSum(bs.ones, bs.rest)));
+      const size_t N = hn::Lanes(d);
+      size_t i = 0;
+      for (; i + N <= len; i += N) StoreNarrow(d, hn::Sub(hn::LoadU(d, dm + i), l), yr + i);
+      if (i < len) StoreNarrowN(d, hn::Sub(LoadWidenN(d, dm + i, len - i), l), yr + i, len - i);
     }
   }
+}
+
+template <class D, typename TIn, typename TOut>
+void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64_t rows,
+           int64_t n, const cpu::Temperature& tp, int mode) {
+  WithScale<hn::TFromD<D>>(tp, [&](auto scale) {
+    RowsScaledT<decltype(scale)::value>(d, x, x_stride, y, y_stride, rows, n, tp, mode);
+  });
 }
 
 template <class D, typename TIn, typename TOut>
@@ -527,27 +574,28 @@ ArgmaxResult ArgmaxT(D d, const TIn* x, int64_t n) {
 // ---- dtype dispatch (VisitF32Storage / VisitF32StorageOut live in row_ops-inl.h) ----
 
 
-template <bool kSplitOnes>
-ChunkStats ChunkStatsDispatch(const void* x, DType dtype, int64_t n, double inv_t, void* e_out,
-                              double* block_max, double known_max) {
+ChunkStats ChunkStatsImpl(const void* x, DType dtype, int64_t n, const cpu::Temperature& t,
+                          void* e_out, double* block_max, double known_max) {
   if (dtype == DType::f64) {
-    return ChunkStatsT<kSplitOnes>(hn::ScalableTag<double>(), static_cast<const double*>(x), n,
-                                   inv_t, static_cast<double*>(e_out), block_max, known_max);
+    return ChunkStatsT<false>(hn::ScalableTag<double>(), static_cast<const double*>(x), n, t,
+                              static_cast<double*>(e_out), block_max, known_max);
   }
   return VisitF32Storage(dtype, x, [&](auto* px) {
-    return ChunkStatsT<kSplitOnes>(hn::ScalableTag<float>(), px, n, inv_t,
-                                   static_cast<float*>(e_out), block_max, known_max);
+    return ChunkStatsT<false>(hn::ScalableTag<float>(), px, n, t, static_cast<float*>(e_out),
+                              block_max, known_max);
   });
 }
 
-ChunkStats ChunkStatsImpl(const void* x, DType dtype, int64_t n, double inv_t, void* e_out,
-                          double* block_max, double known_max) {
-  return ChunkStatsDispatch<false>(x, dtype, n, inv_t, e_out, block_max, known_max);
-}
-
-ChunkStats ChunkStatsLogImpl(const void* x, DType dtype, int64_t n, double inv_t,
+// Every dtype in f64 (see KernelTable::chunk_stats_log).
+ChunkStats ChunkStatsLogImpl(const void* x, DType dtype, int64_t n, const cpu::Temperature& t,
                              double known_max) {
-  return ChunkStatsDispatch<true>(x, dtype, n, inv_t, nullptr, nullptr, known_max);
+  const hn::ScalableTag<double> d;
+  if (dtype == DType::f64) {
+    return ChunkStatsT<true>(d, static_cast<const double*>(x), n, t, nullptr, nullptr, known_max);
+  }
+  return VisitF32Storage(dtype, x, [&](auto* px) {
+    return ChunkStatsT<true>(d, px, n, t, nullptr, nullptr, known_max);
+  });
 }
 
 ChunkStats ChunkMaxImpl(const void* x, DType dtype, int64_t n) {
@@ -564,56 +612,53 @@ ChunkStats ChunkMaxImpl(const void* x, DType dtype, int64_t n) {
 }
 
 void ScaleBlocksImpl(const void* e, void* y, DType y_dtype, int64_t n, const double* block_max,
-                     double max, double inv_t, double sum) {
+                     double max, const cpu::Temperature& t, double sum) {
   if (y_dtype == DType::f64) {
     ScaleBlocksT(hn::ScalableTag<double>(), static_cast<const double*>(e), static_cast<double*>(y),
-                 n, block_max, max, inv_t, sum);
+                 n, block_max, max, t, sum);
     return;
   }
   VisitF32StorageOut(y_dtype, y, [&](auto* py) {
     ScaleBlocksT(hn::ScalableTag<float>(), static_cast<const float*>(e), py, n, block_max, max,
-                 inv_t, sum);
+                 t, sum);
   });
 }
 
-template <bool kScaled, class D, typename TIn, typename TOut>
-void NormalizeMode(D d, const TIn* x, TOut* y, int64_t n, double max, double inv_t, double scale,
-                   RowMode mode) {
-  if (mode == RowMode::kSoftmax) NormalizeT<kScaled, RowMode::kSoftmax>(d, x, y, n, max, inv_t, scale);
-  else NormalizeT<kScaled, RowMode::kLogSoftmax>(d, x, y, n, max, inv_t, scale);
+template <class D, typename TIn, typename TOut>
+void NormalizeMode(D d, const TIn* x, TOut* y, int64_t n, double max, const cpu::Temperature& t,
+                   double scale, RowMode mode) {
+  WithScale<hn::TFromD<D>>(t, [&](auto s) {
+    constexpr int kScale = decltype(s)::value;
+    if (mode == RowMode::kSoftmax) NormalizeT<kScale, RowMode::kSoftmax>(d, x, y, n, max, t, scale);
+    else NormalizeT<kScale, RowMode::kLogSoftmax>(d, x, y, n, max, t, scale);
+  });
 }
 
 void NormalizeImpl(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n,
-                   double max, double inv_t, double scale, RowMode mode) {
+                   double max, const cpu::Temperature& t, double scale, RowMode mode) {
   if (x_dtype == DType::f64) {
-    const hn::ScalableTag<double> d;
-    const auto* px = static_cast<const double*>(x);
-    auto* py = static_cast<double*>(y);
-    if (inv_t != 1.0) NormalizeMode<true>(d, px, py, n, max, inv_t, scale, mode);
-    else NormalizeMode<false>(d, px, py, n, max, inv_t, scale, mode);
+    NormalizeMode(hn::ScalableTag<double>(), static_cast<const double*>(x), static_cast<double*>(y),
+                  n, max, t, scale, mode);
     return;
   }
-  const bool scaled = SplitInvT<float>(inv_t).scaled();
   VisitF32Storage(x_dtype, x, [&](auto* px) {
     VisitF32StorageOut(y_dtype, y, [&](auto* py) {
-      const hn::ScalableTag<float> d;
-      if (scaled) NormalizeMode<true>(d, px, py, n, max, inv_t, scale, mode);
-      else NormalizeMode<false>(d, px, py, n, max, inv_t, scale, mode);
+      NormalizeMode(hn::ScalableTag<float>(), px, py, n, max, t, scale, mode);
     });
     return 0;
   });
 }
 
 void RowsImpl(const void* x, DType x_dtype, int64_t x_stride, void* y, DType y_dtype,
-              int64_t y_stride, int64_t rows, int64_t n, double inv_t, int mode) {
+              int64_t y_stride, int64_t rows, int64_t n, const cpu::Temperature& t, int mode) {
   if (x_dtype == DType::f64) {
     RowsT(hn::ScalableTag<double>(), static_cast<const double*>(x), x_stride,
-          static_cast<double*>(y), y_stride, rows, n, inv_t, mode);
+          static_cast<double*>(y), y_stride, rows, n, t, mode);
     return;
   }
   VisitF32Storage(x_dtype, x, [&](auto* px) {
     VisitF32StorageOut(y_dtype, y, [&](auto* py) {
-      RowsT(hn::ScalableTag<float>(), px, x_stride, py, y_stride, rows, n, inv_t, mode);
+      RowsT(hn::ScalableTag<float>(), px, x_stride, py, y_stride, rows, n, t, mode);
     });
     return 0;
   });
@@ -635,7 +680,7 @@ ArgmaxResult ArgmaxImpl(const void* x, DType dtype, int64_t n) {
   return VisitF32Storage(dtype, x, [&](auto* px) { return ArgmaxT(hn::ScalableTag<float>(), px, n); });
 }
 
-double ExpDiffImpl(double a, double b, double inv_t) { return ExpDiff(a, b, inv_t); }
+double ExpDiffImpl(double a, double b, const cpu::Temperature& t) { return ExpDiff(a, b, t); }
 
 double ExpF64Impl(double a) {
   const hn::CappedTag<double, 1> d1;

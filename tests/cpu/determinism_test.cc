@@ -1,6 +1,7 @@
 // tests/cpu/determinism_test.cc: a row's output bits depend only on that row (ops.hpp,
 // Determinism): not on the SIMD target, the thread count (1 or 2), the batch size or the row's
 // position in the batch, including a long row whose chunks are split across threads.
+#include <cmath>
 #include <cstring>
 
 #include "tests/cpu/test_util.hpp"
@@ -52,11 +53,11 @@ std::vector<unsigned char> RunInBatch(Kind k, DTypePair p, const std::vector<dou
   return {b, b + per_row * es};
 }
 
-void CheckDeterminism(Kind k, DTypePair p, int64_t n, double t, std::mt19937_64& rng) {
+void CheckRowDeterminism(Kind k, DTypePair p, const std::vector<double>& row, double t,
+                         std::mt19937_64& rng) {
+  const auto n = static_cast<int64_t>(row.size());
   SCOPED_TRACE(std::string(KindName(k)) + " " + PairName(p) + " n=" + std::to_string(n) +
                " T=" + Str(t));
-  auto row = Normal(rng, n, 4.0);
-  if (n > 3) row[n / 3] = -kInf;  // -inf entries take their own path
   const std::vector<double> rng_filler = Normal(rng, 4099, 3.0);
   const auto& filler = rng_filler;
   softmax::set_target("");
@@ -78,6 +79,40 @@ void CheckDeterminism(Kind k, DTypePair p, int64_t n, double t, std::mt19937_64&
       }
     }
   });
+}
+
+void CheckDeterminism(Kind k, DTypePair p, int64_t n, double t, std::mt19937_64& rng) {
+  auto row = Normal(rng, n, 4.0);
+  if (n > 3) row[n / 3] = -kInf;  // -inf entries take their own path
+  CheckRowDeterminism(k, p, row, t, rng);
+}
+
+// The rows that take the careful paths: near-certain rows (the log modes sum them again, in f64
+// for f32 storage), logsumexp cancelling to ~0 with max < 0 (f64: log(sum) as a pair), exps
+// below the f32 normal range, extreme T (f32 storage computed in f64), T dividing (f64).
+TEST(Determinism, CarefulPathsAcrossTargets) {
+  std::mt19937_64 rng(63);
+  for (int64_t n : {5, 130, 2049, 33000}) {  // 33000: two chunks
+    std::vector<double> certain = Normal(rng, n, 1.0);
+    certain[static_cast<std::size_t>(n / 2)] += 45.0;
+    std::vector<double> cancel = Uniform(rng, n, -1e-4, 1e-4);
+    for (auto& x : cancel) x -= std::log(static_cast<double>(n));
+    std::vector<double> tiny = Uniform(rng, n, -103.0, -88.0);
+    tiny[0] = 0.0;
+    for (const auto* row : {&certain, &cancel, &tiny}) {
+      for (Kind k : {Kind::kSoftmax, Kind::kLogSoftmax, Kind::kLogsumexp}) {
+        for (DTypePair p : {DTypePair{DType::f32, DType::f32}, DTypePair{DType::f64, DType::f64},
+                            DTypePair{DType::bf16, DType::f32}}) {
+          if (n > 2049 && p.x == DType::bf16) continue;
+          CheckRowDeterminism(k, p, *row, 1.0, rng);
+          if (n <= 2049) CheckRowDeterminism(k, p, *row, 0.7, rng);
+          if (n < 1000) {
+            for (double t : {1e-40, 1e35, 1e-310, 1e300}) CheckRowDeterminism(k, p, *row, t, rng);
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(Determinism, AcrossTargetsThreadsBatchAndPosition) {

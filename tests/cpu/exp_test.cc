@@ -30,7 +30,8 @@ std::vector<float> SweepF32(uint32_t step) {
 std::vector<float> KernelExpF32(const std::vector<float>& a) {
   std::vector<float> y(a.size());
   softmax::cpu::kernels().normalize(a.data(), DType::f32, y.data(), DType::f32,
-                                    static_cast<int64_t>(a.size()), 0.0, 1.0, 1.0,
+                                    static_cast<int64_t>(a.size()), 0.0,
+                                    softmax::cpu::Temperature{}, 1.0,
                                     softmax::cpu::RowMode::kSoftmax);
   return y;
 }
@@ -85,7 +86,7 @@ TEST(Exp, F64SampledMaxUlp) {
   const auto& k = softmax::cpu::kernels();
   std::vector<double> y(a.size());
   k.normalize(a.data(), DType::f64, y.data(), DType::f64, static_cast<int64_t>(a.size()), 0.0,
-              1.0, 1.0, softmax::cpu::RowMode::kSoftmax);
+              softmax::cpu::Temperature{}, 1.0, softmax::cpu::RowMode::kSoftmax);
   for (std::size_t i = 0; i < a.size(); ++i) {
     const double u = softmax::ref::ulp_error(y[i], std::exp(static_cast<LD>(a[i])));
     all.add(u, "a=" + Str(a[i]));
