@@ -8,6 +8,12 @@ libdlpack-dev from apt, see scripts/install-deps.sh):
 
 CMake builds only the extension target (tests and the CLI off) into build-pip/ (never build/,
 which scripts/build.sh owns). CMAKE_BUILD_PARALLEL_LEVEL sets the build jobs (default 2).
+SOFTMAX_BUILD_DIR=<dir> reuses an existing, configured CMake build directory instead (only the
+softmax_python target is built there, without reconfiguring it), so an installed package costs
+no second library build. CMake's progress goes to pip's log: `pip install -v .` shows it.
+
+The package is python/softmax/ (autograd, SciPy forms, nn modules, stubs __init__.pyi and
+py.typed) around the extension softmax._core.
 """
 import os
 import re
@@ -33,31 +39,40 @@ class CMakeExtension(Extension):
         super().__init__(name, sources=[])
 
 
+def run(cmd):
+    """Runs cmd with its output streamed (visible with pip -v), after announcing it."""
+    print("softmax setup.py: " + " ".join(cmd), flush=True)
+    subprocess.check_call(cmd)
+
+
 class CMakeBuild(build_ext):
     def build_extension(self, ext):
-        build_dir = os.path.abspath(os.path.join(self.build_temp, "cmake"))
-        os.makedirs(build_dir, exist_ok=True)
-        configure = [
-            "cmake", "-S", ROOT, "-B", build_dir,
-            "-DCMAKE_BUILD_TYPE=Release",
-            "-DSOFTMAX_BUILD_PYTHON=ON",
-            "-DSOFTMAX_BUILD_TESTS=OFF",
-            "-DSOFTMAX_BUILD_TOOLS=OFF",
-            "-DSOFTMAX_BUILD_BENCH=OFF",
-            "-DSOFTMAX_BUILD_FUZZ=OFF",
-            f"-DPython_EXECUTABLE={sys.executable}",
-        ]
+        reuse = os.environ.get("SOFTMAX_BUILD_DIR")
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")
-        subprocess.check_call(configure)
-        subprocess.check_call(["cmake", "--build", build_dir, "--target", "softmax_python",
-                               "-j", jobs])
-        built = [f for f in os.listdir(os.path.join(build_dir, "python"))
-                 if f.startswith("softmax.") and f.endswith(".so")]
+        if reuse:
+            build_dir = os.path.abspath(reuse)
+            if not os.path.isfile(os.path.join(build_dir, "CMakeCache.txt")):
+                raise RuntimeError(f"SOFTMAX_BUILD_DIR={reuse}: no CMakeCache.txt there "
+                                   "(configure it with cmake -S . -B DIR first)")
+        else:
+            build_dir = os.path.abspath(os.path.join(self.build_temp, "cmake"))
+            os.makedirs(build_dir, exist_ok=True)
+            run(["cmake", "-S", ROOT, "-B", build_dir,
+                 "-DCMAKE_BUILD_TYPE=Release",
+                 "-DSOFTMAX_BUILD_PYTHON=ON",
+                 "-DSOFTMAX_BUILD_TESTS=OFF",
+                 "-DSOFTMAX_BUILD_TOOLS=OFF",
+                 "-DSOFTMAX_BUILD_BENCH=OFF",
+                 "-DSOFTMAX_BUILD_FUZZ=OFF",
+                 f"-DPython_EXECUTABLE={sys.executable}"])
+        run(["cmake", "--build", build_dir, "--target", "softmax_python", "-j", jobs])
+        pkg = os.path.join(build_dir, "python", "softmax")
+        built = [f for f in os.listdir(pkg) if f.startswith("_core.") and f.endswith(".so")]
         if len(built) != 1:
-            raise RuntimeError(f"expected one built softmax*.so in {build_dir}/python, got {built}")
+            raise RuntimeError(f"expected one built _core*.so in {pkg}, got {built}")
         dest = self.get_ext_fullpath(ext.name)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        shutil.copyfile(os.path.join(build_dir, "python", built[0]), dest)
+        shutil.copyfile(os.path.join(pkg, built[0]), dest)
 
 
 os.makedirs(os.path.join(ROOT, BUILD_BASE), exist_ok=True)
@@ -69,7 +84,10 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     install_requires=["numpy"],
-    ext_modules=[CMakeExtension("softmax")],
+    packages=["softmax"],
+    package_dir={"softmax": "python/softmax"},
+    package_data={"softmax": ["__init__.pyi", "py.typed"]},
+    ext_modules=[CMakeExtension("softmax._core")],
     cmdclass={"build_ext": CMakeBuild},
     zip_safe=False,
     options={"build": {"build_base": BUILD_BASE}, "egg_info": {"egg_base": BUILD_BASE}},

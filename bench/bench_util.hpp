@@ -1,4 +1,6 @@
-// bench/bench_util.hpp: helpers shared by every bench/*_bench.cc.
+// bench/bench_util.hpp: helpers shared by the Google Benchmark programs bench/*_bench.cc
+// (the softmax / log-softmax / logsumexp comparison is bench/cpu_compare.cc, which times its
+// implementations round-robin instead).
 //
 // - Sizes: the last-level cache size (sysfs), and the rotation footprint that defeats it.
 // - Arena / Rotation: out-of-cache cases walk through many input/output buffer pairs whose total
@@ -12,26 +14,19 @@
 //   ratio to memcpy from the same run.
 // - Counters: set_counters() adds "gbps" (bytes read + written by an ideal one-read one-write
 //   kernel / real time), "x_memcpy" (gbps / memcpy gbps) and "elems_per_s", and bytes_per_second.
-//
-// Naming convention (parsed by bench/run_cpu.py): impl/op/shape/dtype/tN, e.g.
-//   ours/softmax/4096x1024/f32/t1, onednn/log_softmax/32x131072/bf16/t2, memcpy/copy/64x1024/f32/t1
-// Google Benchmark appends "/real_time" (UseRealTime) and aggregate suffixes.
+// Buffers, logits, copies and the timing loop are src/base/timing.hpp's (shared with the CLI).
 //
 // Environment:
 //   SOFTMAX_BENCH_LLC_BYTES      override the last-level cache size (bytes)
 //   SOFTMAX_BENCH_ROTATE_BYTES   total rotation footprint, inputs + outputs (default 2 x LLC)
 #pragma once
 
-#include <omp.h>
-#include <sys/mman.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,33 +35,16 @@
 
 #include <benchmark/benchmark.h>
 
+#include "src/base/timing.hpp"
+
 namespace softmax_bench {
 
 // ---------------------------------------------------------------------------------------------
 // Shapes and dtypes
 
-struct Shape {
-  int64_t rows;
-  int64_t n;
-  bool rotate;  // false: the case is meant to be in cache (no rotation)
-  std::string str() const { return std::to_string(rows) + "x" + std::to_string(n); }
-  int64_t numel() const { return rows * n; }
-};
-
-// The shapes of issue 3: attention rows, vocab rows, an in-cache case, an odd length.
-inline std::vector<Shape> standard_shapes() {
-  return {{4096, 1024, true}, {32, 131072, true}, {65536, 64, true}, {64, 1024, false},
-          {1, 262144, true},  {1, 1048576, true}, {8, 50257, true}};
-}
-
 enum class Dt { f32, bf16 };
 inline const char* dt_name(Dt d) { return d == Dt::f32 ? "f32" : "bf16"; }
 inline std::size_t dt_size(Dt d) { return d == Dt::f32 ? 4 : 2; }
-
-inline std::string case_name(const std::string& impl, const std::string& op, const Shape& s,
-                             Dt dt, int threads) {
-  return impl + "/" + op + "/" + s.str() + "/" + dt_name(dt) + "/t" + std::to_string(threads);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Cache size
@@ -77,24 +55,10 @@ inline int64_t env_bytes(const char* name, int64_t fallback) {
   return std::strtoll(v, nullptr, 10);
 }
 
-// Size of the largest cache level in sysfs (cpu0), e.g. "491520K" -> bytes; 32 MiB if unknown.
+// Size of the largest cache level in sysfs (cpu0); 32 MiB if unknown.
 inline int64_t llc_bytes() {
-  static const int64_t bytes = [] {
-    int64_t best = 0;
-    for (int i = 0; i < 8; ++i) {
-      std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/size");
-      std::string s;
-      if (!(f >> s) || s.empty()) continue;
-      int64_t v = std::strtoll(s.c_str(), nullptr, 10);
-      const char u = s.back();
-      if (u == 'K') v <<= 10;
-      if (u == 'M') v <<= 20;
-      if (u == 'G') v <<= 30;
-      best = std::max(best, v);
-    }
-    if (best == 0) best = int64_t{32} << 20;
-    return env_bytes("SOFTMAX_BENCH_LLC_BYTES", best);
-  }();
+  static const int64_t bytes =
+      env_bytes("SOFTMAX_BENCH_LLC_BYTES", softmax::timing::sysfs_llc_bytes());
   return bytes;
 }
 
@@ -106,42 +70,21 @@ inline int64_t rotate_footprint() {
 // ---------------------------------------------------------------------------------------------
 // Memory
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-using Buffer = std::unique_ptr<unsigned char, FreeDeleter>;
+using softmax::timing::Buffer;
 
 // Page-aligned, transparent-huge-page advised, pre-faulted (so page faults are never timed).
 inline Buffer alloc_buffer(std::size_t bytes) {
-  constexpr std::size_t kAlign = std::size_t{2} << 20;
-  bytes = (bytes + kAlign - 1) / kAlign * kAlign;
-  void* p = std::aligned_alloc(kAlign, bytes);
-  if (p == nullptr) {
+  try {
+    return softmax::timing::alloc_buffer(bytes);
+  } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "bench: out of memory allocating %zu bytes\n", bytes);
     std::abort();
   }
-  madvise(p, bytes, MADV_HUGEPAGE);
-  std::memset(p, 0, bytes);
-  return Buffer(static_cast<unsigned char*>(p));
-}
-
-inline uint16_t f32_to_bf16(float f) {  // round to nearest even; inputs here are finite
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return static_cast<uint16_t>((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
 }
 
 // Deterministic logits in [-8, 8): element i of a buffer of `count` elements.
 inline void fill_logits(void* dst, Dt dt, int64_t count, uint64_t seed = 0x5eed) {
-  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (int64_t i = 0; i < count; ++i) {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    const float v = static_cast<float>(static_cast<double>(s >> 40) * 0x1p-24 * 16.0 - 8.0);
-    if (dt == Dt::f32) static_cast<float*>(dst)[i] = v;
-    else static_cast<uint16_t*>(dst)[i] = f32_to_bf16(v);
-  }
+  softmax::timing::fill_logits(dst, dt_size(dt), count, seed);
 }
 
 // One pair of input/output buffers for a call.
@@ -231,23 +174,6 @@ class Arena {
 // ---------------------------------------------------------------------------------------------
 // Copy baseline
 
-// memcpy of `bytes` from in to out with `threads` OpenMP threads (contiguous static halves).
-inline void parallel_memcpy(void* out, const void* in, std::size_t bytes, int threads) {
-  if (threads <= 1) {
-    std::memcpy(out, in, bytes);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  {
-    const auto t = static_cast<std::size_t>(omp_get_thread_num());
-    const auto nt = static_cast<std::size_t>(omp_get_num_threads());
-    const std::size_t chunk = (bytes / nt + 63) / 64 * 64;
-    const std::size_t b = std::min(bytes, t * chunk);
-    const std::size_t e = std::min(bytes, b + chunk);
-    if (e > b) std::memcpy(static_cast<char*>(out) + b, static_cast<const char*>(in) + b, e - b);
-  }
-}
-
 // Median seconds per memcpy of `bytes` (rotated like the case it is compared with), measured
 // once per (bytes, threads, rotate, dtype) in this process: >= 15 calls and >= 0.1 s.
 inline double memcpy_seconds(std::size_t bytes, int threads, bool rotate, Dt dt) {
@@ -255,25 +181,18 @@ inline double memcpy_seconds(std::size_t bytes, int threads, bool rotate, Dt dt)
   const auto key = std::make_tuple(bytes, threads, rotate, static_cast<int>(dt));
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   Arena& a = Arena::get();
-  a.prepare(bytes, bytes, dt, rotate);
-  for (int w = 0; w < 2; ++w) {  // warm up (threads, page tables)
-    const Pair p = a.next();
-    parallel_memcpy(p.out, p.in, bytes, threads);
-  }
-  std::vector<double> t;
-  double total = 0;
-  using clock = std::chrono::steady_clock;
-  while (t.size() < 15 || (total < 0.1 && t.size() < 100000)) {
-    const Pair p = a.next();
-    const auto t0 = clock::now();
-    parallel_memcpy(p.out, p.in, bytes, threads);
-    benchmark::ClobberMemory();
-    const double s = std::chrono::duration<double>(clock::now() - t0).count();
-    t.push_back(s);
-    total += s;
-  }
-  std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-  return cache[key] = t[t.size() / 2];
+  const int64_t pairs = a.prepare(bytes, bytes, dt, rotate);
+  softmax::timing::InterleaveOptions o;
+  o.pairs = pairs;
+  o.min_rounds = 15;
+  o.max_rounds = 100000;
+  o.min_seconds = 0.1;
+  const softmax::timing::Impl copy{[&](int64_t i) {
+                                     const Pair p = a.pair(i);
+                                     softmax::timing::parallel_copy(p.out, p.in, bytes, threads);
+                                   },
+                                   {}, {}};
+  return cache[key] = softmax::timing::interleave({copy}, o)[0].median;
 }
 
 // ---------------------------------------------------------------------------------------------

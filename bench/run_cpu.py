@@ -1,105 +1,316 @@
 #!/usr/bin/python3
-"""bench/run_cpu.py: the CPU comparison of issue 3 in one script run.
+"""bench/run_cpu.py: the CPU comparison (issue 11) from two runs of bench/cpu_compare.
 
-1. Runs the Google Benchmark program (bench/softmax_bench.cc: ours, oneDNN, XNNPACK, memcpy)
-   with JSON output and takes the median of its repetitions.
-2. Times PyTorch (torch.softmax / log_softmax / logsumexp with out=, torch.set_num_threads 1
-   and 2) and NumPy (the max-subtract-exp-sum expression with out=, one thread) on the same
-   shapes, rotating buffers the same way, plus a NumPy memcpy (np.copyto) baseline.
-3. Writes bench/results/cpu.md (tables per dtype and thread count: GB/s, ratio to memcpy,
-   speed-up of ours over each peer, plus the machine), cpu.png (GB/s against row length, one
-   line per implementation) and cpu.json (every number, for later analysis).
+1. Runs build-bench/bench/cpu_compare --json twice (two processes), each measuring every
+   implementation of a case group round-robin on the same buffers in the same rounds (ours, sol,
+   oneDNN, XNNPACK, PyTorch, NumPy, memcpy, a streaming-store copy, a read-only pass).
+2. Writes bench/results/cpu.md: per regime (in cache, L3-resident, DRAM), dtype and thread count,
+   our GB/s with its min-max spread over rounds and our speed relative to every baseline and
+   peer, each ratio with how much it moved between the two runs; the issue 11 targets, met or
+   missed by how much; bench/results/cpu_notes.md (hand-written: why) appended as is.
+3. Writes cpu.json (every number of both runs) and cpu.png (skipped with a message when
+   matplotlib is missing).
 
-GB/s = (bytes read + bytes written by an ideal one-read one-write kernel) / median seconds per
-call; "x memcpy" divides by the C++ memcpy of the same bytes, same threads, same run.
+Ratios are speed ratios from median times (ours / peer > 1: ours is faster); "x memcpy" etc.
+compare GB/s, where GB/s = bytes an ideal kernel moves (read input once, write output once) /
+median seconds per call.
 
 Usage (from the repository root, after building build-bench with -DSOFTMAX_BUILD_BENCH=ON):
-  /usr/bin/python3 bench/run_cpu.py                       # full run, a few minutes
-  /usr/bin/python3 bench/run_cpu.py --quick               # smoke test of the harness
-  /usr/bin/python3 bench/run_cpu.py --filter 'f32/t1'     # a subset (regex on case names)
+  /usr/bin/python3 bench/run_cpu.py                  # two full runs, a few minutes
+  /usr/bin/python3 bench/run_cpu.py --quick          # smoke test of the harness
+  /usr/bin/python3 bench/run_cpu.py --filter 'cache/.*/f32/t1'
 """
 import argparse
 import datetime
 import json
-import math
 import os
 import platform
-import re
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-import numpy as np
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# Must match standard_shapes() in bench/bench_util.hpp: (rows, n, rotate).
-SHAPES = [(4096, 1024, True), (32, 131072, True), (65536, 64, True), (64, 1024, False),
-          (1, 262144, True), (1, 1048576, True), (8, 50257, True)]
-OPS = ["softmax", "log_softmax", "logsumexp"]
+REGIMES = [("cache", "in cache"), ("l3", "L3-resident"), ("dram", "DRAM")]
 DTYPES = ["f32", "bf16"]
 THREADS = [1, 2]
-IMPL_TITLES = {"ours": "ours", "onednn": "oneDNN", "xnnpack": "XNNPACK", "torch": "PyTorch",
-               "numpy": "NumPy", "memcpy": "memcpy", "np_copyto": "np.copyto"}
-PEERS = ["onednn", "xnnpack", "torch", "numpy"]
-
-
-def shape_str(rows, n):
-    return f"{rows}x{n}"
-
-
-def key(impl, op, shape, dtype, threads):
-    return f"{impl}/{op}/{shape}/{dtype}/t{threads}"
-
-
-def ideal_bytes(op, rows, n, dtype):
-    es = 4 if dtype == "f32" else 2
-    return rows * n * es + (rows if op == "logsumexp" else rows * n) * es
+OPS = ["softmax", "log_softmax", "logsumexp"]
+PEERS = [("sol", "sol"), ("onednn", "oneDNN"), ("xnnpack", "XNNPACK"), ("torch", "PyTorch"),
+         ("numpy", "NumPy")]
 
 
 # ---------------------------------------------------------------------------------------------
-# Machine
+# Running
 
-def llc_bytes():
-    best = 0
-    for i in range(8):
-        try:
-            s = open(f"/sys/devices/system/cpu/cpu0/cache/index{i}/size").read().strip()
-        except OSError:
+def run_once(args, k):
+    cmd = [args.bin, "--json", "--rounds", str(args.rounds), "--batch-ms", str(args.batch_ms),
+           "--nice", str(args.nice)]
+    if args.filter:
+        cmd += ["--filter", args.filter]
+    if args.no_python:
+        cmd.append("--no-python")
+    if args.quick:
+        cmd.append("--quick")
+    if args.realtime:
+        cmd.append("--realtime")
+    print(f"run_cpu: run {k}: " + " ".join(cmd), file=sys.stderr, flush=True)
+    t0 = time.time()
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+    run = {"context": {}, "end": {}, "cases": {}, "seconds": round(time.time() - t0)}
+    for line in out.splitlines():
+        d = json.loads(line)
+        if "context" in d:
+            run["context"] = d["context"]
+        elif "end" in d:
+            run["end"] = d["end"]
+        else:
+            key = (d["regime"], d["shape"], d["dtype"], d["threads"], d["impl"], d["op"])
+            run["cases"]["/".join(map(str, key))] = d
+    return run
+
+
+def key(regime, shape, dtype, t, impl, op):
+    return f"{regime}/{shape}/{dtype}/{t}/{impl}/{op}"
+
+
+def get(run, regime, shape, dtype, t, impl, op):
+    return run["cases"].get(key(regime, shape, dtype, t, impl, op))
+
+
+def gbps(c):
+    return None if c is None else c["bytes"] / c["median_s"] * 1e-9
+
+
+def speed_ratio(run, a, b):
+    """Speed of case a over case b (bytes/s ratio: same bytes -> time ratio)."""
+    ca, cb = get(run, *a), get(run, *b)
+    if ca is None or cb is None:
+        return None
+    return gbps(ca) / gbps(cb)
+
+
+def shapes_of(runs, regime):
+    seen = []
+    for r in runs:
+        for c in r["cases"].values():
+            if c["regime"] == regime and c["shape"] not in seen:
+                seen.append(c["shape"])
+    return sorted(seen, key=lambda s: (int(s.split("x")[0]) * int(s.split("x")[1]), s))
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+def both(runs, a, b):
+    """(mean ratio, moved) over the runs; moved = |r1 - r2| / mean."""
+    vals = [speed_ratio(r, a, b) for r in runs]
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return None, None
+    mean = sum(vals) / len(vals)
+    moved = (max(vals) - min(vals)) / mean if len(vals) > 1 else None
+    return mean, moved
+
+
+def ratio_cell(runs, a, b):
+    mean, moved = both(runs, a, b)
+    if mean is None:
+        return "-"
+    return f"{mean:.2f}" + ("" if moved is None else f" ({moved:.0%})")
+
+
+def spread_cell(runs, case_key):
+    """Our GB/s (run 1) and the spread over its rounds: -fast/+slow in % of the median time."""
+    c = get(runs[0], *case_key)
+    if c is None:
+        return "-"
+    lo = (c["median_s"] - c["min_s"]) / c["median_s"]
+    hi = (c["max_s"] - c["median_s"]) / c["median_s"]
+    return f"{gbps(c):.2f} (-{lo:.0%}/+{hi:.0%})"
+
+
+def section(runs, regime, title, dtype, t):
+    shapes = shapes_of(runs, regime)
+    if not any(get(runs[0], regime, s, dtype, t, "ours", "softmax") for s in shapes):
+        return []
+    lines = [f"### {title}, {dtype}, {t} thread{'s' if t > 1 else ''}", "",
+             "| shape | memcpy GB/s | ntcopy GB/s | read GB/s | op | ours GB/s (spread) | "
+             "x memcpy | x ntcopy | x read | " +
+             " | ".join(f"ours / {name}" for _, name in PEERS) + " |",
+             "|" + "---|" * (9 + len(PEERS))]
+    for s in shapes:
+        base = [gbps(get(runs[0], regime, s, dtype, t, i, o))
+                for i, o in (("memcpy", "copy"), ("ntcopy", "copy"), ("read", "sum"))]
+        if get(runs[0], regime, s, dtype, t, "ours", "softmax") is None:
             continue
-        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(s[-1], 1)
-        best = max(best, int(s.rstrip("KMG")) * mult)
-    return int(os.environ.get("SOFTMAX_BENCH_LLC_BYTES", best or (32 << 20)))
+        for op in OPS:
+            ours = (regime, s, dtype, t, "ours", op)
+            row = [s if op == "softmax" else ""]
+            row += [("-" if v is None else f"{v:.2f}") if op == "softmax" else "" for v in base]
+            row += [op, spread_cell(runs, ours)]
+            row.append(ratio_cell(runs, ours, (regime, s, dtype, t, "memcpy", "copy")))
+            row.append(ratio_cell(runs, ours, (regime, s, dtype, t, "ntcopy", "copy")))
+            row.append(ratio_cell(runs, ours, (regime, s, dtype, t, "read", "sum"))
+                       if op == "logsumexp" else "")
+            row += [ratio_cell(runs, ours, (regime, s, dtype, t, p, op)) for p, _ in PEERS]
+            lines.append("| " + " | ".join(row) + " |")
+    return lines + [""]
 
 
-def cpu_idle_fraction(seconds=1.0):
-    """Fraction of all CPUs idle over `seconds` (from /proc/stat): other load skews timings."""
-    def snap():
-        f = open("/proc/stat").readline().split()[1:]
-        v = [int(x) for x in f]
-        return v[3] + v[4], sum(v)
-    i0, t0 = snap()
-    time.sleep(seconds)
-    i1, t1 = snap()
-    return (i1 - i0) / max(1, t1 - t0)
+def targets(runs):
+    """Issue 11's targets, each with its worst case over shapes, both runs pooled (mean)."""
+    out = ["## Issue 11 targets", "",
+           "Each line is the worst case over the shapes it covers (the mean of the two runs), "
+           "and how many of those shapes meet the goal.", "",
+           "| target | worst case | value | goal | shapes met | verdict |",
+           "|---|---|---|---|---|---|"]
+
+    def check(what, items, goal):
+        vals = [(v, where) for v, where in items if v is not None]
+        if not vals:
+            out.append(f"| {what} | - | - | {goal} | - | not measured |")
+            return
+        v, where = min(vals)
+        met = sum(1 for x, _ in vals if x >= goal)
+        verdict = "met" if v >= goal else f"MISSED by {1 - v / goal:.0%}"
+        out.append(f"| {what} | {where} | {v:.2f} | >= {goal} | {met} of {len(vals)} | {verdict} |")
+
+    for dtype in DTYPES:
+        for op in ("softmax", "log_softmax"):
+            items = [(both(runs, (rg, s, dtype, 1, "ours", op), (rg, s, dtype, 1, "onednn", op))[0],
+                      f"{rg} {s}") for rg in ("cache", "l3") for s in shapes_of(runs, rg)]
+            check(f"{dtype} {op}, in cache and L3: ours / oneDNN", items, 1.5)
+        items = [(both(runs, (rg, s, dtype, 1, "ours", "softmax"),
+                       (rg, s, dtype, 1, "sol", "softmax"))[0], f"{rg} {s}")
+                 for rg in ("cache", "l3") for s in shapes_of(runs, rg)]
+        check(f"{dtype} softmax, in cache and L3: ours / sol", items, 0.8)
+        for op in ("softmax", "log_softmax"):
+            items = [(both(runs, ("dram", s, dtype, 1, "ours", op),
+                           ("dram", s, dtype, 1, "ntcopy", "copy"))[0], f"dram {s}")
+                     for s in shapes_of(runs, "dram")]
+            check(f"{dtype} {op}, DRAM: GB/s x streaming copy", items, 0.85)
+        items = [(both(runs, (rg, s, dtype, 1, "ours", "logsumexp"),
+                       (rg, s, dtype, 1, "read", "sum"))[0], f"{rg} {s}")
+                 for rg, _ in REGIMES for s in shapes_of(runs, rg)]
+        check(f"{dtype} logsumexp, every regime: GB/s x read pass", items, 0.8)
+        items = []
+        for rg, _ in REGIMES:
+            for s in shapes_of(runs, rg):
+                r, n = map(int, s.split("x"))
+                if r * n >= 16 * 1024:
+                    items.append((both(runs, (rg, s, dtype, 2, "ours", "softmax"),
+                                       (rg, s, dtype, 1, "ours", "softmax"))[0], f"{rg} {s}"))
+        check(f"{dtype} softmax, >= 16x1024: 2 threads / 1 thread", items, 1.8)
+    out += ["", "Not measured by this harness: fused attention decode against the materialised "
+            "path (bench/attention_bench), softmax_backward, log_softmax_backward and the fused "
+            "cross-entropy against their peers (bench/cross_entropy_bench).", ""]
+    return out
+
+
+def write_markdown(path, runs, info, notes_path):
+    ctx = runs[0]["context"]
+    lines = ["# CPU benchmark: softmax, log-softmax, logsumexp", "",
+             "Generated by `bench/run_cpu.py` from two runs of `bench/cpu_compare` (see "
+             "[docs/benchmarks.md](../../docs/benchmarks.md)); the notes at the end are written "
+             "by hand.", "", "## Machine and runs", ""]
+    for k, v in info.items():
+        lines.append(f"- {k}: {v}")
+    for i, r in enumerate(runs, 1):
+        c, e = r["context"], r["end"]
+        l3 = c.get("l3_bytes", 0) / 2**20
+        lines.append(f"- run {i}: {r['seconds']} s, nice {c.get('nice')}, {c.get('sched')}, "
+                     "load average "
+                     f"{c.get('loadavg_start')} before, {e.get('loadavg_end')} after; usable L3 "
+                     f"{l3:.0f} MiB ({'measured' if c.get('l3_measured') else 'sysfs or given'}; "
+                     f"copy {c.get('copy_gbps_cache', 0):.1f} GB/s in cache, "
+                     f"{c.get('copy_gbps_dram', 0):.1f} GB/s from DRAM)")
+    lines.append(f"- sysfs says L3 {ctx.get('l3_sysfs_bytes', 0) / 2**20:.0f} MiB; "
+                 f"SIMD target {ctx.get('simd_target')}, oneDNN {ctx.get('onednn')}, "
+                 f"{ctx.get('python_peers')}, {ctx.get('rounds')} rounds of "
+                 f"{ctx.get('batch_ms')} ms batches")
+    sweep = ", ".join(f"{b / 2**20:.0f}: {g:.1f}" for b, g in ctx.get("sweep", []))
+    lines += [f"- copy bandwidth sweep, run 1 (footprint MiB: GB/s): {sweep}", ""]
+    cpus = ctx.get("cpus", 1)
+    loads = [float(str(r["context"].get("loadavg_start", "0")).split()[0]) for r in runs]
+    if max(loads) > 0.5 * cpus:
+        lines += [f"**Warning: the load average was {max(loads):.1f} on {cpus} CPUs during these "
+                  "runs: other processes shared the machine, so single rounds are noisy (see the "
+                  "spread) and two-thread cases are the least reliable.**", ""]
+    lines += ["How to read the tables: every implementation of a group (regime, shape, dtype, "
+              "threads) took turns round-robin in one process on the same buffers, one batch of "
+              "about 1 ms per round. `ours GB/s (spread)` is run 1's median; the spread is how "
+              "much faster/slower its fastest/slowest round was. Ratio cells are the mean of the "
+              "two runs, with (in parentheses) how much the ratio moved between them. "
+              "`x memcpy`, `x ntcopy` (copy with streaming stores), `x read` (sum of the input, "
+              "logsumexp only) divide GB/s; `ours / peer` divides speed (> 1: ours is faster). "
+              "`sol` is the three-pass AVX-512 yardstick of bench/yardsticks.hpp (softmax only). "
+              "'-': the peer has no such case (XNNPACK: softmax f32 only; NumPy: f32, one "
+              "thread).", ""]
+    for rg, title in REGIMES:
+        lines += [f"## {title}", ""]
+        for dtype in DTYPES:
+            for t in THREADS:
+                lines += section(runs, rg, title, dtype, t)
+    lines += targets(runs)
+    labels = sorted({f"{c['dtype']}: {c['label']}" for c in runs[0]["cases"].values()
+                     if c["impl"] == "onednn" and c["label"]})
+    if labels:
+        lines += ["oneDNN implementations chosen: " + ", ".join(labels) + ".", ""]
+    if notes_path and os.path.exists(notes_path):
+        lines += [open(notes_path).read().rstrip(), ""]
+    lines += ["![GB/s per shape](cpu.png)", ""]
+    open(path, "w").write("\n".join(lines))
+
+
+def write_plot(path, runs):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("run_cpu: matplotlib is missing (apt-get install python3-matplotlib): "
+              "no plot written", file=sys.stderr)
+        return False
+    impls = [("ours", "ours", "C3"), ("sol", "sol", "C5"), ("onednn", "oneDNN", "C0"),
+             ("xnnpack", "XNNPACK", "C1"), ("torch", "PyTorch", "C2"), ("numpy", "NumPy", "C4"),
+             ("memcpy", "memcpy", "k"), ("ntcopy", "ntcopy", "0.5")]
+    fig, axes = plt.subplots(2, len(REGIMES), figsize=(5.2 * len(REGIMES), 8.4), squeeze=False)
+    run = runs[0]
+    for j, (rg, title) in enumerate(REGIMES):
+        shapes = shapes_of(runs, rg)
+        for i, op in enumerate(("softmax", "log_softmax")):
+            ax = axes[i][j]
+            for impl, name, color in impls:
+                o = "copy" if impl in ("memcpy", "ntcopy") else op
+                ys = [gbps(get(run, rg, s, "f32", 1, impl, o)) for s in shapes]
+                xs = [k for k, y in enumerate(ys) if y is not None]
+                if xs:
+                    ax.plot(xs, [ys[k] for k in xs], color=color, marker="o",
+                            linestyle="--" if o == "copy" else "-", label=name)
+            if rg == "cache":  # memcpy from L1 is an order of magnitude above the rest
+                ax.set_yscale("log")
+            ax.set_xticks(range(len(shapes)))
+            ax.set_xticklabels(shapes, rotation=30, fontsize=7)
+            ax.set_title(f"{op}, f32, 1 thread, {title}", fontsize=10)
+            ax.grid(True, alpha=0.3)
+            if j == 0:
+                ax.set_ylabel("GB/s (ideal bytes read + written)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return True
 
 
 def machine_info():
-    info = {"date_utc": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M:%S UTC")}
+    info = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
         for line in out.splitlines():
             k, _, v = line.partition(":")
-            if k.strip() in ("Model name", "CPU(s)", "L1d cache", "L2 cache", "L3 cache",
-                             "Hypervisor vendor", "Thread(s) per core"):
+            if k.strip() in ("Model name", "CPU(s)", "L2 cache", "Hypervisor vendor"):
                 info[k.strip()] = v.strip()
     except OSError:
         pass
     info["kernel"] = platform.release()
-    info["python"] = platform.python_version()
-    info["numpy"] = np.__version__
     try:
         rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True).stdout.strip()
@@ -111,347 +322,41 @@ def machine_info():
     return info
 
 
-# ---------------------------------------------------------------------------------------------
-# Google Benchmark part
-
-def run_gbench(binary, min_time, reps, filt, rotate_bytes):
-    out_path = os.path.join(tempfile.mkdtemp(prefix="softmax_bench_"), "gbench.json")
-    cmd = [binary, "--benchmark_format=json", f"--benchmark_out={out_path}",
-           "--benchmark_out_format=json", f"--benchmark_min_time={min_time}",
-           f"--benchmark_repetitions={reps}", "--benchmark_report_aggregates_only=true"]
-    if filt:
-        cmd.append(f"--benchmark_filter={filt}")
-    env = dict(os.environ)
-    if rotate_bytes:
-        env["SOFTMAX_BENCH_ROTATE_BYTES"] = str(rotate_bytes)
-    print("run_cpu: " + " ".join(cmd), file=sys.stderr, flush=True)
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-    data = json.load(open(out_path))
-    results, skipped = {}, {}
-    for b in data["benchmarks"]:
-        name = b.get("run_name", b["name"]).replace("/real_time", "")
-        if b.get("error_occurred"):
-            skipped[name] = b.get("error_message", "error")
-            continue
-        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
-            continue
-        unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
-        results[name] = {"gbps": b["gbps"], "seconds": b["real_time"] * unit,
-                         "x_memcpy_inline": b.get("x_memcpy"), "label": b.get("label", "")}
-    return results, skipped, data.get("context", {})
-
-
-# ---------------------------------------------------------------------------------------------
-# Python peers
-
-def fill_logits(count, seed=0):
-    rng = np.random.default_rng(seed)
-    return (rng.random(count, dtype=np.float32) * 16.0 - 8.0).astype(np.float32)
-
-
-def time_calls(fn, pairs, min_time, min_reps=5, warmup=2):
-    """Median seconds of fn(x, y) over calls cycling through the pairs."""
-    k = 0
-    for _ in range(warmup):
-        fn(*pairs[k % len(pairs)])
-        k += 1
-    times, total = [], 0.0
-    pc = time.perf_counter
-    while len(times) < min_reps or total < min_time:
-        x, y = pairs[k % len(pairs)]
-        k += 1
-        t0 = pc()
-        fn(x, y)
-        t = pc() - t0
-        times.append(t)
-        total += t
-    return statistics.median(times)
-
-
-def run_python_peers(min_time, rotate_bytes, filt):
-    import torch
-    results = {"_versions": {"torch": torch.__version__}}
-    rx = re.compile(filt) if filt else None
-
-    def want(name):
-        return rx is None or rx.search(name) is not None
-
-    def np_softmax(x, y):
-        m = x.max(axis=-1, keepdims=True)
-        np.subtract(x, m, out=y)
-        np.exp(y, out=y)
-        np.divide(y, y.sum(axis=-1, keepdims=True), out=y)
-
-    def np_log_softmax(x, y):
-        m = x.max(axis=-1, keepdims=True)
-        np.subtract(x, m, out=y)
-        s = np.log(np.exp(y).sum(axis=-1, keepdims=True))
-        np.subtract(y, s, out=y)
-
-    def np_logsumexp(x, y):
-        m = x.max(axis=-1, keepdims=True)
-        y[...] = (m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True)))[:, 0]
-
-    np_ops = {"softmax": np_softmax, "log_softmax": np_log_softmax, "logsumexp": np_logsumexp}
-    torch_ops = {
-        "softmax": lambda x, y: torch._softmax(x, -1, False, out=y),
-        "log_softmax": lambda x, y: torch._log_softmax(x, -1, False, out=y),
-        "logsumexp": lambda x, y: torch.logsumexp(x, -1, out=y),
-    }
-    for dtype in DTYPES:
-        tdt = torch.float32 if dtype == "f32" else torch.bfloat16
-        es = 4 if dtype == "f32" else 2
-        for rows, n, rotate in SHAPES:
-            s = shape_str(rows, n)
-            names = [key(i, o, s, dtype, t) for i in ("torch", "numpy", "np_copyto")
-                     for o in OPS + ["copy"] for t in THREADS]
-            if not any(want(nm) for nm in names):
-                continue
-            base = fill_logits(rows * n)
-            print(f"run_cpu: python peers {s} {dtype}", file=sys.stderr, flush=True)
-
-            # One set of rotating buffers per shape and dtype, shared by every op and by NumPy
-            # (f32 NumPy arrays are views of the same tensors).
-            count = max(2, math.ceil(rotate_bytes / (rows * n * es * 2))) if rotate else 1
-            src = torch.from_numpy(base.reshape(rows, n)).to(tdt)
-            xs = [src.clone() for _ in range(count)]
-            ys = [torch.zeros((rows, n), dtype=tdt) for _ in range(count)]
-            lse = [torch.zeros((rows,), dtype=tdt) for _ in range(count)]
-            for op in OPS:
-                pairs = list(zip(xs, lse if op == "logsumexp" else ys))
-                for t in THREADS:
-                    nm = key("torch", op, s, dtype, t)
-                    if not want(nm):
-                        continue
-                    torch.set_num_threads(t)
-                    sec = time_calls(torch_ops[op], pairs, min_time)
-                    results[nm] = {"seconds": sec, "gbps": ideal_bytes(op, rows, n, dtype) / sec * 1e-9}
-            if dtype == "f32":  # NumPy has no bf16
-                np_x = [x.numpy() for x in xs]
-                for op in OPS:
-                    nm = key("numpy", op, s, dtype, 1)  # NumPy runs these on one thread
-                    if not want(nm):
-                        continue
-                    outs = lse if op == "logsumexp" else ys
-                    sec = time_calls(np_ops[op], list(zip(np_x, [y.numpy() for y in outs])), min_time)
-                    results[nm] = {"seconds": sec, "gbps": ideal_bytes(op, rows, n, dtype) / sec * 1e-9}
-                nm = key("np_copyto", "copy", s, dtype, 1)
-                if want(nm):
-                    sec = time_calls(lambda x, y: np.copyto(y, x),
-                                     list(zip(np_x, [y.numpy() for y in ys])), min_time)
-                    results[nm] = {"seconds": sec, "gbps": 2 * rows * n * es / sec * 1e-9}
-            del xs, ys, lse
-    return results
-
-
-# ---------------------------------------------------------------------------------------------
-# Report
-
-def fmt_gbps(r):
-    return "-" if r is None else f"{r['gbps']:.2f}"
-
-
-def write_markdown(path, res, skipped, info, ctx, args):
-    lines = ["# CPU benchmark: softmax, log-softmax, logsumexp", "",
-             "Generated by `bench/run_cpu.py` (see [docs/benchmarks.md](../../docs/benchmarks.md)); "
-             "every number below comes from one run of that script.", "",
-             "## Machine and run", ""]
-    for k, v in info.items():
-        lines.append(f"- {k}: {v}")
-    for k in ("softmax_simd_target", "onednn_version", "llc_bytes", "rotate_bytes"):
-        if k in ctx:
-            lines.append(f"- {k}: {ctx[k]}")
-    lines.append(f"- torch: {res.get('_versions', {}).get('torch', '-')}")
-    lines.append(f"- settings: --benchmark_min_time={args.min_time} "
-                 f"--benchmark_repetitions={args.reps} (median), Python min time "
-                 f"{args.py_min_time} s per case (median of calls)")
-    lines += ["",
-              "GB/s = (bytes read + bytes written by an ideal one-read one-write kernel) / median "
-              "time per call. The number in parentheses is the ratio to the C++ memcpy of the same "
-              "bytes with the same thread count, measured in the same run (logsumexp writes one "
-              "value per row, so its ideal traffic is about half of memcpy's). Speed-up columns "
-              "divide our GB/s by the peer's. Out-of-cache shapes rotate buffers totalling 2x the "
-              "last-level cache; 64x1024 is in cache (one buffer pair). NumPy is single-threaded, "
-              "so it appears in the t1 tables only; XNNPACK has no log-softmax and no bf16; "
-              "'-' means the peer has no such operator or it failed (listed below).", ""]
-    for dtype in DTYPES:
-        for t in THREADS:
-            lines += [f"## {dtype}, {t} thread{'s' if t > 1 else ''}", ""]
-            peers = [p for p in PEERS if any(
-                k.startswith(p + "/") and k.endswith(f"/{dtype}/t{t}") for k in res)]
-            hdr = ["shape", "op", "memcpy GB/s", "ours GB/s (x memcpy)"]
-            hdr += [f"{IMPL_TITLES[p]} GB/s (x memcpy)" for p in peers]
-            hdr += [f"ours / {IMPL_TITLES[p]}" for p in peers]
-            if t == 1 and dtype == "f32":
-                hdr.append("np.copyto GB/s")
-            lines.append("| " + " | ".join(hdr) + " |")
-            lines.append("|" + "---|" * len(hdr))
-            for rows, n, rotate in SHAPES:
-                s = shape_str(rows, n)
-                mc = res.get(key("memcpy", "copy", s, dtype, t))
-                for op in OPS:
-                    ours = res.get(key("ours", op, s, dtype, t))
-                    if ours is None and mc is None:
-                        continue
-
-                    def cell(r):
-                        if r is None:
-                            return "-"
-                        if mc is None:
-                            return f"{r['gbps']:.2f}"
-                        return f"{r['gbps']:.2f} ({r['gbps'] / mc['gbps']:.2f})"
-
-                    row = [s + ("" if rotate else " (in cache)"), op, fmt_gbps(mc), cell(ours)]
-                    row += [cell(res.get(key(p, op, s, dtype, t))) for p in peers]
-                    for p in peers:
-                        pr = res.get(key(p, op, s, dtype, t))
-                        row.append("-" if pr is None or ours is None
-                                   else f"{ours['gbps'] / pr['gbps']:.2f}x")
-                    if t == 1 and dtype == "f32":
-                        row.append(fmt_gbps(res.get(key("np_copyto", "copy", s, dtype, 1))))
-                    lines.append("| " + " | ".join(row) + " |")
-            lines.append("")
-    lines += targets_section(res)
-    onednn_impls = sorted({f"{k.split('/')[3]}: {v['label']}" for k, v in res.items()
-                           if k.startswith("onednn/") and v.get("label")})
-    if onednn_impls:
-        lines += ["oneDNN implementations chosen: " + ", ".join(onednn_impls) + ".", ""]
-    if skipped:
-        lines += ["## Cases that did not run", ""]
-        for k, v in sorted(skipped.items()):
-            lines.append(f"- `{k}`: {v}")
-        lines.append("")
-    lines += ["![GB/s against row length](cpu.png)", ""]
-    open(path, "w").write("\n".join(lines))
-
-
-def targets_section(res):
-    """Issue 3's targets, each checked against this run's numbers."""
-    def get(impl, op, shape, dtype="f32", t=1):
-        return res.get(key(impl, op, shape, dtype, t))
-
-    def elems_per_s(r, shape):
-        rows, n = map(int, shape.split("x"))
-        return rows * n / r["seconds"]
-
-    rows_out = []
-
-    def check(what, value, goal, fmt="{:.2f}"):
-        if value is None:
-            rows_out.append(f"| {what} | - | {fmt.format(goal)} | not measured |")
-        else:
-            ok = value >= goal
-            rows_out.append(f"| {what} | {fmt.format(value)} | >= {fmt.format(goal)} | "
-                            f"{'met' if ok else 'MISSED by ' + format(1 - value / goal, '.0%')} |")
-
-    def ratio(a, b):
-        return None if a is None or b is None else a["gbps"] / b["gbps"]
-
-    for shape in ("4096x1024", "32x131072", "65536x64", "1x262144"):
-        ours = get("ours", "softmax", shape)
-        check(f"t1 {shape} softmax: x memcpy", ratio(ours, get("memcpy", "copy", shape)), 0.6)
-        check(f"t1 {shape} softmax: ours / oneDNN", ratio(ours, get("onednn", "softmax", shape)), 3.0)
-    check("t1 64x1024 (in cache) softmax: ours / oneDNN",
-          ratio(get("ours", "softmax", "64x1024"), get("onednn", "softmax", "64x1024")), 4.0)
-    for shape in ("4096x1024", "32x131072", "65536x64", "8x50257"):
-        check(f"t2 {shape} softmax: x memcpy",
-              ratio(get("ours", "softmax", shape, t=2), get("memcpy", "copy", shape, t=2)), 0.8)
-    check("1x1048576 softmax: t2 / t1 speed",
-          ratio(get("ours", "softmax", "1x1048576", t=2), get("ours", "softmax", "1x1048576")), 1.5)
-    for shape in [shape_str(r, n) for r, n, _ in SHAPES]:
-        sm = get("ours", "softmax", shape)
-        for op in ("log_softmax", "logsumexp"):
-            o = get("ours", op, shape)
-            check(f"t1 {shape} {op}: elements/s vs softmax",
-                  None if sm is None or o is None else elems_per_s(o, shape) / elems_per_s(sm, shape),
-                  0.9)
-        b = get("ours", "softmax", shape, "bf16")
-        check(f"t1 {shape} softmax: bf16 elements/s vs f32",
-              None if sm is None or b is None else elems_per_s(b, shape) / elems_per_s(sm, shape), 1.0)
-    return (["## Issue 3 targets (f32 unless stated)", "",
-             "| target | this run | goal | verdict |", "|---|---|---|---|"] + rows_out + [""])
-
-
-def write_plot(path, res):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    ops = ["softmax", "log_softmax"]
-    combos = [(d, t) for d in DTYPES for t in THREADS]
-    fig, axes = plt.subplots(len(ops), len(combos), figsize=(5 * len(combos), 4.2 * len(ops)),
-                             squeeze=False, sharey=True)
-    shapes = sorted([s for s in SHAPES if s[2]], key=lambda s: s[1])  # out of cache, by row length
-    styles = {"ours": ("C3", "-", "o"), "onednn": ("C0", "-", "s"), "xnnpack": ("C1", "-", "^"),
-              "torch": ("C2", "-", "D"), "numpy": ("C4", "-", "v"), "memcpy": ("k", "--", "")}
-    for i, op in enumerate(ops):
-        for j, (dtype, t) in enumerate(combos):
-            ax = axes[i][j]
-            for impl, (color, ls, marker) in styles.items():
-                xs, ys = [], []
-                for rows, n, _ in shapes:
-                    r = res.get(key(impl, "copy" if impl == "memcpy" else op,
-                                    shape_str(rows, n), dtype, t))
-                    if r is not None:
-                        xs.append(n)
-                        ys.append(r["gbps"])
-                if xs:
-                    ax.plot(xs, ys, color=color, linestyle=ls, marker=marker,
-                            label=IMPL_TITLES[impl])
-            ax.set_xscale("log", base=2)
-            ax.set_xticks([s[1] for s in shapes])
-            ax.set_xticklabels([shape_str(r, n) for r, n, _ in shapes], rotation=35, fontsize=7)
-            ax.set_title(f"{op}, {dtype}, {t} thread{'s' if t > 1 else ''}", fontsize=10)
-            ax.grid(True, alpha=0.3)
-            if j == 0:
-                ax.set_ylabel("GB/s (ideal bytes read + written)")
-            if i == len(ops) - 1:
-                ax.set_xlabel("row length (shape), out of cache")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bench-bin", default=os.path.join(ROOT, "build-bench", "bench", "softmax_bench"))
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build-bench", "bench", "cpu_compare"))
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "bench", "results"))
-    ap.add_argument("--min-time", type=float, default=0.1, help="--benchmark_min_time (s)")
-    ap.add_argument("--reps", type=int, default=3, help="--benchmark_repetitions")
-    ap.add_argument("--py-min-time", type=float, default=0.3, help="seconds of calls per Python case")
-    ap.add_argument("--filter", default="", help="regex on impl/op/shape/dtype/tN")
-    ap.add_argument("--rotate-bytes", type=int, default=0,
-                    help="rotation footprint (default 2x the last-level cache)")
-    ap.add_argument("--quick", action="store_true", help="tiny times and a 256 MiB rotation")
-    ap.add_argument("--no-python", action="store_true", help="skip PyTorch and NumPy")
+    ap.add_argument("--runs", type=int, default=2, help="separate runs (processes) to compare")
+    ap.add_argument("--rounds", type=int, default=11, help="rounds per case group")
+    ap.add_argument("--batch-ms", type=float, default=1.0, help="length of one batch of calls")
+    ap.add_argument("--nice", type=int, default=-5, help="nice value for the runs (needs root)")
+    ap.add_argument("--realtime", action="store_true",
+                    help="run under SCHED_RR (needs root): for a machine shared with other work")
+    ap.add_argument("--filter", default="", help="regex on regime/shape/dtype/tN")
+    ap.add_argument("--no-python", action="store_true", help="leave out PyTorch and NumPy")
+    ap.add_argument("--quick", action="store_true", help="3 rounds of short batches")
+    ap.add_argument("--from-json", help="rewrite the report from a cpu.json instead of running")
     args = ap.parse_args()
-    if args.quick:
-        args.min_time, args.reps, args.py_min_time = 0.01, 1, 0.02
-        args.rotate_bytes = args.rotate_bytes or (256 << 20)
-    rotate_bytes = args.rotate_bytes or 2 * llc_bytes()
-    os.makedirs(args.out_dir, exist_ok=True)
-    if not os.path.exists(args.bench_bin):
-        sys.exit(f"run_cpu: {args.bench_bin} not found; build it: cmake -S . -B build-bench "
+    if not args.from_json and not os.path.exists(args.bin):
+        sys.exit(f"run_cpu: {args.bin} not found; build it: cmake -S . -B build-bench "
                  "-DCMAKE_BUILD_TYPE=Release -DSOFTMAX_BUILD_BENCH=ON && cmake --build build-bench "
-                 "--target softmax_bench")
-    info = machine_info()
-    idle = cpu_idle_fraction()
-    info["CPU idle before the run"] = f"{idle:.0%}" + (
-        "" if idle > 0.9 else " (other load on the machine: numbers are noisy)")
-    if idle <= 0.9:
-        print(f"run_cpu: warning: the CPUs are only {idle:.0%} idle; timings will be noisy",
-              file=sys.stderr)
-    t0 = time.time()
-    res, skipped, ctx = run_gbench(args.bench_bin, args.min_time, args.reps, args.filter,
-                                   args.rotate_bytes)
-    if not args.no_python:
-        res.update(run_python_peers(args.py_min_time, rotate_bytes, args.filter))
-    info["run time"] = f"{time.time() - t0:.0f} s"
-    json.dump({"machine": info, "context": ctx, "results": res, "skipped": skipped},
-              open(os.path.join(args.out_dir, "cpu.json"), "w"), indent=1, sort_keys=True)
-    write_markdown(os.path.join(args.out_dir, "cpu.md"), res, skipped, info, ctx, args)
-    write_plot(os.path.join(args.out_dir, "cpu.png"), res)
-    print(f"run_cpu: wrote {args.out_dir}/cpu.md, cpu.png, cpu.json ({info['run time']})",
-          file=sys.stderr)
+                 "--target cpu_compare")
+    os.makedirs(args.out_dir, exist_ok=True)
+    if args.from_json:
+        saved = json.load(open(args.from_json))
+        info, runs = saved["machine"], saved["runs"]
+    else:
+        info = machine_info()
+        runs = [run_once(args, k + 1) for k in range(max(1, args.runs))]
+        with open(os.path.join(args.out_dir, "cpu.json"), "w") as f:
+            json.dump({"machine": info, "runs": runs}, f, indent=1, sort_keys=True)
+    write_markdown(os.path.join(args.out_dir, "cpu.md"), runs, info,
+                   os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                "cpu_notes.md"))
+    plotted = write_plot(os.path.join(args.out_dir, "cpu.png"), runs)
+    wrote = ["cpu.md"] + ([] if args.from_json else ["cpu.json"]) + (["cpu.png"] if plotted else [])
+    print(f"run_cpu: wrote {', '.join(wrote)} in {args.out_dir}", file=sys.stderr)
 
 
 if __name__ == "__main__":

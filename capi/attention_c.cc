@@ -6,8 +6,7 @@
 namespace softmax::detail::capi {
 namespace {
 
-MaskOptions to_options(const char* op, const softmax_context_t* ctx,
-                       const softmax_mask_options_t* in) {
+MaskOptions to_options(const char* op, const softmax_mask_options_t* in) {
   const MaskOptions d;
   const softmax_mask_options_t defaults{sizeof(softmax_mask_options_t),
                                         nullptr,
@@ -39,7 +38,6 @@ MaskOptions to_options(const char* op, const softmax_context_t* ctx,
   if (c.alibi_slopes) o.alibi_slopes.assign(c.alibi_slopes, c.alibi_slopes + c.alibi_slopes_count);
   if (c.bias) o.bias = to_view(op, "options.bias", c.bias);
   if (c.mask) o.mask = to_view(op, "options.mask", c.mask);
-  o.threads = threads_of(ctx);
   return o;
 }
 
@@ -57,12 +55,14 @@ softmax_status_t softmax_masked_softmax(softmax_context_t* ctx, const softmax_te
                                         const softmax_mask_options_t* options) {
   const char* op = "masked_softmax";
   return guarded([&] {
-    const softmax::MaskOptions o = to_options(op, ctx, options);
+    const softmax::MaskOptions o = to_options(op, options);
     if (lse) {
       softmax::masked_softmax(to_view(op, "scores", scores), to_view(op, "y", y),
-                              to_view(op, "lse", lse), o);
+                              to_view(op, "lse", lse), o,
+        softmax::detail::capi::context_of(ctx));
     } else {
-      softmax::masked_softmax(to_view(op, "scores", scores), to_view(op, "y", y), o);
+      softmax::masked_softmax(to_view(op, "scores", scores), to_view(op, "y", y), o,
+        softmax::detail::capi::context_of(ctx));
     }
   });
 }
@@ -78,7 +78,8 @@ softmax_status_t softmax_masked_softmax_backward(softmax_context_t* ctx,
     const softmax::ConstTensorView s =
         scores ? softmax::ConstTensorView(to_view(op, "scores", scores)) : softmax::ConstTensorView();
     softmax::masked_softmax_backward(to_view(op, "dy", dy), to_view(op, "y", y), s,
-                                     to_view(op, "dscores", dscores), to_options(op, ctx, options));
+                                     to_view(op, "dscores", dscores), to_options(op, options),
+        softmax::detail::capi::context_of(ctx));
   });
 }
 
@@ -88,13 +89,15 @@ softmax_status_t softmax_attention(softmax_context_t* ctx, const softmax_tensor_
                                    const softmax_mask_options_t* options) {
   const char* op = "attention";
   return guarded([&] {
-    const softmax::MaskOptions o = to_options(op, ctx, options);
+    const softmax::MaskOptions o = to_options(op, options);
     if (lse) {
       softmax::attention(to_view(op, "q", q), to_view(op, "k", k), to_view(op, "v", v),
-                         to_view(op, "out", out), to_view(op, "lse", lse), o);
+                         to_view(op, "out", out), to_view(op, "lse", lse), o,
+        softmax::detail::capi::context_of(ctx));
     } else {
       softmax::attention(to_view(op, "q", q), to_view(op, "k", k), to_view(op, "v", v),
-                         to_view(op, "out", out), o);
+                         to_view(op, "out", out), o,
+        softmax::detail::capi::context_of(ctx));
     }
   });
 }

@@ -2,6 +2,8 @@
 // the execution context.
 #include "capi/capi.hpp"
 
+#include "softmax/dispatch.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <exception>
@@ -96,7 +98,12 @@ std::optional<TensorView> to_optional_view(const char* op, const char* arg,
   return to_view(op, arg, t);
 }
 
-int threads_of(const softmax_context_t* ctx) noexcept { return ctx ? ctx->threads : 0; }
+const Context& context_of(const softmax_context_t* ctx) noexcept {
+  static const Context defaults;
+  return ctx ? ctx->cpp : defaults;
+}
+
+int threads_of(const softmax_context_t* ctx) noexcept { return ctx ? ctx->cpp.threads : 0; }
 
 void check_struct_size(const char* op, const char* arg, const void* options, std::size_t size,
                        std::size_t known) {
@@ -158,7 +165,33 @@ softmax_status_t softmax_context_set_threads(softmax_context_t* ctx, int threads
   return guarded([&] {
     softmax::detail::capi::require("context_set_threads", "ctx", ctx);
     softmax::detail::check_threads("context_set_threads", threads);
-    ctx->threads = threads;
+    ctx->cpp.threads = threads;
+  });
+}
+
+softmax_status_t softmax_context_set_parallel_for(softmax_context_t* ctx,
+                                                  softmax_parallel_for_fn parallel_for,
+                                                  void* pool) {
+  return guarded([&] {
+    softmax::detail::capi::require("context_set_parallel_for", "ctx", ctx);
+    ctx->cpp.parallel_for = parallel_for;
+    ctx->cpp.pool = pool;
+  });
+}
+
+softmax_status_t softmax_context_set_target(softmax_context_t* ctx, const char* target) {
+  return guarded([&] {
+    softmax::detail::capi::require("context_set_target", "ctx", ctx);
+    const std::string name = target ? target : "";
+    if (!name.empty()) {
+      bool known = false;
+      for (const auto& t : softmax::available_targets()) known = known || t == name;
+      if (!known) {
+        throw softmax::Error(softmax::ErrorKind::kInvalidArgument, "context_set_target", "target",
+                             "\"" + name + "\"", "must be one of softmax_available_targets() or empty");
+      }
+    }
+    ctx->cpp.target = name;
   });
 }
 

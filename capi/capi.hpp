@@ -7,12 +7,13 @@
 #include <optional>
 #include <string>
 
+#include "softmax/context.hpp"
 #include "softmax/error.hpp"
 #include "softmax/softmax.h"
 #include "softmax/tensor.hpp"
 
 struct softmax_context {
-  int threads = 0;
+  softmax::Context cpp;  // threads, caller pool, workspace, SIMD target (softmax/context.hpp)
 };
 
 namespace softmax::detail::capi {
@@ -45,7 +46,9 @@ TensorView to_view(const char* op, const char* arg, const softmax_tensor_t* t);
 std::optional<TensorView> to_optional_view(const char* op, const char* arg,
                                            const softmax_tensor_t* t);
 
-// Threads of a context (NULL = 0, the OpenMP default).
+// The C++ context of a C context (NULL = the defaults).
+const Context& context_of(const softmax_context_t* ctx) noexcept;
+// Threads of a context (NULL = 0, the OpenMP default), for ops that take no Context yet.
 int threads_of(const softmax_context_t* ctx) noexcept;
 
 // Checks struct_size (a multiple of 8 in [8, 1024]; bytes past sizeof(T) zero).

@@ -6,8 +6,7 @@
 namespace softmax::detail::capi {
 namespace {
 
-CrossEntropyOptions to_options(const char* op, const softmax_context_t* ctx,
-                               const softmax_cross_entropy_options_t* in) {
+CrossEntropyOptions to_options(const char* op, const softmax_cross_entropy_options_t* in) {
   const CrossEntropyOptions d;
   const softmax_cross_entropy_options_t defaults{
       sizeof(softmax_cross_entropy_options_t), nullptr, d.ignore_index,
@@ -27,7 +26,6 @@ CrossEntropyOptions to_options(const char* op, const softmax_context_t* ctx,
   o.normalizer = c.normalizer;
   o.grad_scale = c.grad_scale;
   if (auto g = to_optional_view(op, "options.grad_output", c.grad_output)) o.grad_output = *g;
-  o.threads = threads_of(ctx);
   o.vocab_chunk = c.vocab_chunk;
   return o;
 }
@@ -56,7 +54,8 @@ softmax_status_t softmax_cross_entropy(softmax_context_t* ctx, const softmax_ten
     out.lse = to_optional_view(op, "lse", lse);
     out.log_probs = to_optional_view(op, "log_probs", log_probs);
     softmax::cross_entropy(to_view(op, "logits", logits), to_view(op, "targets", targets), out,
-                           to_options(op, ctx, options));
+                           to_options(op, options),
+        softmax::detail::capi::context_of(ctx));
   });
 }
 
@@ -70,7 +69,8 @@ softmax_status_t softmax_nll_loss(softmax_context_t* ctx, const softmax_tensor_t
     out.loss = to_view(op, "loss", loss);
     out.grad = to_optional_view(op, "grad", grad);
     softmax::nll_loss(to_view(op, "log_probs", log_probs), to_view(op, "targets", targets), out,
-                      to_options(op, ctx, options));
+                      to_options(op, options),
+        softmax::detail::capi::context_of(ctx));
   });
 }
 
@@ -88,7 +88,8 @@ softmax_status_t softmax_linear_cross_entropy(
     out.lse = to_optional_view(op, "lse", lse);
     softmax::linear_cross_entropy(to_view(op, "hidden", hidden), to_view(op, "weight", weight),
                                   to_view(op, "targets", targets), out,
-                                  to_options(op, ctx, options));
+                                  to_options(op, options),
+        softmax::detail::capi::context_of(ctx));
   });
 }
 
@@ -99,7 +100,7 @@ softmax_status_t softmax_linear_cross_entropy_workspace_bytes(
   return guarded([&] {
     softmax::detail::capi::require(op, "bytes", bytes);
     *bytes = softmax::linear_cross_entropy_workspace_bytes(n, d, v,
-                                                           to_options(op, nullptr, options));
+                                                           to_options(op, options));
   });
 }
 

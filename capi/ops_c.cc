@@ -7,8 +7,7 @@
 namespace softmax::detail::capi {
 namespace {
 
-SoftmaxOptions to_options(const char* op, const softmax_context_t* ctx,
-                          const softmax_options_t* in) {
+SoftmaxOptions to_options(const char* op, const softmax_options_t* in) {
   const SoftmaxOptions d;
   const softmax_options_t defaults{sizeof(softmax_options_t), d.axis, d.temperature,
                                    d.keepdims ? 1 : 0};
@@ -17,18 +16,18 @@ SoftmaxOptions to_options(const char* op, const softmax_context_t* ctx,
   o.axis = c.axis;
   o.temperature = c.temperature;
   o.keepdims = c.keepdims != 0;
-  o.threads = threads_of(ctx);
   return o;
 }
 
-using AxisOp = void (*)(ConstTensorView, TensorView, const SoftmaxOptions&);
-using BackwardOp = void (*)(ConstTensorView, ConstTensorView, TensorView, const SoftmaxOptions&);
+using AxisOp = void (*)(ConstTensorView, TensorView, const SoftmaxOptions&, const Context&);
+using BackwardOp = void (*)(ConstTensorView, ConstTensorView, TensorView, const SoftmaxOptions&,
+                            const Context&);
 
 softmax_status_t axis_op(AxisOp fn, const char* op, const char* out_arg,
                          const softmax_context_t* ctx, const softmax_tensor_t* x,
                          const softmax_tensor_t* y, const softmax_options_t* options) {
   return guarded([&] {
-    fn(to_view(op, "x", x), to_view(op, out_arg, y), to_options(op, ctx, options));
+    fn(to_view(op, "x", x), to_view(op, out_arg, y), to_options(op, options), context_of(ctx));
   });
 }
 
@@ -37,7 +36,7 @@ softmax_status_t backward_op(BackwardOp fn, const char* op, const softmax_contex
                              const softmax_tensor_t* dx, const softmax_options_t* options) {
   return guarded([&] {
     fn(to_view(op, "y", y), to_view(op, "dy", dy), to_view(op, "dx", dx),
-       to_options(op, ctx, options));
+       to_options(op, options), context_of(ctx));
   });
 }
 
@@ -79,9 +78,8 @@ softmax_status_t softmax_sigmoid(softmax_context_t* ctx, const softmax_tensor_t*
                                  const softmax_tensor_t* y) {
   using softmax::detail::capi::to_view;
   return softmax::detail::capi::guarded([&] {
-    softmax::ElementwiseOptions o;
-    o.threads = softmax::detail::capi::threads_of(ctx);
-    softmax::sigmoid(to_view("sigmoid", "x", x), to_view("sigmoid", "y", y), o);
+    softmax::sigmoid(to_view("sigmoid", "x", x), to_view("sigmoid", "y", y), {},
+                     softmax::detail::capi::context_of(ctx));
   });
 }
 

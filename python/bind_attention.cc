@@ -1,5 +1,5 @@
-// python/bind_attention.cc: masked_softmax, masked_softmax_backward, attention
-// (softmax/attention.hpp).
+// python/bind_attention.cc: masked_softmax, masked_softmax_backward, attention,
+// attention_backward (softmax/attention.hpp).
 #include "softmax/attention.hpp"
 
 #include <string>
@@ -169,6 +169,40 @@ constexpr const char* kAttentionDoc =
     ">>> softmax.attention(q, np.zeros((1, 1, 2, 2), np.float32), v)\n"
     "array([[[[2.]]]], dtype=float32)\n";
 
+constexpr const char* kAttentionBackwardDoc =
+    "attention_backward(q, k, v, out, lse, dout, *, scale=None, softcap=0.0, causal=False, "
+    "align='top_left', window_left=-1, window_right=-1, alibi_slopes=None, bias=None, "
+    "mask=None, dtype=None, threads=0)\n\n"
+    "Gradients ``(dq, dk, dv)`` of :func:`attention` (FlashAttention-2's backward).\n\n"
+    "Recomputes each score tile from the saved logsumexp (never the (Sq, Sk) scores):\n"
+    "``dS = P o (dP - rowsum(dout o out))``, ``dq = scale dS k``, ``dk = scale dS^T q``,\n"
+    "``dv = P^T dout``; GQA sums dk, dv over the query heads of a kv head. Pass the forward's\n"
+    "options; bias and alibi_slopes get no gradient.\n\n"
+    "Parameters\n----------\n"
+    "q, k, v : array_like or tensor, shapes (B, Hq, Sq, D), (B, Hkv, Sk, D), (B, Hkv, Sk, Dv)\n"
+    "    The forward's inputs: float32, float16 (bfloat16 via torch).\n"
+    "out : array_like or tensor, shape (B, Hq, Sq, Dv)\n    The forward's output, q's dtype.\n"
+    "lse : array_like or tensor, shape (B, Hq, Sq), float32\n"
+    "    The forward's logsumexp (``attention(..., return_lse=True)``).\n"
+    "dout : array_like or tensor, shape of `out`\n    d loss / d out, q's dtype.\n"
+    SOFTMAX_PY_MASK_ARGS_DOC
+    "dtype : dtype, optional\n"
+    "    Gradient dtype: float32, float16 or bfloat16; default the dtype of `q`.\n"
+    "threads : int, optional\n    Worker threads, 0 = OpenMP default.\n\n"
+    "Returns\n-------\n"
+    "dq, dk, dv : ndarray or tensor, the shapes of q, k, v\n    Same container kind as `q`.\n\n"
+    "Raises\n------\n"
+    "ValueError\n    Shapes, options, overlaps.\n"
+    "TypeError\n    Unsupported dtypes (float64 is not supported).\n\n"
+    "Examples\n--------\n"
+    ">>> import numpy as np, softmax\n"
+    ">>> q = np.zeros((1, 1, 1, 2), np.float32); k = np.zeros((1, 1, 2, 2), np.float32)\n"
+    ">>> v = np.array([[[[1.0], [3.0]]]], np.float32)\n"
+    ">>> out, lse = softmax.attention(q, k, v, return_lse=True)\n"
+    ">>> dq, dk, dv = softmax.attention_backward(q, k, v, out, lse, np.ones_like(out))\n"
+    ">>> dv\n"
+    "array([[[[0.5],\n         [0.5]]]], dtype=float32)\n";
+
 // Adds the mask keyword arguments; `f` receives them in this order after its own arguments.
 #define SOFTMAX_PY_MASK_ARGS                                                                   \
   py::arg("scale") = py::none(), py::arg("softcap") = 0.0, py::arg("causal") = false,           \
@@ -258,6 +292,33 @@ void register_attention(py::module_& m) {
       py::arg("q"), py::arg("k"), py::arg("v"), py::kw_only(), SOFTMAX_PY_MASK_ARGS,
       py::arg("return_lse") = false, py::arg("dtype") = py::none(), py::arg("out") = py::none(),
       py::arg("threads") = 0, kAttentionDoc);
+  m.def(
+      "attention_backward",
+      [](py::handle q, py::handle k, py::handle v, py::handle out, py::handle lse,
+         py::handle dout, py::handle scale, double softcap, bool causal, std::string align,
+         int64_t wl, int64_t wr, py::handle alibi, py::handle bias, py::handle mask,
+         py::handle dtype, int threads) {
+        const char* op = "attention_backward";
+        MaskArgs a{scale, softcap, causal, std::move(align), wl, wr, alibi, bias, mask, threads,
+                   {}, {}};
+        const softmax::MaskOptions o = a.options(op);
+        const Operand qi = input(q, op, "q"), ki = input(k, op, "k"), vi = input(v, op, "v");
+        const Operand oi = input(out, op, "out"), li = input(lse, op, "lse");
+        const Operand gi = input(dout, op, "dout");
+        const std::optional<DType> want = parse_dtype(dtype, op);
+        const DType dt = want ? *want : qi.view.dtype;
+        Operand dq = new_output(qi.kind, qi.view.shape, dt, op);
+        Operand dk = new_output(qi.kind, ki.view.shape, dt, op);
+        Operand dv = new_output(qi.kind, vi.view.shape, dt, op);
+        nogil([&] {
+          softmax::attention_backward(qi.cview(), ki.cview(), vi.cview(), oi.cview(), li.cview(),
+                                      gi.cview(), dq.view, dk.view, dv.view, o);
+        });
+        return py::make_tuple(dq.owner, dk.owner, dv.owner);
+      },
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dout"),
+      py::kw_only(), SOFTMAX_PY_MASK_ARGS, py::arg("dtype") = py::none(), py::arg("threads") = 0,
+      kAttentionBackwardDoc);
 }
 
 }  // namespace softmax_py

@@ -193,7 +193,7 @@ Examples
 array([0.28768207, 0.69314718])
 )doc";
 
-constexpr const char* kLinearCeDoc = R"doc(linear_cross_entropy(hidden, weight, target, *, class_weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0, z_loss=0.0, normalizer=1.0, grad_scale=1.0, vocab_chunk=0, return_grad=False, return_lse=False, threads=0)
+constexpr const char* kLinearCeDoc = R"doc(linear_cross_entropy(hidden, weight, target, *, class_weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0, z_loss=0.0, normalizer=1.0, grad_scale=1.0, vocab_chunk=0, return_grad=False, return_lse=False, grad_output=None, threads=0)
 
 ``cross_entropy(hidden @ weight.T, target)`` without ever holding the (N, V) logits.
 
@@ -217,6 +217,8 @@ vocab_chunk : int, optional
 return_grad, return_lse : bool, optional
     Also return ``grad_hidden`` (N, D) and ``grad_weight`` (V, D) (float32), and the rows'
     logsumexp (N,) float32.
+grad_output : array_like or tensor, shape (N,), optional
+    reduction='none' only: per-row incoming gradients the gradients are weighted by.
 threads : int, optional
     Worker threads, 0 = OpenMP default.
 
@@ -278,7 +280,7 @@ void register_cross_entropy(py::module_& m) {
       [](py::handle hidden_obj, py::handle weight_obj, py::handle target, py::handle class_weight,
          int64_t ignore_index, const std::string& reduction, double label_smoothing,
          double z_loss, double normalizer, double grad_scale, int64_t vocab_chunk,
-         bool return_grad, bool return_lse, int threads) {
+         bool return_grad, bool return_lse, py::handle grad_output, int threads) {
         const char* op = "linear_cross_entropy";
         LossArgs a{class_weight, ignore_index, reduction, label_smoothing, z_loss, normalizer,
                    grad_scale, threads};
@@ -288,6 +290,8 @@ void register_cross_entropy(py::module_& m) {
         const std::optional<Operand> cw = optional_input(class_weight, op, "class_weight");
         softmax::CrossEntropyOptions o = make_options(a, cw, op);
         o.vocab_chunk = vocab_chunk;
+        const std::optional<Operand> go = optional_input(grad_output, op, "grad_output");
+        if (go) o.grad_output = go->cview();
         const int64_t n = h.view.shape.empty() ? 0 : h.view.shape[0];
         Operand loss = new_output(
             h.kind, o.reduction == softmax::Reduction::kNone ? std::vector<int64_t>{n}
@@ -320,8 +324,8 @@ void register_cross_entropy(py::module_& m) {
       py::arg("class_weight") = py::none(), py::arg("ignore_index") = -100,
       py::arg("reduction") = "mean", py::arg("label_smoothing") = 0.0, py::arg("z_loss") = 0.0,
       py::arg("normalizer") = 1.0, py::arg("grad_scale") = 1.0, py::arg("vocab_chunk") = 0,
-      py::arg("return_grad") = false, py::arg("return_lse") = false, py::arg("threads") = 0,
-      kLinearCeDoc);
+      py::arg("return_grad") = false, py::arg("return_lse") = false,
+      py::arg("grad_output") = py::none(), py::arg("threads") = 0, kLinearCeDoc);
 }
 
 }  // namespace softmax_py

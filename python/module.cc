@@ -1,4 +1,4 @@
-// python/module.cc: the `softmax` extension module. Each op family registers itself from its
+// python/module.cc: the extension module `softmax._core` (the package python/softmax/ wraps it). Each op family registers itself from its
 // own bind_<family>.cc; optional families are compiled in when CMake finds their public header
 // and defines SOFTMAX_PY_HAS_<FAMILY>.
 #include "common.hpp"
@@ -17,9 +17,15 @@ void register_sampling(py::module_& m);
 #ifdef SOFTMAX_PY_HAS_ATTENTION
 void register_attention(py::module_& m);
 #endif
+#ifdef SOFTMAX_PY_HAS_LARGE_VOCAB
+void register_large_vocab(py::module_& m);
+#endif
+#ifdef SOFTMAX_PY_HAS_SPARSEMAX
+void register_sparsemax(py::module_& m);  // sparsemax, gumbel_softmax
+#endif
 }  // namespace softmax_py
 
-PYBIND11_MODULE(softmax, m) {
+PYBIND11_MODULE(_core, m) {
   m.doc() = R"doc(softmax: softmax, log-softmax, logsumexp and their neighbours on strided tensors.
 
 Every function takes NumPy arrays (float16/32/64, any strides) or CPU tensors with
@@ -45,5 +51,11 @@ raise ValueError (TypeError for dtype errors) with the library's message.
 #endif
 #ifdef SOFTMAX_PY_HAS_ATTENTION
   softmax_py::register_attention(m);
+#endif
+#ifdef SOFTMAX_PY_HAS_LARGE_VOCAB
+  softmax_py::register_large_vocab(m);
+#endif
+#ifdef SOFTMAX_PY_HAS_SPARSEMAX
+  softmax_py::register_sparsemax(m);
 #endif
 }

@@ -28,6 +28,7 @@
 #include <optional>
 #include <vector>
 
+#include "softmax/context.hpp"
 #include "softmax/tensor.hpp"
 
 namespace softmax {
@@ -83,9 +84,11 @@ struct MaskOptions {
 // Throws softmax::Error for: rank < 2, mismatched shapes, non-broadcastable bias/mask, bad
 //   dtypes, non-finite scale, softcap < 0 or non-finite, window < -1, ALiBi slopes of the wrong
 //   size or non-finite, overlapping outputs. Nothing is written when it throws.
-void masked_softmax(ConstTensorView scores, TensorView y, const MaskOptions& options = {});
+void masked_softmax(ConstTensorView scores, TensorView y, const MaskOptions& options = {},
+                    const Context& context = {});
 void masked_softmax(ConstTensorView scores, TensorView y, TensorView lse,
-                    const MaskOptions& options);
+                    const MaskOptions& options,
+                    const Context& context = {});
 
 // Backward of masked_softmax: dscores = d loss / d scores given dy = d loss / d y and the
 // forward output y (same options as the forward call):
@@ -99,7 +102,8 @@ void masked_softmax(ConstTensorView scores, TensorView y, TensorView lse,
 // dtypes: as the forward (f32/bf16/f16 computing in f32, or f64 throughout).
 // Throws softmax::Error as the forward, and when softcap > 0 but scores is missing.
 void masked_softmax_backward(ConstTensorView dy, ConstTensorView y, ConstTensorView scores,
-                             TensorView dscores, const MaskOptions& options = {});
+                             TensorView dscores, const MaskOptions& options = {},
+                             const Context& context = {});
 
 // Scaled-dot-product attention, out = softmax(transform(q k^T)) v with the masks above.
 // Shapes: q (B, Hq, Sq, D), k (B, Hkv, Sk, D), v (B, Hkv, Sk, Dv), out (B, Hq, Sq, Dv),
@@ -128,9 +132,40 @@ void masked_softmax_backward(ConstTensorView dy, ConstTensorView y, ConstTensorV
 //   option errors of masked_softmax (ALiBi slopes must have size Hq), overlaps. Nothing is
 //   written when it throws.
 void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
-               const MaskOptions& options = {});
+               const MaskOptions& options = {},
+               const Context& context = {});
 void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
-               TensorView lse, const MaskOptions& options);
+               TensorView lse, const MaskOptions& options,
+               const Context& context = {});
+
+// Backward of attention: the gradients dq, dk, dv of a loss given dout = d loss / d out, from
+// the forward's inputs, its output `out` and its logsumexp `lse` (the overload above), with the
+// forward's options. FlashAttention-2's backward (Dao 2023, Algorithm 2): every score tile is
+// recomputed with the forward's kernels and turned into probabilities P = exp(x - lse), so the
+// (Sq, Sk) scores are never held; dP = dout v^T, dS = P o (dP - rowsum(dout o out)),
+// dq = scale dS k, dk = scale dS^T q, dv = P^T dout (with softcap, dS also carries the
+// 1 - tanh^2 factor). GQA: dk, dv of a kv head sum over the Hq / Hkv query heads reading it.
+// Masked entries and fully masked rows contribute exactly 0. bias and alibi_slopes get no
+// gradient (the gradient of an additive bias is dS / scale, an (Sq, Sk) tensor).
+// Shapes: q, dq (B, Hq, Sq, D); k, dk (B, Hkv, Sk, D); v, dv (B, Hkv, Sk, Dv);
+//   out, dout (B, Hq, Sq, Dv); lse (B, Hq, Sq). Any strides.
+// dtypes: q, k, v, out, dout the same, f32 / bf16 / f16 (computed in f32); lse f32;
+//   dq, dk, dv f32 / bf16 / f16 (rounded once from f32).
+// Work: two passes (dq per query tile; dk, dv per key tile), each recomputing P: 7 tile
+//   products against the forward's 2. Extra memory: O(tile) per thread plus B * Hq * Sq
+//   floats. No atomics: results do not depend on the thread count.
+// Error bound (f32, tested against a float64 materialised reference): |dq - ref| <= 1e-4 *
+//   max|ref| (likewise dk, dv) for D <= 128 and moderate scores; long double finite
+//   differences agree within 2e-4 * max|ref|. bf16: out and dout are bf16 too, and their
+//   rounding (2^-8) enters through rowsum(dout o out): within 1e-2 * max|ref| (tested).
+// NaN or +inf in a kept score (lse NaN) makes that row's contributions NaN.
+// Throws softmax::Error for the forward's shape / dtype / option errors, mismatched out, dout,
+//   lse, dq, dk, dv shapes or dtypes, and any overlap of an output with an input or another
+//   output. Nothing is written when it throws.
+void attention_backward(ConstTensorView q, ConstTensorView k, ConstTensorView v,
+                        ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
+                        TensorView dq, TensorView dk, TensorView dv,
+                        const MaskOptions& options = {});
 
 // Fixed tile and split sizes (results depend on them, so they are constants, not tuning knobs).
 inline constexpr int64_t kAttnQueryTile = 64;  // query rows per tile (one SIMD lane each)

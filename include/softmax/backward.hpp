@@ -20,6 +20,7 @@
 #pragma once
 
 #include "softmax/options.hpp"
+#include "softmax/context.hpp"
 #include "softmax/tensor.hpp"
 
 namespace softmax {
@@ -32,7 +33,8 @@ namespace softmax {
 // NaN or inf in y or dy propagate (IEEE); no special casing.
 // Throws softmax::Error (see the common rules).
 void softmax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
-                      const SoftmaxOptions& options = {});
+                      const SoftmaxOptions& options = {},
+                      const Context& context = {});
 
 // dx = (dy - exp(y) * sum(dy)) / T along options.axis, the gradient of y = log_softmax(x / T).
 // y must be a log-softmax output (values <= 0; a value > 0 is treated as 0, -inf gives
@@ -40,6 +42,7 @@ void softmax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
 // so |dx_i - exact| <= 2^-22 * (|dy_i| + exp(y_i) * sum_j |dy_j|) / T (f32).
 // Throws softmax::Error (see the common rules).
 void log_softmax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
-                          const SoftmaxOptions& options = {});
+                          const SoftmaxOptions& options = {},
+                          const Context& context = {});
 
 }  // namespace softmax

@@ -1,9 +1,9 @@
-// softmax/context.hpp: how an op runs (threads, a caller's thread pool, a caller's workspace,
-// the SIMD target), kept apart from what it computes (the options structs).
+// softmax/context.hpp: how an op runs (threads, a caller's thread pool, the SIMD target), kept
+// apart from what it computes (the options structs).
 //
 // Every op takes a `const Context&` last, defaulting to Context{} (all cores through OpenMP,
-// heap scratch, the best SIMD target). Results never depend on the context: the thread count,
-// the pool's way of splitting ranges, the workspace and the SIMD target change only speed
+// the best SIMD target). Results never depend on the context: the thread count, the pool's
+// way of splitting ranges and the SIMD target change only speed
 // (see docs/design.md, "Execution context"). The context holds no global state: two threads may
 // call ops with different contexts at the same time.
 #pragma once
@@ -24,26 +24,18 @@ using ParallelForFn = void (*)(void* pool, int64_t count, int64_t max_tasks,
                                void* task_ctx);
 
 struct Context {
-  // Worker threads. 0 = all online CPUs (or OMP_NUM_THREADS when set); n > 0 is clamped to
-  // kMaxThreads (a larger count cannot run faster: it only oversubscribes). Negative: an error.
-  // In a process forked after a multithreaded call, ops run on the calling thread only.
+  // Worker threads. 0 = the OpenMP default (OMP_NUM_THREADS, or all online CPUs); n > 0 is
+  // clamped to the number of online CPUs (more cannot run faster; it only oversubscribes).
+  // Negative: softmax::Error. In a process forked after the library was loaded, ops run on the
+  // calling thread only (the OpenMP pool does not survive fork()).
   int threads = 0;
   // When set, parallel work goes to parallel_for(pool, ...) instead of OpenMP; `threads` is
   // then only the hint passed as max_tasks (0 = the number of online CPUs).
   ParallelForFn parallel_for = nullptr;
   void* pool = nullptr;
-  // Caller-owned scratch memory. When set, an op takes its scratch from here and makes no heap
-  // allocation on its hot path; it needs at most workspace_bytes(...) of the op (see each op's
-  // header) and throws softmax::Error (kWorkspace) before writing anything if the space is
-  // smaller. Must stay valid, and unused by anyone else, for the duration of the call.
-  void* workspace = nullptr;
-  std::size_t workspace_size = 0;
   // SIMD target for the CPU kernels: one of available_targets() (softmax/dispatch.hpp), or ""
   // for the best this CPU supports. An unknown name is an error.
   std::string target;
 };
-
-// Thread counts above this are clamped to it (see Context::threads).
-inline constexpr int kMaxThreads = 1024;
 
 }  // namespace softmax

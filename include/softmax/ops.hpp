@@ -29,6 +29,7 @@
 #include <span>
 
 #include "softmax/options.hpp"
+#include "softmax/context.hpp"
 #include "softmax/tensor.hpp"
 
 namespace softmax {
@@ -48,7 +49,8 @@ namespace softmax {
 // Rows whose x - max overflows (x and max finite, of opposite huge signs) fall back to
 // x / T - max / T for those elements, so a huge T still gives the right (flat) distribution.
 // Throws softmax::Error (see the common rules).
-void softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {});
+void softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {},
+             const Context& context = {});
 
 // y = log_softmax(x / T) = (x - max) / T - log(sum_j exp((x_j - max) / T)), computed in that
 // form (never as log(softmax)), so n equal logits give exactly -log(n) whatever their size.
@@ -62,7 +64,8 @@ void softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {}
 // or underflowing log-prob (a near-certain token: y = -log1p(rest) below 2^-126); near-certain
 // f32 rows sum their exps in f64, so exps below the f32 normal range are not quantised.
 // Throws softmax::Error.
-void log_softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {});
+void log_softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {},
+                 const Context& context = {});
 
 // y = logsumexp(x / T) = max / T + log(sum_i exp((x_i - max) / T)) along options.axis, the log
 // normaliser of softmax(x / T), so that log_softmax(x / T) = x / T - logsumexp(x / T).
@@ -76,26 +79,30 @@ void log_softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options 
 // sum (about an ulp of 1 each), not relative to |y|. When max / T = 0 the term vanishes and a
 // result near 0 keeps its relative accuracy (log1p form, see log_softmax).
 // Throws softmax::Error.
-void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {});
+void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {},
+               const Context& context = {});
 
 // indices = argmax of x along options.axis; the lowest index wins ties. NaN counts as larger
 // than every number (the first NaN wins), as in NumPy and PyTorch.
 // Shapes: as logsumexp (axis dropped, or kept with size 1 by keepdims).
 // dtypes: x any floating dtype; indices i64 or i32. An empty row is an error (no argmax).
 // Throws softmax::Error.
-void argmax(ConstTensorView x, TensorView indices, const SoftmaxOptions& options = {});
+void argmax(ConstTensorView x, TensorView indices, const SoftmaxOptions& options = {},
+            const Context& context = {});
 
 // y = one_hot(argmax(x, axis)) along options.axis (ONNX Hardmax-13): 1 at the argmax (lowest
 // index on ties), 0 elsewhere. Shapes: y.shape == x.shape. dtypes: any floating in/out.
 // Throws softmax::Error.
-void hardmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {});
+void hardmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {},
+             const Context& context = {});
 
 // y = 1 / (1 + exp(-x)) elementwise, computed as 1 / (1 + e) for x >= 0 and e / (1 + e) for
 // x < 0 with e = exp(-|x|), so it never overflows. sigmoid(NaN) = NaN, sigmoid(+-inf) = 1, 0.
 // Shapes: y.shape == x.shape (any rank, including 0). dtypes: as softmax.
 // Error bound: <= 3 ulp (f32 and f64).
 // Throws softmax::Error.
-void sigmoid(ConstTensorView x, TensorView y, const ElementwiseOptions& options = {});
+void sigmoid(ConstTensorView x, TensorView y, const ElementwiseOptions& options = {},
+             const Context& context = {});
 
 // One-row conveniences (contiguous spans); same semantics and bounds as above, one thread.
 // Throw softmax::Error when x.size() != y.size() or temperature is invalid.

@@ -9,7 +9,8 @@
 //      The token distribution is p_i = w_i / sum_j w_j.
 //   2. Tokens are ordered by weight, largest first; equal weights by lower id. Every filter keeps
 //      a prefix of this order:
-//      top-k (k > 0): the first k tokens.
+//      top-k (k > 0): the first k tokens (k = 0, Hugging Face's "off", and k = -1, vLLM's, are
+//        both off).
 //      top-p (p < 1): the shortest prefix of what top-k kept whose probability (renormalised over
 //        the top-k set) reaches p, i.e. whose mass Q >= p * M exactly (M: mass of the top-k set).
 //      min-p (m > 0): tokens with w_i >= m * w_max (the product rounded to f64), i.e.
@@ -27,6 +28,7 @@
 //
 // Randomness: Philox-4x32-10 (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy as
 // 1, 2, 3", SC 2011), counter = (draw, stream low 32 bits, offset low, offset high) where
+// seed and offset are the call's or the row's (SamplingParams::seeds / offsets) and
 // stream (64 bits) is the row index (or params.streams[row]) and draw is 0 for the inverse-CDF
 // uniform, the token id for Gumbel-max; key = seed (64 bits) for streams < 2^32, and for larger
 // streams the first 64 bits of the block of counter (2^32 - 1, stream high 32 bits, 0, 0) under
@@ -46,9 +48,14 @@
 // Cost: two SIMD and two scalar passes over V plus O(list) work; worst case (all weights
 // equal) the list is the whole row and the select stops at once.
 //
+// Logit processors (SamplingParams::processors, softmax/logit_processors.hpp) run first, on the
+// logits in the compute type; everything above then applies to the processed row.
+//
 // Errors (softmax::Error, nothing written to `tokens` when thrown):
-//   logits / probs not rank 2, V == 0, V >= 2^32, dtype not f32/f64/bf16/f16; tokens not i64 of shape (B) or (B, D); a per-row parameter or streams whose
-//   length is not B; temperature < 0, NaN or +inf; top_k < 0; top_p outside (0, 1]; min_p
+//   logits / probs not rank 2, V == 0, V >= 2^32, dtype not f32/f64/bf16/f16; tokens not i64 of
+//   shape (B) or (B, D); a per-row parameter, streams, seeds or offsets whose length is not B;
+//   a processors rule (softmax/logit_processors.hpp); temperature < 0, NaN or +inf; top_k < -1;
+//   top_p outside (0, 1]; min_p
 //   outside [0, 1]; threads < 0; a row holding NaN or +inf, or all -inf (kInvalidArgument; the
 //   message names the first such row). sample_from_probs: a probability < 0, NaN or +inf, a row of zeros, or a
 //   temperature other than 1 or 0.
@@ -58,29 +65,11 @@
 #include <span>
 #include <vector>
 
+#include "softmax/logit_processors.hpp"
+#include "softmax/per_row.hpp"
 #include "softmax/tensor.hpp"
 
 namespace softmax {
-
-// One value for every row, or one value per row (a view: the caller keeps the values alive).
-template <class T>
-class PerRow {
- public:
-  PerRow(T value) : value_(value) {}  // NOLINT(google-explicit-constructor)
-  PerRow(std::span<const T> values) : values_(values), per_row_(true) {}  // NOLINT
-  PerRow(const std::vector<T>& values) : PerRow(std::span<const T>(values)) {}  // NOLINT
-  PerRow(std::vector<T>&&) = delete;  // would dangle
-
-  bool per_row() const noexcept { return per_row_; }
-  // Number of per-row values (0 for a scalar).
-  std::size_t size() const noexcept { return per_row_ ? values_.size() : 0; }
-  T operator[](int64_t row) const { return per_row_ ? values_[static_cast<std::size_t>(row)] : value_; }
-
- private:
-  T value_{};
-  std::span<const T> values_;
-  bool per_row_ = false;
-};
 
 enum class SamplingMethod : uint8_t {
   kInverseCdf,  // one uniform per row and draw; exact integer masses (default)
@@ -90,7 +79,7 @@ enum class SamplingMethod : uint8_t {
 struct SamplingParams {
   // 0 = greedy (argmax); otherwise finite and > 0.
   PerRow<double> temperature = 1.0;
-  // Keep the k most probable tokens; 0 = off (k >= V is also no filter). Must be >= 0.
+  // Keep the k most probable tokens; 0 or -1 = off (k >= V is also no filter). Must be >= -1.
   PerRow<int64_t> top_k = int64_t{0};
   // Keep the smallest most-probable set whose probability reaches p; 1 = off. In (0, 1].
   PerRow<double> top_p = 1.0;
@@ -104,6 +93,15 @@ struct SamplingParams {
   // any count is clamped to the number of CPUs the process may use (omp_get_num_procs()), and
   // to 1 in a child created by fork(); < 0 throws softmax::Error. Results do not depend on it.
   int threads = 0;
+  // Per-request Philox key and offset (64 bits each): row r uses seeds[r] and offsets[r]
+  // instead of the call's seed and offset (draw d of the row uses offsets[r] + d). Empty = the
+  // call's values. Length B when given.
+  std::span<const uint64_t> seeds;
+  std::span<const uint64_t> offsets;
+  // Logit processors (penalties, logit bias, banned tokens, min-length EOS suppression; see
+  // softmax/logit_processors.hpp), applied to each row before temperature; nullptr = none.
+  // Logits only (sample_from_probs rejects them).
+  const LogitProcessors* processors = nullptr;
 };
 
 // tokens[b] (or tokens[b, d] for d < D) = a token drawn from row b of logits.
@@ -146,5 +144,56 @@ struct TopLogprobs {
 };
 TopLogprobs top_logprobs(ConstTensorView logits, int64_t n, double temperature = 1.0,
                          int threads = 0);
+
+// ---- Processed outputs (what vLLM's logprobs_mode reports) ----
+//
+// The processed distribution of a row is the one sample() draws from with the same params:
+// logit processors, temperature, then the top-k / top-p / min-p filters, renormalised over the
+// kept tokens: p_i = q_i / S with q_i the exact integer masses of the header comment (0 outside
+// the kept set). A greedy row (temperature 0) has p = 1 at its argmax. The raw distribution is
+// softmax(logits) itself: no processors, temperature 1, no filters.
+enum class LogprobsMode : uint8_t {
+  kRaw,        // log softmax(logits) (vLLM "raw_logprobs")
+  kProcessed,  // log of the processed distribution (vLLM "processed_logprobs")
+};
+
+// probs = the processed distribution of every row (FlashInfer's top_k_renorm_probs /
+// top_p_renorm_probs, and top_k_mask_logits up to the log).
+// Shapes: logits (B, V) as in sample; probs (B, V) f32 or f64, any strides. Error bound: each
+// entry is q_i / S rounded once to f64 (then to f32), and q_i / w_i differs from the exact
+// scale by < 1 / q_i <= 2^-61 * w_max / w_i. params.seed(s) / offsets / streams / method are
+// unused. Throws softmax::Error as sample (and for a probs view of the wrong shape or dtype).
+void filtered_probs(ConstTensorView logits, TensorView probs, const SamplingParams& params);
+
+// logprobs[b] (or [b, d]) = log p(tokens[b] (or [b, d])) under the row's raw or processed
+// distribution (-inf for a token the filters removed).
+// Shapes: logits (B, V) as in sample; tokens (B) or (B, D) i64, every id in [0, V); logprobs the
+// tokens' shape, f32 or f64. kRaw: log p_t = z_t - log(sum_j exp(z_j)), z = x - max in the
+// compute type, the sum in f64 (bound as top_logprobs, T = 1; params are not used except
+// threads). kProcessed: log(q_t / S) (bound as filtered_probs, plus one rounding of the log).
+// Throws softmax::Error as sample, and for token ids outside [0, V).
+void token_logprobs(ConstTensorView logits, ConstTensorView tokens, TensorView logprobs,
+                    const SamplingParams& params, LogprobsMode mode);
+
+// The n most probable tokens of each row under the raw or processed distribution, most probable
+// first (lower id first on ties; tokens of probability 0 follow in id order with -inf).
+// kRaw is top_logprobs(logits, n, 1.0, params.threads). 0 <= n <= V.
+TopLogprobs top_logprobs(ConstTensorView logits, int64_t n, const SamplingParams& params,
+                         LogprobsMode mode);
+
+// ---- Without replacement ----
+
+// tokens[b, :k] = k distinct tokens of row b drawn without replacement from the processed
+// distribution (in draw order), by Gumbel-top-k (Kool, van Hoof, Welling, "Stochastic beams and
+// where to find them", ICML 2019; exact): the k largest keys log(w_i) - log(-log(u_i)) over the
+// kept tokens with w_i > 0, u_i = the Philox uniform of Gumbel-max for token i (so tokens[b, 0]
+// is the token sample() draws with SamplingMethod::kGumbelMax); lowest id on equal keys. A
+// greedy row (temperature 0) gives its k largest processed logits (lowest id on ties).
+// Shapes: logits (B, V) as in sample; tokens (B, k) i64, 0 <= k. params.method is unused.
+// Throws softmax::Error as sample, and when a row has fewer than k tokens of positive
+// probability after the filters (finite logits for a greedy row).
+void sample_without_replacement(ConstTensorView logits, TensorView tokens,
+                                const SamplingParams& params, uint64_t seed,
+                                uint64_t offset = 0);
 
 }  // namespace softmax

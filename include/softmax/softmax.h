@@ -254,6 +254,21 @@ void softmax_context_destroy(softmax_context_t* ctx);
  * depend on it (except the oneDNN products of linear_cross_entropy). */
 softmax_status_t softmax_context_set_threads(softmax_context_t* ctx, int threads);
 
+/* A caller's parallel-for (e.g. an engine's thread pool): it must call task(task_ctx, begin, end)
+ * for disjoint ranges that together cover [0, count) exactly once, on any threads and in any
+ * order, and return when all have returned. max_tasks is a hint (the context's thread count).
+ * Results do not depend on how the ranges are chosen. Tasks do not fail. */
+typedef void (*softmax_parallel_for_fn)(void* pool, int64_t count, int64_t max_tasks,
+                                        void (*task)(void* task_ctx, int64_t begin, int64_t end),
+                                        void* task_ctx);
+/* Parallel work of every op with this context goes to parallel_for(pool, ...) instead of OpenMP
+ * (NULL restores OpenMP). */
+softmax_status_t softmax_context_set_parallel_for(softmax_context_t* ctx,
+                                                  softmax_parallel_for_fn parallel_for, void* pool);
+/* SIMD target of the CPU kernels ("AVX3", "AVX2", ...; NULL or "" = the best). Results do not
+ * depend on it. INVALID_ARGUMENT for a name this build and CPU cannot run. */
+softmax_status_t softmax_context_set_target(softmax_context_t* ctx, const char* target);
+
 /* ---- Axis ops (softmax/ops.hpp); options: softmax_options_t ---- */
 
 /* y = softmax(x / T) along options->axis (softmax::softmax). */

@@ -19,6 +19,7 @@
 #include "softmax/error.hpp"
 #include "src/core/attention_mask.hpp"
 #include "src/core/checks.hpp"
+#include "src/core/exec.hpp"
 #include "src/core/half.hpp"
 #include "src/core/rows.hpp"
 #include "src/cpu/attention_kernels.hpp"
@@ -316,7 +317,7 @@ void run(const ConstTensorView& q, const ConstTensorView& k, const ConstTensorVi
   }
   const int64_t items = B * Hq * P.qtiles;
   if (items == 0) return;
-  const int threads = detail::resolve_threads(o.threads);
+  const int threads = detail::current_exec().threads;
   // Items in (b, h, zigzag tile) order: tiles 0, n-1, 1, n-2, ... so that the contiguous item
   // ranges of the threads get similar causal work. (Which thread runs an item never changes
   // its result.)
@@ -379,12 +380,16 @@ void run(const ConstTensorView& q, const ConstTensorView& k, const ConstTensorVi
 }  // namespace
 
 void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
-               const MaskOptions& options) {
+               const MaskOptions& options,
+               const Context& context) {
+  const detail::ExecScope exec_scope("attention", context, options.threads);
   run(q, k, v, out, nullptr, options);
 }
 
 void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
-               TensorView lse, const MaskOptions& options) {
+               TensorView lse, const MaskOptions& options,
+               const Context& context) {
+  const detail::ExecScope exec_scope("attention", context, options.threads);
   run(q, k, v, out, &lse, options);
 }
 

@@ -10,6 +10,7 @@
 #include "softmax/backward.hpp"
 #include "softmax/error.hpp"
 #include "src/core/checks.hpp"
+#include "src/core/exec.hpp"
 #include "src/core/rows.hpp"
 #include "src/cpu/training_kernels.hpp"
 
@@ -49,7 +50,7 @@ void backward_op(const char* op, const ConstTensorView& y, const ConstTensorView
   const auto* yb = static_cast<const char*>(y.data);
   const auto* db = static_cast<const char*>(dy.data);
   auto* xb = static_cast<char*>(dx.data);
-  const int threads = detail::resolve_threads(o.threads);
+  const int threads = detail::current_exec().threads;
   const int outer = gy.rows * n >= detail::kMinParallelElems ? threads : 1;
   // Offsets of dy rows follow the same row order as y's (same shape, row-major over the
   // non-axis dims), so walk dy's geometry alongside by row index.
@@ -83,12 +84,16 @@ void backward_op(const char* op, const ConstTensorView& y, const ConstTensorView
 }  // namespace
 
 void softmax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
-                      const SoftmaxOptions& options) {
+                      const SoftmaxOptions& options,
+                      const Context& context) {
+  const detail::ExecScope exec_scope("softmax_backward", context, options.threads);
   backward_op("softmax_backward", y, dy, dx, options, BackwardMode::kSoftmax);
 }
 
 void log_softmax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
-                          const SoftmaxOptions& options) {
+                          const SoftmaxOptions& options,
+                          const Context& context) {
+  const detail::ExecScope exec_scope("log_softmax_backward", context, options.threads);
   backward_op("log_softmax_backward", y, dy, dx, options, BackwardMode::kLogSoftmax);
 }
 

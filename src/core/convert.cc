@@ -6,6 +6,7 @@
 
 #include "softmax/error.hpp"
 #include "src/core/checks.hpp"
+#include "src/core/exec.hpp"
 #include "src/core/half.hpp"
 #include "src/core/rows.hpp"
 
@@ -36,6 +37,7 @@ void store(char* p, DType t, double v) {
 
 void convert(ConstTensorView x, TensorView y, const Context& context) {
   const char* op = "convert";
+  const detail::ExecScope exec_scope(op, context);
   detail::check_view(op, "x", x);
   detail::check_output_view(op, "y", y);
   if (y.dtype == DType::i32 || y.dtype == DType::i64) {
@@ -54,7 +56,7 @@ void convert(ConstTensorView x, TensorView y, const Context& context) {
   const auto yes = static_cast<int64_t>(dtype_size(y.dtype));
   const auto* xb = static_cast<const char*>(x.data);
   auto* yb = static_cast<char*>(y.data);
-  const int threads = detail::resolve_threads(context.threads);
+  const int threads = detail::current_exec().threads;
   detail::parallel_for(g.rows, g.rows * g.n >= detail::kMinParallelElems ? threads : 1,
                        [&](int64_t b, int64_t e) {
                          detail::for_each_row(g, b, e, [&](int64_t, int64_t xo, int64_t yo) {

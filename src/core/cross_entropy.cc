@@ -16,6 +16,7 @@
 #include "softmax/cross_entropy.hpp"
 #include "softmax/error.hpp"
 #include "src/core/checks.hpp"
+#include "src/core/exec.hpp"
 #include "src/core/cross_entropy_impl.hpp"
 #include "src/core/half.hpp"
 #include "src/core/rows.hpp"
@@ -443,7 +444,7 @@ void loss_op(const char* op, bool logits, const ConstTensorView& x, const ConstT
   job.lse.assign(static_cast<std::size_t>(job.rows), 0.0);
 
   if (job.c > 0 || job.rows == 0) {
-    const int threads = detail::resolve_threads(o.threads);
+    const int threads = detail::current_exec().threads;
     if (x.dtype == DType::f64) run_rows<double>(job, threads);
     else run_rows<float>(job, threads);
   } else {
@@ -473,12 +474,16 @@ void loss_op(const char* op, bool logits, const ConstTensorView& x, const ConstT
 }  // namespace
 
 void cross_entropy(ConstTensorView logits, ConstTensorView targets, const CrossEntropyOutputs& out,
-                   const CrossEntropyOptions& options) {
+                   const CrossEntropyOptions& options,
+                   const Context& context) {
+  const detail::ExecScope exec_scope("cross_entropy", context, options.threads);
   loss_op("cross_entropy", true, logits, targets, out, options);
 }
 
 void nll_loss(ConstTensorView log_probs, ConstTensorView targets, const CrossEntropyOutputs& out,
-              const CrossEntropyOptions& options) {
+              const CrossEntropyOptions& options,
+              const Context& context) {
+  const detail::ExecScope exec_scope("nll_loss", context, options.threads);
   loss_op("nll_loss", false, log_probs, targets, out, options);
 }
 

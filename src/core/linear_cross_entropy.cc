@@ -17,11 +17,12 @@
 #include <vector>
 
 #include <omp.h>
-#include <oneapi/dnnl/dnnl.h>
 
 #include "softmax/cross_entropy.hpp"
 #include "softmax/error.hpp"
 #include "src/core/checks.hpp"
+#include "src/cpu/gemm.hpp"
+#include "src/core/exec.hpp"
 #include "src/core/cross_entropy_impl.hpp"
 #include "src/core/rows.hpp"
 #include "src/cpu/training_kernels.hpp"
@@ -61,34 +62,7 @@ int64_t check_matrix(const char* op, const char* arg, const ConstTensorView& m, 
   return ld;
 }
 
-void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
-           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {  // oneDNN wants K >= 1; C = beta C
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-    }
-    return;
-  }
-  const dnnl_status_t st = dnnl_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
-  if (st != dnnl_success) {
-    throw Error(ErrorKind::kUnsupported, "linear_cross_entropy",
-                "oneDNN sgemm failed with status " + std::to_string(static_cast<int>(st)));
-  }
-}
 
-// oneDNN 2.x (OpenMP runtime) has no thread-count argument: it sizes its parallel regions by
-// omp_get_max_threads(), i.e. the nthreads-var ICV of the calling thread (a per-thread value in
-// OpenMP, not a process-wide one). This sets it to the resolved count for the call and restores
-// it, so sgemm runs on detail::resolve_threads(o.threads) threads: on one, inline without an
-// OpenMP region, in a forked child, where the OpenMP thread pool does not survive the fork.
-struct ThreadScope {
-  int saved;
-  explicit ThreadScope(int t) : saved(omp_get_max_threads()) { omp_set_num_threads(t); }
-  ~ThreadScope() { omp_set_num_threads(saved); }
-  ThreadScope(const ThreadScope&) = delete;
-  ThreadScope& operator=(const ThreadScope&) = delete;
-};
 
 }  // namespace
 
@@ -101,7 +75,9 @@ int64_t linear_cross_entropy_workspace_bytes(int64_t n, int64_t d, int64_t v,
 }
 
 void linear_cross_entropy(ConstTensorView hidden, ConstTensorView weight, ConstTensorView targets,
-                          const LinearCrossEntropyOutputs& out, const CrossEntropyOptions& o) {
+                          const LinearCrossEntropyOutputs& out, const CrossEntropyOptions& o,
+                          const Context& context) {
+  const detail::ExecScope exec_scope("linear_cross_entropy", context, o.threads);
   const char* op = "linear_cross_entropy";
   detail::check_view(op, "hidden", hidden);
   detail::check_view(op, "weight", weight);
@@ -166,8 +142,8 @@ void linear_cross_entropy(ConstTensorView hidden, ConstTensorView weight, ConstT
   const std::vector<int64_t> t = detail::read_targets(op, targets, v, o.ignore_index);
   // Valid: nothing has been written so far.
 
-  const int threads = detail::resolve_threads(o.threads);
-  ThreadScope scope(threads);
+  const int threads = detail::current_exec().threads;
+  const cpu::GemmThreads gemm_threads(threads);
   const auto* H = static_cast<const float*>(hidden.data);
   const auto* W = static_cast<const float*>(weight.data);
   const int64_t chunk = chunk_columns(n, v, o);
@@ -187,7 +163,7 @@ void linear_cross_entropy(ConstTensorView hidden, ConstTensorView weight, ConstT
   // Pass 1: online (max, sum) over vocabulary chunks.
   for (int64_t v0 = 0; v0 < v; v0 += chunk) {
     const int64_t len = std::min(chunk, v - v0);
-    sgemm('N', 'T', n, len, d, H, ldh, W + v0 * ldw, ldw, 0.0f, L.data(), chunk);
+    cpu::sgemm(op, 'N', 'T', n, len, d, H, ldh, W + v0 * ldw, ldw, 0.0f, L.data(), chunk);
     detail::parallel_for(n, par ? threads : 1, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         const float* row = L.data() + i * chunk;
@@ -240,7 +216,7 @@ void linear_cross_entropy(ConstTensorView hidden, ConstTensorView weight, ConstT
     }
     for (int64_t v0 = 0; v0 < v; v0 += chunk) {
       const int64_t len = std::min(chunk, v - v0);
-      sgemm('N', 'T', n, len, d, H, ldh, W + v0 * ldw, ldw, 0.0f, L.data(), chunk);
+      cpu::sgemm(op, 'N', 'T', n, len, d, H, ldh, W + v0 * ldw, ldw, 0.0f, L.data(), chunk);
       detail::parallel_for(n, par ? threads : 1, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) {
           float* row = L.data() + i * chunk;
@@ -260,8 +236,8 @@ void linear_cross_entropy(ConstTensorView hidden, ConstTensorView weight, ConstT
           k.write(row, DType::f32, row, DType::f32, len, p, cpu::RowOut::kGrad);
         }
       });
-      if (GH) sgemm('N', 'N', n, d, len, L.data(), chunk, W + v0 * ldw, ldw, v0 == 0 ? 0.0f : 1.0f, GH, ldgh);
-      if (GW) sgemm('T', 'N', len, d, n, L.data(), chunk, H, ldh, 0.0f, GW + v0 * ldgw, ldgw);
+      if (GH) cpu::sgemm(op, 'N', 'N', n, d, len, L.data(), chunk, W + v0 * ldw, ldw, v0 == 0 ? 0.0f : 1.0f, GH, ldgh);
+      if (GW) cpu::sgemm(op, 'T', 'N', len, d, n, L.data(), chunk, H, ldh, 0.0f, GW + v0 * ldgw, ldgw);
     }
   }
 

@@ -17,6 +17,7 @@
 #include "softmax/error.hpp"
 #include "src/core/attention_mask.hpp"
 #include "src/core/checks.hpp"
+#include "src/core/exec.hpp"
 #include "src/core/half.hpp"
 #include "src/core/rows.hpp"
 #include "softmax/ops.hpp"
@@ -158,7 +159,7 @@ void forward(const ConstTensorView& s, const TensorView& y, const TensorView* ls
     if (plan.bias) detail::check_disjoint(op, "bias", o.bias, "lse", *lse);
     if (plan.mask) detail::check_disjoint(op, "mask", o.mask, "lse", *lse);
   }
-  const int threads = detail::resolve_threads(o.threads);
+  const int threads = detail::current_exec().threads;
   if (s.dtype == DType::f64) forward_impl<double>(s, y, lse, plan, threads);
   else forward_impl<float>(s, y, lse, plan, threads);
 }
@@ -225,17 +226,23 @@ void backward_impl(const ConstTensorView& dy, const ConstTensorView& y, const Co
 
 }  // namespace
 
-void masked_softmax(ConstTensorView scores, TensorView y, const MaskOptions& options) {
+void masked_softmax(ConstTensorView scores, TensorView y, const MaskOptions& options,
+                    const Context& context) {
+  const detail::ExecScope exec_scope("masked_softmax", context, options.threads);
   forward(scores, y, nullptr, options);
 }
 
 void masked_softmax(ConstTensorView scores, TensorView y, TensorView lse,
-                    const MaskOptions& options) {
+                    const MaskOptions& options,
+                    const Context& context) {
+  const detail::ExecScope exec_scope("masked_softmax", context, options.threads);
   forward(scores, y, &lse, options);
 }
 
 void masked_softmax_backward(ConstTensorView dy, ConstTensorView y, ConstTensorView scores,
-                             TensorView dscores, const MaskOptions& o) {
+                             TensorView dscores, const MaskOptions& o,
+                             const Context& context) {
+  const detail::ExecScope exec_scope("masked_softmax_backward", context, o.threads);
   const char* op = "masked_softmax_backward";
   detail::check_threads(op, o.threads);
   detail::check_view(op, "dy", dy);
@@ -265,7 +272,7 @@ void masked_softmax_backward(ConstTensorView dy, ConstTensorView y, ConstTensorV
   detail::check_no_overlap(op, dy, dscores, /*allow_alias=*/true);
   if (plan.bias) detail::check_disjoint(op, "bias", o.bias, "dscores", dscores);
   if (plan.mask) detail::check_disjoint(op, "mask", o.mask, "dscores", dscores);
-  const int threads = detail::resolve_threads(o.threads);
+  const int threads = detail::current_exec().threads;
   if (y.dtype == DType::f64) backward_impl<double>(dy, y, scores, dscores, plan, threads);
   else backward_impl<float>(dy, y, scores, dscores, plan, threads);
 }

@@ -1,6 +1,9 @@
 // src/core/rows.cc
 #include "src/core/rows.hpp"
 
+#include "src/core/exec.hpp"
+#include "src/cpu/target.hpp"
+
 #include <omp.h>
 #include <pthread.h>
 
@@ -89,10 +92,32 @@ void parallel_ranges(int64_t count, int threads, void (*fn)(int64_t, int64_t, vo
     fn(0, count, ctx);
     return;
   }
+  const Exec& ex = current_exec();
+  if (ex.parallel_for != nullptr) {
+    // The caller's pool runs exactly t tasks, task i doing our static range i, so the ranges
+    // (and any per-range scratch) are the same whatever granularity the pool chooses.
+    const int64_t t = count < threads ? count : threads;
+    struct Split {
+      int64_t count, t, target;
+      void (*fn)(int64_t, int64_t, void*);
+      void* ctx;
+    } split{count, t, cpu::active_target(), fn, ctx};
+    ex.parallel_for(
+        ex.pool, t, t,
+        [](void* c, int64_t begin, int64_t end) {
+          const auto& sp = *static_cast<const Split*>(c);
+          const cpu::ActiveTargetScope target_scope(sp.target);
+          for (int64_t i = begin; i < end; ++i) sp.fn(sp.count * i / sp.t, sp.count * (i + 1) / sp.t, sp.ctx);
+        },
+        &split);
+    return;
+  }
   threads = std::min(threads, cpu_count());  // for callers that did not resolve their count
   const int t = static_cast<int>(count < threads ? count : threads);
+  const int64_t target = cpu::active_target();  // the call's SIMD target, on every worker
 #pragma omp parallel num_threads(t)
   {
+    const cpu::ActiveTargetScope target_scope(target);
     const int64_t id = omp_get_thread_num();
     const int64_t nt = omp_get_num_threads();
     const int64_t b = count * id / nt;

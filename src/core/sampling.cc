@@ -1,17 +1,16 @@
-// src/core/sampling.cc: the public sampling ops (softmax/sampling.hpp). Validation first
-// (nothing is written when it fails), then rows are split across threads; each row is gathered
-// when strided, checked, turned into weights by the SIMD kernels (src/cpu/sampling_kernels.cc),
+// src/core/sampling.cc: the public sampling ops sample, sample_from_probs and top_logprobs
+// (softmax/sampling.hpp). Validation first (nothing is written when it fails), then rows are
+// split across threads; each row is prepared by src/core/sampling_rows.hpp (gathered when
+// strided, logit processors, checks, SIMD weights from src/cpu/sampling_kernels.cc), then
 // filtered and drawn by the exact integer engine (src/core/sampling_select.hpp). Row errors found
 // while computing (NaN, +inf, all -inf) are collected and the first failing row is reported
 // after the parallel loop, before any output is written.
 #include <algorithm>
-#include <charconv>
-#include <cstring>
-#include <type_traits>
-#include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "softmax/error.hpp"
@@ -21,6 +20,7 @@
 #include "src/core/philox.hpp"
 #include "src/core/rows.hpp"
 #include "src/core/sampling_kernels.hpp"
+#include "src/core/sampling_rows.hpp"
 #include "src/core/sampling_select.hpp"
 #include "src/cpu/kernels.hpp"
 
@@ -28,111 +28,10 @@ namespace softmax {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-// Token ids enter Philox counters as a 32-bit word (2^32 - 1 is reserved for stream keys).
-constexpr int64_t kMaxIds = int64_t{1} << 32;
 
-// Shortest decimal that reads back as v.
-std::string num(double v) {
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, r.ptr);
-}
-
-// What went wrong in a row (found during the computation).
-enum class RowError : uint8_t { kNone, kNaN, kPosInf, kAllNegInf, kNegative, kAllZero };
-
-[[noreturn]] void throw_row_error(const char* op, const char* arg, int64_t row, RowError e) {
-  const std::string where = "row " + std::to_string(row);
-  switch (e) {
-    case RowError::kNaN:
-      throw Error(ErrorKind::kInvalidArgument, op, arg, where + " holds NaN",
-                  "a row must not hold NaN");
-    case RowError::kPosInf:
-      throw Error(ErrorKind::kInvalidArgument, op, arg, where + " holds +inf",
-                  "entries must be finite (logits may be -inf): +inf has no probability");
-    case RowError::kAllNegInf:
-      throw Error(ErrorKind::kInvalidArgument, op, arg, where + " is all -inf",
-                  "a row needs at least one finite logit");
-    case RowError::kNegative:
-      throw Error(ErrorKind::kInvalidArgument, op, arg, where + " holds a negative value",
-                  "probabilities must be >= 0");
-    case RowError::kAllZero:
-      throw Error(ErrorKind::kInvalidArgument, op, arg, where + " is all zero",
-                  "a row needs a positive probability");
-    case RowError::kNone: break;
-  }
-  throw Error(ErrorKind::kInvalidArgument, op, arg, where, "invalid row");
-}
-
-// Shape checks common to sample / sample_from_probs / top_logprobs. Returns (B, V).
-void check_rows(const char* op, const char* arg, const ConstTensorView& x) {
-  detail::check_view(op, arg, x);
-  detail::check_float_dtype(op, arg, x.dtype);
-  if (x.rank() != 2) {
-    throw Error(ErrorKind::kShapeMismatch, op, arg, detail::shape_str(x.shape),
-                "must have rank 2: (batch, vocabulary)");
-  }
-  if (x.shape[1] == 0) {
-    throw Error(ErrorKind::kInvalidArgument, op, arg, detail::shape_str(x.shape),
-                "the vocabulary (dimension 1) must not be empty");
-  }
-  if (x.shape[1] >= kMaxIds) {
-    throw Error(ErrorKind::kUnsupported, op, arg, detail::shape_str(x.shape),
-                "the vocabulary must be < 2^32 tokens");
-  }
-}
-
-template <class T>
-void check_per_row(const char* op, const char* arg, const PerRow<T>& v, int64_t rows) {
-  if (v.per_row() && static_cast<int64_t>(v.size()) != rows) {
-    throw Error(ErrorKind::kShapeMismatch, op, arg, std::to_string(v.size()) + " values",
-                "a per-row parameter needs one value per row (" + std::to_string(rows) + ")");
-  }
-}
-
-template <class T, class Pred>
-void check_values(const char* op, const char* arg, const PerRow<T>& v, int64_t rows, Pred ok,
-                  const char* rule) {
-  const int64_t count = v.per_row() ? rows : 1;
-  for (int64_t r = 0; r < count; ++r) {
-    if (!ok(v[r])) {
-      std::string value = num(static_cast<double>(v[r]));
-      if (v.per_row()) value += " (row " + std::to_string(r) + ")";
-      throw Error(ErrorKind::kInvalidArgument, op, arg, value, rule);
-    }
-  }
-}
-
-void check_params(const char* op, const SamplingParams& p, int64_t rows, bool probs) {
-  detail::check_threads(op, p.threads);
-  check_per_row(op, "temperature", p.temperature, rows);
-  check_per_row(op, "top_k", p.top_k, rows);
-  check_per_row(op, "top_p", p.top_p, rows);
-  check_per_row(op, "min_p", p.min_p, rows);
-  if (!p.streams.empty() && static_cast<int64_t>(p.streams.size()) != rows) {
-    throw Error(ErrorKind::kShapeMismatch, op, "streams", std::to_string(p.streams.size()) + " values",
-                "needs one stream per row (" + std::to_string(rows) + ") or none");
-  }
-  if (probs) {
-    check_values(op, "temperature", p.temperature, rows,
-                 [](double t) { return t == 0.0 || t == 1.0; },
-                 "must be 1 (temperature applies to logits; use sample) or 0 (greedy)");
-  } else {
-    check_values(op, "temperature", p.temperature, rows,
-                 [](double t) { return t >= 0.0 && std::isfinite(t); },
-                 "must be finite and >= 0 (0 = greedy)");
-  }
-  check_values(op, "top_k", p.top_k, rows, [](int64_t k) { return k >= 0; },
-               "must be >= 0 (0 = off)");
-  check_values(op, "top_p", p.top_p, rows, [](double v) { return v > 0.0 && v <= 1.0; },
-               "must be in (0, 1] (1 = off)");
-  check_values(op, "min_p", p.min_p, rows, [](double v) { return v >= 0.0 && v <= 1.0; },
-               "must be in [0, 1] (0 = off)");
-  if (p.method != SamplingMethod::kInverseCdf && p.method != SamplingMethod::kGumbelMax) {
-    throw Error(ErrorKind::kInvalidArgument, op, "method",
-                std::to_string(static_cast<int>(p.method)), "must be kInverseCdf or kGumbelMax");
-  }
-}
+using detail::PreparedRow;
+using detail::RowError;
+using detail::RowScratch;
 
 // tokens: i64 of shape (B) or (B, D). Returns D.
 int64_t check_tokens(const char* op, const ConstTensorView& x, const TensorView& tokens) {
@@ -151,139 +50,43 @@ int64_t check_tokens(const char* op, const ConstTensorView& x, const TensorView&
   return tokens.rank() == 2 ? tokens.shape[1] : 1;
 }
 
-// One thread's row scratch.
-struct RowScratch {
-  std::vector<unsigned char> gathered;
-  std::vector<float> wf;
-  std::vector<double> wd;
-  detail::RowFilter<float> ff;
-  detail::RowFilter<double> fd;
-};
-
-// A contiguous view of row r (gathered into scratch when strided).
-const void* row_ptr(const ConstTensorView& x, int64_t r, RowScratch& s) {
-  const auto es = static_cast<int64_t>(dtype_size(x.dtype));
-  const char* base = static_cast<const char*>(x.data) + r * x.strides[0] * es;
-  if (x.strides[1] == 1) return base;
-  const auto n = x.shape[1];
-  s.gathered.resize(static_cast<std::size_t>(n) * static_cast<std::size_t>(es));
-  detail::gather(base, x.strides[1], n, static_cast<std::size_t>(es), s.gathered.data());
-  return s.gathered.data();
-}
-
-// f32 temperature as the kernel divides by it: never 0 or inf, so (x - max) / t is -inf or
-// finite (-inf / t = -inf) and 0 / t = 0 at the maximum.
-float kernel_temperature(double t) {
-  return static_cast<float>(std::clamp(t, static_cast<double>(FLT_TRUE_MIN),
-                                       static_cast<double>(FLT_MAX)));
-}
-
-struct SampleJob {
-  const char* op;
-  ConstTensorView x;
-  const SamplingParams* p;
-  bool probs;
-  uint64_t seed, offset;
-  int64_t draws;
-  int64_t* out;  // (B, draws)
-  RowError* errors;
-
-  template <class W>
-  void draw_row(detail::RowFilter<W>& f, const W* w, int64_t n, W w_max, int64_t r,
-                uint64_t stream) const {
-    detail::FilterSpec spec;
-    spec.top_k = p->top_k[r];
-    spec.top_p = p->top_p[r];
-    spec.min_p = p->min_p[r];
-    f.filter(w, n, w_max, spec);
-    for (int64_t d = 0; d < draws; ++d) {
-      const uint64_t off = offset + static_cast<uint64_t>(d);
-      out[r * draws + d] =
-          p->method == SamplingMethod::kGumbelMax
-              ? f.draw_gumbel(w, seed, off, stream)
-              : f.draw(detail::philox_u64(seed, off, stream, 0));
-    }
+// Draws `draws` tokens of one prepared row into out (draw d uses the row's offset + d).
+template <class W>
+void draw_row(detail::RowFilter<W>& f, const W* w, int64_t n, W w_max, const PreparedRow& pr,
+              const SamplingParams& p, int64_t r, int64_t draws, int64_t* out) {
+  f.filter(w, n, w_max, detail::filter_spec(p, r));
+  for (int64_t d = 0; d < draws; ++d) {
+    const uint64_t off = pr.offset + static_cast<uint64_t>(d);
+    out[d] = p.method == SamplingMethod::kGumbelMax
+                 ? f.draw_gumbel(w, pr.seed, off, pr.stream)
+                 : f.draw(detail::philox_u64(pr.seed, off, pr.stream, 0));
   }
-
-  void row(const cpu::KernelTable& k, const cpu::SamplingKernelTable& sk, int64_t r,
-           RowScratch& s) const {
-    const int64_t n = x.shape[1];
-    const void* xr = row_ptr(x, r, s);
-    const double t = p->temperature[r];
-    const uint64_t stream = p->streams.empty() ? static_cast<uint64_t>(r) : p->streams[r];
-    const cpu::RowRange range = sk.row_range(xr, x.dtype, n);
-    if (range.has_nan) return void(errors[r] = RowError::kNaN);
-    if (range.max == kInf) return void(errors[r] = RowError::kPosInf);
-    if (probs) {
-      if (range.min < 0) return void(errors[r] = RowError::kNegative);
-      if (range.max == 0) return void(errors[r] = RowError::kAllZero);
-    } else if (range.max == -kInf) {
-      return void(errors[r] = RowError::kAllNegInf);
-    }
-    if (t == 0.0) {  // greedy: argmax, lowest id on ties; no randomness, filters irrelevant
-      const int64_t id = k.argmax(xr, x.dtype, n).index;
-      for (int64_t d = 0; d < draws; ++d) out[r * draws + d] = id;
-      return;
-    }
-    if (x.dtype == DType::f64) {
-      const double* w = static_cast<const double*>(xr);
-      double w_max = range.max;
-      if (!probs) {
-        s.wd.resize(static_cast<std::size_t>(n));
-        sk.weights_f64(static_cast<const double*>(xr), n, range.max, t, s.wd.data());
-        w = s.wd.data();
-        w_max = 1.0;
-      }
-      draw_row(s.fd, w, n, w_max, r, stream);
-      return;
-    }
-    const float* w = nullptr;
-    float w_max = static_cast<float>(range.max);
-    if (!probs) {
-      s.wf.resize(static_cast<std::size_t>(n));
-      sk.weights_f32(xr, x.dtype, n, static_cast<float>(range.max), kernel_temperature(t),
-                     s.wf.data());
-      w = s.wf.data();
-      w_max = 1.0f;
-    } else if (x.dtype == DType::f32) {
-      w = static_cast<const float*>(xr);
-    } else {
-      s.wf.resize(static_cast<std::size_t>(n));
-      for (int64_t i = 0; i < n; ++i) {
-        s.wf[i] = static_cast<float>(detail::load_as_double(xr, x.dtype, i));
-      }
-      w = s.wf.data();
-    }
-    draw_row(s.ff, w, n, w_max, r, stream);
-  }
-};
-
-int row_threads(int requested, int64_t rows, int64_t n) {
-  if (rows <= 1 || rows * n < detail::kMinParallelElems) return 1;
-  return detail::resolve_threads(requested);
 }
 
 void sample_impl(const char* op, const char* arg, const ConstTensorView& x,
                  const TensorView& tokens, const SamplingParams& p, uint64_t seed,
                  uint64_t offset, bool probs) {
-  check_rows(op, arg, x);
+  detail::check_sampling_rows(op, arg, x);
   const int64_t draws = check_tokens(op, x, tokens);
-  const int64_t rows = x.shape[0];
-  check_params(op, p, rows, probs);
+  const int64_t rows = x.shape[0], n = x.shape[1];
+  detail::check_sampling_params(op, p, rows, n, probs);
   if (rows == 0 || draws == 0) return;
 
   std::vector<int64_t> out(static_cast<std::size_t>(rows * draws));
   std::vector<RowError> errors(static_cast<std::size_t>(rows), RowError::kNone);
-  const SampleJob job{op, x, &p, probs, seed, offset, draws, out.data(), errors.data()};
-  const cpu::KernelTable& k = cpu::kernels();
-  const cpu::SamplingKernelTable& sk = cpu::sampling_kernels();
-  detail::parallel_for(rows, row_threads(p.threads, rows, x.shape[1]), [&](int64_t b, int64_t e) {
-    RowScratch s;
-    for (int64_t r = b; r < e; ++r) job.row(k, sk, r, s);
+  const detail::RowPreparer prep(x, p, probs, seed, offset);
+  detail::parallel_for(rows, detail::sampling_threads(p.threads, rows, n), [&](int64_t b, int64_t e) {
+    RowScratch& s = detail::thread_scratch();
+    for (int64_t r = b; r < e; ++r) {
+      const PreparedRow pr = prep.prepare(r, s);
+      int64_t* o = out.data() + r * draws;
+      if (pr.error != RowError::kNone) errors[r] = pr.error;
+      else if (pr.greedy) std::fill(o, o + draws, pr.argmax);
+      else if (pr.f64) draw_row(s.fd, pr.wd, n, pr.wd_max, pr, p, r, draws, o);
+      else draw_row(s.ff, pr.wf, n, pr.wf_max, pr, p, r, draws, o);
+    }
   });
-  for (int64_t r = 0; r < rows; ++r) {
-    if (errors[r] != RowError::kNone) throw_row_error(op, arg, r, errors[r]);
-  }
+  detail::throw_first_row_error(op, arg, errors);
   auto* dst = static_cast<int64_t*>(tokens.data);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t d = 0; d < draws; ++d) {
@@ -352,7 +155,7 @@ void logprobs_row(const T* x, int64_t len, int64_t n, double max, double tempera
   w.resize(static_cast<std::size_t>(len));
   T t;
   if constexpr (std::is_same_v<T, float>) {
-    t = kernel_temperature(temperature);
+    t = detail::kernel_temperature(temperature);
     sk.weights_f32(x, DType::f32, len, static_cast<float>(max), t, w.data());
   } else {
     t = temperature;
@@ -386,7 +189,7 @@ void sample(ConstTensorView logits, TensorView tokens, const SamplingParams& par
 
 std::vector<int64_t> sample(ConstTensorView logits, const SamplingParams& params, uint64_t seed,
                             uint64_t offset) {
-  check_rows("sample", "logits", logits);
+  detail::check_sampling_rows("sample", "logits", logits);
   std::vector<int64_t> out(static_cast<std::size_t>(logits.shape[0]));
   sample(logits, TensorView(out.data(), DType::i64, {logits.shape[0]}), params, seed, offset);
   return out;
@@ -407,7 +210,7 @@ void sample_from_probs(ConstTensorView probs, TensorView tokens, const SamplingP
 
 std::vector<int64_t> sample_from_probs(ConstTensorView probs, const SamplingParams& params,
                                        uint64_t seed, uint64_t offset) {
-  check_rows("sample_from_probs", "probs", probs);
+  detail::check_sampling_rows("sample_from_probs", "probs", probs);
   std::vector<int64_t> out(static_cast<std::size_t>(probs.shape[0]));
   sample_from_probs(probs, TensorView(out.data(), DType::i64, {probs.shape[0]}), params, seed,
                     offset);
@@ -416,7 +219,7 @@ std::vector<int64_t> sample_from_probs(ConstTensorView probs, const SamplingPara
 
 TopLogprobs top_logprobs(ConstTensorView logits, int64_t n, double temperature, int threads) {
   const char* op = "top_logprobs";
-  check_rows(op, "logits", logits);
+  detail::check_sampling_rows(op, "logits", logits);
   const int64_t rows = logits.shape[0], len = logits.shape[1];
   if (n < 0 || n > len) {
     throw Error(ErrorKind::kInvalidArgument, op, "n", std::to_string(n),
@@ -431,11 +234,11 @@ TopLogprobs top_logprobs(ConstTensorView logits, int64_t n, double temperature, 
   res.logprobs.resize(static_cast<std::size_t>(rows * n));
   std::vector<RowError> errors(static_cast<std::size_t>(rows), RowError::kNone);
   const cpu::SamplingKernelTable& sk = cpu::sampling_kernels();
-  detail::parallel_for(rows, row_threads(threads, rows, len), [&](int64_t b, int64_t e) {
-    RowScratch s;
+  detail::parallel_for(rows, detail::sampling_threads(threads, rows, len), [&](int64_t b, int64_t e) {
+    RowScratch& s = detail::thread_scratch();
     std::vector<float> xf;
     for (int64_t r = b; r < e; ++r) {
-      const void* xr = row_ptr(logits, r, s);
+      const void* xr = detail::row_ptr(logits, r, s);
       const cpu::RowRange range = sk.row_range(xr, logits.dtype, len);
       if (range.has_nan) errors[r] = RowError::kNaN;
       else if (range.max == kInf) errors[r] = RowError::kPosInf;
@@ -459,9 +262,7 @@ TopLogprobs top_logprobs(ConstTensorView logits, int64_t n, double temperature, 
       logprobs_row(xf32, len, n, range.max, temperature, sk, s.wf, ids, lp);
     }
   });
-  for (int64_t r = 0; r < rows; ++r) {
-    if (errors[r] != RowError::kNone) throw_row_error(op, "logits", r, errors[r]);
-  }
+  detail::throw_first_row_error(op, "logits", errors);
   return res;
 }
 

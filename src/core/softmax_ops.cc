@@ -10,6 +10,7 @@
 #include "softmax/error.hpp"
 #include "softmax/ops.hpp"
 #include "src/core/checks.hpp"
+#include "src/core/exec.hpp"
 #include "src/core/half.hpp"
 #include "src/core/rows.hpp"
 #include "src/core/verbose.hpp"
@@ -336,7 +337,7 @@ void normalize_op(const char* op, const ConstTensorView& x, const TensorView& y,
                    y.dtype, dtype_size(x.dtype), dtype_size(y.dtype),
                    temp, mode, 0};
   if (job.g.rows == 0 || job.g.n == 0) return;
-  const int threads = detail::resolve_threads(o.threads);
+  const int threads = detail::current_exec().threads;
   job.threads = threads;
   if (run_short_rows(*job.k, job.g, job.x, job.xt, job.y, job.yt, job.temp, mode, threads)) return;
   run_rows(job, threads);
@@ -395,15 +396,21 @@ struct ReduceJob {
 
 }  // namespace
 
-void softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options) {
+void softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options,
+             const Context& context) {
+  const detail::ExecScope exec_scope("softmax", context, options.threads);
   normalize_op("softmax", x, y, options, RowMode::kSoftmax);
 }
 
-void log_softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options) {
+void log_softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options,
+                 const Context& context) {
+  const detail::ExecScope exec_scope("log_softmax", context, options.threads);
   normalize_op("log_softmax", x, y, options, RowMode::kLogSoftmax);
 }
 
-void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
+void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& o,
+               const Context& context) {
+  const detail::ExecScope exec_scope("logsumexp", context, o.threads);
   const char* op = "logsumexp";
   detail::check_view(op, "x", x);
   detail::check_output_view(op, "y", y);
@@ -423,7 +430,7 @@ void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
                 static_cast<const char*>(x.data), static_cast<char*>(y.data), x.dtype, y.dtype,
                 dtype_size(x.dtype), dtype_size(y.dtype), temp, false};
   if (job.g.rows == 0) return;
-  const int threads = detail::resolve_threads(o.threads);
+  const int threads = detail::current_exec().threads;
   if (run_short_rows(*job.k, job.g, job.x, job.xt, job.y, job.yt, job.temp, RowMode::kLogSumExp,
                      threads)) {
     return;
@@ -431,7 +438,9 @@ void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
   run_rows(job, threads);
 }
 
-void argmax(ConstTensorView x, TensorView indices, const SoftmaxOptions& o) {
+void argmax(ConstTensorView x, TensorView indices, const SoftmaxOptions& o,
+            const Context& context) {
+  const detail::ExecScope exec_scope("argmax", context, o.threads);
   const char* op = "argmax";
   detail::check_view(op, "x", x);
   detail::check_output_view(op, "indices", indices);
@@ -458,10 +467,12 @@ void argmax(ConstTensorView x, TensorView indices, const SoftmaxOptions& o) {
     throw Error(ErrorKind::kOverflow, op, "indices", "i32",
                 "rows of " + std::to_string(job.g.n) + " elements need i64 indices");
   }
-  run_rows(job, detail::resolve_threads(o.threads));
+  run_rows(job, detail::current_exec().threads);
 }
 
-void hardmax(ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
+void hardmax(ConstTensorView x, TensorView y, const SoftmaxOptions& o,
+             const Context& context) {
+  const detail::ExecScope exec_scope("hardmax", context, o.threads);
   const char* op = "hardmax";
   detail::check_view(op, "x", x);
   detail::check_output_view(op, "y", y);
@@ -479,7 +490,7 @@ void hardmax(ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
   SoftmaxOptions ao = o;
   ao.keepdims = false;
   argmax(x, TensorView(idx.data(), DType::i64, ishape), ao);
-  const int threads = detail::resolve_threads(o.threads);
+  const int threads = detail::current_exec().threads;
   auto* yb = static_cast<char*>(y.data);
   const auto yes = static_cast<int64_t>(dtype_size(y.dtype));
   detail::parallel_for(g.rows, g.rows * g.n >= detail::kMinParallelElems ? threads : 1,
@@ -494,7 +505,9 @@ void hardmax(ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
                        });
 }
 
-void sigmoid(ConstTensorView x, TensorView y, const ElementwiseOptions& o) {
+void sigmoid(ConstTensorView x, TensorView y, const ElementwiseOptions& o,
+             const Context& context) {
+  const detail::ExecScope exec_scope("sigmoid", context, o.threads);
   const char* op = "sigmoid";
   detail::check_view(op, "x", x);
   detail::check_output_view(op, "y", y);
@@ -508,7 +521,7 @@ void sigmoid(ConstTensorView x, TensorView y, const ElementwiseOptions& o) {
   RowGeometry g = detail::make_row_geometry(x, y, x.rank() - 1, false);
   if (g.rows == 0 || g.n == 0) return;
   const KernelTable& k = cpu::kernels();
-  const int threads = detail::resolve_threads(o.threads);
+  const int threads = detail::current_exec().threads;
   const auto xes = dtype_size(x.dtype), yes = dtype_size(y.dtype);
   const auto* xb = static_cast<const char*>(x.data);
   auto* yb = static_cast<char*>(y.data);

@@ -323,11 +323,12 @@ const cpu::AttentionKernelTable* GetAttentionKernelTable() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "src/cpu/target.hpp"
 namespace softmax {
 HWY_EXPORT(GetAttentionKernelTable);
 namespace cpu {
 const AttentionKernelTable& attention_kernels() {
-  return *HWY_DYNAMIC_DISPATCH(GetAttentionKernelTable)();
+  return *SOFTMAX_DISPATCH_ACTIVE(GetAttentionKernelTable)();
 }
 }  // namespace cpu
 }  // namespace softmax

@@ -147,10 +147,11 @@ const cpu::BackwardKernels* GetBackwardKernels() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "src/cpu/target.hpp"
 namespace softmax {
 HWY_EXPORT(GetBackwardKernels);
 namespace cpu {
-const BackwardKernels& backward_kernels() { return *HWY_DYNAMIC_DISPATCH(GetBackwardKernels)(); }
+const BackwardKernels& backward_kernels() { return *SOFTMAX_DISPATCH_ACTIVE(GetBackwardKernels)(); }
 }  // namespace cpu
 }  // namespace softmax
 #endif  // HWY_ONCE

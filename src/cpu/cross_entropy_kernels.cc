@@ -231,11 +231,12 @@ const cpu::CrossEntropyKernels* GetCrossEntropyKernels() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "src/cpu/target.hpp"
 namespace softmax {
 HWY_EXPORT(GetCrossEntropyKernels);
 namespace cpu {
 const CrossEntropyKernels& cross_entropy_kernels() {
-  return *HWY_DYNAMIC_DISPATCH(GetCrossEntropyKernels)();
+  return *SOFTMAX_DISPATCH_ACTIVE(GetCrossEntropyKernels)();
 }
 }  // namespace cpu
 }  // namespace softmax

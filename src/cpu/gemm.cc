@@ -1,6 +1,8 @@
 // src/cpu/gemm.cc: sgemm through the configured BLAS (see gemm.hpp).
 #include "src/cpu/gemm.hpp"
 
+#include <omp.h>
+
 #include <limits>
 #include <string>
 
@@ -24,9 +26,10 @@ void check_int32(const char* op, const char* what, int64_t v) {
 
 }  // namespace
 
-void sgemm(const char* op, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-           int64_t ldc) {
+void sgemm(const char* op, char ta, char tb, int64_t m, int64_t n, int64_t k, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const bool trans_a = ta == 'T', trans_b = tb == 'T';
+  constexpr float alpha = 1.0f;
   if (m == 0 || n == 0) return;
   if (k == 0) {  // C = beta C; a BLAS may reject K = 0 or skip the scaling
     for (int64_t i = 0; i < m; ++i) {
@@ -55,6 +58,11 @@ void sgemm(const char* op, bool trans_a, bool trans_b, int64_t m, int64_t n, int
               static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
 #endif
 }
+
+GemmThreads::GemmThreads(int threads) : saved_(omp_get_max_threads()) {
+  omp_set_num_threads(threads < 1 ? 1 : threads);
+}
+GemmThreads::~GemmThreads() { omp_set_num_threads(saved_); }
 
 const char* gemm_backend_name() {
 #if defined(SOFTMAX_GEMM_ONEDNN)

@@ -134,12 +134,13 @@ const cpu::SamplingKernelTable* GetSamplingKernelTable() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include "src/cpu/target.hpp"
 namespace softmax {
 HWY_EXPORT(GetSamplingKernelTable);
 
 namespace cpu {
 const SamplingKernelTable& sampling_kernels() {
-  return *HWY_DYNAMIC_DISPATCH(GetSamplingKernelTable)();
+  return *SOFTMAX_DISPATCH_ACTIVE(GetSamplingKernelTable)();
 }
 }  // namespace cpu
 }  // namespace softmax

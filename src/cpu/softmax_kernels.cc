@@ -707,53 +707,13 @@ const cpu::KernelTable* GetKernelTable() {
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-#include "softmax/dispatch.hpp"
-#include "softmax/error.hpp"
+#include "src/cpu/target.hpp"
 
 namespace softmax {
 HWY_EXPORT(GetKernelTable);
 
 namespace cpu {
-const KernelTable& kernels() { return *HWY_DYNAMIC_DISPATCH(GetKernelTable)(); }
+const KernelTable& kernels() { return *SOFTMAX_DISPATCH_ACTIVE(GetKernelTable)(); }
 }  // namespace cpu
-
-namespace {
-int64_t g_forced_target = 0;  // 0: no restriction (see set_target)
-
-std::vector<int64_t> RealTargets() {
-  hwy::SetSupportedTargetsForTest(0);
-  std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
-  hwy::SetSupportedTargetsForTest(g_forced_target);
-  return targets;
-}
-}  // namespace
-
-std::vector<std::string> available_targets() {
-  std::vector<std::string> names;
-  for (int64_t t : RealTargets()) names.emplace_back(hwy::TargetName(t));
-  return names;
-}
-
-std::string current_target() { return cpu::kernels().target_name; }
-
-void set_target(const std::string& name) {
-  int64_t chosen = -1;
-  if (name.empty()) {
-    chosen = 0;
-  } else {
-    for (int64_t t : RealTargets()) {
-      if (name == hwy::TargetName(t)) chosen = t;
-    }
-  }
-  if (chosen < 0) {
-    std::string names;
-    for (const auto& n : available_targets()) names += (names.empty() ? "" : ", ") + n;
-    throw Error(ErrorKind::kInvalidArgument, "set_target", "name", "\"" + name + "\"",
-                "must be one of the targets this build and CPU support: " + names);
-  }
-  g_forced_target = chosen;
-  hwy::SetSupportedTargetsForTest(chosen);
-  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-}
 }  // namespace softmax
 #endif  // HWY_ONCE

@@ -23,6 +23,28 @@ std::vector<int64_t> usable_targets();
 // Throws softmax::Error (kInvalidArgument) naming `op` for a name that is not usable.
 int64_t resolve_target(const char* op, const std::string& name);
 
+// The target kernel tables are fetched for on this thread: the calling thread's ExecScope
+// sets it for a public call (from Context::target) and parallel_ranges carries it to the
+// worker threads of that call. 0 outside any call: the best usable target.
+int64_t active_target() noexcept;
+// active_target(), or the best usable target when it is 0.
+int64_t active_target_or_best() noexcept;
+
+// Sets this thread's default target (softmax::set_target); 0 = the best.
+void set_thread_target(int64_t target) noexcept;
+
+// Sets active_target() on this thread for the scope's lifetime.
+class ActiveTargetScope {
+ public:
+  explicit ActiveTargetScope(int64_t target) noexcept;
+  ~ActiveTargetScope();
+  ActiveTargetScope(const ActiveTargetScope&) = delete;
+  ActiveTargetScope& operator=(const ActiveTargetScope&) = delete;
+
+ private:
+  int64_t saved_;
+};
+
 // Index of `target` (one usable target bit) in a HWY_EXPORT table: the layout of Highway's
 // ChosenTarget mask (entry 0 is Highway's own initialiser, never used here).
 inline std::size_t dispatch_index(int64_t target) {
@@ -38,3 +60,5 @@ inline std::size_t dispatch_index(int64_t target) {
 // The function FUNC (exported with HWY_EXPORT in this translation unit) for `target`.
 #define SOFTMAX_DISPATCH(FUNC, target) \
   (*(HWY_DISPATCH_TABLE(FUNC)[::softmax::cpu::dispatch_index(target)]))
+// FUNC for this thread's active target (the replacement of HWY_DYNAMIC_DISPATCH).
+#define SOFTMAX_DISPATCH_ACTIVE(FUNC) SOFTMAX_DISPATCH(FUNC, ::softmax::cpu::active_target_or_best())

@@ -136,7 +136,8 @@ TEST(CapiTest, AxisOpsMatchCpp) {
   const softmax_tensor_t tx = T(x, s);
   using CFn = softmax_status_t (*)(softmax_context_t*, const softmax_tensor_t*,
                                    const softmax_tensor_t*, const softmax_options_t*);
-  using CppFn = void (*)(softmax::ConstTensorView, softmax::TensorView, const softmax::SoftmaxOptions&);
+  using CppFn = void (*)(softmax::ConstTensorView, softmax::TensorView, const softmax::SoftmaxOptions&,
+                         const softmax::Context&);
   struct Case { CFn c; CppFn cpp; bool reduces; };
   const Case cases[] = {{softmax_softmax, softmax::softmax, false},
                         {softmax_log_softmax, softmax::log_softmax, false},
@@ -147,7 +148,7 @@ TEST(CapiTest, AxisOpsMatchCpp) {
     std::vector<float> y(x.size(), -1.0f), want(x.size(), -1.0f);
     const softmax_tensor_t ty = T(y, ys);
     ASSERT_EQ(c.c(nullptr, &tx, &ty, &o), SOFTMAX_STATUS_OK) << softmax_last_error();
-    c.cpp(softmax::ConstTensorView(x.data(), s), softmax::TensorView(want.data(), ys), co);
+    c.cpp(softmax::ConstTensorView(x.data(), s), softmax::TensorView(want.data(), ys), co, {});
     EXPECT_TRUE(SameBits(y, want));
   }
   std::vector<int64_t> idx(21, -1), want_idx(21, -1);

@@ -110,3 +110,65 @@ def test_seed_accepts_the_largest_uint64(tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert int(p.stdout.split()[0]) in (0, 1, 2)
+
+
+# ---- Logit processors (penalties, bias, bans, min length) and processed log-probs ----
+
+def small_logits(tmp_path):
+    x = np.array([[2.0, -2.0, 1.0, 0.5, 3.0], [0.0, 1.0, 4.0, -1.0, 2.0]])
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    return x, str(path)
+
+
+def test_processors_change_greedy_choice(tmp_path):
+    x, path = small_logits(tmp_path)
+    r = run("-i", path, "-t", "0")
+    assert r.returncode == 0, r.stderr
+    assert [row[0] for row in ids_of(r.stdout)] == [4, 2]
+    # Banning the argmax of every row, biasing token 1 up, penalising the repeats.
+    r = run("-i", path, "-t", "0", "--banned-tokens", "4,2")
+    assert [row[0] for row in ids_of(r.stdout)] == [0, 1], r.stderr
+    r = run("-i", path, "-t", "0", "--logit-bias", "1=10,0=-1")
+    assert [row[0] for row in ids_of(r.stdout)] == [1, 1], r.stderr
+    prev = tmp_path / "prev.npy"
+    np.save(prev, np.array([[4, 4, -1], [2, -1, -1]]))
+    # Repetition 4: row 0's 3 -> 0.75 < 2 (token 0 wins); row 1's 4 -> 1 < 2 (token 4 wins).
+    r = run("-i", path, "-t", "0", "--prev-tokens", str(prev), "--repetition-penalty", "4")
+    assert [row[0] for row in ids_of(r.stdout)] == [0, 4], r.stderr
+    # Frequency 0.6 on token 4 twice (3 - 1.2 = 1.8 < 2): token 0 wins row 0.
+    r = run("-i", path, "-t", "0", "--prev-tokens", str(prev), "--frequency-penalty", "0.6")
+    assert [row[0] for row in ids_of(r.stdout)] == [0, 2], r.stderr
+    # Presence 2.5 on row 1's token 2 (4 - 2.5 = 1.5 < 2): token 4.
+    r = run("-i", path, "-t", "0", "--prev-tokens", str(prev), "--presence-penalty", "2.5")
+    assert [row[0] for row in ids_of(r.stdout)] == [0, 4], r.stderr
+    # EOS (token 4, 2) suppressed while fewer than 3 previous tokens.
+    r = run("-i", path, "-t", "0", "--prev-tokens", str(prev), "--eos-token-ids", "4,2",
+            "--min-tokens", "3")
+    assert [row[0] for row in ids_of(r.stdout)] == [0, 1], r.stderr
+
+
+def test_processed_logprobs(tmp_path):
+    x, path = small_logits(tmp_path)
+    r = run("-i", path, "--top-k", "2", "--logprobs", "3", "--logprobs-mode", "processed")
+    assert r.returncode == 0, r.stderr
+    first = r.stdout.splitlines()[0].split("\t")[1].split()
+    ids = [int(e.split(":")[0]) for e in first]
+    lps = [float(e.split(":")[1]) for e in first]
+    e = np.exp(x[0, [4, 0]] - x[0, 4])
+    assert ids[:2] == [4, 0]
+    np.testing.assert_allclose(lps[:2], np.log(e / e.sum()), rtol=1e-5)
+    assert lps[2] == -np.inf
+
+
+def test_processor_errors(tmp_path):
+    _, path = small_logits(tmp_path)
+    for args, needle in [(["--repetition-penalty", "0"], "repetition_penalty"),
+                         (["--banned-tokens", "9"], "banned_tokens"),
+                         (["--banned-tokens", "1,x"], "--banned-tokens"),
+                         (["--logit-bias", "1:2"], "--logit-bias"),
+                         (["--logprobs-mode", "cooked"], "--logprobs-mode"),
+                         (["--min-tokens", "-1"], "--min-tokens")]:
+        r = run("-i", path, *args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert needle in r.stderr and r.stdout == "", (args, r.stderr)

@@ -179,7 +179,7 @@ TEST(SoftmaxBackward, AxisAndStrides) {
     const std::vector<int64_t> shape{a, n, c};
     auto fn = log_mode ? &softmax::log_softmax_backward : &softmax::softmax_backward;
     fn(ConstTensorView(y.data(), DType::f32, shape), ConstTensorView(dy.data(), DType::f32, shape),
-       TensorView(dx.data(), shape), o);
+       TensorView(dx.data(), shape), o, {});
     for (int64_t i = 0; i < a; ++i) {
       for (int64_t k = 0; k < c; ++k) {
         std::vector<float> yr(n), dyr(n), dxr(n);
@@ -188,7 +188,7 @@ TEST(SoftmaxBackward, AxisAndStrides) {
           dyr[j] = static_cast<float>(dy.get(i * n * c + j * c + k));
         }
         fn(ConstTensorView(yr.data(), {n}), ConstTensorView(dyr.data(), {n}),
-           TensorView(dxr.data(), {n}), {});
+           TensorView(dxr.data(), {n}), {}, {});
         for (int64_t j = 0; j < n; ++j) ASSERT_EQ(dxr[j], dx[i * n * c + j * c + k]);
       }
     }
@@ -205,12 +205,12 @@ TEST(SoftmaxBackward, InPlaceOnDyAndOnY) {
     std::vector<float> want(n);
     auto* yp = static_cast<float*>(y.data());
     auto* dyp = static_cast<float*>(dy.data());
-    fn(ConstTensorView(yp, {n}), ConstTensorView(dyp, {n}), TensorView(want.data(), {n}), {});
+    fn(ConstTensorView(yp, {n}), ConstTensorView(dyp, {n}), TensorView(want.data(), {n}), {}, {});
     std::vector<float> y2(yp, yp + n), dy2(dyp, dyp + n);
-    fn(ConstTensorView(y2.data(), {n}), ConstTensorView(dy2.data(), {n}), TensorView(dy2.data(), {n}), {});
+    fn(ConstTensorView(y2.data(), {n}), ConstTensorView(dy2.data(), {n}), TensorView(dy2.data(), {n}), {}, {});
     EXPECT_EQ(dy2, want);
     std::vector<float> y3(yp, yp + n), dy3(dyp, dyp + n);
-    fn(ConstTensorView(y3.data(), {n}), ConstTensorView(dy3.data(), {n}), TensorView(y3.data(), {n}), {});
+    fn(ConstTensorView(y3.data(), {n}), ConstTensorView(dy3.data(), {n}), TensorView(y3.data(), {n}), {}, {});
     EXPECT_EQ(y3, want);
   }
 }
@@ -246,7 +246,7 @@ TEST(SoftmaxBackward, SameBitsOnEverySimdTarget) {
       softmax::set_target(tgt);
       std::vector<float> dx(n);
       fn(ConstTensorView(y.data(), DType::f32, {n}), ConstTensorView(dy.data(), DType::f32, {n}),
-         TensorView(dx.data(), {n}), {});
+         TensorView(dx.data(), {n}), {}, {});
       if (first.empty()) first = dx;
       else EXPECT_EQ(dx, first) << tgt;
     }

@@ -630,7 +630,7 @@ TEST(CrossEntropyErrors, RejectedAndNothingWritten) {
     out.grad = TensorView(g.data(), {4, 3});
     if (!nll) out.lse = TensorView(lse.data(), {4});
     auto fn = nll ? &softmax::nll_loss : &softmax::cross_entropy;
-    fn(ConstTensorView(x.data(), {4, 3}), ConstTensorView(tt.data(), DType::i64, {4}), out, o);
+    fn(ConstTensorView(x.data(), {4, 3}), ConstTensorView(tt.data(), DType::i64, {4}), out, o, {});
   };
   expect_error(ErrorKind::kInvalidArgument, "targets[3] = 3", [&] { call(t, {}); });
   expect_error(ErrorKind::kInvalidArgument, "targets[0] = -1", [&] { call({-1, 0, 0, 0}, {}); });

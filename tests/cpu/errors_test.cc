@@ -34,10 +34,10 @@ struct NamedOp {
   AxisOp fn;
   bool reduce;
 };
-const NamedOp kOps[] = {{"softmax", &softmax::softmax, false},
-                        {"log_softmax", &softmax::log_softmax, false},
-                        {"logsumexp", &softmax::logsumexp, true},
-                        {"hardmax", &softmax::hardmax, false}};
+const NamedOp kOps[] = {{"softmax", [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::softmax(x, y, o); }, false},
+                        {"log_softmax", [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::log_softmax(x, y, o); }, false},
+                        {"logsumexp", [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::logsumexp(x, y, o); }, true},
+                        {"hardmax", [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::hardmax(x, y, o); }, false}};
 
 TEST(Errors, BadAxis) {
   Buffer x(DType::f32, 6), y(DType::f32, 6, 4);

@@ -864,7 +864,7 @@ TEST(SamplingErrors, Parameters) {
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.temperature = -0.5; }), "'temperature' = -0.5");
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.temperature = std::nan(""); }), "'temperature'");
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.temperature = INFINITY; }), "'temperature'");
-  expect_error(x, 2, 8, with([](SamplingParams& p) { p.top_k = -1; }), "'top_k' = -1");
+  expect_error(x, 2, 8, with([](SamplingParams& p) { p.top_k = -2; }), "'top_k' = -2");
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.top_p = 0.0; }), "'top_p' = 0");
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.top_p = 1.5; }), "'top_p' = 1.5");
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.top_p = std::nan(""); }), "'top_p'");
@@ -936,6 +936,228 @@ TEST(SamplingErrors, Shapes) {
   softmax::sample(softmax::ConstTensorView(x.data(), DType::f32, {0, 8}),
                   softmax::TensorView(out.data(), DType::i64, {0}), {}, 1);
   EXPECT_EQ(out[0], -7);
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Serving: per-request seeds and offsets, top_k = -1, batch invariance, processed outputs,
+// sampling without replacement.
+
+softmax::ConstTensorView row_view(const std::vector<float>& x, int64_t r, int64_t v) {
+  return softmax::ConstTensorView(x.data() + r * v, DType::f32, {1, v});
+}
+
+// Row r with seeds[r], offsets[r], streams[r] and its own parameters draws what a one-row call
+// with those values draws, wherever it sits in the batch (batch invariance); seeds differing only
+// above bit 31 draw independently.
+TEST(SamplingServing, PerRowSeedsOffsetsAndBatchInvariance) {
+  const int64_t b = 6, v = 500;
+  std::mt19937 rng(77);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  std::vector<float> x(static_cast<std::size_t>(b * v));
+  for (auto& e : x) e = nd(rng);
+  const std::vector<uint64_t> seeds{1, 1 + (uint64_t{1} << 32), 1 + (uint64_t{1} << 40), 5, 5, ~uint64_t{0}};
+  const std::vector<uint64_t> offsets{0, 0, 0, 3, 4, uint64_t{1} << 33};
+  const std::vector<uint64_t> streams{9, 9, 9, uint64_t{1} << 35, 2, 3};
+  const std::vector<double> temps{1.0, 0.7, 1.3, 0.0, 0.9, 1.1};
+  const std::vector<int64_t> ks{0, -1, 40, 0, 5, 100};
+  const std::vector<double> tps{1.0, 0.9, 0.8, 1.0, 1.0, 0.5};
+  const std::vector<double> mps{0.0, 0.0, 0.05, 0.0, 0.1, 0.0};
+  SamplingParams p;
+  p.seeds = seeds;
+  p.offsets = offsets;
+  p.streams = streams;
+  p.temperature = temps;
+  p.top_k = ks;
+  p.top_p = tps;
+  p.min_p = mps;
+  const int64_t d = 8;
+  const std::vector<int64_t> batch = draw_many(x, b, v, p, /*seed=*/12345, d, /*offset=*/999);
+  for (int64_t r = 0; r < b; ++r) {
+    SamplingParams one;
+    one.temperature = temps[r];
+    one.top_k = ks[r];
+    one.top_p = tps[r];
+    one.min_p = mps[r];
+    const uint64_t st = streams[r];
+    one.streams = std::span<const uint64_t>(&st, 1);
+    std::vector<int64_t> out(static_cast<std::size_t>(d));
+    softmax::sample(row_view(x, r, v), softmax::TensorView(out.data(), DType::i64, {1, d}), one,
+                    seeds[r], offsets[r]);
+    EXPECT_EQ(out, std::vector<int64_t>(batch.begin() + r * d, batch.begin() + (r + 1) * d)) << r;
+  }
+  // Flat rows (every token 1 / V) and one stream: the draws differ by seed alone.
+  const std::vector<float> flat(static_cast<std::size_t>(3 * 4096), 0.0f);
+  const std::vector<uint64_t> s3{7, 7 + (uint64_t{1} << 32), 7 + (uint64_t{1} << 63)};
+  SamplingParams q;
+  q.seeds = s3;
+  const std::vector<uint64_t> same{0, 0, 0};
+  q.streams = same;
+  const std::vector<int64_t> t = draw_many(flat, 3, 4096, q, 0, 64);
+  int eq01 = 0, eq02 = 0;
+  for (int j = 0; j < 64; ++j) {
+    eq01 += t[j] == t[64 + j];
+    eq02 += t[j] == t[128 + j];
+  }
+  EXPECT_LE(eq01, 2);  // independent: P(equal) = 1/4096 per draw
+  EXPECT_LE(eq02, 2);
+}
+
+// top_k = -1 (vLLM's "off") and 0 (Hugging Face's) are the same as no top-k.
+TEST(SamplingServing, TopKMinusOneIsOff) {
+  std::vector<float> x(1000);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (auto& e : x) e = nd(rng);
+  SamplingParams a, off, big;
+  off.top_k = -1;
+  big.top_k = 1000;
+  EXPECT_EQ(draw_many(x, 1, 1000, a, 4, 256), draw_many(x, 1, 1000, off, 4, 256));
+  EXPECT_EQ(draw_many(x, 1, 1000, a, 4, 256), draw_many(x, 1, 1000, big, 4, 256));
+}
+
+// filtered_probs equals the long double tempered, filtered distribution; token_logprobs and the
+// processed top_logprobs agree with it; the raw log-probs are log_softmax(x).
+TEST(SamplingServing, ProcessedDistributionAndLogprobs) {
+  std::mt19937 rng(8);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  const int64_t v = 64;
+  std::vector<float> x(static_cast<std::size_t>(v));
+  for (auto& e : x) e = nd(rng);
+  x[3] = kNegInf;
+  struct Case { double t; int64_t k; double p, m; };
+  for (const Case c : {Case{1.0, 0, 1.0, 0.0}, Case{0.7, 10, 1.0, 0.0}, Case{1.2, 0, 0.8, 0.0},
+                       Case{0.9, 20, 0.9, 0.05}}) {
+    SamplingParams p;
+    p.temperature = c.t;
+    p.top_k = c.k;
+    p.top_p = c.p;
+    p.min_p = c.m;
+    const std::vector<LD> ref = reference_dist(x, c.t, c.k, c.p, c.m);
+    std::vector<double> fp(static_cast<std::size_t>(v));
+    softmax::filtered_probs(view2(x, 1, v), softmax::TensorView(fp.data(), DType::f64, {1, v}), p);
+    double sum = 0;
+    for (int64_t i = 0; i < v; ++i) {
+      // f32 weights: the rounding of z = (x - max) / T moves exp(z) by |z| 2^-24 relative, exp
+      // adds 1 ulp, the sum's normalisation as much again: 2^-22 (|log p_i| + 4) relative.
+      const double r = static_cast<double>(ref[i]);
+      EXPECT_NEAR(fp[i], r, r > 0 ? 0x1p-22 * (std::fabs(std::log(r)) + 4) * r : 0.0)
+          << "token " << i << " T " << c.t;
+      if (ref[i] == 0) EXPECT_EQ(fp[i], 0.0);
+      sum += fp[i];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-12);
+    // token_logprobs of sampled tokens: processed = log(filtered p), raw = log_softmax(x).
+    std::vector<int64_t> tok(16);
+    softmax::sample(view2(x, 1, v), softmax::TensorView(tok.data(), DType::i64, {1, 16}), p, 42);
+    std::vector<double> lp_proc(16), lp_raw(16);
+    softmax::token_logprobs(view2(x, 1, v), softmax::ConstTensorView(tok.data(), DType::i64, {1, 16}),
+                            softmax::TensorView(lp_proc.data(), DType::f64, {1, 16}), p,
+                            softmax::LogprobsMode::kProcessed);
+    softmax::token_logprobs(view2(x, 1, v), softmax::ConstTensorView(tok.data(), DType::i64, {1, 16}),
+                            softmax::TensorView(lp_raw.data(), DType::f64, {1, 16}), p,
+                            softmax::LogprobsMode::kRaw);
+    const std::vector<LD> raw = reference_dist(x, 1.0, 0, 1.0, 0.0);
+    for (int j = 0; j < 16; ++j) {
+      EXPECT_NEAR(lp_proc[j], std::log(fp[tok[j]]), 1e-12);
+      EXPECT_GT(lp_proc[j], -INFINITY) << "a sampled token has processed probability > 0";
+      EXPECT_NEAR(lp_raw[j], static_cast<double>(std::log(raw[tok[j]])), 1e-5);
+    }
+    // A filtered-out token has processed log-prob -inf.
+    const int64_t three = 3;
+    double lp3 = 0;
+    softmax::token_logprobs(view2(x, 1, v), softmax::ConstTensorView(&three, DType::i64, {1}),
+                            softmax::TensorView(&lp3, DType::f64, {1}), p, softmax::LogprobsMode::kProcessed);
+    EXPECT_EQ(lp3, -INFINITY);
+    // Processed top-N: the most probable kept tokens, then probability-0 tokens in id order.
+    const softmax::TopLogprobs top = softmax::top_logprobs(view2(x, 1, v), v, p, softmax::LogprobsMode::kProcessed);
+    std::vector<int64_t> order(static_cast<std::size_t>(v));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return ref[a] > ref[b]; });
+    EXPECT_EQ(top.ids, order);
+    for (int64_t j = 0; j < v; ++j) {
+      if (ref[order[j]] == 0) EXPECT_EQ(top.logprobs[j], -INFINITY);
+      else EXPECT_NEAR(top.logprobs[j], std::log(fp[order[j]]), 1e-12);
+    }
+  }
+  // Greedy: the processed distribution is the point mass at the argmax.
+  SamplingParams g;
+  g.temperature = 0.0;
+  std::vector<float> fp(static_cast<std::size_t>(v));
+  softmax::filtered_probs(view2(x, 1, v), softmax::TensorView(fp.data(), DType::f32, {1, v}), g);
+  const int64_t am = std::max_element(x.begin(), x.end()) - x.begin();
+  for (int64_t i = 0; i < v; ++i) EXPECT_EQ(fp[i], i == am ? 1.0f : 0.0f);
+}
+
+// Gumbel-top-k: k distinct tokens; the first is the Gumbel-max draw; the ordered pair
+// (first, second) follows p_i p_j / (1 - p_i) (chi-square, as expect_fits).
+TEST(SamplingServing, WithoutReplacement) {
+  const std::vector<float> x{1.0f, 0.0f, -0.5f, 2.0f, 0.3f, kNegInf};
+  const int64_t v = 6, n = 1 << 17;
+  const std::vector<float> rows = [&] {
+    std::vector<float> r;
+    for (int64_t i = 0; i < n; ++i) r.insert(r.end(), x.begin(), x.end());
+    return r;
+  }();
+  SamplingParams p;
+  std::vector<int64_t> t(static_cast<std::size_t>(n * 2));
+  softmax::sample_without_replacement(view2(rows, n, v), softmax::TensorView(t.data(), DType::i64, {n, 2}), p, 5);
+  SamplingParams gm;
+  gm.method = SamplingMethod::kGumbelMax;
+  const std::vector<int64_t> first = draw_many(rows, n, v, gm, 5, 1);
+  const std::vector<LD> pd = reference_dist(x, 1.0, 0, 1.0, 0.0);
+  std::vector<int64_t> pairs(static_cast<std::size_t>(n));
+  std::vector<LD> pair_dist(static_cast<std::size_t>(v * v), 0);
+  for (int64_t i = 0; i < v; ++i) {
+    for (int64_t j = 0; j < v; ++j) {
+      if (i != j && pd[i] < 1) pair_dist[i * v + j] = pd[i] * pd[j] / (1 - pd[i]);
+    }
+  }
+  for (int64_t r = 0; r < n; ++r) {
+    ASSERT_NE(t[r * 2], t[r * 2 + 1]);
+    ASSERT_EQ(t[r * 2], first[r]);
+    pairs[r] = t[r * 2] * v + t[r * 2 + 1];
+  }
+  expect_fits(pairs, pair_dist, "ordered pairs without replacement");
+  // Greedy: the k largest logits, lowest id on ties.
+  SamplingParams g;
+  g.temperature = 0.0;
+  const std::vector<float> y{1.0f, 3.0f, 3.0f, -1.0f, 2.0f};
+  std::vector<int64_t> top(4);
+  softmax::sample_without_replacement(view2(y, 1, 5), softmax::TensorView(top.data(), DType::i64, {1, 4}), g, 0);
+  EXPECT_EQ(top, (std::vector<int64_t>{1, 2, 4, 0}));
+  // k beyond the tokens of positive probability: an error, nothing written.
+  std::vector<int64_t> six(6, -7);
+  EXPECT_THROW(softmax::sample_without_replacement(view2(x, 1, v), softmax::TensorView(six.data(), DType::i64, {1, 6}), p, 0),
+               softmax::Error);
+  EXPECT_EQ(six, std::vector<int64_t>(6, -7));
+  SamplingParams k2;
+  k2.top_k = 2;
+  std::vector<int64_t> three(3, -7);
+  EXPECT_THROW(softmax::sample_without_replacement(view2(x, 1, v), softmax::TensorView(three.data(), DType::i64, {1, 3}), k2, 0),
+               softmax::Error);
+}
+
+TEST(SamplingServing, Errors) {
+  const std::vector<float> x(2 * 8, 0.5f);
+  auto with = [](auto set) { SamplingParams p; set(p); return p; };
+  static const std::vector<uint64_t> three{1, 2, 3};
+  expect_error(x, 2, 8, with([](SamplingParams& p) { p.seeds = three; }), "'seed'");
+  expect_error(x, 2, 8, with([](SamplingParams& p) { p.offsets = three; }), "'offset'");
+  std::vector<double> out(16, -7);
+  const int64_t bad = 8;
+  EXPECT_THROW(softmax::token_logprobs(view2(x, 2, 8), softmax::ConstTensorView(&bad, DType::i64, {1}),
+                                       softmax::TensorView(out.data(), DType::f64, {1}), {},
+                                       softmax::LogprobsMode::kRaw),
+               softmax::Error);
+  const std::vector<int64_t> bad2{0, 8};
+  EXPECT_THROW(softmax::token_logprobs(view2(x, 2, 8), softmax::ConstTensorView(bad2.data(), DType::i64, {2}),
+                                       softmax::TensorView(out.data(), DType::f64, {2}), {},
+                                       softmax::LogprobsMode::kRaw),
+               softmax::Error);
+  EXPECT_THROW(softmax::filtered_probs(view2(x, 2, 8), softmax::TensorView(out.data(), DType::f64, {2, 7}), {}),
+               softmax::Error);
+  EXPECT_EQ(out, std::vector<double>(16, -7));
 }
 
 }  // namespace

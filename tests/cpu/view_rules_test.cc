@@ -114,14 +114,15 @@ std::vector<OpCase> all_ops() {
   std::vector<OpCase> ops;
   const int64_t R = 4, C = 8;
   auto axis_op = [&](const char* name, bool reduces, bool index,
-                     void (*fn)(ConstTensorView, TensorView, const softmax::SoftmaxOptions&)) {
+                     void (*fn)(ConstTensorView, TensorView, const softmax::SoftmaxOptions&,
+                               const softmax::Context&)) {
     ops.push_back({name, {"x"}, {index ? "indices" : "y"}, [=](Arena& a, const Breaker& b) {
                      const TensorView x = b("x", a.make("x", DType::f32, {R, C}, false));
                      const std::vector<int64_t> ys = reduces ? std::vector<int64_t>{R}
                                                              : std::vector<int64_t>{R, C};
                      const char* yn = index ? "indices" : "y";
                      const TensorView y = b(yn, a.make(yn, index ? DType::i64 : DType::f32, ys, true));
-                     fn(x, y, {});
+                     fn(x, y, {}, {});
                    }});
   };
   axis_op("softmax", false, false, &softmax::softmax);

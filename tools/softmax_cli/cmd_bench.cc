@@ -5,8 +5,9 @@
 //   softmax bench --op softmax|log-softmax|logsumexp --shape 4096x1024 --dtype f32|bf16
 //                 --threads N [--cache cold|hot] [--min-time S] [--json]
 //
-// Measures, one call at a time, our op (impl "softmax") and memcpy of the input's bytes (impl
-// "memcpy", with the same thread count and buffers), and reports the median seconds per call.
+// Measures our op (impl "softmax") and memcpy of the input's bytes (impl "memcpy", same thread
+// count and buffers) taking turns, one batch of about 1 ms of calls each per round
+// (src/base/timing.hpp: interleave), and reports the median over rounds of seconds per call.
 // GB/s = (bytes read + bytes written by an ideal one-read one-write kernel) / seconds:
 // 2 x the input's bytes for softmax, log-softmax and memcpy; input + one value per row for
 // logsumexp. --cache cold (default) rotates buffer pairs totalling >= 2x the last-level cache so
@@ -14,27 +15,24 @@
 //
 // --json prints one JSON object per line; these keys are a contract (scripts depend on them):
 //   impl ("softmax" | "memcpy"), op, shape ("4096x1024"), dtype, threads, seconds (median per
-//   call), gbps; also: reps, bytes (moved per call), ratio_to_memcpy, cache, target.
+//   call), gbps; also: reps (timed calls), bytes (moved per call), ratio_to_memcpy, cache,
+//   target, min_seconds / max_seconds (fastest / slowest round, per call), rounds.
 // Without --json: a readable table on stdout and a progress line on stderr while it runs.
 // Bad --op/--shape/--dtype/--threads/--cache/--min-time: UsageError (exit 2).
 #include <omp.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "softmax/softmax.hpp"
+#include "src/base/timing.hpp"
 #include "softmax_cli/command.hpp"
 #include "softmax_cli/common.hpp"
 
@@ -51,11 +49,10 @@ struct BenchArgs {
   bool json = false;
 };
 
-constexpr int kMinReps = 5;
-constexpr int kMaxReps = 1000000;
-constexpr int kWarmupCalls = 2;
+constexpr int kMinRounds = 5;
+constexpr int kMaxRounds = 1000000;
 constexpr int kMaxThreads = 4096;
-constexpr int64_t kDefaultLlcBytes = int64_t{32} << 20;
+constexpr double kBatchSeconds = 1e-3;
 
 std::vector<int64_t> parse_shape(const std::string& s) {
   std::vector<int64_t> dims;
@@ -91,117 +88,9 @@ std::string shape_str(const std::vector<int64_t>& dims) {
   return s;
 }
 
-// Largest cache level of cpu0 from sysfs, in bytes.
-int64_t llc_bytes() {
-  int64_t best = 0;
-  for (int i = 0; i < 8; ++i) {
-    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/size");
-    std::string v;
-    if (!(f >> v) || v.empty()) continue;
-    int64_t b = std::strtoll(v.c_str(), nullptr, 10);
-    if (v.back() == 'K') b <<= 10;
-    if (v.back() == 'M') b <<= 20;
-    if (v.back() == 'G') b <<= 30;
-    best = std::max(best, b);
-  }
-  return best > 0 ? best : kDefaultLlcBytes;
-}
-
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
-// Page-aligned, pre-faulted storage for `pairs` input/output buffer pairs.
-struct Buffers {
-  std::unique_ptr<unsigned char, FreeDeleter> in, out;
-  std::size_t in_stride = 0, out_stride = 0;
-  int64_t pairs = 1;
-  void* x(int64_t i) const { return in.get() + static_cast<std::size_t>(i) * in_stride; }
-  void* y(int64_t i) const { return out.get() + static_cast<std::size_t>(i) * out_stride; }
-};
-
-std::unique_ptr<unsigned char, FreeDeleter> alloc_zeroed(std::size_t bytes) {
-  constexpr std::size_t kAlign = 4096;
-  bytes = (bytes + kAlign - 1) / kAlign * kAlign;
-  void* p = std::aligned_alloc(kAlign, bytes);
-  if (p == nullptr) throw std::bad_alloc();
-  madvise(p, bytes, MADV_HUGEPAGE);
-  std::memset(p, 0, bytes);  // fault the pages in now, not while timing
-  return std::unique_ptr<unsigned char, FreeDeleter>(static_cast<unsigned char*>(p));
-}
-
-uint16_t to_bf16(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return static_cast<uint16_t>((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
-}
-
-// Deterministic logits in [-8, 8).
-void fill_logits(void* dst, DType t, int64_t count) {
-  uint64_t s = 0x9E3779B97F4A7C15ull;
-  for (int64_t i = 0; i < count; ++i) {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    const float v = static_cast<float>(static_cast<double>(s >> 40) * 0x1p-24 * 16.0 - 8.0);
-    if (t == DType::f32) static_cast<float*>(dst)[i] = v;
-    else static_cast<uint16_t*>(dst)[i] = to_bf16(v);
-  }
-}
-
-void parallel_memcpy(void* out, const void* in, std::size_t bytes, int threads) {
-  if (threads <= 1) {
-    std::memcpy(out, in, bytes);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  {
-    const auto t = static_cast<std::size_t>(omp_get_thread_num());
-    const auto nt = static_cast<std::size_t>(omp_get_num_threads());
-    const std::size_t chunk = (bytes / nt + 63) / 64 * 64;
-    const std::size_t b = std::min(bytes, t * chunk);
-    const std::size_t e = std::min(bytes, b + chunk);
-    if (e > b) std::memcpy(static_cast<char*>(out) + b, static_cast<const char*>(in) + b, e - b);
-  }
-}
-
-struct Measurement {
-  double seconds = 0;  // median per call
-  int reps = 0;
-};
-
-// Times `call(pair)` one call at a time, rotating through the pairs, until >= min_time seconds
-// and >= kMinReps calls; returns the median. `progress` is called now and then.
-Measurement measure(const std::function<void(int64_t)>& call, int64_t pairs, double min_time,
-                    const std::function<void(int, double)>& progress) {
-  using clock = std::chrono::steady_clock;
-  int64_t next = 0;
-  for (int w = 0; w < kWarmupCalls; ++w) {
-    call(next);
-    next = (next + 1) % pairs;
-  }
-  std::vector<double> t;
-  double total = 0;
-  auto last_report = clock::now();
-  while (static_cast<int>(t.size()) < kMinReps ||
-         (total < min_time && static_cast<int>(t.size()) < kMaxReps)) {
-    const auto t0 = clock::now();
-    call(next);
-    const auto t1 = clock::now();
-    next = (next + 1) % pairs;
-    t.push_back(std::chrono::duration<double>(t1 - t0).count());
-    total += t.back();
-    if (t1 - last_report > std::chrono::milliseconds(200)) {
-      progress(static_cast<int>(t.size()), total);
-      last_report = t1;
-    }
-  }
-  std::sort(t.begin(), t.end());
-  const std::size_t m = t.size() / 2;
-  Measurement r;
-  r.seconds = t.size() % 2 ? t[m] : 0.5 * (t[m - 1] + t[m]);
-  r.reps = static_cast<int>(t.size());
-  return r;
+// Timed calls in total.
+long long calls(const timing::Stats& s) {
+  return static_cast<long long>(s.rounds) * static_cast<long long>(s.calls_per_round);
 }
 
 std::string json_number(double v) {
@@ -243,89 +132,92 @@ void run_bench(const BenchArgs& a) {
   const std::size_t moved_op = in_bytes + out_bytes;
   const std::size_t moved_copy = 2 * in_bytes;
 
-  // ---- buffers: pairs totalling >= 2x LLC (cold) or one pair (hot) ----
-  Buffers buf;
+  // ---- buffers: pairs totalling >= 2x the sysfs cache size (cold) or one pair (hot) ----
   constexpr std::size_t kAlign = 4096;
-  buf.in_stride = (in_bytes + kAlign - 1) / kAlign * kAlign;
-  buf.out_stride = (in_bytes + kAlign - 1) / kAlign * kAlign;  // memcpy writes in_bytes
+  const std::size_t stride = (in_bytes + kAlign - 1) / kAlign * kAlign;  // memcpy writes in_bytes
+  int64_t pairs = 1;
   if (a.cache == "cold") {
-    const auto footprint = static_cast<std::size_t>(2 * llc_bytes());
-    buf.pairs = std::max<int64_t>(
-        2, static_cast<int64_t>((footprint + buf.in_stride + buf.out_stride - 1) /
-                                (buf.in_stride + buf.out_stride)));
+    const auto footprint = static_cast<std::size_t>(2 * timing::sysfs_llc_bytes());
+    pairs = std::max<int64_t>(2, static_cast<int64_t>((footprint + 2 * stride - 1) / (2 * stride)));
   }
-  buf.in = alloc_zeroed(buf.in_stride * static_cast<std::size_t>(buf.pairs));
-  buf.out = alloc_zeroed(buf.out_stride * static_cast<std::size_t>(buf.pairs));
-  fill_logits(buf.in.get(), t,
-              static_cast<int64_t>(buf.in_stride * static_cast<std::size_t>(buf.pairs) / es));
+  const std::size_t arena = stride * static_cast<std::size_t>(pairs);
+  const timing::Buffer in = timing::alloc_buffer(arena), out = timing::alloc_buffer(arena);
+  timing::fill_logits(in.get(), es, static_cast<int64_t>(arena / es));
+  const auto x = [&](int64_t i) { return in.get() + static_cast<std::size_t>(i) * stride; };
+  const auto y = [&](int64_t i) { return out.get() + static_cast<std::size_t>(i) * stride; };
 
   SoftmaxOptions o;
   o.threads = threads;
   std::vector<ConstTensorView> xs;
   std::vector<TensorView> ys;
-  for (int64_t i = 0; i < buf.pairs; ++i) {
-    xs.emplace_back(buf.x(i), t, dims);
-    ys.emplace_back(buf.y(i), t, out_dims);
+  for (int64_t i = 0; i < pairs; ++i) {
+    xs.emplace_back(x(i), t, dims);
+    ys.emplace_back(y(i), t, out_dims);
   }
-  const std::function<void(int64_t)> ours = [&](int64_t i) {
-    if (a.op == "softmax") softmax::softmax(xs[i], ys[i], o);
-    else if (a.op == "log-softmax") softmax::log_softmax(xs[i], ys[i], o);
-    else softmax::logsumexp(xs[i], ys[i], o);
-  };
-  const std::function<void(int64_t)> copy = [&](int64_t i) {
-    parallel_memcpy(buf.y(i), buf.x(i), in_bytes, threads);
-  };
+  const timing::Impl ours{[&](int64_t i) {
+                            if (a.op == "softmax") softmax::softmax(xs[i], ys[i], o);
+                            else if (a.op == "log-softmax") softmax::log_softmax(xs[i], ys[i], o);
+                            else softmax::logsumexp(xs[i], ys[i], o);
+                          },
+                          {}, {}};
+  const timing::Impl copy{
+      [&](int64_t i) { timing::parallel_copy(y(i), x(i), in_bytes, threads); }, {}, {}};
 
   const bool tty = isatty(STDERR_FILENO) != 0;
   const std::string what = a.op + " " + shape_str(dims) + " " + a.dtype + " threads " +
                            std::to_string(threads) + " (" + a.cache + ")";
-  auto progress_for = [&](const char* impl) {
-    return [&, impl](int reps, double total) {
-      if (a.json || !tty) return;
-      std::fprintf(stderr, "\rsoftmax bench: %s: %s: %d calls, %.1f s   ", what.c_str(), impl,
-                   reps, total);
-      std::fflush(stderr);
-    };
+  timing::InterleaveOptions io;
+  io.pairs = pairs;
+  io.min_rounds = kMinRounds;
+  io.max_rounds = kMaxRounds;
+  io.min_seconds = a.min_time;
+  io.batch_seconds = kBatchSeconds;
+  io.progress = [&](int rounds, double timed) {
+    if (a.json || !tty) return;
+    std::fprintf(stderr, "\rsoftmax bench: %s: %d rounds, %.1f s each   ", what.c_str(), rounds,
+                 timed);
+    std::fflush(stderr);
   };
   if (!a.json) {
-    std::fprintf(stderr, "%ssoftmax bench: %s: measuring softmax, then memcpy...%s",
+    std::fprintf(stderr, "%ssoftmax bench: %s: measuring softmax and memcpy, taking turns...%s",
                  tty ? "\r" : "", what.c_str(), tty ? "" : "\n");
     std::fflush(stderr);
   }
-  const Measurement m_ours = measure(ours, buf.pairs, a.min_time, progress_for("softmax"));
-  const Measurement m_copy = measure(copy, buf.pairs, a.min_time, progress_for("memcpy"));
+  const std::vector<timing::Stats> m = timing::interleave({ours, copy}, io);
   if (!a.json && tty) std::fprintf(stderr, "\r\033[K");
 
-  const double gbps_ours = static_cast<double>(moved_op) * 1e-9 / m_ours.seconds;
-  const double gbps_copy = static_cast<double>(moved_copy) * 1e-9 / m_copy.seconds;
+  const double gbps_ours = static_cast<double>(moved_op) * 1e-9 / m[0].median;
+  const double gbps_copy = static_cast<double>(moved_copy) * 1e-9 / m[1].median;
   struct Row {
     const char* impl;
-    Measurement m;
+    timing::Stats m;
     double gbps;
     std::size_t bytes;
   };
-  const Row rows[] = {{"softmax", m_ours, gbps_ours, moved_op},
-                      {"memcpy", m_copy, gbps_copy, moved_copy}};
+  const Row rows[] = {{"softmax", m[0], gbps_ours, moved_op},
+                      {"memcpy", m[1], gbps_copy, moved_copy}};
   const std::string target = current_target();
   if (a.json) {
     for (const Row& r : rows) {
       std::printf(
           "{\"impl\": \"%s\", \"op\": \"%s\", \"shape\": \"%s\", \"dtype\": \"%s\", "
-          "\"threads\": %d, \"seconds\": %s, \"gbps\": %s, \"reps\": %d, \"bytes\": %zu, "
-          "\"ratio_to_memcpy\": %s, \"cache\": \"%s\", \"target\": \"%s\"}\n",
+          "\"threads\": %d, \"seconds\": %s, \"gbps\": %s, \"reps\": %lld, \"bytes\": %zu, "
+          "\"ratio_to_memcpy\": %s, \"cache\": \"%s\", \"target\": \"%s\", "
+          "\"min_seconds\": %s, \"max_seconds\": %s, \"rounds\": %d}\n",
           r.impl, a.op.c_str(), shape_str(dims).c_str(), a.dtype.c_str(), threads,
-          json_number(r.m.seconds).c_str(), json_number(r.gbps).c_str(), r.m.reps, r.bytes,
-          json_number(r.gbps / gbps_copy).c_str(), a.cache.c_str(), target.c_str());
+          json_number(r.m.median).c_str(), json_number(r.gbps).c_str(), calls(r.m), r.bytes,
+          json_number(r.gbps / gbps_copy).c_str(), a.cache.c_str(), target.c_str(),
+          json_number(r.m.min).c_str(), json_number(r.m.max).c_str(), r.m.rounds);
     }
   } else {
     std::printf("softmax bench: %s %s %s, threads %d, cache %s (%lld buffer pair%s), target %s\n",
                 a.op.c_str(), shape_str(dims).c_str(), a.dtype.c_str(), threads, a.cache.c_str(),
-                static_cast<long long>(buf.pairs), buf.pairs == 1 ? "" : "s", target.c_str());
-    std::printf("%-8s %14s %10s %10s %8s\n", "impl", "median s/call", "GB/s", "x memcpy",
-                "calls");
+                static_cast<long long>(pairs), pairs == 1 ? "" : "s", target.c_str());
+    std::printf("%-8s %14s %20s %10s %10s %8s\n", "impl", "median s/call", "min-max s/call",
+                "GB/s", "x memcpy", "calls");
     for (const Row& r : rows) {
-      std::printf("%-8s %14.4g %10.2f %10.3f %8d\n", r.impl, r.m.seconds, r.gbps,
-                  r.gbps / gbps_copy, r.m.reps);
+      std::printf("%-8s %14.4g %9.4g-%-10.4g %10.2f %10.3f %8lld\n", r.impl, r.m.median, r.m.min,
+                  r.m.max, r.gbps, r.gbps / gbps_copy, calls(r.m));
     }
     std::printf("GB/s counts bytes read + written by an ideal one-pass kernel (%zu per call for "
                 "%s, %zu for memcpy).\n",

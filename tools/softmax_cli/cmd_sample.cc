@@ -2,14 +2,23 @@
 //
 //   softmax sample -i logits.npy [-t T] [--top-k K] [--top-p P] [--min-p M] [--seed S]
 //                  [-n DRAWS] [--threads N] [-o ids.npy] [--logprobs N] [--offset O] [--gumbel]
+//                  [--prev-tokens FILE] [--repetition-penalty R] [--presence-penalty P]
+//                  [--frequency-penalty F] [--logit-bias ID=BIAS,...] [--banned-tokens ID,...]
+//                  [--min-tokens N --eos-token-ids ID,...] [--logprobs-mode processed]
 //
 // logits: (V) or (B, V), f16/f32/f64 (.npy) or text. Draw d of every row uses offset O + d, so
 // `-n 4` equals four runs with --offset 0, 1, 2, 3. -o writes int64 of shape (B, DRAWS) (.npy or
 // .csv); without -o, one line per row of space-separated ids. --logprobs N adds, per row, the N
 // most probable ids with their log-probabilities under softmax(x / T) (T = 1 when -t 0) as
-// "id:logprob" after a tab. All numbers come from softmax::sample / softmax::top_logprobs.
-#include <charconv>
+// "id:logprob" after a tab (--logprobs-mode processed: under the distribution the tokens were
+// drawn from, after processors and filters). The logit processors (softmax/logit_processors.hpp)
+// run before temperature: --prev-tokens holds earlier token ids, (L) for every row or (B, L)
+// padded with -1; --logit-bias, --banned-tokens and --eos-token-ids apply to every row; EOS is
+// suppressed while a row's prev-tokens count < --min-tokens. All numbers come from
+// softmax::sample / softmax::top_logprobs.
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -33,7 +42,109 @@ struct SampleArgs {
   int threads = 0;
   int64_t logprobs = 0;
   bool gumbel = false;
+  std::string logprobs_mode = "tempered";
+  // Logit processors.
+  std::string prev_tokens, logit_bias, banned_tokens, eos_token_ids;
+  double repetition_penalty = 1.0, presence_penalty = 0.0, frequency_penalty = 0.0;
+  int64_t min_tokens = 0;
 };
+
+// The processors' storage (LogitProcessors holds views into it).
+struct Processors {
+  std::vector<int64_t> prev, prev_offsets, bias_ids, banned, eos;
+  std::vector<double> bias_values;
+  LogitProcessors lp;
+};
+
+// "1,5,7" -> ids; UsageError naming the flag for anything else.
+std::vector<int64_t> parse_ids(const std::string& flag, const std::string& text) {
+  std::vector<int64_t> ids;
+  std::size_t pos = 0;
+  while (pos <= text.size() && !text.empty()) {
+    const std::size_t end = std::min(text.find(',', pos), text.size());
+    int64_t v = 0;
+    const char* b = text.data() + pos;
+    const auto r = std::from_chars(b, text.data() + end, v);
+    if (end == pos || r.ec != std::errc() || r.ptr != text.data() + end) {
+      throw UsageError(flag + " " + text + ": must be comma-separated integer token ids");
+    }
+    ids.push_back(v);
+    pos = end + 1;
+  }
+  return ids;
+}
+
+// "ID=BIAS,ID=BIAS" -> (ids, biases).
+void parse_bias(const std::string& text, std::vector<int64_t>& ids, std::vector<double>& values) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t end = std::min(text.find(',', pos), text.size());
+    const std::string item = text.substr(pos, end - pos);
+    const std::size_t eq = item.find('=');
+    int64_t id = 0;
+    double bias = 0;
+    const bool ok = eq != std::string::npos &&
+                    std::from_chars(item.data(), item.data() + eq, id).ptr == item.data() + eq &&
+                    std::from_chars(item.data() + eq + 1, item.data() + item.size(), bias).ptr ==
+                        item.data() + item.size() && eq + 1 < item.size();
+    if (!ok) throw UsageError("--logit-bias " + text + ": must be ID=BIAS[,ID=BIAS...]");
+    ids.push_back(id);
+    values.push_back(bias);
+    pos = end + 1;
+  }
+}
+
+// Integer token ids of a (L) or (B, L) array (-1 = padding in (B, L)); values must be integers.
+void load_prev_tokens(const std::string& path, int64_t rows, Processors& p) {
+  const io::Array a = load_array(path);
+  const int64_t n = a.numel();
+  std::vector<int64_t> v(static_cast<std::size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    double x = 0;
+    switch (a.dtype) {
+      case DType::i64: v[i] = reinterpret_cast<const int64_t*>(a.bytes.data())[i]; continue;
+      case DType::i32: v[i] = reinterpret_cast<const int32_t*>(a.bytes.data())[i]; continue;
+      case DType::f64: x = reinterpret_cast<const double*>(a.bytes.data())[i]; break;
+      case DType::f32: x = reinterpret_cast<const float*>(a.bytes.data())[i]; break;
+      default: throw UsageError("--prev-tokens " + path + ": must hold integer token ids");
+    }
+    if (!(x == std::floor(x)) || std::fabs(x) > 9e15) {
+      throw UsageError("--prev-tokens " + path + ": must hold integer token ids, found " + std::to_string(x));
+    }
+    v[i] = static_cast<int64_t>(x);
+  }
+  if (a.shape.size() <= 1) {
+    p.prev = v;
+    return;
+  }
+  if (a.shape.size() != 2 || a.shape[0] != rows) {
+    throw UsageError("--prev-tokens " + path + ": must have shape (L) or (" + std::to_string(rows) + ", L)");
+  }
+  const int64_t cols = a.shape[1];
+  p.prev_offsets.push_back(0);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      if (v[r * cols + c] != -1) p.prev.push_back(v[r * cols + c]);
+    }
+    p.prev_offsets.push_back(static_cast<int64_t>(p.prev.size()));
+  }
+}
+
+void build_processors(const SampleArgs& a, int64_t rows, Processors& p) {
+  if (!a.prev_tokens.empty()) load_prev_tokens(a.prev_tokens, rows, p);
+  parse_bias(a.logit_bias, p.bias_ids, p.bias_values);
+  p.banned = parse_ids("--banned-tokens", a.banned_tokens);
+  p.eos = parse_ids("--eos-token-ids", a.eos_token_ids);
+  p.lp.prev_tokens = {p.prev, p.prev_offsets};
+  p.lp.repetition_penalty = a.repetition_penalty;
+  p.lp.presence_penalty = a.presence_penalty;
+  p.lp.frequency_penalty = a.frequency_penalty;
+  p.lp.logit_bias = {p.bias_ids, {}};
+  p.lp.logit_bias_values = p.bias_values;
+  p.lp.banned_tokens = {p.banned, {}};
+  p.lp.eos_token_ids = p.eos;
+  p.lp.min_tokens = a.min_tokens;
+}
 
 // A full decimal uint64: no sign, no overflow, no trailing characters (CLI11 would wrap "-1"
 // and saturate 2^64).
@@ -61,6 +172,10 @@ void run_sample(const SampleArgs& a) {
   }
   if (!a.output.empty()) output_format(a.output);  // throws for an unknown extension
   if (a.logprobs > 0) check_distinct_outputs({{"-o", a.output}, {"--logprobs", "-"}});
+  if (a.logprobs_mode != "tempered" && a.logprobs_mode != "processed") {
+    throw UsageError("--logprobs-mode " + a.logprobs_mode + ": must be tempered or processed");
+  }
+  if (a.min_tokens < 0) throw UsageError("--min-tokens " + std::to_string(a.min_tokens) + ": must be >= 0");
 
   io::Array in = load_array(a.input);
   if (in.shape.size() == 1) in.shape = {1, in.shape[0]};  // one row
@@ -76,10 +191,15 @@ void run_sample(const SampleArgs& a) {
   p.min_p = a.min_p;
   p.threads = a.threads;
   p.method = a.gumbel ? SamplingMethod::kGumbelMax : SamplingMethod::kInverseCdf;
+  Processors proc;
+  build_processors(a, rows, proc);
+  p.processors = &proc.lp;
   io::Array ids = io::Array::zeros(DType::i64, {rows, a.draws});
   sample(in.view(), ids.view(), p, seed, offset);
   TopLogprobs top;
-  if (a.logprobs > 0) {
+  if (a.logprobs > 0 && a.logprobs_mode == "processed") {
+    top = top_logprobs(in.view(), std::min(a.logprobs, in.shape[1]), p, LogprobsMode::kProcessed);
+  } else if (a.logprobs > 0) {
     top = top_logprobs(in.view(), std::min(a.logprobs, in.shape[1]),
                        a.temperature > 0 ? a.temperature : 1.0, a.threads);
   }
@@ -145,6 +265,29 @@ void setup(CLI::App& app) {
       ->transform(strict_integer<int64_t>())
       ->default_str("0");
   sub->add_flag("--gumbel", a.gumbel, "Draw by Gumbel-max instead of the inverse CDF");
+  sub->add_option("--logprobs-mode", a.logprobs_mode,
+                  "tempered: log-probs under softmax(x / T); processed: under the distribution "
+                  "drawn from (processors, temperature, filters)")
+      ->default_str("tempered");
+  sub->add_option("--prev-tokens", a.prev_tokens,
+                  "Earlier token ids for the penalties: (L) for every row or (B, L) padded with -1");
+  sub->add_option("--repetition-penalty", a.repetition_penalty,
+                  "CTRL penalty on --prev-tokens: positive logits / R, negative * R (R > 0, 1 = off)")
+      ->default_str("1");
+  sub->add_option("--presence-penalty", a.presence_penalty,
+                  "Subtract P from the logit of every token in --prev-tokens (0 = off)")
+      ->default_str("0");
+  sub->add_option("--frequency-penalty", a.frequency_penalty,
+                  "Subtract F * count for every token in --prev-tokens (0 = off)")
+      ->default_str("0");
+  sub->add_option("--logit-bias", a.logit_bias, "Add BIAS to token ID's logit: ID=BIAS[,ID=BIAS...]");
+  sub->add_option("--banned-tokens", a.banned_tokens, "Never draw these ids: ID[,ID...]");
+  sub->add_option("--eos-token-ids", a.eos_token_ids,
+                  "End-of-sequence ids suppressed until --min-tokens: ID[,ID...]");
+  sub->add_option("--min-tokens", a.min_tokens,
+                  "Suppress --eos-token-ids while a row's --prev-tokens count is below N")
+      ->transform(strict_integer<int64_t>())
+      ->default_str("0");
   sub->callback([] { run_sample(a); });
 }
 

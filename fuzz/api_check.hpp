@@ -1,0 +1,225 @@
+// fuzz/api_check.hpp: the documented error bounds of the public API as checks (used by
+// fuzz/api_fuzz.cc), and long double references of the ops src/ref does not cover (the
+// backward passes and the losses), written from the formulas in include/softmax/*.hpp.
+//
+// Bounds (each as stated in the header named, no slack):
+//   softmax (ops.hpp)          f32 compute: 4 ulp(f32); f64: 4 ulp(f64) + |x_i - max| / T 2^-53 |y_i|
+//                              for T != 1
+//   log_softmax (ops.hpp)      6 eps |y_i| (3 ulp; at least 3 ulp of the subnormal spacing),
+//                              eps = 2^-24 (f32) / 2^-53 (f64); f64, T != 1: + |x_i - max| / T 2^-53
+//   logsumexp (ops.hpp)        2^-23 |y| (f32), 2^-51 |y| (f64), plus the rounding of max / T
+//                              (eps |max| / T, only for T != 1)
+//   sigmoid (ops.hpp)          3 ulp of the compute type
+//   *_backward (backward.hpp)  2^-22 (f64: 2^-51) * (|y_i| (|dy_i| + sum_j |dy_j y_j|)) / T, and
+//                              2^-22 (f64: 2^-51) * (|dy_i| + exp(y_i) sum_j |dy_j|) / T
+//   cross_entropy, nll_loss    per row 2^-20 (f64: 2^-49) (1 + |loss_r|); a reduced loss: the sum
+//   (cross_entropy.hpp)        of the rows' bounds over the same divisor; gradient
+//                              2^-20 (|a| p_c + |b| w_c + |c| [c == t])
+// bf16/f16 outputs: the compute-type result (within the bound) rounded once, so the stored value
+// must lie between the roundings of exact - bound and exact + bound (rounding is monotone). f32 /
+// f64 outputs: |got - exact| <= bound, where +-inf is accepted only when exact +- bound itself
+// rounds to it (a result beyond the type's range).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "softmax/tensor.hpp"
+#include "src/core/half.hpp"
+
+namespace api_fuzz {
+
+using LD = long double;
+using softmax::DType;
+
+inline bool is_narrow(DType t) { return t == DType::bf16 || t == DType::f16; }
+// The compute type of an op on input dtype t.
+inline DType compute_type(DType t) { return t == DType::f64 ? DType::f64 : DType::f32; }
+// Unit roundoff of a compute type.
+inline LD unit_roundoff(DType ct) { return ct == DType::f64 ? 0x1p-53L : 0x1p-24L; }
+
+inline int digits(DType t) {
+  switch (t) {
+    case DType::f64: return 53;
+    case DType::bf16: return 8;
+    case DType::f16: return 11;
+    default: return 24;
+  }
+}
+inline int min_exponent(DType t) {
+  switch (t) {
+    case DType::f64: return -1021;
+    case DType::f16: return -13;
+    default: return -125;
+  }
+}
+// One ulp of a floating dtype at |v| (the subnormal spacing below the normal range).
+inline LD ulp(DType t, LD v) {
+  int e = 0;
+  std::frexp(std::fabs(v), &e);
+  const int ue = (v == 0 || !std::isfinite(v) || e < min_exponent(t) ? min_exponent(t) : e) -
+                 digits(t);
+  return std::ldexp(static_cast<LD>(1), ue);
+}
+
+// v rounded to nearest (even) in dtype t (bf16/f16 through f32, as the library rounds).
+inline LD round_to(DType t, LD v) {
+  switch (t) {
+    case DType::f64: return static_cast<double>(v);
+    case DType::bf16:
+      return softmax::detail::bf16_to_f32(softmax::detail::f32_to_bf16(static_cast<float>(v)));
+    case DType::f16:
+      return softmax::detail::f16_to_f32(softmax::detail::f32_to_f16(static_cast<float>(v)));
+    default: return static_cast<float>(v);
+  }
+}
+
+// True when a stored result `got` of dtype `out` meets |got - exact| <= bound (see the file
+// comment for bf16/f16 and overflow). NaN must match NaN, an infinite exact value exactly.
+inline bool within(DType out, double got, LD exact, LD bound) {
+  if (std::isnan(exact)) return std::isnan(got);
+  if (std::isnan(got)) return false;
+  if (std::isinf(exact)) return static_cast<LD>(got) == exact;
+  if (is_narrow(out)) {
+    return round_to(out, exact - bound) <= got && got <= round_to(out, exact + bound);
+  }
+  if (std::isinf(got)) return static_cast<LD>(got) == round_to(out, got > 0 ? exact + bound : exact - bound);
+  return std::fabs(static_cast<LD>(got) - exact) <= bound;
+}
+
+// ---- bounds of the axis ops (ops.hpp); x_minus_max = |x_i - max| of the row, in long double.
+inline LD softmax_bound(DType ct, LD exact, LD x_minus_max, double t) {
+  LD b = 4 * ulp(ct, exact);
+  if (ct == DType::f64 && t != 1.0) b += x_minus_max / t * 0x1p-53L * std::fabs(exact);
+  return b;
+}
+inline LD log_softmax_bound(DType ct, LD exact, LD x_minus_max, double t) {
+  LD b = std::fmax(6 * unit_roundoff(ct) * std::fabs(exact), 3 * ulp(ct, exact));
+  if (ct == DType::f64 && t != 1.0) b += x_minus_max / t * 0x1p-53L;
+  return b;
+}
+inline LD logsumexp_bound(DType ct, LD exact, LD row_max, double t) {
+  LD b = (ct == DType::f64 ? 0x1p-51L : 0x1p-23L) * std::fabs(exact);
+  if (t != 1.0 && std::isfinite(row_max)) b += unit_roundoff(ct) * std::fabs(row_max) / t;
+  return b;
+}
+inline LD sigmoid_bound(DType ct, LD exact) { return 3 * ulp(ct, exact); }
+
+// ---- backward passes (backward.hpp): exact dx and its bound for one row.
+struct RowGrad {
+  std::vector<LD> dx, bound;
+  bool in_range = true;  // false: an intermediate exceeds the compute type's range
+};
+inline RowGrad softmax_backward_ref(const std::vector<LD>& y, const std::vector<LD>& dy, DType ct,
+                                    double t) {
+  const LD big = ct == DType::f64 ? std::numeric_limits<double>::max()
+                                  : std::numeric_limits<float>::max();
+  const LD k = ct == DType::f64 ? 0x1p-51L : 0x1p-22L;
+  LD s = 0, sabs = 0;
+  RowGrad g;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    s += dy[i] * y[i];
+    sabs += std::fabs(dy[i] * y[i]);
+  }
+  if (!(sabs <= big)) g.in_range = false;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const LD v = y[i] * (dy[i] - s);
+    g.dx.push_back(v / t);
+    g.bound.push_back(k * std::fabs(y[i]) * (std::fabs(dy[i]) + sabs) / t);
+    if (!(std::fabs(dy[i] - s) <= big) || !(std::fabs(v) <= big)) g.in_range = false;
+  }
+  return g;
+}
+inline RowGrad log_softmax_backward_ref(const std::vector<LD>& y, const std::vector<LD>& dy,
+                                        DType ct, double t) {
+  const LD big = ct == DType::f64 ? std::numeric_limits<double>::max()
+                                  : std::numeric_limits<float>::max();
+  const LD k = ct == DType::f64 ? 0x1p-51L : 0x1p-22L;
+  LD s = 0, sabs = 0;
+  RowGrad g;
+  for (const LD v : dy) {
+    s += v;
+    sabs += std::fabs(v);
+  }
+  if (!(sabs <= big)) g.in_range = false;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    // "a value > 0 is treated as 0, -inf gives exp(y) = 0"
+    const LD e = std::exp(std::isnan(y[i]) ? y[i] : std::fmin(y[i], 0.0L));
+    g.dx.push_back((dy[i] - e * s) / t);
+    g.bound.push_back(k * (std::fabs(dy[i]) + e * sabs) / t);
+    if (!(std::fabs(dy[i] - e * s) <= big)) g.in_range = false;
+  }
+  return g;
+}
+
+// ---- losses (cross_entropy.hpp), hard targets. One row: logits or log-probs x (C classes).
+struct LossParams {
+  bool logits = true;  // cross_entropy (true) or nll_loss (false)
+  std::vector<LD> w;   // class weights (empty: all 1)
+  int64_t ignore_index = -100;
+  LD eps = 0, z = 0;
+};
+struct RowLoss {
+  bool kept = false;
+  LD loss = 0, weight_t = 0, lse = 0;
+  std::vector<LD> lp, p;  // log-probs (cross_entropy: log_softmax) and softmax (cross_entropy)
+};
+inline LD class_weight(const LossParams& q, std::size_t c) { return q.w.empty() ? 1 : q.w[c]; }
+
+// loss_r = (1 - eps) w_t (-lp_t) + (eps / C) sum_c w_c (-lp_c) + z lse^2 (terms with a zero
+// coefficient are left out, so an infinite log-prob they would multiply gives no NaN).
+// `lp` and `p` come from src/ref (log_softmax / softmax of x) for cross_entropy, x itself
+// (and no p) for nll_loss; `lse` from ref::logsumexp.
+inline RowLoss row_loss(std::vector<LD> lp, std::vector<LD> p, LD lse, int64_t target,
+                        const LossParams& q) {
+  RowLoss r;
+  r.lp = std::move(lp);
+  r.p = std::move(p);
+  r.lse = lse;
+  if (target == q.ignore_index) return r;
+  r.kept = true;
+  const auto t = static_cast<std::size_t>(target);
+  r.weight_t = class_weight(q, t);
+  const auto c = static_cast<LD>(r.lp.size());
+  if (q.eps != 1 && r.weight_t != 0) r.loss += (1 - q.eps) * r.weight_t * -r.lp[t];
+  if (q.eps != 0) {
+    LD sm = 0;
+    for (std::size_t i = 0; i < r.lp.size(); ++i) {
+      if (class_weight(q, i) != 0) sm += class_weight(q, i) * -r.lp[i];
+    }
+    r.loss += q.eps / c * sm;
+  }
+  if (q.logits && q.z != 0) r.loss += q.z * lse * lse;
+  return r;
+}
+inline LD row_loss_bound(DType ct, LD loss) {
+  return (ct == DType::f64 ? 0x1p-49L : 0x1p-20L) * (1 + std::fabs(loss));
+}
+
+// d loss_r / d x_c = g (a' p_c - b' w_c - c' [c == t]) with a' = (1 - eps) w_t + (eps / C) W +
+// 2 z lse (cross_entropy; 0 for nll_loss), b' = eps / C, c' = (1 - eps) w_t; and the bound
+// 2^-20 (|g a'| p_c + |g b'| w_c + |g c'| [c == t]) (f64: 2^-49). Ignored rows: 0, bound 0.
+inline void row_grad(const RowLoss& r, int64_t target, const LossParams& q, LD g, DType ct,
+                     std::vector<LD>& grad, std::vector<LD>& bound) {
+  const std::size_t n = r.lp.size();
+  grad.assign(n, 0);
+  bound.assign(n, 0);
+  if (!r.kept) return;
+  const LD k = ct == DType::f64 ? 0x1p-49L : 0x1p-20L;
+  LD wsum = 0;
+  for (std::size_t i = 0; i < n; ++i) wsum += class_weight(q, i);
+  const LD b = q.eps / static_cast<LD>(n);
+  const LD cc = (1 - q.eps) * r.weight_t;
+  const LD a = q.logits ? cc + b * wsum + (q.z != 0 ? 2 * q.z * r.lse : 0) : 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const LD hit = static_cast<int64_t>(i) == target ? 1 : 0;
+    const LD pa = q.logits ? a * r.p[i] : 0;
+    grad[i] = g * (pa - b * class_weight(q, i) - cc * hit);
+    bound[i] = k * (std::fabs(g * a) * (q.logits ? r.p[i] : 0) +
+                    std::fabs(g * b * class_weight(q, i)) + std::fabs(g * cc) * hit);
+  }
+}
+
+}  // namespace api_fuzz

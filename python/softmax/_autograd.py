@@ -1,0 +1,262 @@
+"""torch.autograd Functions of the differentiable ops (imported only when a tensor that
+requires grad is passed, so `import softmax` never imports torch).
+
+Every backward runs the compiled core's fused backward kernels on the saved forward results
+(softmax_backward, log_softmax_backward, masked_softmax_backward, attention_backward, and the
+gradients cross_entropy / linear_cross_entropy write in their forward pass); torch is used
+only to scale by the incoming gradient and to sum a broadcast bias gradient. Backward passes
+are marked once_differentiable: asking for a second derivative raises torch's "trying to
+differentiate twice a function that was marked with @once_differentiable".
+"""
+import torch
+from torch.autograd.function import once_differentiable
+
+from . import _core
+
+__all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "masked_softmax", "cross_entropy",
+           "linear_cross_entropy", "attention"]
+
+
+def _sum_to(g, shape):
+    """Sums a gradient over the dimensions broadcast to reach g's shape from `shape`."""
+    lead = g.dim() - len(shape)
+    if lead:
+        g = g.sum(dim=tuple(range(lead)))
+    dims = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    return g.sum(dim=dims, keepdim=True) if dims else g
+
+
+class _Softmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, axis, temperature, dtype, threads, log):
+        fn = _core.log_softmax if log else _core.softmax
+        y = fn(x, axis, temperature=temperature, dtype=dtype, threads=threads)
+        ctx.save_for_backward(y)
+        ctx.args = (axis, temperature, x.dtype, threads, log)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        (y,) = ctx.saved_tensors
+        axis, temperature, xdtype, threads, log = ctx.args
+        fn = _core.log_softmax_backward if log else _core.softmax_backward
+        dx = fn(y, dy.to(y.dtype), axis, temperature=temperature, dtype=xdtype, threads=threads)
+        return dx, None, None, None, None, None
+
+
+def softmax(x, axis, temperature, dtype, threads):
+    return _Softmax.apply(x, axis, temperature, dtype, threads, False)
+
+
+def log_softmax(x, axis, temperature, dtype, threads):
+    return _Softmax.apply(x, axis, temperature, dtype, threads, True)
+
+
+class _Logsumexp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, axis, keepdims, temperature, dtype, threads):
+        y = _core.logsumexp(x, axis, keepdims=keepdims, temperature=temperature, dtype=dtype,
+                            threads=threads)
+        ctx.save_for_backward(x)
+        ctx.args = (axis, keepdims, temperature, threads)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        # d lse(x / T) / dx = softmax(x / T) / T: our softmax kernel, scaled by dy / T.
+        (x,) = ctx.saved_tensors
+        axis, keepdims, temperature, threads = ctx.args
+        p = _core.softmax(x, axis, temperature=temperature, threads=threads)
+        g = dy.to(x.dtype) / temperature
+        if not keepdims and x.dim() > 0:
+            g = g.unsqueeze(axis)
+        return p.mul_(g), None, None, None, None, None
+
+
+def logsumexp(x, axis, keepdims, temperature, dtype, threads):
+    return _Logsumexp.apply(x, axis, keepdims, temperature, dtype, threads)
+
+
+class _Sigmoid(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, dtype, threads):
+        y = _core.sigmoid(x, dtype=dtype, threads=threads)
+        ctx.save_for_backward(y)
+        ctx.xdtype = x.dtype
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        (y,) = ctx.saved_tensors
+        return (dy * y * (1 - y)).to(ctx.xdtype), None, None
+
+
+def sigmoid(x, dtype, threads):
+    return _Sigmoid.apply(x, dtype, threads)
+
+
+class _MaskedSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, scores, bias, opts, dtype, threads):
+        y = _core.masked_softmax(scores, bias=bias, dtype=dtype, threads=threads, **opts)
+        keep_scores = opts.get("softcap", 0.0) > 0
+        ctx.save_for_backward(y, scores if keep_scores else None, bias)
+        ctx.args = (opts, scores.dtype, threads)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        y, scores, bias = ctx.saved_tensors
+        opts, sdtype, threads = ctx.args
+        dy = dy.to(y.dtype)
+        ds = None
+        if ctx.needs_input_grad[0]:
+            ds = _core.masked_softmax_backward(dy, y, scores, bias=bias, dtype=sdtype,
+                                               threads=threads, **opts)
+        db = None
+        if ctx.needs_input_grad[1]:
+            # The bias enters after scale and softcap: its gradient is the softmax backward
+            # with respect to the transformed scores (scale 1, no softcap factor).
+            plain = dict(opts, scale=1.0, softcap=0.0)
+            dx = _core.masked_softmax_backward(dy, y, None, bias=bias, dtype=bias.dtype,
+                                               threads=threads, **plain)
+            db = _sum_to(dx, bias.shape)
+        return ds, db, None, None, None
+
+
+def masked_softmax(scores, bias, opts, dtype, threads):
+    return _MaskedSoftmax.apply(scores, bias, opts, dtype, threads)
+
+
+def _rows_grad(go, reduction, input_dim):
+    """The incoming gradient shaped to multiply a (N, C, d...) gradient."""
+    if reduction != "none" or input_dim < 2:
+        return go
+    return go.unsqueeze(1)
+
+
+def _soft_target_grad(lp, weight, opts, go, rows):
+    """d loss / d q for soft targets q: -(1 - eps) w_c lp_c, scaled like the loss."""
+    eps = opts.get("label_smoothing", 0.0)
+    g = lp * (-(1.0 - eps))
+    if weight is not None:
+        shape = [1] * lp.dim()
+        shape[1 if lp.dim() > 1 else 0] = -1
+        g = g * weight.reshape(shape)
+    g = torch.where(g == 0, torch.zeros_like(g), g)  # 0 * log 0 = 0
+    reduction = opts.get("reduction", "mean")
+    if reduction == "mean":
+        g = g / max(rows, 1)
+    elif reduction == "sum":
+        g = g / opts.get("normalizer", 1.0)
+    return g * _rows_grad(go, reduction, lp.dim())
+
+
+class _CrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, target, weight, opts, threads, nll):
+        soft_grad = target.is_floating_point() and target.requires_grad
+        fn = _core.nll_loss if nll else _core.cross_entropy
+        kw = dict(opts, return_grad=True, threads=threads)
+        if soft_grad and not nll:
+            kw["return_log_probs"] = True
+        res = fn(x, target, weight, **kw)
+        loss, grad = res[0], res[1]
+        lp = (x if nll else res[2]) if soft_grad else None
+        ctx.save_for_backward(grad, lp, weight)
+        rows = x.numel() // x.shape[1] if x.dim() > 1 else 1
+        ctx.args = (opts, x.dim(), rows)
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, go):
+        grad, lp, weight = ctx.saved_tensors
+        opts, dim, rows = ctx.args
+        reduction = opts.get("reduction", "mean")
+        gx = grad * _rows_grad(go.to(grad.dtype), reduction, dim) if ctx.needs_input_grad[0] else None
+        gt = None
+        if ctx.needs_input_grad[1] and lp is not None:
+            gt = _soft_target_grad(lp, weight, opts, go.to(lp.dtype), rows)
+        return gx, gt, None, None, None, None
+
+
+def cross_entropy(x, target, weight, opts, threads, nll=False):
+    return _CrossEntropy.apply(x, target, weight, opts, threads, nll)
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, target, opts, threads):
+        if bias is not None:
+            # logits = [h, 1] [W, b]^T: the bias rides along as one more feature column.
+            hidden = torch.cat([hidden, hidden.new_ones(hidden.shape[0], 1)], dim=1)
+            weight = torch.cat([weight, bias.reshape(-1, 1).to(weight.dtype)], dim=1)
+        reduction = opts.get("reduction", "mean")
+        if reduction == "none":
+            # The per-row incoming gradient is needed: recompute in backward with grad_output.
+            loss = _core.linear_cross_entropy(hidden, weight, target, threads=threads, **opts)
+            ctx.save_for_backward(hidden, weight, target)
+            grads = None
+        else:
+            loss, gh, gw = _core.linear_cross_entropy(hidden, weight, target, return_grad=True,
+                                                      threads=threads, **opts)
+            ctx.save_for_backward(gh, gw)
+            grads = True
+        ctx.args = (opts, threads, bias is not None, grads)
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, go):
+        opts, threads, has_bias, precomputed = ctx.args
+        if precomputed:
+            gh, gw = ctx.saved_tensors
+            go = go.to(gh.dtype)
+            gh, gw = gh * go, gw * go
+        else:
+            hidden, weight, target = ctx.saved_tensors
+            _, gh, gw = _core.linear_cross_entropy(hidden, weight, target, return_grad=True,
+                                                   grad_output=go.to(hidden.dtype).contiguous(),
+                                                   threads=threads, **opts)
+        gb = None
+        if has_bias:
+            gb = gw[:, -1].contiguous()
+            gh, gw = gh[:, :-1], gw[:, :-1]
+        return gh, gw, gb, None, None, None
+
+
+def linear_cross_entropy(hidden, weight, bias, target, opts, threads):
+    return _LinearCrossEntropy.apply(hidden, weight, bias, target, opts, threads)
+
+
+class _Attention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, opts, dtype, threads):
+        out, lse = _core.attention(q, k, v, return_lse=True, dtype=dtype, threads=threads, **opts)
+        ctx.save_for_backward(q, k, v, out, lse)
+        ctx.args = (opts, threads)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout):
+        q, k, v, out, lse = ctx.saved_tensors
+        opts, threads = ctx.args
+        if out.dtype != q.dtype:
+            out = out.to(q.dtype)
+        dq, dk, dv = _core.attention_backward(q, k, v, out, lse, dout.to(q.dtype),
+                                              threads=threads, **opts)
+        return dq, dk, dv, None, None, None
+
+
+def attention(q, k, v, opts, dtype, threads):
+    if opts.get("bias") is not None and opts["bias"].requires_grad:
+        raise NotImplementedError(
+            "softmax.attention: no gradient for `bias` (it would be an (Sq, Sk) tensor); "
+            "use masked_softmax on materialised scores to learn a bias")
+    return _Attention.apply(q, k, v, opts, dtype, threads)
