@@ -1,7 +1,7 @@
 // tests/cpu/cross_entropy_test.cc: cross_entropy against (1) a long double reference and long
 // double central finite differences, (2) PyTorch 1.13 (tests/torch/cross_entropy_reference.py,
-// run at test time through /usr/bin/python3; skipped when torch is missing), (3) GUIDE section
-// 7 edge semantics, and (4) the error rules. Every option has a test that fails if it were
+// run at test time through /usr/bin/python3; skipped when torch is missing), (3) the edge semantics
+// of docs/ops/cross_entropy.md, and (4) the error rules. Every option has a test that fails if it were
 // ignored: the PyTorch cases each switch one on, and the explicit *Option* tests below.
 #include <gtest/gtest.h>
 
@@ -305,7 +305,7 @@ TEST(CrossEntropyOption, SameBitsOnEverySimdTarget) {
 #endif
 
 // ---------------------------------------------------------------------------------------------
-// GUIDE section 7 and the edge cases.
+// the edge semantics of docs/ops/softmax.md and the edge cases.
 TEST(CrossEntropyEdges, HugeEqualLogitsGiveLn2) {
   for (float big : {1e30f, -1e30f, 3e38f}) {
     std::vector<float> x{big, big};

@@ -13,7 +13,7 @@ namespace stest {
 namespace {
 
 // ExpNonPositive's comment states 1 ulp (the first kernels measured 1.033 / 1.08: K7 in
-// KERNEL_BUGS.md, fixed in the current ones: 0.886 / 0.843).
+// docs/kernel_bugs.md, fixed in the current ones: 0.886 / 0.843).
 constexpr double kExpUlpBound = 1.0;
 
 // f32 values in [-104, 0]: every `step`-th bit pattern, plus -104 and a value near the

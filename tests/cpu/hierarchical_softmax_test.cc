@@ -65,7 +65,7 @@ TEST(HuffmanTree, OptimalPrefixCodeWithConsistentPaths) {
     ASSERT_EQ(t.num_classes(), v);
     ASSERT_EQ(t.num_internal(), v - 1);
     long double cost = 0, kraft = 0;
-    std::set<std::vector<uint8_t>> codes;
+    std::set<std::string> codes;  // the code words as strings of 0/1 bytes
     for (int64_t k = 0; k < v; ++k) {
       const auto p = path_of(t, k);
       const auto c = code_of(t, k);
@@ -81,7 +81,7 @@ TEST(HuffmanTree, OptimalPrefixCodeWithConsistentPaths) {
       cost += static_cast<long double>(counts[static_cast<std::size_t>(k)]) *
               static_cast<long double>(p.size());
       kraft += std::ldexp(1.0L, -static_cast<int>(p.size()));
-      codes.insert(c);
+      codes.insert(std::string(c.begin(), c.end()));
     }
     EXPECT_EQ(cost, huffman_cost(counts)) << "V=" << v;
     EXPECT_EQ(kraft, 1.0L);

@@ -26,7 +26,7 @@ TEST(LogSoftmax, AllLengthsAllTargetsAllDtypes) {
   }
 }
 
-// KERNEL_BUGS.md K4: the documented bound eps * (|y| + 2) on random rows.
+// docs/kernel_bugs.md K4: the documented bound eps * (|y| + 2) on random rows.
 TEST(LogSoftmax, DocumentedBoundRepro) {
   const double saved = g_log_softmax_slack;
   g_log_softmax_slack = 1.0;

@@ -206,7 +206,7 @@ TEST(Logsumexp, TemperatureIsApplied) {
 }
 
 // logsumexp close to 0 (e.g. {0, -12}: log(1 + 6e-6)) loses its relative accuracy if log(sum)
-// is taken of a rounded sum (KERNEL_BUGS.md K6, the first kernels: relative error 1 at
+// is taken of a rounded sum (docs/kernel_bugs.md K6, the first kernels: relative error 1 at
 // {0, -30}); the documented relative bound must hold here too.
 TEST(Logsumexp, CancellationNearZero) {
   MaxErr rel("logsumexp f32 rows {0, a}, a in [-30, -1] (rel err)");

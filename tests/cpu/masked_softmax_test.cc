@@ -1,7 +1,7 @@
 // tests/cpu/masked_softmax_test.cc: softmax::masked_softmax and masked_softmax_backward against
 // the float64 reference of tests/cpu/attention_ref.hpp (rules of include/softmax/attention.hpp),
-// one test per option that fails if the option were ignored, the edge semantics of GUIDE
-// section 7, and the real stories260K attention scores.
+// one test per option that fails if the option were ignored, the edge semantics of
+// include/softmax/attention.hpp, and the real stories260K attention scores.
 #include <gtest/gtest.h>
 
 #include <cmath>

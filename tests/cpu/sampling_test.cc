@@ -358,7 +358,7 @@ TEST(Sampling, TopLogprobsDtypesThreads) {
   }
 }
 
-// Long-double reference of the tempered, filtered distribution (GUIDE section 7 order).
+// Long-double reference of the tempered, filtered distribution (the order of docs/ops/sampling.md).
 std::vector<LD> reference_dist(const std::vector<float>& x, double t, int64_t k, double top_p,
                                double min_p) {
   const int64_t n = static_cast<int64_t>(x.size());

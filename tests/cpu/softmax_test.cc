@@ -1,6 +1,6 @@
 // tests/cpu/softmax_test.cc: softmax against the long double reference (src/ref) on every SIMD
 // target, every dtype pair, lengths 0..200 and around the kernels' lane (64), block (2048) and
-// chunk (32768) sizes, the adversarial rows of GUIDE section 4, edge semantics (section 7) and
+// chunk (32768) sizes, the adversarial rows of docs/accuracy.md, edge semantics (section 7) and
 // property tests (sum to 1, shift invariance, two classes = sigmoid, T -> 0, temperature used).
 #include <algorithm>
 #include <cmath>
@@ -39,7 +39,7 @@ TEST(Softmax, AllLengthsAllTargetsAllDtypes) {
   }
 }
 
-// Rows of GUIDE section 4 that break naive implementations.
+// Rows of docs/accuracy.md that break naive implementations.
 std::vector<std::pair<std::string, std::vector<double>>> AdversarialRows() {
   std::mt19937_64 rng(2);
   std::vector<std::pair<std::string, std::vector<double>>> r;
@@ -95,7 +95,7 @@ TEST(Softmax, AdversarialRows) {
   }
 }
 
-// The row of KERNEL_BUGS.md K3 (f16 input, f32 output, n = 109; 4.31 ulp with the first
+// The row of docs/kernel_bugs.md K3 (f16 input, f32 output, n = 109; 4.31 ulp with the first
 // kernels) against the documented 4 ulp.
 TEST(Softmax, DocumentedBoundRepro) {
   const uint16_t bits[] = {
@@ -223,7 +223,7 @@ TEST(Softmax, MillionWideRowSumsToOne) {
         ulps.add(worst);
         sum_err.add(static_cast<double>(std::fabs(s - 1)));
         EXPECT_LE(std::fabs(s - 1), p.y == DType::f64 ? 1e-14 : 1e-6) << threads << " threads";
-        // Documented 4 ulp for f32 and f64 (f64 row sums are compensated: KERNEL_BUGS.md K5).
+        // Documented 4 ulp for f32 and f64 (f64 row sums are compensated: docs/kernel_bugs.md K5).
         EXPECT_LE(worst, 4.0) << threads << " threads";
       }
     }

@@ -236,17 +236,17 @@ struct Acc {
         ratio(name + " (err / bound)") {}
 };
 
-// Multipliers on the documented bounds while a KERNEL_BUGS.md entry is open (1 = as documented).
-// See KERNEL_BUGS.md; the tests named there check the documented bound itself.
+// Multipliers on the documented bounds while a docs/kernel_bugs.md entry is open (1 = as documented).
+// See docs/kernel_bugs.md; the tests named there check the documented bound itself.
 // SOFTMAX_TEST_MEASURE=1 in the environment disables the bound checks of CheckRows (to print
 // the [measured] maxima for docs/accuracy.md without stopping at the first violation).
 inline const bool g_measure_only = std::getenv("SOFTMAX_TEST_MEASURE") != nullptr;
-// f32/bf16/f16 softmax: the documented 4 ulp (K3 in KERNEL_BUGS.md, fixed by the kernels of
+// f32/bf16/f16 softmax: the documented 4 ulp (K3 in docs/kernel_bugs.md, fixed by the kernels of
 // the working tree: measured 2.19 ulp).
 inline double g_softmax_slack = g_measure_only ? 1e300 : 1.0;
-// f64 softmax: the documented 4 ulp (K5 in KERNEL_BUGS.md, fixed by compensated f64 lane sums).
+// f64 softmax: the documented 4 ulp (K5 in docs/kernel_bugs.md, fixed by compensated f64 lane sums).
 inline double g_softmax_f64_slack = g_measure_only ? 1e300 : 1.0;
-// log_softmax: the documented 6 eps |y| (K4 in KERNEL_BUGS.md: the first bound, eps (|y| + 2),
+// log_softmax: the documented 6 eps |y| (K4 in docs/kernel_bugs.md: the first bound, eps (|y| + 2),
 // did not allow for the two roundings at magnitude |y|).
 inline double g_log_softmax_slack = g_measure_only ? 1e300 : 1.0;
 

@@ -181,7 +181,7 @@ def test_non_native_byte_order(rng):
         sm.softmax(x.astype(np.float32), out=np.empty((3, 9), ">f4"))
 
 
-# ---------------------------------------------------------------- edge semantics (GUIDE 7)
+# ---------------------------------------------------------------- edge semantics (docs/ops/softmax.md)
 
 @pytest.fixture(params=sm.available_targets())
 def each_target(request):
