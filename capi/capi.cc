@@ -2,7 +2,7 @@
 // the execution context.
 #include "capi/capi.hpp"
 
-#include "softmax/dispatch.hpp"
+#include "src/cpu/target.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -183,14 +183,7 @@ softmax_status_t softmax_context_set_target(softmax_context_t* ctx, const char* 
   return guarded([&] {
     softmax::detail::capi::require("context_set_target", "ctx", ctx);
     const std::string name = target ? target : "";
-    if (!name.empty()) {
-      bool known = false;
-      for (const auto& t : softmax::available_targets()) known = known || t == name;
-      if (!known) {
-        throw softmax::Error(softmax::ErrorKind::kInvalidArgument, "context_set_target", "target",
-                             "\"" + name + "\"", "must be one of softmax_available_targets() or empty");
-      }
-    }
+    if (!name.empty()) softmax::cpu::resolve_target("context_set_target", "target", name);
     ctx->cpp.target = name;
   });
 }

@@ -37,7 +37,7 @@ ExecScope::ExecScope(const char* op, const Context& c, int options_threads)
   exec_.threads = c.parallel_for != nullptr && !in_forked_child()
                       ? (requested > 0 ? requested : resolve_threads(0))
                       : resolve_threads(requested);
-  exec_.target = c.target.empty() ? cpu::active_target_or_best() : cpu::resolve_target(op, c.target);
+  exec_.target = c.target.empty() ? cpu::active_target_or_best() : cpu::resolve_target(op, "target", c.target);
   saved_target_ = cpu::active_target();
   cpu::set_thread_target(exec_.target);
   t_current = &exec_;

@@ -31,7 +31,7 @@ ActiveTargetScope::ActiveTargetScope(int64_t target) noexcept : saved_(t_active)
 }
 ActiveTargetScope::~ActiveTargetScope() { t_active = saved_; }
 
-int64_t resolve_target(const char* op, const std::string& name) {
+int64_t resolve_target(const char* op, const char* arg, const std::string& name) {
   const std::vector<int64_t> targets = usable_targets();
   if (name.empty()) return targets.front();
   std::string names;
@@ -39,7 +39,7 @@ int64_t resolve_target(const char* op, const std::string& name) {
     if (name == hwy::TargetName(t)) return t;
     names += (names.empty() ? "" : ", ") + std::string(hwy::TargetName(t));
   }
-  throw Error(ErrorKind::kInvalidArgument, op, "target", "\"" + name + "\"",
+  throw Error(ErrorKind::kInvalidArgument, op, arg, "\"" + name + "\"",
               "must be one of the SIMD targets this build and CPU support: " + names);
 }
 
@@ -56,19 +56,7 @@ std::vector<std::string> available_targets() {
 std::string current_target() { return hwy::TargetName(cpu::active_target_or_best()); }
 
 void set_target(const std::string& name) {
-  int64_t chosen = 0;
-  if (!name.empty()) {
-    std::string names;
-    for (int64_t t : cpu::usable_targets()) {
-      if (name == hwy::TargetName(t)) chosen = t;
-      names += (names.empty() ? "" : ", ") + std::string(hwy::TargetName(t));
-    }
-    if (chosen == 0) {
-      throw Error(ErrorKind::kInvalidArgument, "set_target", "name", "\"" + name + "\"",
-                  "must be one of the targets this build and CPU support: " + names);
-    }
-  }
-  cpu::set_thread_target(chosen);
+  cpu::set_thread_target(name.empty() ? 0 : cpu::resolve_target("set_target", "name", name));
 }
 
 }  // namespace softmax

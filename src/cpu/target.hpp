@@ -20,8 +20,10 @@ namespace softmax::cpu {
 std::vector<int64_t> usable_targets();
 
 // The target for `name` (Highway's name, e.g. "AVX3"), or the best usable one for "".
-// Throws softmax::Error (kInvalidArgument) naming `op` for a name that is not usable.
-int64_t resolve_target(const char* op, const std::string& name);
+// Throws softmax::Error (kInvalidArgument) naming `op` and its argument `arg` for a name that is
+// not usable; the message lists the usable ones. The one name lookup of set_target,
+// Context::target and the C ABI.
+int64_t resolve_target(const char* op, const char* arg, const std::string& name);
 
 // The target kernel tables are fetched for on this thread: the calling thread's ExecScope
 // sets it for a public call (from Context::target) and parallel_ranges carries it to the
