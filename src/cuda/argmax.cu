@@ -59,7 +59,7 @@ __global__ void __launch_bounds__(256) argmax_kernel(const typename XS::Mem* x, 
 void argmax(const void* x, DType dtype, int64_t x_stride, int64_t rows, int64_t n,
             int64_t* index_out, void* stream) {
   if (dtype != DType::f32 && dtype != DType::f64 && dtype != DType::bf16 && dtype != DType::f16) {
-    throw Error(ErrorKind::kDTypeMismatch, "argmax", "x", dtype_str(dtype),
+    throw Error(ErrorKind::kDTypeMismatch, "argmax", "x", dtype_name(dtype),
                 "must be f32, f64, bf16 or f16");
   }
   if (rows < 0 || rows > INT32_MAX) {

@@ -209,12 +209,12 @@ void check_ce(const CrossEntropyArgs& a) {
   const bool f64 = a.dtype == DType::f64;
   const bool f32s = a.dtype == DType::f32 || a.dtype == DType::bf16 || a.dtype == DType::f16;
   if (!f64 && !f32s) {
-    throw Error(ErrorKind::kDTypeMismatch, op, "logits", dtype_str(a.dtype), "must be f32, f64, bf16 or f16");
+    throw Error(ErrorKind::kDTypeMismatch, op, "logits", dtype_name(a.dtype), "must be f32, f64, bf16 or f16");
   }
   if (a.grad != nullptr) {
     const bool ok = f64 ? a.grad_dtype == DType::f64
                         : a.grad_dtype == DType::f32 || a.grad_dtype == DType::bf16 || a.grad_dtype == DType::f16;
-    if (!ok) throw Error(ErrorKind::kDTypeMismatch, op, "grad", dtype_str(a.grad_dtype), "must match the logits' compute type");
+    if (!ok) throw Error(ErrorKind::kDTypeMismatch, op, "grad", dtype_name(a.grad_dtype), "must match the logits' compute type");
   }
   if (a.rows < 0 || a.rows > INT32_MAX) bad("rows", std::to_string(a.rows), "must be in [0, 2^31)");
   if (a.n < 1 || a.n > INT32_MAX) bad("n", std::to_string(a.n), "must be in [1, 2^31)");

@@ -42,8 +42,8 @@ void log_plan(const char* op, int64_t rows, int64_t n, DType xt, DType yt, const
   }();
   if (!on) return;
   std::fprintf(stderr, "softmax: %s: device=cuda rows=%lld n=%lld %s->%s path=%s (%s)\n", op,
-               static_cast<long long>(rows), static_cast<long long>(n), dtype_str(xt),
-               dtype_str(yt), strategy, why.c_str());
+               static_cast<long long>(rows), static_cast<long long>(n), dtype_name(xt),
+               dtype_name(yt), strategy, why.c_str());
 }
 
 bool device_available() noexcept {

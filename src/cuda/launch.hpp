@@ -13,8 +13,6 @@
 
 namespace softmax::cuda {
 
-// "f32", "f64", ... (as softmax::dtype_name; plan.cc).
-const char* dtype_str(DType t);
 // Throws softmax::Error (kUnsupported) naming the CUDA error of `what`.
 void throw_cuda(const char* op, const char* what, cudaError_t e);
 // After a launch: a launch-configuration error is reported (no synchronisation).

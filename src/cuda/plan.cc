@@ -18,18 +18,6 @@ constexpr std::size_t kScratchReserve = 4096;  // static shared memory of the ke
 
 }  // namespace
 
-const char* dtype_str(DType t) {
-  switch (t) {
-    case DType::f32: return "f32";
-    case DType::f64: return "f64";
-    case DType::bf16: return "bf16";
-    case DType::f16: return "f16";
-    case DType::i32: return "i32";
-    case DType::i64: return "i64";
-  }
-  return "?";
-}
-
 namespace {
 
 bool is_f32_storage(DType t) { return t == DType::f32 || t == DType::bf16 || t == DType::f16; }
@@ -37,13 +25,13 @@ bool is_f32_storage(DType t) { return t == DType::f32 || t == DType::bf16 || t =
 // x in {f32, bf16, f16} with y in {f32, bf16, f16}, or f64 with f64.
 void check_dtypes(const char* op, const char* x_arg, DType x, const char* y_arg, DType y) {
   if (!is_f32_storage(x) && x != DType::f64) {
-    throw Error(ErrorKind::kDTypeMismatch, op, x_arg, dtype_str(x), "must be f32, f64, bf16 or f16");
+    throw Error(ErrorKind::kDTypeMismatch, op, x_arg, dtype_name(x), "must be f32, f64, bf16 or f16");
   }
   const bool ok = x == DType::f64 ? y == DType::f64 : is_f32_storage(y);
   if (!ok) {
-    throw Error(ErrorKind::kDTypeMismatch, op, y_arg, dtype_str(y),
+    throw Error(ErrorKind::kDTypeMismatch, op, y_arg, dtype_name(y),
                 std::string("must be ") + (x == DType::f64 ? "f64" : "f32, bf16 or f16") +
-                    " for " + x_arg + " of dtype " + dtype_str(x));
+                    " for " + x_arg + " of dtype " + dtype_name(x));
   }
 }
 
