@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -218,5 +219,18 @@ inline void set_counters(benchmark::State& state, std::size_t bytes_read,
   state.counters["x_memcpy"] =
       benchmark::Counter(moved * iters * 1e-9 / copy_gbps, benchmark::Counter::kIsRate);
 }
+
+// "VmRSS:" / "VmHWM:" of this process in KiB (-1 when absent).
+inline int64_t status_kb(const char* key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  const std::string k(key);
+  while (std::getline(f, line)) {
+    if (line.rfind(k, 0) == 0) return std::stoll(line.substr(k.size()));
+  }
+  return -1;
+}
+// Resets the peak RSS (VmHWM) so a following step's peak can be read.
+inline void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
 }  // namespace softmax_bench

@@ -38,17 +38,8 @@ using softmax::DType;
 using softmax::TensorView;
 using softmax_bench::Dt;
 
-// "VmRSS:" / "VmHWM:" of this process in KiB.
-int64_t status_kb(const char* key) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  const std::string k(key);
-  while (std::getline(f, line)) {
-    if (line.rfind(k, 0) == 0) return std::stoll(line.substr(k.size()));
-  }
-  return -1;
-}
-void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+using softmax_bench::reset_peak_rss;
+using softmax_bench::status_kb;
 
 std::vector<int64_t> make_targets(int64_t n, int64_t c) {
   std::mt19937_64 rng(42);

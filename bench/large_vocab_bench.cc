@@ -30,6 +30,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_util.hpp"
 #include "softmax/cross_entropy.hpp"
 #include "softmax/large_vocab.hpp"
 
@@ -41,16 +42,8 @@ using softmax::TensorView;
 
 constexpr int64_t kD = 256, kN = 1024, kSampled = 8192;
 
-int64_t status_kb(const char* key) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  const std::string k(key);
-  while (std::getline(f, line)) {
-    if (line.rfind(k, 0) == 0) return std::stoll(line.substr(k.size()));
-  }
-  return -1;
-}
-void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+using softmax_bench::reset_peak_rss;
+using softmax_bench::status_kb;
 
 // Inputs of one vocabulary size, shared by every method and thread count.
 struct Problem {
