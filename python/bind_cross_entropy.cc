@@ -11,14 +11,6 @@ namespace {
 
 using softmax::DType;
 
-softmax::Reduction parse_reduction(const std::string& r, const char* op) {
-  if (r == "mean") return softmax::Reduction::kMean;
-  if (r == "sum") return softmax::Reduction::kSum;
-  if (r == "none") return softmax::Reduction::kNone;
-  throw py::value_error(std::string("softmax.") + op + ": reduction = '" + r +
-                        "': must be 'mean', 'sum' or 'none'");
-}
-
 // Rows' shape of logits (N, C, d...) -> (N, d...); (C) -> ().
 std::vector<int64_t> rows_shape(const std::vector<int64_t>& s) {
   if (s.size() < 2) return {};

@@ -37,14 +37,6 @@ py::object scalar_result(Kind kind, double v, const char* op) {
   return result(kind, std::vector<float>{static_cast<float>(v)}, {}, op);
 }
 
-softmax::Reduction parse_reduction(const std::string& r, const char* op) {
-  if (r == "mean") return softmax::Reduction::kMean;
-  if (r == "sum") return softmax::Reduction::kSum;
-  if (r == "none") return softmax::Reduction::kNone;
-  throw py::value_error(std::string("softmax.") + op + ": reduction = '" + r +
-                        "': must be 'mean', 'sum' or 'none'");
-}
-
 softmax::CandidateSampler parse_sampler(const std::string& s, const char* op) {
   if (s == "log_uniform") return softmax::CandidateSampler::kLogUniform;
   if (s == "uniform") return softmax::CandidateSampler::kUniform;

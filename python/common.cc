@@ -400,4 +400,12 @@ void register_error_translator() {
   });
 }
 
+softmax::Reduction parse_reduction(const std::string& r, const char* op) {
+  if (r == "mean") return softmax::Reduction::kMean;
+  if (r == "sum") return softmax::Reduction::kSum;
+  if (r == "none") return softmax::Reduction::kNone;
+  throw py::value_error(std::string("softmax.") + op + ": reduction = '" + r +
+                        "': must be 'mean', 'sum' or 'none'");
+}
+
 }  // namespace softmax_py

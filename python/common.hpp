@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "softmax/cross_entropy.hpp"
 #include "softmax/error.hpp"
 #include "softmax/tensor.hpp"
 
@@ -94,6 +95,9 @@ void nogil(F&& f) {
   py::gil_scoped_release release;
   std::forward<F>(f)();
 }
+
+// 'mean' / 'sum' / 'none' as softmax::Reduction; ValueError naming softmax.`op` otherwise.
+softmax::Reduction parse_reduction(const std::string& r, const char* op);
 
 // Maps softmax::Error to TypeError (dtype errors) or ValueError (everything else).
 void register_error_translator();
