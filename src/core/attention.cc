@@ -237,13 +237,6 @@ void finish(const Problem& P, int64_t b, int64_t h, int64_t i0, int64_t br, cons
   }
 }
 
-void check_dtype(const char* op, const char* arg, DType t) {
-  if (t != DType::f32 && t != DType::bf16 && t != DType::f16) {
-    throw Error(ErrorKind::kDTypeMismatch, op, arg, dtype_name(t),
-                "must be f32, bf16 or f16 (attention computes in f32)");
-  }
-}
-
 void check_rank4(const char* op, const char* arg, const std::vector<int64_t>& shape,
                  const char* dims) {
   if (shape.size() != 4) {
@@ -264,7 +257,7 @@ void run(const ConstTensorView& q, const ConstTensorView& k, const ConstTensorVi
   check_rank4(op, "k", k.shape, "(B, Hkv, Sk, D)");
   check_rank4(op, "v", v.shape, "(B, Hkv, Sk, Dv)");
   check_rank4(op, "out", out.shape, "(B, Hq, Sq, Dv)");
-  check_dtype(op, "q", q.dtype);
+  detail::check_attention_dtype(op, "q", q.dtype);
   if (k.dtype != q.dtype) {
     throw Error(ErrorKind::kDTypeMismatch, op, "k", dtype_name(k.dtype),
                 std::string("must have q's dtype (") + dtype_name(q.dtype) + ")");
@@ -273,7 +266,7 @@ void run(const ConstTensorView& q, const ConstTensorView& k, const ConstTensorVi
     throw Error(ErrorKind::kDTypeMismatch, op, "v", dtype_name(v.dtype),
                 std::string("must have q's dtype (") + dtype_name(q.dtype) + ")");
   }
-  check_dtype(op, "out", out.dtype);
+  detail::check_attention_dtype(op, "out", out.dtype);
   const int64_t B = q.shape[0], Hq = q.shape[1], Sq = q.shape[2], D = q.shape[3];
   const int64_t Hkv = k.shape[1], Sk = k.shape[2], Dv = v.shape[3];
   if (k.shape[0] != B || k.shape[3] != D) {

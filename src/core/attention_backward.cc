@@ -241,13 +241,6 @@ void dkv_tile(const Problem& P, int64_t b, int64_t hk, int64_t t, int64_t nk, Sc
   store_rows(P.dv, b, hk, t, nk, P.Dv, dvt);
 }
 
-void check_dtype(const char* op, const char* arg, DType t) {
-  if (t != DType::f32 && t != DType::bf16 && t != DType::f16) {
-    throw Error(ErrorKind::kDTypeMismatch, op, arg, dtype_name(t),
-                "must be f32, bf16 or f16 (attention computes in f32)");
-  }
-}
-
 void check_shape(const char* op, const char* arg, const std::vector<int64_t>& want,
                  const std::vector<int64_t>& got, const char* dims) {
   if (got.size() != want.size()) {
@@ -288,7 +281,7 @@ void validate(const char* op, Problem& P, const MaskOptions& o) {
   check_shape(op, "dq", P.q.shape, P.dq.shape, "q's shape");
   check_shape(op, "dk", P.k.shape, P.dk.shape, "k's shape");
   check_shape(op, "dv", P.v.shape, P.dv.shape, "v's shape");
-  check_dtype(op, "q", P.q.dtype);
+  detail::check_attention_dtype(op, "q", P.q.dtype);
   for (const auto& [name, t] : ins) {
     if (t == &P.lse) continue;
     if (t != &P.q && t->dtype != P.q.dtype) {
@@ -300,7 +293,7 @@ void validate(const char* op, Problem& P, const MaskOptions& o) {
     throw Error(ErrorKind::kDTypeMismatch, op, "lse", dtype_name(P.lse.dtype),
                 "must be f32 (the forward's logsumexp)");
   }
-  for (const auto& [name, t] : outs) check_dtype(op, name, t->dtype);
+  for (const auto& [name, t] : outs) detail::check_attention_dtype(op, name, t->dtype);
   const double default_scale = P.D > 0 ? 1.0 / std::sqrt(static_cast<double>(P.D)) : 1.0;
   P.plan = detail::make_mask_plan(op, o, {P.B, P.Hq, P.Sq, P.Sk}, default_scale);
   for (const auto& [oname, ot] : outs) {

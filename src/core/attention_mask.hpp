@@ -51,6 +51,14 @@ inline std::string num_str(double v) {
   return buf;
 }
 
+// q, k, v and the f32-computed outputs of attention and its backward: f32, bf16 or f16.
+inline void check_attention_dtype(const char* op, const char* arg, DType t) {
+  if (t != DType::f32 && t != DType::bf16 && t != DType::f16) {
+    throw Error(ErrorKind::kDTypeMismatch, op, arg, dtype_name(t),
+                "must be f32, bf16 or f16 (attention computes in f32)");
+  }
+}
+
 // check_no_overlap with the arguments named: `out` may not overlap `in` at all.
 inline void check_disjoint(const char* op, const char* in_name, const ConstTensorView& in,
                            const char* out_name, const TensorView& out) {
