@@ -198,10 +198,15 @@ py::object hs_predict(py::handle hidden, const softmax::HierarchicalTree& tree,
 std::vector<int64_t> to_int64s(py::handle obj, const char* op, const char* arg) {
   py::module_ np = py::module_::import("numpy");
   py::array a = np.attr("asarray")(obj);
+  if (a.ndim() != 1) {
+    throw py::value_error(std::string("softmax.") + op + ": " + arg + " must be 1-d (got " +
+                          std::to_string(a.ndim()) + " dimensions)");
+  }
   const char kind = a.dtype().kind();
   if (kind == 'f') {
     py::array r = np.attr("round")(a);
-    if (!np.attr("array_equal")(r, a).cast<bool>()) {
+    if (!np.attr("isfinite")(a).attr("all")().cast<bool>() ||
+        !np.attr("array_equal")(r, a).cast<bool>()) {
       throw py::value_error(std::string("softmax.") + op + ": " + arg + " must be integers");
     }
   } else if (kind != 'i' && kind != 'u' && kind != 'b') {

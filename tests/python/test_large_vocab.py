@@ -250,3 +250,11 @@ def test_word_lm_example_learns(loss, tmp_path):
     start, final = run["curve"][0][1], run["final_ppl"]
     assert math.isfinite(final) and run["steps"] > 0
     assert final < 0.6 * start, (start, final)
+
+
+def test_huffman_counts_must_be_finite_1d_integers():
+    with pytest.raises(ValueError, match="counts must be integers"):
+        sm.huffman_tree([1, np.inf, 2])
+    with pytest.raises(ValueError, match="counts must be 1-d"):
+        sm.huffman_tree(np.ones((2, 2), dtype=np.int64))
+    assert sm.huffman_tree([3, 1, 2]).num_classes == 3
