@@ -5,6 +5,7 @@ set -euo pipefail
 pkgs=(cmake g++ make pkg-config clang libclang-rt-14-dev
       libomp-dev libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libmpfr-dev
       libdnnl-dev libopenblas-serial-dev libxnnpack-dev libpthreadpool-dev libdlpack-dev
+      libopenmpi-dev openmpi-bin python3-mpi4py ccache
       pybind11-dev python3-dev python3-numpy python3-pytest python3-pybind11 python3-scipy
       python3-setuptools python3-pip python3-wheel python3-venv)
 if [ "${SOFTMAX_BENCH_DEPS:-0}" = 1 ]; then pkgs+=(python3-torch python3-matplotlib); fi

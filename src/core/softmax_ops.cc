@@ -12,126 +12,27 @@
 #include "src/core/checks.hpp"
 #include "src/core/exec.hpp"
 #include "src/core/half.hpp"
+#include "src/core/row_stats.hpp"
 #include "src/core/rows.hpp"
 #include "src/core/verbose.hpp"
+#include "src/core/widen.hpp"
 #include "src/cpu/kernels.hpp"
 
 namespace softmax {
 namespace {
 
-using cpu::ChunkStats;
 using cpu::kChunkElems;
 using cpu::KernelTable;
 using cpu::RowMode;
 using cpu::Temperature;
 using detail::RowGeometry;
+using detail::RowStats;
+using detail::num_chunks;
+using detail::row_stats;
+using detail::row_stats_log;
+using detail::logsumexp_value;
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// A row's merged statistics.
-struct RowStats {
-  double max;   // max of x over the row (not scaled by 1/T)
-  double sum;   // sum exp((x - max) / T)
-  double ones;  // log modes: sum = ones + rest, ones = the terms exactly 1 (see ChunkStats)
-  double rest;
-  bool has_nan;
-  bool special() const { return has_nan || !(max > -kInf && max < kInf); }
-  double log_sum() const { return cpu::LogOfSum(ones, rest); }
-};
-
-int64_t num_chunks(int64_t n) { return n == 0 ? 1 : (n + kChunkElems - 1) / kChunkElems; }
-
-// Merges per-chunk partials in chunk order (the only order ever used).
-RowStats merge_chunks(const KernelTable& k, const ChunkStats* parts, int64_t count,
-                      const Temperature& temp) {
-  RowStats r{-kInf, 0.0, 0.0, 0.0, false};
-  for (int64_t c = 0; c < count; ++c) {
-    r.has_nan = r.has_nan || parts[c].has_nan;
-    if (parts[c].max > r.max) r.max = parts[c].max;
-  }
-  if (r.special()) return r;
-  // Compensated (TwoSum) sums of the chunk partials, in chunk order.
-  auto add = [](double& s, double v, double& comp) {
-    const double hi = s + v;
-    const double bb = hi - s;
-    comp += (s - (hi - bb)) + (v - bb);
-    s = hi;
-  };
-  double sum_c = 0.0, rest_c = 0.0;
-  for (int64_t c = 0; c < count; ++c) {
-    if (parts[c].max == -kInf) continue;  // an all -inf chunk contributes nothing
-    if (parts[c].max == r.max) {
-      add(r.sum, parts[c].sum, sum_c);
-      r.ones += parts[c].ones;
-      add(r.rest, parts[c].rest, rest_c);
-    } else {
-      const double f = k.exp_diff(parts[c].max, r.max, temp);
-      add(r.sum, parts[c].sum * f, sum_c);
-      add(r.rest, parts[c].sum * f, rest_c);
-    }
-  }
-  r.sum += sum_c;
-  r.rest += rest_c;
-  return r;
-}
-
-// Statistics of one contiguous row; chunk partials computed by `threads` threads. With e_out
-// (n elements of the compute type) and block_max (ceil(n / kBlockElems) entries) the exps are
-// stored for scale_blocks (see KernelTable::chunk_stats).
-// log_mode: use chunk_stats_log (ones/rest kept apart, no stored exps, f64 compute), with
-// `known` the row's max when the caller has it (NaN: not known).
-RowStats row_stats(const KernelTable& k, const void* x, DType t, int64_t n,
-                   const Temperature& temp, int threads, bool log_mode, void* e_out = nullptr,
-                   double* block_max = nullptr, double known = kNaN) {
-  const int64_t chunks = num_chunks(n);
-  const auto es = static_cast<int64_t>(dtype_size(t));
-  const auto cs = static_cast<int64_t>(t == DType::f64 ? 8 : 4);
-  constexpr int64_t kBlocksPerChunk = kChunkElems / cpu::kBlockElems;
-  const auto* base = static_cast<const char*>(x);
-  double known_max = known;
-  auto one = [&](int64_t c) {
-    const int64_t len = std::min(kChunkElems, n - c * kChunkElems);
-    if (log_mode) return k.chunk_stats_log(base + c * kChunkElems * es, t, len, temp, known_max);
-    return k.chunk_stats(base + c * kChunkElems * es, t, len, temp,
-                         e_out ? static_cast<char*>(e_out) + c * kChunkElems * cs : nullptr,
-                         block_max ? block_max + c * kBlocksPerChunk : nullptr, known_max);
-  };
-  if (chunks == 1) {
-    const ChunkStats c = one(0);
-    return merge_chunks(k, &c, 1, temp);
-  }
-  std::vector<ChunkStats> parts(static_cast<std::size_t>(chunks));
-  if (t == DType::f64 && std::isnan(known_max)) {
-    // f64 rows find their max first (one more read), so no chunk needs rescaling: the rescale
-    // factor exp(m_c - max) would carry its own f64 rounding into every element.
-    detail::parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
-      for (int64_t c = b; c < e; ++c) {
-        parts[c] = k.chunk_max(base + c * kChunkElems * es, t, std::min(kChunkElems, n - c * kChunkElems));
-      }
-    });
-    const RowStats pre = merge_chunks(k, parts.data(), chunks, temp);
-    if (pre.special()) return pre;
-    known_max = pre.max;
-  }
-  detail::parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
-    for (int64_t c = b; c < e; ++c) parts[c] = one(c);
-  });
-  return merge_chunks(k, parts.data(), chunks, temp);
-}
-
-// Row statistics for the log modes: f32 compute sums plainly and redoes the sum (in f64, with
-// the terms equal to 1 kept apart) only for a near-certain row (sum < kSplitOnesBelow), exactly
-// as the short-row kernel does per row; f64 always splits.
-RowStats row_stats_log(const KernelTable& k, const void* x, DType t, int64_t n,
-                       const Temperature& temp, int threads) {
-  if (t != DType::f64) {
-    const RowStats plain = row_stats(k, x, t, n, temp, threads, false);
-    if (plain.special() || !(plain.rest < cpu::kSplitOnesBelow)) return plain;
-    return row_stats(k, x, t, n, temp, threads, true, nullptr, nullptr, plain.max);
-  }
-  return row_stats(k, x, t, n, temp, threads, true);
-}
 
 // Scratch buffers for gathering one strided row (per thread).
 struct Scratch {
@@ -271,50 +172,6 @@ void run_rows(const Job& job, int threads) {
   });
 }
 
-// Calls fn(offset in elements) for every element of a view of `shape` and `strides`, row-major.
-template <class Fn>
-void for_each_element(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
-                      Fn&& fn) {
-  for (int64_t s : shape) {
-    if (s == 0) return;
-  }
-  std::vector<int64_t> idx(shape.size(), 0);
-  int64_t off = 0;
-  for (;;) {
-    fn(off);
-    std::size_t d = shape.size();
-    for (;;) {
-      if (d == 0) return;
-      --d;
-      if (++idx[d] < shape[d]) {
-        off += strides[d];
-        break;
-      }
-      off -= (shape[d] - 1) * strides[d];
-      idx[d] = 0;
-    }
-  }
-}
-
-// f32/bf16/f16 input with 1/T outside the f32 compute range (!Temperature::f32_ok(): T below
-// 2^-100 or above 2^100, where 1/T has no f32 pair): computed in f64 by op_f64 on a contiguous
-// f64 copy of x, and the f64 result rounded to y's dtype (through f32, as every f32-computed
-// result). So an extreme T gives the correctly rounded limit (e.g. -inf log-probs for T = 1e-40)
-// instead of a clamped 1/T. Extreme temperatures only: it allocates 8 bytes per element of x and y.
-template <class OpF64>
-void run_widened(const ConstTensorView& x, const TensorView& y, OpF64&& op_f64) {
-  // (At least one element each, so the views' data are never null.)
-  std::vector<double> xd(static_cast<std::size_t>(std::max<int64_t>(x.numel(), 1)));
-  std::vector<double> yd(static_cast<std::size_t>(std::max<int64_t>(y.numel(), 1)));
-  std::size_t i = 0;
-  for_each_element(x.shape, x.strides,
-                   [&](int64_t off) { xd[i++] = detail::load_as_double(x.data, x.dtype, off); });
-  op_f64(ConstTensorView(xd.data(), x.shape), TensorView(yd.data(), y.shape));
-  i = 0;
-  for_each_element(y.shape, y.strides,
-                   [&](int64_t off) { detail::store_from_double(y.data, y.dtype, off, yd[i++]); });
-}
-
 void normalize_op(const char* op, const ConstTensorView& x, const TensorView& y,
                   const SoftmaxOptions& o, RowMode mode) {
   detail::check_view(op, "x", x);
@@ -326,7 +183,7 @@ void normalize_op(const char* op, const ConstTensorView& x, const TensorView& y,
   detail::check_no_overlap(op, x, y, /*allow_alias=*/true);
   const Temperature temp = cpu::MakeTemperature(o.temperature);
   if (x.dtype != DType::f64 && !temp.f32_ok()) {
-    run_widened(x, y, [&](const ConstTensorView& xd, const TensorView& yd) {
+    detail::run_widened(x, y, [&](const ConstTensorView& xd, const TensorView& yd) {
       normalize_op(op, xd, yd, o, mode);
     });
     return;
@@ -341,14 +198,6 @@ void normalize_op(const char* op, const ConstTensorView& x, const TensorView& y,
   job.threads = threads;
   if (run_short_rows(*job.k, job.g, job.x, job.xt, job.y, job.yt, job.temp, mode, threads)) return;
   run_rows(job, threads);
-}
-
-// logsumexp of one row from its statistics (cpu::LogSumExpOf, as the short-row kernel).
-double logsumexp_value(const RowStats& st, const Temperature& temp, DType t) {
-  if (st.has_nan) return kNaN;
-  if (st.max == kInf) return kInf;
-  if (st.max == -kInf) return -kInf;  // all -inf, or empty
-  return cpu::LogSumExpOf(st.max, st.ones, st.rest, temp, t == DType::f64);
 }
 
 struct ReduceJob {
@@ -421,7 +270,7 @@ void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& o,
   detail::check_no_overlap(op, x, y, /*allow_alias=*/false);
   const Temperature temp = cpu::MakeTemperature(o.temperature);
   if (x.dtype != DType::f64 && !temp.f32_ok()) {
-    run_widened(x, y, [&](const ConstTensorView& xd, const TensorView& yd) {
+    detail::run_widened(x, y, [&](const ConstTensorView& xd, const TensorView& yd) {
       logsumexp(xd, yd, o);
     });
     return;

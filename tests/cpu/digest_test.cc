@@ -8,6 +8,8 @@
 // which prints the table to paste below, and say in the commit why the bits moved.
 #include <gtest/gtest.h>
 
+#include "softmax/dispatch.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -224,7 +226,11 @@ std::vector<Case> make_cases() {
       return fnv1a(lp.data(), lp.size(), h);
     }});
   }
-  cases.push_back({"linear_cross_entropy/f32", [] {
+  // The matrix products come from the BLAS (oneDNN or OpenBLAS), whose kernels and so whose bits
+  // depend on the CPU it detects: this digest is recorded per BLAS and per best SIMD target of
+  // the host (a proxy for the BLAS's own choice), and skipped with a note on other hosts.
+  cases.push_back({std::string("linear_cross_entropy/f32@") + SOFTMAX_GEMM_NAME + "/" +
+                       softmax::current_target(), [] {
     const int64_t n = 32, d = 48, v = 3000;
     std::vector<float> h(n * d), w(v * d), gh(n * d), gw(v * d);
     Gen g{15};
@@ -309,7 +315,7 @@ const std::map<std::string, uint64_t>& expected() {
 TEST(Digest, EveryOpFamilyKeepsItsBits) {
   const bool print = std::getenv("SOFTMAX_DIGEST_PRINT") != nullptr;
   const auto& table = expected();
-  int checked = 0;
+  int checked = 0, optional_missing = 0;
   for (const Case& c : make_cases()) {
     const uint64_t h = c.run();
     if (print) {
@@ -317,12 +323,22 @@ TEST(Digest, EveryOpFamilyKeepsItsBits) {
       continue;
     }
     auto it = table.find(c.name);
+    if (it == table.end() && c.name.find('@') != std::string::npos) {
+      std::printf("note: no digest recorded for %s on this host (0x%016llx); not checked\n",
+                  c.name.c_str(), static_cast<unsigned long long>(h));
+      ++optional_missing;
+      continue;
+    }
     ASSERT_NE(it, table.end()) << "no recorded digest for " << c.name
                                << " (rerun with SOFTMAX_DIGEST_PRINT=1)";
     EXPECT_EQ(h, it->second) << c.name << ": output bits changed";
     ++checked;
   }
-  if (!print) EXPECT_EQ(checked, static_cast<int>(table.size()));
+  // Every recorded digest that is not host-keyed was checked (host-keyed entries are for the
+  // hosts they name).
+  int portable = 0;
+  for (const auto& entry : table) portable += entry.first.find('@') == std::string::npos;
+  if (!print) EXPECT_EQ(checked + optional_missing, portable + 1);
 }
 
 }  // namespace

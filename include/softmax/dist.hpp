@@ -1,0 +1,120 @@
+// softmax/dist.hpp: vocabulary-parallel ops. The class axis of every row is sharded across the
+// ranks of a process group (Megatron-LM's vocab-parallel LM head): rank r holds classes
+// [class_offset_r, class_offset_r + n_r) of every row, no rank holds a whole row, and each op
+// returns what the single-process op returns on the unsharded tensor. See
+// docs/ops/distributed.md for the layout, what each op exchanges, determinism and failures.
+//
+// Layout. Every rank passes its own shard (x with n_r classes along `axis`, any n_r >= 0) and
+// its class_offset_r. The shards of all ranks must tile [0, V) exactly (sorted by offset, each
+// starts where the previous ends; empty shards may sit at any offset in [0, V]); every other
+// dimension, the dtypes, the axis and the options must be the same on every rank.
+//
+// Determinism. A row is cut into chunks of kShardAlign (32768) classes from class 0, and the
+// single-process ops merge per-chunk partial statistics in chunk order. When every shard's
+// class_offset is a multiple of kShardAlign (an empty shard counts as aligned), each rank
+// computes exactly those chunk partials and every rank merges the gathered partials in the same
+// order, so results are bit-identical to the single-process call, on every rank, for every rank
+// count. default_shard() returns such a layout for any V and R (the CLI uses it). Other layouts
+// give results within the same documented bounds (ops.hpp) but not the same bits (the partials
+// of a chunk cut by a shard boundary are formed from different runs). argmax is bit-identical
+// for every layout.
+//
+// Communication (per call; bytes per row per rank, P = 40 bytes per chunk partial, C_r the
+// chunks of rank r's shard, C = sum C_r): one agreement all-gather of a fixed 512-byte record
+// per rank (validity, layout, shape), then
+//   softmax, log_softmax, logsumexp: one all-gather of C_r * P bytes per row (f32/bf16/f16);
+//     f64 rows longer than one chunk first all-gather the chunk maxima (C_r * P), as the
+//     single-process path finds an f64 row's max before summing; log modes with f32 compute
+//     redo the sum of a near-certain row (sum < 1 + 2^-20, see ops.hpp) with the row max known:
+//     one more all-gather for those rows only.
+//   argmax: one all-gather of 24 bytes per row.
+//
+// Failures. Each rank validates its own arguments first; the agreement all-gather then carries
+// every rank's verdict and layout, so an invalid argument on any rank (bad shape or dtype,
+// shards that do not tile [0, V), options that differ across ranks) makes every rank throw the
+// same softmax::Error, naming the lowest failing rank and the rule, before any output is
+// written. A rank that dies is the communicator's to report: the MPI communicator keeps MPI's
+// default error handler (MPI_ERRORS_ARE_FATAL), so the job is aborted and the other ranks exit
+// non-zero instead of waiting.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "softmax/context.hpp"
+#include "softmax/options.hpp"
+#include "softmax/tensor.hpp"
+
+namespace softmax::dist {
+
+// Shard boundaries that are multiples of this give bit-identical results (see above).
+inline constexpr int64_t kShardAlign = 32768;
+
+// What a communicator has moved since construction or reset_stats().
+struct CommStats {
+  int64_t collectives = 0;      // collective calls
+  int64_t bytes_sent = 0;       // bytes this rank contributed
+  int64_t bytes_received = 0;   // bytes this rank received (its own contribution excluded)
+};
+
+// The process group. Implementations: MpiCommunicator (softmax/dist_mpi.hpp) over an MPI_Comm,
+// NcclCommunicator (softmax/dist_nccl.hpp, CUDA builds) over an ncclComm_t and a stream.
+// Every rank must make the same sequence of calls (a collective call); the ops below do.
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  // All-gather with per-rank sizes: rank r contributes counts[r] bytes from `in`; `out`
+  // (sum of counts bytes) receives the contributions in rank order. `counts` (size() entries)
+  // must be the same on every rank. Throws softmax::Error if the transport reports an error.
+  void all_gather(const void* in, void* out, const std::size_t* counts);
+  // The same with `bytes` from every rank (out: size() * bytes).
+  void all_gather(const void* in, std::size_t bytes, void* out);
+
+  const CommStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = CommStats{}; }
+
+ protected:
+  // The transport: as all_gather. `in` may be null when counts[rank()] == 0.
+  virtual void do_all_gather(const void* in, void* out, const std::size_t* counts) = 0;
+
+ private:
+  CommStats stats_;
+};
+
+// The default layout: rank `rank` of `ranks` gets the classes [offset, offset + size) of a
+// vocabulary of `vocab` classes. Chunks of kShardAlign classes are dealt out contiguously, as
+// evenly as whole chunks allow (the first ceil(V / kShardAlign) mod R ranks get one more), so
+// every offset is aligned and results are bit-identical to the single-process call. For
+// V <= kShardAlign one rank holds everything and the others are empty.
+// Throws softmax::Error for vocab < 0, ranks < 1 or rank outside [0, ranks).
+struct Shard {
+  int64_t offset = 0;
+  int64_t size = 0;
+};
+Shard default_shard(int64_t vocab, int rank, int ranks);
+
+// The softmax family on a sharded class axis. Shapes: x is this rank's shard (n_r classes along
+// `axis`, the other dims the same on every rank), any strides, dtype f32, f64, bf16 or f16.
+//   softmax / log_softmax: y has x's shape (this rank's shard of the result); dtype pairs and
+//     aliasing as the single-process ops (ops.hpp).
+//   logsumexp: y has the reduced shape (the axis dropped, or kept with size 1 with keepdims):
+//     the whole result, on every rank.
+//   argmax: indices (i64 or i32) of the reduced shape: the global class id of each row's first
+//     maximum (the first NaN if any), on every rank.
+// options: as the single-process ops (axis, temperature, keepdims; threads as the Context).
+// Error bound: the single-process op's (ops.hpp), bit-identical to it on aligned layouts.
+// Throws softmax::Error on every rank (see the header comment); nothing is written then.
+void softmax(Communicator& comm, ConstTensorView x, TensorView y, int64_t class_offset,
+             const SoftmaxOptions& options = {}, const Context& context = {});
+void log_softmax(Communicator& comm, ConstTensorView x, TensorView y, int64_t class_offset,
+                 const SoftmaxOptions& options = {}, const Context& context = {});
+void logsumexp(Communicator& comm, ConstTensorView x, TensorView y, int64_t class_offset,
+               const SoftmaxOptions& options = {}, const Context& context = {});
+void argmax(Communicator& comm, ConstTensorView x, TensorView indices, int64_t class_offset,
+            const SoftmaxOptions& options = {}, const Context& context = {});
+
+}  // namespace softmax::dist

@@ -1,0 +1,190 @@
+// src/dist/agree.cc: see agree.hpp.
+#include "src/dist/agree.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "softmax/error.hpp"
+#include "src/core/row_stats.hpp"
+
+namespace softmax::dist {
+
+void Communicator::all_gather(const void* in, void* out, const std::size_t* counts) {
+  const int r = rank(), s = size();
+  std::size_t total = 0;
+  for (int i = 0; i < s; ++i) total += counts[i];
+  ++stats_.collectives;
+  stats_.bytes_sent += static_cast<int64_t>(counts[r]);
+  stats_.bytes_received += static_cast<int64_t>(total - counts[r]);
+  do_all_gather(in, out, counts);
+}
+
+void Communicator::all_gather(const void* in, std::size_t bytes, void* out) {
+  const std::vector<std::size_t> counts(static_cast<std::size_t>(size()), bytes);
+  all_gather(in, out, counts.data());
+}
+
+Shard default_shard(int64_t vocab, int rank, int ranks) {
+  const char* op = "dist::default_shard";
+  if (vocab < 0) {
+    throw Error(ErrorKind::kInvalidArgument, op, "vocab", std::to_string(vocab), "must be >= 0");
+  }
+  if (ranks < 1) {
+    throw Error(ErrorKind::kInvalidArgument, op, "ranks", std::to_string(ranks), "must be >= 1");
+  }
+  if (rank < 0 || rank >= ranks) {
+    throw Error(ErrorKind::kInvalidArgument, op, "rank", std::to_string(rank),
+                "must be in [0, " + std::to_string(ranks - 1) + "]");
+  }
+  const int64_t chunks = (vocab + kShardAlign - 1) / kShardAlign;
+  const int64_t base = chunks / ranks, extra = chunks % ranks;
+  const int64_t first = rank * base + std::min<int64_t>(rank, extra);
+  const int64_t count = base + (rank < extra ? 1 : 0);
+  const int64_t begin = std::min(vocab, first * kShardAlign);
+  const int64_t end = std::min(vocab, (first + count) * kShardAlign);
+  return Shard{begin, end - begin};
+}
+
+}  // namespace softmax::dist
+
+namespace softmax::detail::dist {
+namespace {
+
+constexpr std::size_t kMsgBytes = 280;  // a 512-byte record
+
+// The record each rank contributes (fixed size, plain integers: no padding-dependent bytes).
+struct Record {
+  int64_t failed;  // 0 ok, 1 failed
+  int64_t kind;    // ErrorKind when failed
+  int64_t offset;
+  int64_t n;
+  int64_t key_len;
+  int64_t key[kMaxKey];
+  char msg[kMsgBytes];  // what() when failed (truncated), NUL-terminated
+};
+static_assert(sizeof(Record) == 5 * 8 + kMaxKey * 8 + kMsgBytes);
+
+std::string rank_str(int r, int size) {
+  return "rank " + std::to_string(r) + " of " + std::to_string(size);
+}
+
+[[noreturn]] void fail(const char* op, ErrorKind kind, const std::string& msg) {
+  throw Error(kind, op, msg);
+}
+
+}  // namespace
+
+Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()>& check) {
+  Record mine{};
+  LocalInfo info;
+  try {
+    info = check();
+    if (static_cast<int>(info.key.size()) > kMaxKey) {
+      throw Error(ErrorKind::kUnsupported, op, "too many dimensions to agree on");
+    }
+    mine.offset = info.offset;
+    mine.n = info.n;
+    mine.key_len = static_cast<int64_t>(info.key.size());
+    std::copy(info.key.begin(), info.key.end(), mine.key);
+  } catch (const Error& e) {
+    mine.failed = 1;
+    mine.kind = static_cast<int64_t>(e.kind());
+    std::strncpy(mine.msg, e.what(), kMsgBytes - 1);
+  } catch (const std::exception& e) {
+    mine.failed = 1;
+    mine.kind = static_cast<int64_t>(ErrorKind::kInvalidArgument);
+    std::strncpy(mine.msg, e.what(), kMsgBytes - 1);
+  }
+  const int size = comm.size();
+  std::vector<Record> all(static_cast<std::size_t>(size));
+  comm.all_gather(&mine, sizeof(Record), all.data());
+  for (int r = 0; r < size; ++r) {
+    if (all[r].failed) {
+      all[r].msg[kMsgBytes - 1] = '\0';
+      fail(op, static_cast<ErrorKind>(all[r].kind), rank_str(r, size) + ": " + all[r].msg);
+    }
+  }
+  // Keys: the same on every rank.
+  for (int r = 1; r < size; ++r) {
+    const Record& a = all[0];
+    const Record& b = all[r];
+    if (a.key_len != b.key_len) {
+      fail(op, ErrorKind::kShapeMismatch,
+           rank_str(r, size) + " passes a tensor of rank " + std::to_string(b.key_len) +
+               " where rank 0 passes " + std::to_string(a.key_len) +
+               ": every rank's arguments must agree except along the class axis");
+    }
+    for (int64_t i = 0; i < a.key_len; ++i) {
+      if (a.key[i] != b.key[i]) {
+        const std::string what = static_cast<std::size_t>(i) < info.key_names.size()
+                                     ? info.key_names[static_cast<std::size_t>(i)]
+                                     : "argument " + std::to_string(i);
+        fail(op, ErrorKind::kShapeMismatch,
+             rank_str(r, size) + " has " + what + " = " + std::to_string(b.key[i]) +
+                 " where rank 0 has " + std::to_string(a.key[i]) +
+                 ": every rank's arguments must agree except along the class axis");
+      }
+    }
+  }
+  // Shards: tile [0, V).
+  Layout L;
+  L.shards.resize(static_cast<std::size_t>(size));
+  L.chunks.resize(static_cast<std::size_t>(size));
+  for (int r = 0; r < size; ++r) {
+    L.shards[r] = Shard{all[r].offset, all[r].n};
+    L.chunks[r] = all[r].n == 0 ? 0 : (all[r].n + cpu::kChunkElems - 1) / cpu::kChunkElems;
+    if (all[r].n > 0) L.order.push_back(r);
+  }
+  std::stable_sort(L.order.begin(), L.order.end(),
+                   [&](int a, int b) { return L.shards[a].offset < L.shards[b].offset; });
+  int64_t end = 0;
+  int prev = -1;
+  for (int r : L.order) {
+    if (L.shards[r].offset != end) {
+      const std::string where =
+          prev < 0 ? std::string("class 0")
+                   : "class " + std::to_string(end) + ", where " + rank_str(prev, size) +
+                         "'s shard [" + std::to_string(L.shards[prev].offset) + ", " +
+                         std::to_string(end) + ") ends";
+      fail(op, ErrorKind::kShapeMismatch,
+           rank_str(r, size) + "'s shard [" + std::to_string(L.shards[r].offset) + ", " +
+               std::to_string(L.shards[r].offset + L.shards[r].size) + ") " +
+               (L.shards[r].offset < end ? "overlaps the classes before it" : "leaves a gap") +
+               ": the next shard must start at " + where +
+               " (shards must tile [0, V) exactly)");
+    }
+    end += L.shards[r].size;
+    prev = r;
+  }
+  L.vocab = end;
+  for (int r = 0; r < size; ++r) {
+    if (L.shards[r].size == 0 && L.shards[r].offset > end) {
+      fail(op, ErrorKind::kShapeMismatch,
+           rank_str(r, size) + "'s empty shard sits at class " +
+               std::to_string(L.shards[r].offset) + ", past the vocabulary's end (" +
+               std::to_string(end) + ")");
+    }
+  }
+  return L;
+}
+
+void agree_ok(Communicator& comm, const char* op, bool ok, ErrorKind kind,
+              const std::string& what) {
+  Record mine{};
+  if (!ok) {
+    mine.failed = 1;
+    mine.kind = static_cast<int64_t>(kind);
+    std::strncpy(mine.msg, what.c_str(), kMsgBytes - 1);
+  }
+  const int size = comm.size();
+  std::vector<Record> all(static_cast<std::size_t>(size));
+  comm.all_gather(&mine, sizeof(Record), all.data());
+  for (int r = 0; r < size; ++r) {
+    if (all[r].failed) {
+      all[r].msg[kMsgBytes - 1] = '\0';
+      fail(op, static_cast<ErrorKind>(all[r].kind), rank_str(r, size) + ": " + all[r].msg);
+    }
+  }
+}
+
+}  // namespace softmax::detail::dist

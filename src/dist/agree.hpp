@@ -1,0 +1,50 @@
+// src/dist/agree.hpp: the agreement step every vocabulary-parallel op starts with. Each rank
+// runs its own validation; one all-gather of a fixed record then carries every rank's verdict,
+// shard and the values that must match across ranks, so every rank reaches the same decision:
+// all proceed, or all throw the same softmax::Error (naming the lowest failing rank and rule).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "softmax/dist.hpp"
+#include "softmax/error.hpp"
+
+namespace softmax::detail::dist {
+
+using softmax::dist::Communicator;
+using softmax::dist::Shard;
+
+// What a rank's validation reports when it passes.
+struct LocalInfo {
+  int64_t offset = 0;            // class_offset
+  int64_t n = 0;                 // classes in this rank's shard
+  std::vector<int64_t> key;      // values that must be equal on every rank (shape, dtypes, ...)
+  std::vector<std::string> key_names;  // what each key entry is, for the error message
+};
+
+// The agreed layout.
+struct Layout {
+  int64_t vocab = 0;               // V: the classes of all shards
+  std::vector<Shard> shards;       // per rank, in rank order
+  std::vector<int> order;          // ranks with a non-empty shard, by offset
+  // Partial counts per rank for `chunks_of(n)` chunks per row.
+  std::vector<int64_t> chunks;     // per rank: chunks of its shard (0 for an empty shard)
+};
+
+// Maximum number of key entries.
+inline constexpr int kMaxKey = 24;
+
+// Runs `check` (this rank's validation, may throw softmax::Error), all-gathers the verdicts and
+// throws on every rank when any rank failed, keys differ, or the shards do not tile [0, V).
+// `op` names the op in messages ("dist::softmax").
+Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()>& check);
+
+// Throws the same softmax::Error on every rank unless `ok` holds on every rank (one
+// all-gather); `what` is this rank's message when !ok.
+void agree_ok(Communicator& comm, const char* op, bool ok, ErrorKind kind,
+              const std::string& what);
+
+}  // namespace softmax::detail::dist
