@@ -11,6 +11,7 @@
 #include "softmax/error.hpp"
 #include "src/core/checks.hpp"
 #include "src/core/exec.hpp"
+#include "src/core/half.hpp"
 #include "src/core/rows.hpp"
 #include "src/cpu/training_kernels.hpp"
 
@@ -33,9 +34,16 @@ void backward_op(const char* op, const ConstTensorView& y, const ConstTensorView
   const int64_t axis = detail::normalize_axis(op, o.axis, y.rank());
   detail::check_same_shape(op, "dy", y.shape, dy.shape);
   detail::check_same_shape(op, "dx", y.shape, dx.shape);
-  double inv_t = detail::check_temperature(op, o.temperature);
-  // f32 kernels take 1/T in f32: saturate so an extreme T never turns into inf (inf * 0 = NaN).
-  if (y.dtype != DType::f64) inv_t = std::min(inv_t, static_cast<double>(FLT_MAX));
+  const double inv_t = detail::check_temperature(op, o.temperature);
+  // The kernels multiply by 1/T in the compute type (f32 for f32/bf16/f16, f64). Where 1/T is
+  // not a normal number of that type (f32: T < 1/FLT_MAX or T > 2^126; f64: 1/T overflows or is
+  // subnormal) that multiply would saturate or lose bits; there the kernel writes the unscaled
+  // row into compute-type scratch and dx = that / T is divided in f64 and rounded once (an
+  // exact dx beyond the range gives +-inf, as IEEE).
+  const DType ct = y.dtype == DType::f64 ? DType::f64 : DType::f32;
+  const double t = o.temperature, inv = 1.0 / t;
+  const bool divide = ct == DType::f64 ? !(inv >= DBL_MIN && inv <= DBL_MAX)
+                                       : !(inv >= FLT_MIN && inv <= FLT_MAX);
   detail::check_no_overlap(op, y, dx, /*allow_alias=*/true, "dx", "y");
   detail::check_no_overlap(op, dy, dx, /*allow_alias=*/true, "dx", "dy");
 
@@ -58,16 +66,16 @@ void backward_op(const char* op, const ConstTensorView& y, const ConstTensorView
     std::vector<int64_t> dy_off(static_cast<std::size_t>(e - b));
     detail::for_each_row(gd, b, e, [&](int64_t r, int64_t xo, int64_t) { dy_off[r - b] = xo; });
     std::vector<unsigned char> sy, sd, sx;
-    if (!contiguous) {
+    if (!contiguous || divide) {
       sy.resize(static_cast<std::size_t>(n * es));
       sd.resize(static_cast<std::size_t>(n * es));
-      sx.resize(static_cast<std::size_t>(n * os));
+      sx.resize(static_cast<std::size_t>(n * std::max<int64_t>(os, 8)));
     }
     detail::for_each_row(gy, b, e, [&](int64_t r, int64_t yo, int64_t xo) {
       const char* yr = yb + yo * es;
       const char* dr = db + dy_off[r - b] * es;
       char* xr = xb + xo * os;
-      if (contiguous) {
+      if (contiguous && !divide) {
         const double s = k.row_sum(yr, dr, y.dtype, n, mode);
         k.apply(yr, dr, y.dtype, xr, dx.dtype, n, s, inv_t, mode);
         return;
@@ -75,6 +83,15 @@ void backward_op(const char* op, const ConstTensorView& y, const ConstTensorView
       detail::gather(yr, gy.x_step, n, static_cast<std::size_t>(es), sy.data());
       detail::gather(dr, gd.x_step, n, static_cast<std::size_t>(es), sd.data());
       const double s = k.row_sum(sy.data(), sd.data(), y.dtype, n, mode);
+      if (divide) {  // y and dy are in scratch, so dx may alias either
+        k.apply(sy.data(), sd.data(), y.dtype, sx.data(), ct, n, s, 1.0, mode);
+        for (int64_t i = 0; i < n; ++i) {
+          double v = detail::load_as_double(sx.data(), ct, i) / t;
+          if (ct == DType::f32) v = static_cast<float>(v);  // the f32 result (bf16/f16: from it)
+          detail::store_from_double(xr, dx.dtype, i * gy.y_step, v);
+        }
+        return;
+      }
       k.apply(sy.data(), sd.data(), y.dtype, sx.data(), dx.dtype, n, s, inv_t, mode);
       detail::scatter(sx.data(), n, static_cast<std::size_t>(os), xr, gy.y_step);
     });

@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -161,6 +163,67 @@ TEST(SoftmaxBackward, TemperatureScales) {
                             TensorView(b.data(), {2}), o);
   EXPECT_FLOAT_EQ(a[0], 0.375f);  // 0.25 * (1 - (0.25 - 0.75))
   EXPECT_FLOAT_EQ(b[0], a[0] / 4);
+}
+
+// T whose 1/T is not a normal number of the compute type (f32: T < 1/FLT_MAX or T > 2^126;
+// f64: 1/T overflowing or subnormal): dx = y (dy - s) / T must be the division by T, not a
+// product with a saturated 1/T (T = 1e-40 in f32 gave 0.3% of the exact dx: 1/T was clamped to
+// FLT_MAX) or with a subnormal 1/T (3 bits at T = 1e44). An exact dx beyond the output's range
+// is +-inf; a zero stays 0. Found by the API fuzzer (fuzz/api_fuzz.cc).
+TEST(SoftmaxBackward, ExtremeTemperatureDividesByT) {
+  struct Case {
+    DType t, out;
+    double temperature;
+    std::vector<double> y, dy;  // y: probabilities (log mode: their logs)
+  };
+  const Case cases[] = {
+      {DType::f32, DType::f32, 1e-40, {0.25, 0.75, 0}, {1e-3, -2e-3, 5}},  // 1/T > FLT_MAX
+      {DType::f32, DType::f32, 1e44, {0.25, 0.75}, {1e8, 0}},              // 1/T ~ 7 * 2^-149
+      {DType::bf16, DType::bf16, 1e-40, {0.25, 0.75}, {1e-3, -2e-3}},
+      {DType::f16, DType::f32, 5e-324, {0.25, 0.75}, {1e-3, 0}},           // dx beyond f32: inf
+      {DType::f32, DType::f32, 1e-300, {0.25, 0.75, 0}, {1, -1, 5}},       // +-inf, and 0
+      {DType::f64, DType::f64, 1e-310, {0.5, 0.5}, {1e-300, 0}},           // 1/T overflows
+      {DType::f64, DType::f64, 1.5e308, {0.5, 0.5}, {1e300, -1e300}},      // 1/T subnormal
+  };
+  for (const Case& c : cases) {
+    for (bool log_mode : {false, true}) {
+      const std::size_t n = c.y.size();
+      Buf y(c.t, n), dy(c.t, n), dx(c.out, n);
+      for (std::size_t i = 0; i < n; ++i) {
+        y.set(i, log_mode ? std::log(c.y[i]) : c.y[i]);
+        dy.set(i, c.dy[i]);
+      }
+      SoftmaxOptions o;
+      o.temperature = c.temperature;
+      const std::vector<int64_t> shape{static_cast<int64_t>(n)};
+      ConstTensorView yv(y.data(), c.t, shape), dyv(dy.data(), c.t, shape);
+      TensorView dxv(dx.data(), c.out, shape);
+      if (log_mode) softmax::log_softmax_backward(yv, dyv, dxv, o);
+      else softmax::softmax_backward(yv, dyv, dxv, o);
+      std::vector<LD> yr(n), dyr(n), ref, tol;
+      for (std::size_t i = 0; i < n; ++i) {
+        yr[i] = y.get(i);
+        dyr[i] = dy.get(i);
+      }
+      const double unit = c.t == DType::f64 ? 0x1p-53 : 0x1p-24;
+      reference(yr, dyr, log_mode, 1.0L / static_cast<LD>(c.temperature), unit, ref, tol);
+      const LD big = c.out == DType::f64 ? std::numeric_limits<double>::max()
+                     : c.out == DType::f32 ? std::numeric_limits<float>::max()
+                     : c.out == DType::bf16 ? 0x1.fep127L : 65504.0L;
+      for (std::size_t i = 0; i < n; ++i) {
+        const double got = dx.get(i);
+        char at[96];
+        std::snprintf(at, sizeof at, "%s%s T=%g i=%zu ref=%Lg", log_mode ? "log " : "",
+                      softmax::dtype_name(c.t), c.temperature, i, ref[i]);
+        if (std::fabs(ref[i]) > 2 * big) {
+          EXPECT_EQ(got, ref[i] > 0 ? INFINITY : -INFINITY) << at;
+          continue;
+        }
+        EXPECT_LE(std::fabs(got - ref[i]), tol[i] + out_unit(c.out) * std::fabs(ref[i])) << at;
+        if (ref[i] == 0) EXPECT_EQ(got, 0.0) << at;
+      }
+    }
+  }
 }
 
 // Axis != last, negative axis, and strided views agree with the contiguous last-axis result.
