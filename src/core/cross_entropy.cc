@@ -201,6 +201,19 @@ void split_strides(const std::vector<int64_t>& strides, int64_t rank, std::vecto
   }
 }
 
+// sum_c v_c (x_c - shift) (v null: all 1; a term with v_c = 0 is 0) in long double: for f64
+// rows where x_c - shift or the f64 lanes of cpu::shifted_dot overflow while the loss they
+// enter (scaled by eps / C or a weight) is finite. long double's range holds every such sum.
+template <typename CT>
+long double shifted_dot_ld(const void* x, DType t, const CT* v, int64_t c, double shift) {
+  long double s = 0;
+  for (int64_t i = 0; i < c; ++i) {
+    const long double vi = v ? static_cast<long double>(v[i]) : 1.0L;
+    if (vi != 0) s += vi * (static_cast<long double>(detail::load_as_double(x, t, i)) - shift);
+  }
+  return s;
+}
+
 template <typename CT>  // compute type: float or double
 void run_rows(LossJob& job, int threads) {
   const cpu::CrossEntropyKernels& k = cpu::cross_entropy_kernels();
@@ -258,9 +271,20 @@ void run_rows(LossJob& job, int threads) {
           const double lp_t = (xt_v - m) - log_sum;
           const double a = (1.0 - job.eps) * wt;
           loss = a == 0.0 ? 0.0 : a * -lp_t;  // 0 * log 0 = 0 (zero weight, or eps = 1)
+          if (a != 0.0 && std::isinf(lp_t) && std::isfinite(xt_v) && !special) {
+            // f64: x_t - max overflowed (finite logits of opposite huge signs)
+            loss = static_cast<double>(a * -((static_cast<long double>(xt_v) - m) - log_sum));
+          }
           if (job.eps != 0.0) {
-            const double dot = k.shifted_dot(src, xt, job.has_w ? wct.data() : nullptr, c, m);
-            loss += job.eps / cd * (job.w_sum * log_sum - dot);
+            const CT* wv = job.has_w ? wct.data() : nullptr;
+            const double dot = k.shifted_dot(src, xt, wv, c, m);
+            if (std::isinf(dot) && !special) {  // f64 lanes overflowed (f32 rows: never)
+              const long double d = shifted_dot_ld(src, xt, wv, c, m);
+              loss = static_cast<double>(static_cast<long double>(loss) +
+                                         job.eps / cd * (job.w_sum * log_sum - d));
+            } else {
+              loss += job.eps / cd * (job.w_sum * log_sum - dot);
+            }
           }
           if (job.z != 0.0) loss += job.z * lse * lse;
           const auto co = detail::hard_row_coeffs(g, wt, job.eps, cd, job.w_sum, job.z, lse,
@@ -287,6 +311,9 @@ void run_rows(LossJob& job, int threads) {
         }
         const double dot = k.shifted_dot(src, xt, v.data(), c, m);
         loss = s * log_sum - dot;
+        if (std::isinf(dot) && !special) {  // f64 lanes overflowed (f32 rows: never)
+          loss = static_cast<double>(s * log_sum - shifted_dot_ld(src, xt, v.data(), c, m));
+        }
         if (job.z != 0.0) loss += job.z * lse * lse;
         p.alpha = job.logits ? g * (s + 2.0 * job.z * lse) : 0.0;
         p.beta = g;

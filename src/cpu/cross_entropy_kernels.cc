@@ -147,7 +147,21 @@ double ShiftedDotT(D d, const TIn* x, const hn::TFromD<D>* v, int64_t n, double 
       }
       acc[k] = hn::Add(acc[k], hn::IfThenElseZero(hn::FirstN(d, count), t));
     }
-    total += static_cast<double>(FoldLanes(d, acc));
+    double block = static_cast<double>(FoldLanes(d, acc));
+    if constexpr (!hwy::IsSame<T, double>()) {
+      // f32 lanes overflowed (huge log-probs, or x - shift beyond the f32 range) or met -inf /
+      // NaN: the block again in f64, one element at a time, so a sum beyond FLT_MAX stays finite
+      // (-inf and NaN inputs give -inf and NaN as before).
+      if (!std::isfinite(block)) {
+        block = 0.0;
+        for (size_t j = 0; j < len; ++j) {
+          double t = static_cast<double>(hn::GetLane(LoadWidenN(d, xb + j, 1))) - shift_d;
+          if (vb) t = vb[j] == T(0) ? 0.0 : t * static_cast<double>(vb[j]);
+          block += t;
+        }
+      }
+    }
+    total += block;
   }
   return total;
 }

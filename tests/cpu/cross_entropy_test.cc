@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <random>
 #include <sstream>
@@ -320,6 +321,60 @@ TEST(CrossEntropyEdges, HugeEqualLogitsGiveLn2) {
     EXPECT_EQ(loss, static_cast<float>(M_LN2)) << big;
     EXPECT_EQ(g[0], 0.5f);
     EXPECT_EQ(g[1], -0.5f);
+  }
+}
+
+// Huge finite logits or log-probs: the label-smoothing sum sum_c w_c (x_c - max) of f32 / bf16
+// rows is summed in f32 lanes, which overflowed to -inf (loss +inf where the exact one is
+// finite, 5.9e37 for the f32 rows below); those blocks are summed again in f64. f64 rows:
+// x - max itself (1.7e308 - -1.7e308) and the f64 lanes overflowed; such rows are summed again
+// in long double. Found by the API fuzzer (fuzz/api_fuzz.cc).
+TEST(CrossEntropyEdges, HugeLogitsInTheLossStayFinite) {
+  const int64_t c = 100;
+  for (DType dt : {DType::f32, DType::bf16, DType::f64}) {
+    const double huge = dt == DType::f64 ? 1.7e308 : 3e38;
+    for (bool logits : {true, false}) {
+      for (int64_t t : {0, 1}) {
+        for (double eps : {0.1, 0.9}) {
+          RefProblem p;
+          p.rows = 1;
+          p.c = c;
+          p.logits = logits;
+          p.eps = eps;
+          p.red = Reduction::kNone;
+          p.t = {t};
+          // cross_entropy: {huge, -huge, ...} (x - max = -2 huge); nll_loss: {-1, -huge, ...}
+          std::vector<unsigned char> x(static_cast<std::size_t>(c) * softmax::dtype_size(dt));
+          for (int64_t i = 0; i < c; ++i) {
+            const double v = i == 0 ? (logits ? huge : -1.0) : -huge;
+            softmax::detail::store_from_double(x.data(), dt, i, v);
+            p.x.push_back(softmax::detail::load_as_double(x.data(), dt, i));
+          }
+          std::vector<LD> rows;
+          ref_loss(p, &rows);
+          double loss = 0;
+          CrossEntropyOptions o;
+          o.reduction = Reduction::kNone;
+          o.label_smoothing = eps;
+          CrossEntropyOutputs out;
+          out.loss = TensorView(&loss, DType::f64, {1});
+          const ConstTensorView xv(x.data(), dt, {1, c});
+          const ConstTensorView tv(&t, DType::i64, {1});
+          if (logits) softmax::cross_entropy(xv, tv, out, o);
+          else softmax::nll_loss(xv, tv, out, o);
+          const std::string at = std::string(softmax::dtype_name(dt)) +
+                                 (logits ? " cross_entropy" : " nll_loss") + " target " +
+                                 std::to_string(t) + " eps " + std::to_string(eps);
+          if (rows[0] > std::numeric_limits<double>::max()) {  // beyond f64: +inf (IEEE)
+            EXPECT_EQ(loss, INFINITY) << at;
+            continue;
+          }
+          const LD k = dt == DType::f64 ? 0x1p-49L : 0x1p-20L;
+          EXPECT_LE(std::fabs(loss - rows[0]), k * (1 + std::fabs(rows[0])))
+              << at << ": got " << loss << ", exact " << static_cast<double>(rows[0]);
+        }
+      }
+    }
   }
 }
 
