@@ -3,22 +3,23 @@
 // backward passes and the losses), written from the formulas in include/softmax/*.hpp.
 //
 // Bounds (each as stated in the header named, no slack):
-//   softmax (ops.hpp)          f32 compute: 4 ulp(f32); f64: 4 ulp(f64) + |x_i - max| / T 2^-53 |y_i|
-//                              for T != 1
-//   log_softmax (ops.hpp)      6 eps |y_i| (3 ulp; at least 3 ulp of the subnormal spacing),
-//                              eps = 2^-24 (f32) / 2^-53 (f64); f64, T != 1: + |x_i - max| / T 2^-53
-//   logsumexp (ops.hpp)        2^-23 |y| (f32), 2^-51 |y| (f64), plus the rounding of max / T
-//                              (eps |max| / T, only for T != 1)
+//   softmax (ops.hpp)          4 ulp of the compute type (f32 / f64), for every T
+//   log_softmax (ops.hpp)      6 eps |y_i| + 2^-150 (f32) / 2^-1075 (f64), eps = 2^-24 / 2^-53
+//   logsumexp (ops.hpp)        2^-23 |y| + 2^-23 min(1, |max| / T) + 2^-150 (f32),
+//                              2^-51 |y| + 2^-52 min(1, |max| / T) + 2^-1075 (f64)
 //   sigmoid (ops.hpp)          3 ulp of the compute type
-//   *_backward (backward.hpp)  2^-22 (f64: 2^-51) * (|y_i| (|dy_i| + sum_j |dy_j y_j|)) / T, and
-//                              2^-22 (f64: 2^-51) * (|dy_i| + exp(y_i) sum_j |dy_j|) / T
+//   *_backward (backward.hpp)  (2^-22 |y_i| (|dy_i| + sum_j |dy_j y_j|) + 2^-150 (1 + n |y_i|)) / T
+//                              and (2^-22 (|dy_i| + exp(y_i) sum_j |dy_j|) + 2^-149 sum_j |dy_j| +
+//                              2^-150) / T (f64: 2^-51, 2^-1074, 2^-1075), each plus the
+//                              rounding of the output (output_rounding)
 //   cross_entropy, nll_loss    per row 2^-20 (f64: 2^-49) (1 + |loss_r|); a reduced loss: the sum
 //   (cross_entropy.hpp)        of the rows' bounds over the same divisor; gradient
-//                              2^-20 (|a| p_c + |b| w_c + |c| [c == t])
-// bf16/f16 outputs: the compute-type result (within the bound) rounded once, so the stored value
-// must lie between the roundings of exact - bound and exact + bound (rounding is monotone). f32 /
-// f64 outputs: |got - exact| <= bound, where +-inf is accepted only when exact +- bound itself
-// rounds to it (a result beyond the type's range).
+//                              2^-20 (|a| p_c + |b| w_c + |c| [c == t]) + 2^-148 |a| (f64:
+//                              2^-49, 2^-1073) plus the output's rounding
+// bf16/f16 outputs (and every loss / lse output, rounded from f64): the result within the bound
+// rounded once, so the stored value must lie between the roundings of exact - bound and
+// exact + bound (rounding is monotone). Other f32 / f64 outputs: |got - exact| <= bound, where
+// +-inf is accepted only when exact +- bound itself rounds to it (beyond the type's range).
 #pragma once
 
 #include <cmath>
@@ -78,31 +79,38 @@ inline LD round_to(DType t, LD v) {
 
 // True when a stored result `got` of dtype `out` meets |got - exact| <= bound (see the file
 // comment for bf16/f16 and overflow). NaN must match NaN, an infinite exact value exactly.
-inline bool within(DType out, double got, LD exact, LD bound) {
+// rounded: the output holds the rounding of a wider result (the losses and lse, formed in f64
+// and stored in any floating dtype), so f32 / f64 outputs are bracketed as bf16/f16 are.
+inline bool within(DType out, double got, LD exact, LD bound, bool rounded = false) {
   if (std::isnan(exact)) return std::isnan(got);
   if (std::isnan(got)) return false;
   if (std::isinf(exact)) return static_cast<LD>(got) == exact;
-  if (is_narrow(out)) {
+  if (is_narrow(out) || rounded) {
     return round_to(out, exact - bound) <= got && got <= round_to(out, exact + bound);
   }
   if (std::isinf(got)) return static_cast<LD>(got) == round_to(out, got > 0 ? exact + bound : exact - bound);
   return std::fabs(static_cast<LD>(got) - exact) <= bound;
 }
 
-// ---- bounds of the axis ops (ops.hpp); x_minus_max = |x_i - max| of the row, in long double.
-inline LD softmax_bound(DType ct, LD exact, LD x_minus_max, double t) {
-  LD b = 4 * ulp(ct, exact);
-  if (ct == DType::f64 && t != 1.0) b += x_minus_max / t * 0x1p-53L * std::fabs(exact);
-  return b;
+// "Plus the rounding of the output" (backward.hpp, cross_entropy.hpp gradients): half an ulp
+// of an f32 / f64 output at the exact value (the subnormal spacing below the normal range);
+// bf16/f16 outputs get it from within()'s rounding of exact +- bound.
+inline LD output_rounding(DType out, LD exact) { return is_narrow(out) ? 0 : ulp(out, exact) / 2; }
+
+// ---- bounds of the axis ops (ops.hpp), as stated there for every T.
+inline LD softmax_bound(DType ct, LD exact) { return 4 * ulp(ct, exact); }
+// 6 eps |y| plus half the least subnormal of the compute type (an underflowing log-prob).
+inline LD log_softmax_bound(DType ct, LD exact) {
+  return 6 * unit_roundoff(ct) * std::fabs(exact) + (ct == DType::f64 ? 0x1p-1075L : 0x1p-150L);
 }
-inline LD log_softmax_bound(DType ct, LD exact, LD x_minus_max, double t) {
-  LD b = std::fmax(6 * unit_roundoff(ct) * std::fabs(exact), 3 * ulp(ct, exact));
-  if (ct == DType::f64 && t != 1.0) b += x_minus_max / t * 0x1p-53L;
-  return b;
-}
+// 2^-23 |y| + 2^-23 min(1, |max| / T) + 2^-150 (f32), 2^-51 |y| + 2^-52 min(1, |max| / T) +
+// 2^-1075 (f64): the middle term is the cancellation case (max < 0, y near 0).
 inline LD logsumexp_bound(DType ct, LD exact, LD row_max, double t) {
-  LD b = (ct == DType::f64 ? 0x1p-51L : 0x1p-23L) * std::fabs(exact);
-  if (t != 1.0 && std::isfinite(row_max)) b += unit_roundoff(ct) * std::fabs(row_max) / t;
+  const bool f64 = ct == DType::f64;
+  LD b = (f64 ? 0x1p-51L : 0x1p-23L) * std::fabs(exact) + (f64 ? 0x1p-1075L : 0x1p-150L);
+  if (std::isfinite(row_max)) {
+    b += (f64 ? 0x1p-52L : 0x1p-23L) * std::fmin(1.0L, std::fabs(row_max) / static_cast<LD>(t));
+  }
   return b;
 }
 inline LD sigmoid_bound(DType ct, LD exact) { return 3 * ulp(ct, exact); }
@@ -127,7 +135,9 @@ inline RowGrad softmax_backward_ref(const std::vector<LD>& y, const std::vector<
   for (std::size_t i = 0; i < y.size(); ++i) {
     const LD v = y[i] * (dy[i] - s);
     g.dx.push_back(v / t);
-    g.bound.push_back(k * std::fabs(y[i]) * (std::fabs(dy[i]) + sabs) / t);
+    const LD tiny = ct == DType::f64 ? 0x1p-1075L : 0x1p-150L;  // products below the normal range
+    g.bound.push_back((k * std::fabs(y[i]) * (std::fabs(dy[i]) + sabs) +
+                       tiny * (1 + static_cast<LD>(y.size()) * std::fabs(y[i]))) / t);
     if (!(std::fabs(dy[i] - s) <= big) || !(std::fabs(v) <= big)) g.in_range = false;
   }
   return g;
@@ -148,7 +158,8 @@ inline RowGrad log_softmax_backward_ref(const std::vector<LD>& y, const std::vec
     // "a value > 0 is treated as 0, -inf gives exp(y) = 0"
     const LD e = std::exp(std::isnan(y[i]) ? y[i] : std::fmin(y[i], 0.0L));
     g.dx.push_back((dy[i] - e * s) / t);
-    g.bound.push_back(k * (std::fabs(dy[i]) + e * sabs) / t);
+    const LD tiny = ct == DType::f64 ? 0x1p-1075L : 0x1p-150L;  // a subnormal exp and product
+    g.bound.push_back((k * (std::fabs(dy[i]) + e * sabs) + tiny * (2 * sabs + 1)) / t);
     if (!(std::fabs(dy[i] - e * s) <= big)) g.in_range = false;
   }
   return g;
@@ -219,6 +230,7 @@ inline void row_grad(const RowLoss& r, int64_t target, const LossParams& q, LD g
     grad[i] = g * (pa - b * class_weight(q, i) - cc * hit);
     bound[i] = k * (std::fabs(g * a) * (q.logits ? r.p[i] : 0) +
                     std::fabs(g * b * class_weight(q, i)) + std::fabs(g * cc) * hit);
+    if (q.logits) bound[i] += (ct == DType::f64 ? 0x1p-1073L : 0x1p-148L) * std::fabs(g * a);
   }
 }
 

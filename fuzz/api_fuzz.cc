@@ -402,8 +402,9 @@ std::string row_str(const std::vector<LD>& row) {
   for (std::size_t i = 0; i < row.size() && i < 64; ++i) s += (i ? ", " : "") + num(row[i]);
   return s + (row.size() > 64 ? ", ... (" + std::to_string(row.size()) + ")}" : "}");
 }
-void check_value(DType out, double got, LD exact, LD bound, const std::string& what) {
-  if (!within(out, got, exact, bound)) {
+void check_value(DType out, double got, LD exact, LD bound, const std::string& what,
+                 bool rounded = false) {
+  if (!within(out, got, exact, bound, rounded)) {
     fail(what + ": got " + num(got) + ", exact " + num(exact) + ", bound " + num(bound) +
          " (err " + num(std::fabs(static_cast<LD>(got) - exact)) + ")");
   }
@@ -519,6 +520,8 @@ void run_axis_op(Bytes& in, Op op) {
   for_each_row(x0, ax, [&](const std::vector<int64_t>& idx, const std::vector<int64_t>& offs) {
     const std::vector<LD> row = gather(x0, offs);
     const LD m = row_max(row);
+    bool has_nan = false;  // (a NaN row is NaN everywhere, its -inf entries too)
+    for (const LD v : row) has_nan = has_nan || std::isnan(v);
     const std::string at = " row " + row_str(row);
     if (reduces) {
       std::vector<int64_t> yi = idx;
@@ -541,18 +544,18 @@ void run_axis_op(Bytes& in, Op op) {
       want.assign(row.size(), 0);
       if (!row.empty()) want[static_cast<std::size_t>(ref::argmax(row))] = 1;
     }
+    std::vector<int64_t> j = idx;  // y has its own layout: index it, not with x's offsets
     for (std::size_t i = 0; i < row.size(); ++i) {
-      const double got = static_cast<double>(y.get(offs[i]));
+      j[static_cast<std::size_t>(ax)] = static_cast<int64_t>(i);
+      const double got = static_cast<double>(y.get(y.offset(j)));
       const std::string what = std::string(kOpNames[static_cast<int>(op)]) + " i=" +
                                std::to_string(i) + at;
-      const LD d = std::isfinite(m) ? std::fabs(row[i] - m) : 0;
       if (op == Op::kHardmax) {
         if (got != want[i]) fail(what + ": got " + num(got));
-      } else if (row[i] == -INFINITY && std::isfinite(m)) {  // exactly 0 / -inf
+      } else if (row[i] == -INFINITY && std::isfinite(m) && !has_nan) {  // exactly 0 / -inf
         if (got != (op == Op::kSoftmax ? 0.0 : -kInf)) fail(what + ": -inf entry gave " + num(got));
       } else {
-        const LD b = op == Op::kSoftmax ? softmax_bound(ct, want[i], d, t)
-                                        : log_softmax_bound(ct, want[i], d, t);
+        const LD b = op == Op::kSoftmax ? softmax_bound(ct, want[i]) : log_softmax_bound(ct, want[i]);
         check_value(y.dtype, got, want[i], b, what);
       }
     }
@@ -652,7 +655,8 @@ void run_backward(Bytes& in, bool log_mode) {
     if (!g.in_range) return;  // beyond the compute type: IEEE overflow, no bound applies
     for (std::size_t i = 0; i < offs.size(); ++i) {
       j[static_cast<std::size_t>(ax)] = static_cast<int64_t>(i);
-      check_value(dx.dtype, static_cast<double>(dx.get(dx.offset(j))), g.dx[i], g.bound[i],
+      check_value(dx.dtype, static_cast<double>(dx.get(dx.offset(j))), g.dx[i],
+                  g.bound[i] + output_rounding(dx.dtype, g.dx[i]),
                   std::string(name) + " i=" + std::to_string(i) + " y " + row_str(yr) + " dy " +
                       row_str(dyr));
     }
@@ -684,6 +688,10 @@ void run_loss(Bytes& in, bool logits_mode) {
     const uint8_t b = in.u8();
     const int64_t v = b >= 240 ? q.ignore_index : static_cast<int64_t>(b % (classes + 2)) - 1;
     tg.set(tg.offset(idx), static_cast<double>(v));
+  });
+  // Read back: with a stride 0 (broadcast) every index holds the last value written.
+  for_each_index(rshape, [&](const std::vector<int64_t>& idx) {
+    const auto v = static_cast<int64_t>(tg.get(tg.offset(idx)));
     targets_ok = targets_ok && (v == q.ignore_index || (v >= 0 && v < classes));
   });
   // options
@@ -702,7 +710,9 @@ void run_loss(Bytes& in, bool logits_mode) {
   o.grad_scale = in.pick(kGrad);
   static const int kThreads[] = {1, 0, 2, std::numeric_limits<int>::max(), -1};
   o.threads = in.pick(kThreads);
+  // (nll_loss takes log-probabilities, which have no logsumexp: z_loss must be 0 there)
   const bool opts_ok = o.label_smoothing >= 0 && o.label_smoothing <= 1 && o.z_loss >= 0 &&
+                       (logits_mode || o.z_loss == 0) &&
                        std::isfinite(o.z_loss) && std::isfinite(o.normalizer) && o.normalizer > 0 &&
                        (o.normalizer == 1 || o.reduction == softmax::Reduction::kSum) &&
                        std::isfinite(o.grad_scale) && o.threads >= 0;
@@ -719,8 +729,10 @@ void run_loss(Bytes& in, bool logits_mode) {
       const uint8_t b = in.u8();
       const double v = b >= 252 ? kNaN : b >= 200 ? 0.0 : (1 + b) / 64.0;
       w.set(i * w.strides[0], v);
-      weights_ok = weights_ok && std::isfinite(v);
+    }
+    for (int64_t i = 0; i < wn; ++i) {  // read back (a stride 0 keeps the last value)
       q.w.push_back(w.get(i * w.strides[0]));
+      weights_ok = weights_ok && std::isfinite(q.w.back());
     }
     weights_ok = weights_ok && wn == classes;
     o.weight = w.cview();
@@ -761,15 +773,23 @@ void run_loss(Bytes& in, bool logits_mode) {
     conflicts = conflicts || self_overlapping(lp);
   }
   const Tensor x0 = clone(x);
-  const bool bad = !p.ok || !targets_ok || !opts_ok || !weights_ok;
+  // The dtype pair matters only for the outputs of the input's dtype class (grad, log_probs):
+  // without them only the input dtype is checked (loss and lse take any floating dtype).
+  const bool x_ok = p.x != DType::i32 && p.x != DType::i64;
+  const bool pair_ok = grad.store || lp.store ? p.ok : x_ok;
+  const bool bad = !pair_ok || !targets_ok || !opts_ok || !weights_ok;
   call.expect = bad ? Expect::kError : expect_of(conflicts, x.numel() == 0);
   Common c;
   c.threads = o.threads;
   g_case = describe(logits_mode ? "cross_entropy" : "nll_loss", x, grad.store ? grad : loss, c) +
+           " pair " + softmax::dtype_name(p.x) + "->" + softmax::dtype_name(p.y) +
            " reduction " + std::to_string(static_cast<int>(o.reduction)) + " eps " +
            num(o.label_smoothing) + " z " + num(o.z_loss) + " ignore " +
            std::to_string(o.ignore_index) + " weights " + std::to_string(q.w.size()) + " loss " +
-           softmax::dtype_name(ldt) + " outputs " + std::to_string(want & 7);
+           softmax::dtype_name(ldt) + " outputs " + std::to_string(want & 7) + " targets " +
+           softmax::dtype_name(tdt) + " normalizer " + num(o.normalizer) + " grad_scale " +
+           num(o.grad_scale) + (targets_ok ? "" : " (bad targets)") +
+           (opts_ok ? "" : " (bad options)") + (weights_ok ? "" : " (bad weights)");
   if (!call.run([&] {
         if (logits_mode) softmax::cross_entropy(x.cview(), tg.cview(), out, o);
         else softmax::nll_loss(x.cview(), tg.cview(), out, o);
@@ -794,11 +814,11 @@ void run_loss(Bytes& in, bool logits_mode) {
     const std::string at = " row " + row_str(row) + " target " + std::to_string(t);
     if (none) {
       check_value(ldt, static_cast<double>(loss.get(loss.offset(ti))), r.loss,
-                  row_loss_bound(ct, r.loss), "loss" + at);
+                  row_loss_bound(ct, r.loss), "loss" + at, true);
     }
     if (lse.store) {  // no separate bound is stated: the loss row bound with the lse as loss
       check_value(lse.dtype, static_cast<double>(lse.get(lse.offset(ti))), r.lse,
-                  row_loss_bound(ct, r.lse), "lse" + at);
+                  row_loss_bound(ct, r.lse), "lse" + at, true);
     }
     if (lp.store) {
       for (std::size_t i = 0; i < offs.size(); ++i) {
@@ -817,7 +837,7 @@ void run_loss(Bytes& in, bool logits_mode) {
   if (!none) {
     const LD e = mean && denom == 0 ? static_cast<LD>(kNaN) : total / div;
     check_value(ldt, static_cast<double>(loss.get(0)), e, total_bound / std::fabs(div),
-                "reduced loss over " + std::to_string(rl.size()) + " rows");
+                "reduced loss over " + std::to_string(rl.size()) + " rows", true);
   }
   if (!grad.store) return;
   const LD g = mean && denom == 0 ? 0 : o.grad_scale / div;
@@ -830,7 +850,8 @@ void run_loss(Bytes& in, bool logits_mode) {
     for (std::size_t i = 0; i < ge.size(); ++i) {
       std::vector<int64_t> j = ridx[r];
       j[static_cast<std::size_t>(cax)] = static_cast<int64_t>(i);
-      check_value(grad.dtype, static_cast<double>(grad.get(grad.offset(j))), ge[i], gb[i],
+      check_value(grad.dtype, static_cast<double>(grad.get(grad.offset(j))), ge[i],
+                  gb[i] + output_rounding(grad.dtype, ge[i]),
                   "grad i=" + std::to_string(i) + " row " + row_str(gather(x0, roffs[r])) +
                       " target " + std::to_string(t));
     }
@@ -886,7 +907,12 @@ void run_masked_softmax(Bytes& in) {
     const LD m = row_max(kept);
     std::vector<LD> want(offs.size(), 0);
     const bool fully_masked = m == -INFINITY && !has_nan;
-    if (!fully_masked) {
+    // A NaN or +inf among the kept entries makes the whole row NaN, masked entries included
+    // (attention.hpp: in masked_softmax "every entry of the row NaN, the masked ones included").
+    const bool nan_row = has_nan || m == INFINITY;
+    if (nan_row) {
+      want.assign(offs.size(), static_cast<LD>(kNaN));
+    } else if (!fully_masked) {
       const std::vector<LD> v = ref::softmax(kept, 1);
       for (std::size_t k = 0; k < pos.size(); ++k) want[pos[k]] = v[k];
     }
@@ -897,7 +923,7 @@ void run_masked_softmax(Bytes& in) {
       const LD xj = round_to(ct, scale * s0.get(offs[j]));
       // softmax's bound, plus the rounding of scale * s (0.5 ulp of each x: a relative change
       // of y_j by at most eps (|x_j| + max |x_k|))
-      LD b = softmax_bound(ct, want[j], 0, 1);
+      LD b = softmax_bound(ct, want[j]);
       if (scale != 1 && std::isfinite(xj)) b += unit_roundoff(ct) * (std::fabs(xj) + amax) * std::fabs(want[j]);
       const bool masked = want[j] == 0 && (fully_masked || xj == -INFINITY ||
                                            (o.causal && static_cast<int64_t>(j) > diag));

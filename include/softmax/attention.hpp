@@ -21,7 +21,8 @@
 // never added to), so a NaN or inf in a masked score or bias never reaches the result. A row
 // whose kept entries are all -inf (or that has no kept entry, e.g. Sk = 0) is FULLY MASKED: its
 // softmax / attention output is 0, its logsumexp is -inf and its gradient is 0. A NaN in a kept
-// entry makes that row NaN (as plain softmax).
+// entry makes that row NaN (as plain softmax); in masked_softmax a NaN or +inf kept entry makes
+// every entry of the row NaN, the masked ones included.
 #pragma once
 
 #include <cstdint>

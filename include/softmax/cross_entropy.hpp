@@ -42,8 +42,10 @@
 // so results do not depend on the thread count or SIMD target. Error bounds (tested against a
 // long double reference, f32 logits; f64 logits: the same with 2^-49 for 2^-20):
 // |loss_r - exact| <= 2^-20 * (1 + |loss_r|) per row, and per gradient element
-// |g_c - exact| <= 2^-20 * (|a| p_c + |b| w_c + |c| [c == t]), a, b, c the three coefficients of
-// the gradient formula above (i.e. a few f32 roundings of each term).
+// |g_c - exact| <= 2^-20 * (|a| p_c + |b| w_c + |c| [c == t]) + 2^-148 |a| (f64: 2^-1073 |a|),
+// a, b, c the three coefficients of the gradient formula above (i.e. a few f32 roundings of each
+// term; the absolute term: a p_c below the normal range, quantised to the subnormal spacing),
+// plus the rounding of the output.
 //
 // Errors: softmax::Error naming op, argument, value and rule for a target out of [0, C) that
 // is not ignore_index, shape or dtype mismatches, NaN/inf or wrongly shaped weights, a
