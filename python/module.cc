@@ -20,6 +20,9 @@ void register_attention(py::module_& m);
 #ifdef SOFTMAX_PY_HAS_LARGE_VOCAB
 void register_large_vocab(py::module_& m);
 #endif
+#ifdef SOFTMAX_PY_HAS_DIST
+void register_dist(py::module_& m);  // softmax.dist (MPI)
+#endif
 #ifdef SOFTMAX_PY_HAS_SPARSEMAX
 void register_sparsemax(py::module_& m);  // sparsemax, gumbel_softmax
 #endif
@@ -40,6 +43,9 @@ raise ValueError (TypeError for dtype errors) with the library's message.
   options.disable_function_signatures();
   softmax_py::register_error_translator();
   softmax_py::register_core(m);
+#ifdef SOFTMAX_PY_HAS_DIST
+  softmax_py::register_dist(m);
+#endif
 #ifdef SOFTMAX_PY_HAS_BACKWARD
   softmax_py::register_backward(m);
 #endif

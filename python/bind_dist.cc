@@ -1,0 +1,84 @@
+// python/bind_dist.cc: the vocabulary-parallel ops (softmax/dist.hpp) over MPI, for
+// softmax.dist (python/softmax/dist.py passes an mpi4py communicator as its Fortran handle,
+// converted here with MPI_Comm_f2c). Built when CMake finds MPI.
+#include "softmax/dist.hpp"
+#include "softmax/dist_mpi.hpp"
+
+#include "common.hpp"
+
+namespace softmax_py {
+namespace {
+
+using softmax::DType;
+
+enum class DistOp { kSoftmax, kLogSoftmax, kLogSumExp, kArgmax };
+
+py::object dist_op(DistOp op, const char* name, int64_t fcomm, py::handle x, int64_t class_offset,
+                   py::handle axis, double temperature, py::handle keepdims, py::handle dtype,
+                   py::handle out, int threads) {
+  softmax::SoftmaxOptions o;
+  o.axis = parse_axis(axis, py::none(), name);
+  o.temperature = temperature;
+  if (op == DistOp::kLogSumExp || op == DistOp::kArgmax) {
+    o.keepdims = parse_keepdims(keepdims, py::none(), name);
+  }
+  softmax::Context ctx;
+  ctx.threads = parse_threads(threads, name);
+  const Operand xin = input(x, name, "x");
+  const bool reduce = op == DistOp::kLogSumExp || op == DistOp::kArgmax;
+  const DType def = op == DistOp::kArgmax ? DType::i64 : xin.view.dtype;
+  const auto shape = reduce ? reduced_shape(xin.view.shape, o.axis, o.keepdims) : xin.view.shape;
+  Operand y = make_output(xin, out, dtype, shape, def, name);
+  softmax::dist::MpiCommunicator comm(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
+  nogil([&] {
+    switch (op) {
+      case DistOp::kSoftmax:
+        softmax::dist::softmax(comm, xin.cview(), y.view, class_offset, o, ctx);
+        break;
+      case DistOp::kLogSoftmax:
+        softmax::dist::log_softmax(comm, xin.cview(), y.view, class_offset, o, ctx);
+        break;
+      case DistOp::kLogSumExp:
+        softmax::dist::logsumexp(comm, xin.cview(), y.view, class_offset, o, ctx);
+        break;
+      case DistOp::kArgmax:
+        softmax::dist::argmax(comm, xin.cview(), y.view, class_offset, o, ctx);
+        break;
+    }
+  });
+  return y.owner;
+}
+
+void def_op(py::module_& m, const char* py_name, DistOp op, const char* op_name) {
+  m.def(
+      py_name,
+      [op, op_name](int64_t fcomm, py::handle x, int64_t class_offset, py::handle axis,
+                    double temperature, py::handle keepdims, py::handle dtype, py::handle out,
+                    int threads) {
+        return dist_op(op, op_name, fcomm, x, class_offset, axis, temperature, keepdims, dtype,
+                       out, threads);
+      },
+      py::arg("fcomm"), py::arg("x"), py::arg("class_offset"), py::arg("axis") = -1,
+      py::arg("temperature") = 1.0, py::arg("keepdims") = false, py::arg("dtype") = py::none(),
+      py::arg("out") = py::none(), py::arg("threads") = 0,
+      "Internal: see softmax.dist (takes the communicator's Fortran handle).");
+}
+
+}  // namespace
+
+void register_dist(py::module_& m) {
+  def_op(m, "_dist_softmax", DistOp::kSoftmax, "dist.softmax");
+  def_op(m, "_dist_log_softmax", DistOp::kLogSoftmax, "dist.log_softmax");
+  def_op(m, "_dist_logsumexp", DistOp::kLogSumExp, "dist.logsumexp");
+  def_op(m, "_dist_argmax", DistOp::kArgmax, "dist.argmax");
+  m.def(
+      "_dist_default_shard",
+      [](int64_t vocab, int rank, int ranks) {
+        const softmax::dist::Shard s = softmax::dist::default_shard(vocab, rank, ranks);
+        return py::make_tuple(s.offset, s.size);
+      },
+      py::arg("vocab"), py::arg("rank"), py::arg("ranks"));
+  m.attr("_dist_shard_align") = softmax::dist::kShardAlign;
+}
+
+}  // namespace softmax_py

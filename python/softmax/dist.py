@@ -1,0 +1,75 @@
+"""Vocabulary-parallel softmax family over MPI (mpi4py).
+
+The class axis of every row is sharded across the ranks of an mpi4py communicator: rank r
+passes its shard ``x`` (its classes along ``axis``) and ``class_offset``, the global id of its
+first class. Every call is collective: all ranks of ``comm`` call it in the same order.
+
+* ``softmax`` / ``log_softmax`` return this rank's shard of the result;
+* ``logsumexp`` / ``argmax`` return the whole (reduced) result on every rank; argmax returns
+  global class ids.
+
+With the layout of :func:`default_shard` (shard boundaries on multiples of 32768 classes) the
+results are bit-identical to the single-process ``softmax.softmax`` etc. on the whole tensor;
+other layouts are within the same documented error bounds. Invalid input on any rank (a bad
+argument, shards that do not tile ``[0, V)``, shapes or options that differ across ranks)
+raises the same ``ValueError`` (softmax's error) on every rank, naming the failing rank.
+See docs/ops/distributed.md.
+
+Example (``mpiexec -n 2 python3 script.py``)::
+
+    from mpi4py import MPI
+    import numpy as np, softmax
+    comm = MPI.COMM_WORLD
+    offset, size = softmax.dist.default_shard(V, comm.rank, comm.size)
+    y = softmax.dist.log_softmax(comm, logits[:, offset:offset + size], offset)
+"""
+
+from . import _core
+
+if not hasattr(_core, "_dist_softmax"):
+    raise ImportError("softmax.dist: this build of softmax has no MPI support "
+                      "(build with Open MPI installed: apt-get install libopenmpi-dev openmpi-bin)")
+
+__all__ = ["softmax", "log_softmax", "logsumexp", "argmax", "default_shard", "SHARD_ALIGN"]
+
+#: Shard boundaries on multiples of this give bit-identical results.
+SHARD_ALIGN = _core._dist_shard_align
+
+
+def _fcomm(comm):
+    try:
+        return comm.py2f()
+    except AttributeError:
+        raise TypeError("softmax.dist: comm must be an mpi4py communicator (e.g. MPI.COMM_WORLD)") from None
+
+
+def default_shard(vocab, rank, ranks):
+    """(offset, size) of rank ``rank``'s classes out of ``vocab`` over ``ranks`` ranks: whole
+    chunks of 32768 classes dealt out contiguously (bit-identical results)."""
+    return _core._dist_default_shard(vocab, rank, ranks)
+
+
+def softmax(comm, x, class_offset, axis=-1, *, temperature=1.0, dtype=None, out=None, threads=0):
+    """This rank's shard of softmax(x / temperature) over the sharded class axis ``axis``."""
+    return _core._dist_softmax(_fcomm(comm), x, class_offset, axis, temperature, False, dtype,
+                               out, threads)
+
+
+def log_softmax(comm, x, class_offset, axis=-1, *, temperature=1.0, dtype=None, out=None,
+                threads=0):
+    """This rank's shard of log_softmax(x / temperature) over the sharded class axis."""
+    return _core._dist_log_softmax(_fcomm(comm), x, class_offset, axis, temperature, False,
+                                   dtype, out, threads)
+
+
+def logsumexp(comm, x, class_offset, axis=-1, *, temperature=1.0, keepdims=False, dtype=None,
+              out=None, threads=0):
+    """logsumexp(x / temperature) over the sharded class axis: the whole result, every rank."""
+    return _core._dist_logsumexp(_fcomm(comm), x, class_offset, axis, temperature, keepdims,
+                                 dtype, out, threads)
+
+
+def argmax(comm, x, class_offset, axis=-1, *, keepdims=False, out=None, threads=0):
+    """Global class id of each row's first maximum (first NaN if any), on every rank."""
+    return _core._dist_argmax(_fcomm(comm), x, class_offset, axis, 1.0, keepdims, None, out,
+                              threads)
