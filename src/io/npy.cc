@@ -253,7 +253,7 @@ Array Array::zeros(DType dtype, std::vector<int64_t> shape) {
   return a;
 }
 
-Array parse_npy(const unsigned char* data, std::size_t size, const std::string& name) {
+NpyHeader parse_npy_header(const unsigned char* data, std::size_t size, const std::string& name) {
   if (size < 6 || std::memcmp(data, kMagic, 6) != 0) {
     fail(name, "not a .npy file (bad magic: the file must start with \\x93NUMPY)");
   }
@@ -318,17 +318,32 @@ Array parse_npy(const unsigned char* data, std::size_t size, const std::string& 
                    std::to_string(have));
   }
 
+  NpyHeader h;
+  h.dtype = info.dtype;
+  h.shape = std::move(shape);
+  h.fortran = fortran && h.shape.size() > 1;
+  h.swap = info.swap;
+  h.data_offset = pre + header_len;
+  h.numel = numel;
+  h.nbytes = nbytes;
+  return h;
+}
+
+Array parse_npy(const unsigned char* data, std::size_t size, const std::string& name) {
+  NpyHeader h = parse_npy_header(data, size, name);
+  const std::size_t elem = dtype_size(h.dtype);
+  const int64_t numel = h.numel, nbytes = h.nbytes;
+  const unsigned char* src = data + h.data_offset;
   Array a;
-  a.dtype = info.dtype;
-  a.shape = std::move(shape);
-  const unsigned char* src = data + pre + header_len;
+  a.dtype = h.dtype;
+  a.shape = std::move(h.shape);
   a.bytes.resize(static_cast<std::size_t>(nbytes));
-  if (fortran && a.shape.size() > 1) {
+  if (h.fortran) {
     fortran_to_c(src, a.bytes.data(), a.shape, numel, elem);
   } else if (nbytes > 0) {
     std::memcpy(a.bytes.data(), src, static_cast<std::size_t>(nbytes));
   }
-  if (info.swap) byteswap_elements(a.bytes.data(), static_cast<std::size_t>(numel), elem);
+  if (h.swap) byteswap_elements(a.bytes.data(), static_cast<std::size_t>(numel), elem);
   return a;
 }
 

@@ -43,6 +43,17 @@ struct Array {
 };
 
 Array read_npy(const std::string& path);
+
+// A validated .npy header: every declared size checked against the file's `size` bytes.
+struct NpyHeader {
+  DType dtype = DType::f32;
+  std::vector<int64_t> shape;
+  bool fortran = false;     // Fortran order (rank > 1)
+  bool swap = false;        // big-endian data
+  std::size_t data_offset = 0;
+  int64_t numel = 0, nbytes = 0;
+};
+NpyHeader parse_npy_header(const unsigned char* data, std::size_t size, const std::string& name);
 void write_npy(const std::string& path, const Array& array);
 
 Array read_text(const std::string& path);   // "-" = stdin

@@ -1,0 +1,96 @@
+"""`mpirun -np R softmax OP --vocab-parallel -i x.npy`: the same output bytes as one process,
+for R = 1..3 (oversubscribed on this host), every op, dtypes f16/f32/f64, keepdims, stdout CSV;
+and one error line, exit 2, nothing written, for the misuse cases. Skipped without mpiexec or
+when the tool was built without MPI."""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+BIN = os.environ.get("SOFTMAX_BIN", "softmax")
+MPIEXEC = shutil.which("mpiexec")
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1")
+
+
+def run(args, np_=None):
+    cmd = ([MPIEXEC, "--oversubscribe", "-np", str(np_)] if np_ else []) + [BIN] + args
+    return subprocess.run(cmd, capture_output=True, env=ENV, timeout=120)
+
+
+def has_mpi():
+    if MPIEXEC is None:
+        return False
+    r = run(["softmax", "--vocab-parallel", "-i", "/nonexistent.npy"])
+    return b"no MPI" not in r.stderr
+
+
+pytestmark = pytest.mark.skipif(not has_mpi(), reason="mpiexec or the tool's MPI support missing")
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("vp")
+    rng = np.random.default_rng(5)
+    files = {}
+    for name, shape, dt in (("f32", (5, 70001), np.float32), ("f16", (2, 3, 33000), np.float16),
+                            ("f64", (3, 1000), np.float64)):
+        x = rng.normal(0, 3, shape).astype(dt)
+        x.reshape(-1, shape[-1])[0, 11] = 40  # a near-certain row
+        p = d / f"{name}.npy"
+        np.save(p, x)
+        files[name] = p
+    return d, files
+
+
+@pytest.mark.parametrize("op,extra", [("softmax", ["-t", "0.8"]), ("log-softmax", ["-t", "1.3"]),
+                                      ("logsumexp", ["--keepdims"]), ("argmax", [])])
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_same_bytes_as_one_process(inputs, op, extra, ranks):
+    d, files = inputs
+    for name, path in files.items():
+        want, got = d / f"want_{op}_{name}.npy", d / f"got_{op}_{name}_{ranks}.npy"
+        r1 = run([op, "-i", str(path), "-o", str(want)] + extra)
+        assert r1.returncode == 0, r1.stderr
+        r2 = run([op, "--vocab-parallel", "-i", str(path), "-o", str(got)] + extra, ranks)
+        assert r2.returncode == 0, r2.stderr
+        assert want.read_bytes() == got.read_bytes(), (op, name, ranks)
+        # The single-process output itself against NumPy (an independent reference).
+        x = np.load(path).astype(np.float64)
+        y = np.load(got)
+        if op == "argmax":
+            assert np.array_equal(y, np.argmax(x, axis=-1))
+
+
+def test_stdout_csv_matches(inputs):
+    d, files = inputs
+    small = d / "small.npy"
+    np.save(small, np.array([[2, 1, 0.1], [1, 2, 3]], np.float32))
+    one = run(["softmax", "-i", str(small), "--format", "csv"])
+    two = run(["softmax", "--vocab-parallel", "-i", str(small)], 2)
+    assert one.returncode == 0 and two.returncode == 0
+    assert one.stdout == two.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["softmax", "--vocab-parallel", "-i", "missing.npy"], b"cannot open 'missing.npy'"),
+    (["softmax", "--vocab-parallel", "-i", "SMALL", "--axis", "0"], b"shards the last axis"),
+    (["sigmoid", "--vocab-parallel", "-i", "SMALL"], b"applies to softmax, log-softmax"),
+    (["softmax", "--vocab-parallel", "1", "2", "3"], b"reads a .npy file"),
+    (["softmax", "--vocab-parallel", "-i", "FORTRAN"], b"Fortran order"),
+])
+def test_errors_one_line_exit_2(inputs, tmp_path, args, needle):
+    d, _ = inputs
+    small = d / "small2.npy"
+    np.save(small, np.ones((2, 3), np.float32))
+    fortran = d / "fortran.npy"
+    np.save(fortran, np.asfortranarray(np.ones((3, 4), np.float32)))
+    args = [str(small) if a == "SMALL" else str(fortran) if a == "FORTRAN" else a for a in args]
+    out = tmp_path / "o.npy"
+    r = run(args + ["-o", str(out)], 2)
+    assert r.returncode != 0
+    assert needle in r.stderr, r.stderr
+    assert r.stderr.count(b"softmax: error") == 1, r.stderr
+    assert not out.exists()
