@@ -19,7 +19,9 @@
 #include "src/core/exec.hpp"
 #include "src/core/cross_entropy_impl.hpp"
 #include "src/core/half.hpp"
+#include "src/core/row_stats.hpp"
 #include "src/core/rows.hpp"
+#include "src/cpu/kernels.hpp"
 #include "src/cpu/training_kernels.hpp"
 
 namespace softmax {
@@ -214,9 +216,44 @@ long double shifted_dot_ld(const void* x, DType t, const CT* v, int64_t c, doubl
   return s;
 }
 
+// sum_c v_c (x_c - shift) as cpu::shifted_dot per 32768-class chunk (the chunk grid of
+// row_stats.hpp), the chunk sums added in order, so a row split on that grid (src/dist) sums
+// the same terms in the same order. `wide`: the f64 total overflowed (f64 rows whose x_c - shift
+// or lanes overflow); then `ld` is the sum in long double (chunks that overflowed redone there).
+struct ChunkedDot {
+  double d = 0.0;
+  long double ld = 0.0L;
+  bool wide = false;
+};
+template <typename CT>
+ChunkedDot chunked_dot(const cpu::CrossEntropyKernels& k, const void* x, DType t, const CT* v,
+                       int64_t c, double shift) {
+  const auto es = static_cast<int64_t>(dtype_size(t));
+  ChunkedDot r;
+  std::vector<double> parts;
+  for (int64_t off = 0; off < c; off += cpu::kChunkElems) {
+    const int64_t len = std::min(cpu::kChunkElems, c - off);
+    parts.push_back(k.shifted_dot(static_cast<const char*>(x) + off * es, t, v ? v + off : nullptr,
+                                  len, shift));
+    r.d += parts.back();
+  }
+  if (!std::isinf(r.d)) return r;
+  r.wide = true;
+  for (std::size_t j = 0; j < parts.size(); ++j) {
+    const int64_t off = static_cast<int64_t>(j) * cpu::kChunkElems;
+    const int64_t len = std::min(cpu::kChunkElems, c - off);
+    r.ld += std::isinf(parts[j])
+                ? shifted_dot_ld(static_cast<const char*>(x) + off * es, t, v ? v + off : nullptr,
+                                 len, shift)
+                : static_cast<long double>(parts[j]);
+  }
+  return r;
+}
+
 template <typename CT>  // compute type: float or double
 void run_rows(LossJob& job, int threads) {
   const cpu::CrossEntropyKernels& k = cpu::cross_entropy_kernels();
+  const cpu::KernelTable& sk = cpu::kernels();
   const int64_t c = job.c;
   const DType xt = job.x.dtype;
   const auto xes = static_cast<int64_t>(dtype_size(xt));
@@ -241,7 +278,8 @@ void run_rows(LossJob& job, int threads) {
       double m = 0.0, log_sum = 0.0, inv_sum = 1.0, lse = 0.0;
       bool special = false;
       if (job.logits) {
-        const cpu::RowMaxSum st = k.row_stats(src, xt, c);
+        // log_softmax's statistics (src/core/row_stats.hpp), so the log-probs are its bits.
+        const detail::RowStats st = detail::row_stats_log(sk, src, xt, c, cpu::Temperature{}, 1);
         if (st.has_nan) {
           special = true;
           lse = kNaN;
@@ -250,7 +288,7 @@ void run_rows(LossJob& job, int threads) {
           lse = c == 0 ? -kInf : st.max;  // +inf, or -inf for an all -inf or empty row
         } else {
           m = st.max;
-          log_sum = std::log(st.sum);
+          log_sum = st.log_sum();
           inv_sum = 1.0 / st.sum;
           lse = m + log_sum;
         }
@@ -277,13 +315,12 @@ void run_rows(LossJob& job, int threads) {
           }
           if (job.eps != 0.0) {
             const CT* wv = job.has_w ? wct.data() : nullptr;
-            const double dot = k.shifted_dot(src, xt, wv, c, m);
-            if (std::isinf(dot) && !special) {  // f64 lanes overflowed (f32 rows: never)
-              const long double d = shifted_dot_ld(src, xt, wv, c, m);
+            const ChunkedDot dot = chunked_dot(k, src, xt, wv, c, m);
+            if (dot.wide && !special) {  // f64 lanes overflowed (f32 rows: never)
               loss = static_cast<double>(static_cast<long double>(loss) +
-                                         job.eps / cd * (job.w_sum * log_sum - d));
+                                         job.eps / cd * (job.w_sum * log_sum - dot.ld));
             } else {
-              loss += job.eps / cd * (job.w_sum * log_sum - dot);
+              loss += job.eps / cd * (job.w_sum * log_sum - dot.d);
             }
           }
           if (job.z != 0.0) loss += job.z * lse * lse;
@@ -302,17 +339,22 @@ void run_rows(LossJob& job, int threads) {
         const char* qrow = static_cast<const char*>(job.q.data) +
                            detail::row_offset(r, job.row_dims, job.q_row_strides) *
                                static_cast<int64_t>(dtype_size(job.q.dtype));
-        double s = 0.0;
+        // s = sum_c w_c q'_c: sums per 32768-class chunk, the chunks added in order.
+        double s = 0.0, s_chunk = 0.0;
         for (int64_t i = 0; i < c; ++i) {
           const double q = detail::load_as_double(qrow, job.q.dtype, i * job.q_class_step);
           const double vq = job.w[static_cast<std::size_t>(i)] * ((1.0 - job.eps) * q + job.eps / cd);
           v[static_cast<std::size_t>(i)] = static_cast<CT>(vq);
-          s += vq;
+          s_chunk += vq;
+          if ((i + 1) % cpu::kChunkElems == 0 || i + 1 == c) {
+            s += s_chunk;
+            s_chunk = 0.0;
+          }
         }
-        const double dot = k.shifted_dot(src, xt, v.data(), c, m);
-        loss = s * log_sum - dot;
-        if (std::isinf(dot) && !special) {  // f64 lanes overflowed (f32 rows: never)
-          loss = static_cast<double>(s * log_sum - shifted_dot_ld(src, xt, v.data(), c, m));
+        const ChunkedDot dot = chunked_dot(k, src, xt, v.data(), c, m);
+        loss = s * log_sum - dot.d;
+        if (dot.wide && !special) {  // f64 lanes overflowed (f32 rows: never)
+          loss = static_cast<double>(s * log_sum - dot.ld);
         }
         if (job.z != 0.0) loss += job.z * lse * lse;
         p.alpha = job.logits ? g * (s + 2.0 * job.z * lse) : 0.0;
@@ -337,6 +379,10 @@ void run_rows(LossJob& job, int threads) {
           for (int64_t i = 0; i < c; ++i) detail::store_from_double(dst, out->dtype, i, kNaN);
         } else if (what == RowOut::kGrad && !kept) {
           for (int64_t i = 0; i < c; ++i) detail::store_from_double(dst, out->dtype, i, 0.0);
+        } else if (what == RowOut::kLogProb && job.logits) {
+          // log_softmax's own kernel and statistics: the same bits as softmax::log_softmax.
+          sk.normalize(src, xt, dst, out->dtype, c, m, cpu::Temperature{}, log_sum,
+                       cpu::RowMode::kLogSoftmax);
         } else {
           k.write(src, xt, dst, out->dtype, c, p, what);
         }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "softmax/cross_entropy.hpp"
+#include "softmax/ops.hpp"
 #include "softmax/error.hpp"
 #include "src/core/half.hpp"
 #ifndef SOFTMAX_TRAIN_SCRATCH
@@ -963,6 +964,44 @@ TEST(CrossEntropyOption, GradOutputScalesEachRow) {
   p.red = Reduction::kNone;
   o.grad_output = ConstTensorView(go.data(), {4});
   EXPECT_THROW(run_f64(p, o), softmax::Error);
+}
+
+}  // namespace
+
+namespace {
+
+// cross_entropy's log-probs are log_softmax's, bit for bit (one row-statistics implementation,
+// src/core/row_stats.hpp), and its lse output is logsumexp's value within 1 ulp of the f64
+// result; for short rows, chunk-spanning rows and near-certain rows, f32 / f64 / bf16 logits.
+TEST(CrossEntropyLogProbs, EqualLogSoftmaxBitForBit) {
+  std::mt19937 rng(41);
+  std::normal_distribution<double> nd(0.0, 5.0);
+  for (softmax::DType dt : {softmax::DType::f32, softmax::DType::f64, softmax::DType::bf16}) {
+    const softmax::DType ot = dt == softmax::DType::f64 ? softmax::DType::f64 : softmax::DType::f32;
+    for (int64_t c : {int64_t{7}, int64_t{3000}, int64_t{70001}}) {
+      const int64_t n = 4;
+      const std::size_t es = softmax::dtype_size(dt), os = softmax::dtype_size(ot);
+      std::vector<unsigned char> x(static_cast<std::size_t>(n * c) * es);
+      for (int64_t i = 0; i < n * c; ++i) {
+        double v = nd(rng);
+        if (i == c + 3) v = 80.0;  // row 1 is near-certain
+        softmax::detail::store_from_double(x.data(), dt, i, v);
+      }
+      std::vector<int64_t> t = {0, 3, c - 1, 1};
+      std::vector<unsigned char> lp(static_cast<std::size_t>(n * c) * os),
+          want(static_cast<std::size_t>(n * c) * os);
+      float loss = 0;
+      CrossEntropyOutputs out;
+      out.loss = TensorView(&loss, softmax::DType::f32, {});
+      out.log_probs = TensorView(lp.data(), ot, {n, c});
+      CrossEntropyOptions o;
+      o.label_smoothing = 0.1;
+      softmax::cross_entropy(ConstTensorView(x.data(), dt, {n, c}),
+                             ConstTensorView(t.data(), softmax::DType::i64, {n}), out, o);
+      softmax::log_softmax(ConstTensorView(x.data(), dt, {n, c}), TensorView(want.data(), ot, {n, c}));
+      EXPECT_EQ(lp, want) << softmax::dtype_name(dt) << " C=" << c;
+    }
+  }
 }
 
 }  // namespace
