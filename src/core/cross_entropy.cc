@@ -18,6 +18,7 @@
 #include "src/core/checks.hpp"
 #include "src/core/exec.hpp"
 #include "src/core/cross_entropy_impl.hpp"
+#include "src/core/cross_entropy_rows.hpp"
 #include "src/core/half.hpp"
 #include "src/core/row_stats.hpp"
 #include "src/core/rows.hpp"
@@ -153,119 +154,26 @@ void store_loss(const TensorView& v, int64_t off, double value) {
 
 namespace {
 
-using cpu::CeWrite;
-using cpu::RowOut;
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-const char* reduction_name(Reduction r) {
-  return r == Reduction::kNone ? "none" : r == Reduction::kSum ? "sum" : "mean";
-}
-
-// Everything the row pass needs, fixed after validation.
-struct LossJob {
-  bool logits;  // cross_entropy (true) or nll_loss (input holds log-probs)
-  ConstTensorView x;
-  int64_t c = 0, rows = 0;
-  int64_t class_step = 1;
-  std::vector<int64_t> row_dims;       // (N, d1..dk), or () for 1-d input
-  std::vector<int64_t> x_row_strides;  // x's strides for row_dims
-  bool soft = false;
-  ConstTensorView q;  // soft targets (x's shape)
-  std::vector<int64_t> q_row_strides;
-  int64_t q_class_step = 1;
-  std::vector<int64_t> hard;  // hard targets per row
-  int64_t ignore_index = -100;
-  std::vector<double> w;
-  bool has_w = false;
-  double w_sum = 0.0;
-  double eps = 0.0, z = 0.0;
-  double g = 1.0;
-  std::vector<double> go;  // per-row upstream gradients (reduction none), or empty
-  const TensorView* grad = nullptr;
-  const TensorView* lp = nullptr;
-  std::vector<int64_t> grad_row_strides, lp_row_strides;
-  int64_t grad_class_step = 1, lp_class_step = 1;
-  std::vector<double> loss, lse;  // per row
-};
-
-// Row-geometry of a view shaped like x: strides of the row dims and the class stride.
-void split_strides(const std::vector<int64_t>& strides, int64_t rank, std::vector<int64_t>& row,
-                   int64_t& class_step) {
-  row.clear();
-  if (rank == 1) {
-    class_step = strides[0];
-    return;
-  }
-  class_step = strides[1];
-  for (int64_t j = 0; j < rank; ++j) {
-    if (j != 1) row.push_back(strides[static_cast<std::size_t>(j)]);
-  }
-}
-
-// sum_c v_c (x_c - shift) (v null: all 1; a term with v_c = 0 is 0) in long double: for f64
-// rows where x_c - shift or the f64 lanes of cpu::shifted_dot overflow while the loss they
-// enter (scaled by eps / C or a weight) is finite. long double's range holds every such sum.
-template <typename CT>
-long double shifted_dot_ld(const void* x, DType t, const CT* v, int64_t c, double shift) {
-  long double s = 0;
-  for (int64_t i = 0; i < c; ++i) {
-    const long double vi = v ? static_cast<long double>(v[i]) : 1.0L;
-    if (vi != 0) s += vi * (static_cast<long double>(detail::load_as_double(x, t, i)) - shift);
-  }
-  return s;
-}
-
-// sum_c v_c (x_c - shift) as cpu::shifted_dot per 32768-class chunk (the chunk grid of
-// row_stats.hpp), the chunk sums added in order, so a row split on that grid (src/dist) sums
-// the same terms in the same order. `wide`: the f64 total overflowed (f64 rows whose x_c - shift
-// or lanes overflow); then `ld` is the sum in long double (chunks that overflowed redone there).
-struct ChunkedDot {
-  double d = 0.0;
-  long double ld = 0.0L;
-  bool wide = false;
-};
-template <typename CT>
-ChunkedDot chunked_dot(const cpu::CrossEntropyKernels& k, const void* x, DType t, const CT* v,
-                       int64_t c, double shift) {
-  const auto es = static_cast<int64_t>(dtype_size(t));
-  ChunkedDot r;
-  std::vector<double> parts;
-  for (int64_t off = 0; off < c; off += cpu::kChunkElems) {
-    const int64_t len = std::min(cpu::kChunkElems, c - off);
-    parts.push_back(k.shifted_dot(static_cast<const char*>(x) + off * es, t, v ? v + off : nullptr,
-                                  len, shift));
-    r.d += parts.back();
-  }
-  if (!std::isinf(r.d)) return r;
-  r.wide = true;
-  for (std::size_t j = 0; j < parts.size(); ++j) {
-    const int64_t off = static_cast<int64_t>(j) * cpu::kChunkElems;
-    const int64_t len = std::min(cpu::kChunkElems, c - off);
-    r.ld += std::isinf(parts[j])
-                ? shifted_dot_ld(static_cast<const char*>(x) + off * es, t, v ? v + off : nullptr,
-                                 len, shift)
-                : static_cast<long double>(parts[j]);
-  }
-  return r;
-}
+using detail::LossJob;
+using detail::RowGlobals;
 
 template <typename CT>  // compute type: float or double
 void run_rows(LossJob& job, int threads) {
-  const cpu::CrossEntropyKernels& k = cpu::cross_entropy_kernels();
   const cpu::KernelTable& sk = cpu::kernels();
   const int64_t c = job.c;
   const DType xt = job.x.dtype;
   const auto xes = static_cast<int64_t>(dtype_size(xt));
   std::vector<CT> wct;
   if (job.has_w) wct.assign(job.w.begin(), job.w.end());
-  const double cd = static_cast<double>(c);
   const auto* xb = static_cast<const char*>(job.x.data);
 
   detail::parallel_for(job.rows, job.rows * c >= detail::kMinParallelElems ? threads : 1,
                        [&](int64_t b, int64_t e) {
     std::vector<unsigned char> xs, gs, ls;
     std::vector<CT> v;
+    std::vector<double> sums;
     for (int64_t r = b; r < e; ++r) {
       const char* xrow = xb + detail::row_offset(r, job.row_dims, job.x_row_strides) * xes;
       const void* src = xrow;
@@ -274,248 +182,31 @@ void run_rows(LossJob& job, int threads) {
         detail::gather(xrow, job.class_step, c, static_cast<std::size_t>(xes), xs.data());
         src = xs.data();
       }
-      // Row statistics (cross_entropy) or the identity shift (nll_loss: lp given).
-      double m = 0.0, log_sum = 0.0, inv_sum = 1.0, lse = 0.0;
-      bool special = false;
-      if (job.logits) {
-        // log_softmax's statistics (src/core/row_stats.hpp), so the log-probs are its bits.
-        const detail::RowStats st = detail::row_stats_log(sk, src, xt, c, cpu::Temperature{}, 1);
-        if (st.has_nan) {
-          special = true;
-          lse = kNaN;
-        } else if (!(st.max > -kInf && st.max < kInf)) {
-          special = true;
-          lse = c == 0 ? -kInf : st.max;  // +inf, or -inf for an all -inf or empty row
-        } else {
-          m = st.max;
-          log_sum = st.log_sum();
-          inv_sum = 1.0 / st.sum;
-          lse = m + log_sum;
-        }
+      RowGlobals g;
+      // log_softmax's statistics (src/core/row_stats.hpp), so the log-probs are its bits.
+      if (job.logits) g.st = detail::row_stats_log(sk, src, xt, c, cpu::Temperature{}, 1);
+      const double m = job.logits && !g.st.special() ? g.st.max : 0.0;
+      const int64_t t = job.soft ? -1 : job.hard[static_cast<std::size_t>(r)];
+      if (!job.soft && t != job.ignore_index) g.xt = detail::load_as_double(src, xt, t);
+      if (job.soft) {
+        detail::soft_weights(job, r, v, sums);
+        for (double part : sums) g.s += part;
       }
-      job.lse[static_cast<std::size_t>(r)] = lse;
-
-      // Loss terms and gradient coefficients.
-      const double g = job.go.empty() ? job.g : job.g * job.go[static_cast<std::size_t>(r)];
-      bool kept = true;
-      double loss = 0.0;
-      CeWrite p{m, inv_sum, log_sum, 0.0, 0.0, 0.0, -1, nullptr, job.logits};
-      if (!job.soft) {
-        const int64_t t = job.hard[static_cast<std::size_t>(r)];
-        kept = t != job.ignore_index;
-        if (kept) {
-          const double wt = job.w[static_cast<std::size_t>(t)];
-          const double xt_v = detail::load_as_double(src, xt, t);
-          const double lp_t = (xt_v - m) - log_sum;
-          const double a = (1.0 - job.eps) * wt;
-          loss = a == 0.0 ? 0.0 : a * -lp_t;  // 0 * log 0 = 0 (zero weight, or eps = 1)
-          if (a != 0.0 && std::isinf(lp_t) && std::isfinite(xt_v) && !special) {
-            // f64: x_t - max overflowed (finite logits of opposite huge signs)
-            loss = static_cast<double>(a * -((static_cast<long double>(xt_v) - m) - log_sum));
-          }
-          if (job.eps != 0.0) {
-            const CT* wv = job.has_w ? wct.data() : nullptr;
-            const ChunkedDot dot = chunked_dot(k, src, xt, wv, c, m);
-            if (dot.wide && !special) {  // f64 lanes overflowed (f32 rows: never)
-              loss = static_cast<double>(static_cast<long double>(loss) +
-                                         job.eps / cd * (job.w_sum * log_sum - dot.ld));
-            } else {
-              loss += job.eps / cd * (job.w_sum * log_sum - dot.d);
-            }
-          }
-          if (job.z != 0.0) loss += job.z * lse * lse;
-          const auto co = detail::hard_row_coeffs(g, wt, job.eps, cd, job.w_sum, job.z, lse,
-                                                  job.logits);
-          p.alpha = co.alpha;
-          p.beta = co.beta;
-          p.gamma = co.gamma;
-          p.target = t;
-          p.v = job.has_w && job.eps != 0.0 ? wct.data() : nullptr;
-          if (!p.v && job.eps == 0.0) p.beta = 0.0;
-        }
-      } else {
-        // q'_c = (1 - eps) q_c + eps / C; v_c = w_c q'_c.
-        v.resize(static_cast<std::size_t>(c));
-        const char* qrow = static_cast<const char*>(job.q.data) +
-                           detail::row_offset(r, job.row_dims, job.q_row_strides) *
-                               static_cast<int64_t>(dtype_size(job.q.dtype));
-        // s = sum_c w_c q'_c: sums per 32768-class chunk, the chunks added in order.
-        double s = 0.0, s_chunk = 0.0;
-        for (int64_t i = 0; i < c; ++i) {
-          const double q = detail::load_as_double(qrow, job.q.dtype, i * job.q_class_step);
-          const double vq = job.w[static_cast<std::size_t>(i)] * ((1.0 - job.eps) * q + job.eps / cd);
-          v[static_cast<std::size_t>(i)] = static_cast<CT>(vq);
-          s_chunk += vq;
-          if ((i + 1) % cpu::kChunkElems == 0 || i + 1 == c) {
-            s += s_chunk;
-            s_chunk = 0.0;
-          }
-        }
-        const ChunkedDot dot = chunked_dot(k, src, xt, v.data(), c, m);
-        loss = s * log_sum - dot.d;
-        if (dot.wide && !special) {  // f64 lanes overflowed (f32 rows: never)
-          loss = static_cast<double>(s * log_sum - dot.ld);
-        }
-        if (job.z != 0.0) loss += job.z * lse * lse;
-        p.alpha = job.logits ? g * (s + 2.0 * job.z * lse) : 0.0;
-        p.beta = g;
-        p.v = v.data();
+      const bool kept = job.soft || t != job.ignore_index;
+      if (job.needs_dot() && kept) {
+        const CT* wv = job.soft ? v.data() : job.has_w ? wct.data() : nullptr;
+        const std::vector<detail::DotPart> parts = detail::chunk_dots(src, xt, wv, c, m);
+        g.dot = detail::combine_dots(parts.data(), static_cast<int64_t>(parts.size()));
       }
-      if (special && kept) loss = kNaN;
-      job.loss[static_cast<std::size_t>(r)] = kept ? loss : 0.0;
-
-      // Outputs over the row: log-probs first unless they overwrite the input in place.
-      auto write = [&](const TensorView* out, const std::vector<int64_t>& rs, int64_t step,
-                       RowOut what, std::vector<unsigned char>& scratch) {
-        const auto oes = static_cast<int64_t>(dtype_size(out->dtype));
-        char* orow = static_cast<char*>(out->data) + detail::row_offset(r, job.row_dims, rs) * oes;
-        void* dst = orow;
-        if (step != 1) {
-          scratch.resize(static_cast<std::size_t>(c * oes));
-          dst = scratch.data();
-        }
-        const bool nan_row = special && (what == RowOut::kLogProb || kept);
-        if (nan_row) {
-          for (int64_t i = 0; i < c; ++i) detail::store_from_double(dst, out->dtype, i, kNaN);
-        } else if (what == RowOut::kGrad && !kept) {
-          for (int64_t i = 0; i < c; ++i) detail::store_from_double(dst, out->dtype, i, 0.0);
-        } else if (what == RowOut::kLogProb && job.logits) {
-          // log_softmax's own kernel and statistics: the same bits as softmax::log_softmax.
-          sk.normalize(src, xt, dst, out->dtype, c, m, cpu::Temperature{}, log_sum,
-                       cpu::RowMode::kLogSoftmax);
-        } else {
-          k.write(src, xt, dst, out->dtype, c, p, what);
-        }
-        if (step != 1) detail::scatter(dst, c, static_cast<std::size_t>(oes), orow, step);
-      };
-      const bool lp_in_place = job.lp && job.lp->data == job.x.data;
-      if (job.lp && !lp_in_place) write(job.lp, job.lp_row_strides, job.lp_class_step, RowOut::kLogProb, ls);
-      if (job.grad) write(job.grad, job.grad_row_strides, job.grad_class_step, RowOut::kGrad, gs);
-      if (lp_in_place) write(job.lp, job.lp_row_strides, job.lp_class_step, RowOut::kLogProb, ls);
+      detail::finish_row(job, r, src, g, job.soft ? v.data() : nullptr,
+                         job.has_w ? wct.data() : nullptr, gs, ls);
     }
   });
 }
 
 void loss_op(const char* op, bool logits, const ConstTensorView& x, const ConstTensorView& targets,
              const CrossEntropyOutputs& out, const CrossEntropyOptions& o) {
-  const char* xname = logits ? "logits" : "log_probs";
-  detail::check_view(op, xname, x);
-  detail::check_float_dtype(op, xname, x.dtype);
-  if (x.rank() < 1) {
-    throw Error(ErrorKind::kShapeMismatch, op, xname, "shape " + detail::shape_str(x.shape),
-                "must be (C), (N, C) or (N, C, d1, ..., dk): rank >= 1");
-  }
-  detail::check_view(op, "targets", targets);
-  detail::check_ce_options(op, o, logits);
-
-  LossJob job;
-  job.logits = logits;
-  job.x = x;
-  const int64_t rank = x.rank();
-  job.c = rank == 1 ? x.shape[0] : x.shape[1];
-  for (int64_t j = 0; j < rank; ++j) {
-    if (rank > 1 && j != 1) job.row_dims.push_back(x.shape[static_cast<std::size_t>(j)]);
-  }
-  split_strides(x.strides, rank, job.x_row_strides, job.class_step);
-  job.rows = 1;
-  for (int64_t d : job.row_dims) job.rows *= d;
-
-  // Targets: integer class ids of the rows' shape, or probabilities of x's shape.
-  if (targets.dtype == DType::i32 || targets.dtype == DType::i64) {
-    detail::check_same_shape(op, "targets", job.row_dims, targets.shape);
-  } else if (targets.dtype == DType::f32 || targets.dtype == DType::f64 ||
-             targets.dtype == DType::bf16 || targets.dtype == DType::f16) {
-    job.soft = true;
-    detail::check_same_shape(op, "targets", x.shape, targets.shape);
-    job.q = targets;
-    split_strides(targets.strides, rank, job.q_row_strides, job.q_class_step);
-  }
-  job.w = detail::read_class_weights(op, o, job.c, job.has_w);
-  for (double w : job.w) job.w_sum += w;
-  job.eps = o.label_smoothing;
-  job.z = o.z_loss;
-  job.ignore_index = o.ignore_index;
-
-  // Outputs.
-  const DType compute_out = x.dtype == DType::f64 ? DType::f64 : DType::f32;
-  detail::check_output_view(op, "loss", out.loss);
-  detail::check_float_dtype(op, "loss", out.loss.dtype);
-  const std::vector<int64_t> loss_shape =
-      o.reduction == Reduction::kNone ? job.row_dims : std::vector<int64_t>{};
-  if (out.loss.shape != loss_shape) {
-    throw Error(ErrorKind::kShapeMismatch, op, "loss", "shape " + detail::shape_str(out.loss.shape),
-                std::string("must be ") + detail::shape_str(loss_shape) + " for reduction " +
-                    reduction_name(o.reduction));
-  }
-  (void)compute_out;
-  auto check_full = [&](const char* name, const TensorView& v) {
-    detail::check_output_view(op, name, v);
-    detail::check_compute_pair(op, x.dtype, name, v.dtype);
-    detail::check_same_shape(op, name, x.shape, v.shape);
-  };
-  job.go = detail::read_grad_output(op, o, job.row_dims);
-  if (out.grad) check_full("grad", *out.grad);
-  if (out.log_probs) {
-    if (!logits) {
-      throw Error(ErrorKind::kInvalidArgument, op, "log_probs output", "set",
-                  "nll_loss takes log-probs as input and has no log-prob output");
-    }
-    check_full("log_probs", *out.log_probs);
-  }
-  if (out.lse) {
-    if (!logits) {
-      throw Error(ErrorKind::kInvalidArgument, op, "lse", "set",
-                  "nll_loss has no logsumexp output (its input is already normalised)");
-    }
-    detail::check_output_view(op, "lse", *out.lse);
-    detail::check_float_dtype(op, "lse", out.lse->dtype);
-    detail::check_same_shape(op, "lse", job.row_dims, out.lse->shape);
-  }
-  // Overlaps: grad and log_probs may each be x exactly (not both); nothing else may overlap.
-  std::vector<std::pair<const char*, ConstTensorView>> ins{{xname, x}, {"targets", targets}};
-  if (o.weight) ins.emplace_back("weight", *o.weight);
-  if (o.grad_output) ins.emplace_back("grad_output", *o.grad_output);
-  std::vector<std::pair<const char*, ConstTensorView>> outs{{"loss", out.loss}};
-  if (out.grad) outs.emplace_back("grad", *out.grad);
-  if (out.log_probs) outs.emplace_back("log_probs", *out.log_probs);
-  if (out.lse) outs.emplace_back("lse", *out.lse);
-  for (std::size_t i = 0; i < outs.size(); ++i) {
-    const bool may_alias_x = std::string(outs[i].first) == "grad" ||
-                             std::string(outs[i].first) == "log_probs";
-    for (const auto& in : ins) {
-      detail::check_no_overlap(op, in.second, outs[i].second, may_alias_x && &in == &ins[0],
-                               outs[i].first, in.first);
-    }
-    for (std::size_t j = 0; j < i; ++j) {
-      detail::check_no_overlap(op, outs[j].second, outs[i].second, false, outs[i].first,
-                               outs[j].first);
-    }
-  }
-  if (!job.soft) {
-    if (targets.dtype != DType::i32 && targets.dtype != DType::i64) {
-      throw Error(ErrorKind::kDTypeMismatch, op, "targets", dtype_name(targets.dtype),
-                  "must be i32/i64 class ids or a floating tensor of probabilities");
-    }
-    job.hard = detail::read_targets(op, targets, job.c, o.ignore_index);
-  }
-  // Everything is valid from here on: nothing above wrote any output.
-
-  double mean_denom = static_cast<double>(job.rows);
-  if (!job.soft) {
-    mean_denom = 0.0;
-    for (int64_t t : job.hard) {
-      if (t != o.ignore_index) mean_denom += job.w[static_cast<std::size_t>(t)];
-    }
-  }
-  const detail::ReductionPlan plan = detail::plan_reduction(o, mean_denom);
-  job.g = plan.g;
-  job.grad = out.grad ? &*out.grad : nullptr;
-  job.lp = out.log_probs ? &*out.log_probs : nullptr;
-  if (job.grad) split_strides(job.grad->strides, rank, job.grad_row_strides, job.grad_class_step);
-  if (job.lp) split_strides(job.lp->strides, rank, job.lp_row_strides, job.lp_class_step);
-  job.loss.assign(static_cast<std::size_t>(job.rows), 0.0);
-  job.lse.assign(static_cast<std::size_t>(job.rows), 0.0);
-
+  LossJob job = detail::prepare_loss(op, logits, x, targets, out, o);
   if (job.c > 0 || job.rows == 0) {
     const int threads = detail::current_exec().threads;
     if (x.dtype == DType::f64) run_rows<double>(job, threads);
@@ -525,23 +216,7 @@ void loss_op(const char* op, bool logits, const ConstTensorView& x, const ConstT
     // happen: targets were validated against C = 0, so every row is ignored).
     std::fill(job.lse.begin(), job.lse.end(), -kInf);
   }
-
-  if (o.reduction == Reduction::kNone) {
-    for (int64_t r = 0; r < job.rows; ++r) {
-      detail::store_loss(out.loss, detail::row_offset(r, job.row_dims, out.loss.strides),
-                         job.loss[static_cast<std::size_t>(r)]);
-    }
-  } else {
-    double s = 0.0;
-    for (double l : job.loss) s += l;
-    detail::store_loss(out.loss, 0, plan.denom == 0.0 ? kNaN : s / plan.denom);
-  }
-  if (out.lse) {
-    for (int64_t r = 0; r < job.rows; ++r) {
-      detail::store_loss(*out.lse, detail::row_offset(r, job.row_dims, out.lse->strides),
-                         job.lse[static_cast<std::size_t>(r)]);
-    }
-  }
+  detail::store_loss_outputs(job, out, o);
 }
 
 }  // namespace
@@ -561,3 +236,345 @@ void nll_loss(ConstTensorView log_probs, ConstTensorView targets, const CrossEnt
 }
 
 }  // namespace softmax
+
+namespace softmax::detail {
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+const char* reduction_name(Reduction r) {
+  return r == Reduction::kNone ? "none" : r == Reduction::kSum ? "sum" : "mean";
+}
+void split_strides(const std::vector<int64_t>& strides, int64_t rank, std::vector<int64_t>& row,
+                    int64_t& class_step) {
+  row.clear();
+  if (rank == 1) {
+    class_step = strides[0];
+    return;
+  }
+  class_step = strides[1];
+  for (int64_t j = 0; j < rank; ++j) {
+    if (j != 1) row.push_back(strides[static_cast<std::size_t>(j)]);
+  }
+}
+template <typename CT>
+long double dot_ld(const void* x, DType t, const CT* v, int64_t c, double shift) {
+  long double s = 0;
+  for (int64_t i = 0; i < c; ++i) {
+    const long double vi = v ? static_cast<long double>(v[i]) : 1.0L;
+    if (vi != 0) s += vi * (static_cast<long double>(load_as_double(x, t, i)) - shift);
+  }
+  return s;
+}
+}  // namespace
+
+LossJob prepare_loss(const char* op, bool logits, const ConstTensorView& x,
+                     const ConstTensorView& targets, const CrossEntropyOutputs& out,
+                     const CrossEntropyOptions& o, int64_t class_count, int64_t offset,
+                     bool global_checks) {
+  const char* xname = logits ? "logits" : "log_probs";
+  check_view(op, xname, x);
+  check_float_dtype(op, xname, x.dtype);
+  if (x.rank() < 1) {
+    throw Error(ErrorKind::kShapeMismatch, op, xname, "shape " + shape_str(x.shape),
+                "must be (C), (N, C) or (N, C, d1, ..., dk): rank >= 1");
+  }
+  check_view(op, "targets", targets);
+  check_ce_options(op, o, logits);
+
+  LossJob job;
+  job.logits = logits;
+  job.x = x;
+  const int64_t rank = x.rank();
+  job.n = rank == 1 ? x.shape[0] : x.shape[1];
+  job.c = class_count < 0 ? job.n : class_count;
+  job.offset = offset;
+  for (int64_t j = 0; j < rank; ++j) {
+    if (rank > 1 && j != 1) job.row_dims.push_back(x.shape[static_cast<std::size_t>(j)]);
+  }
+  split_strides(x.strides, rank, job.x_row_strides, job.class_step);
+  job.rows = 1;
+  for (int64_t d : job.row_dims) job.rows *= d;
+
+  // Targets: integer class ids of the rows' shape, or probabilities of x's shape.
+  if (targets.dtype == DType::i32 || targets.dtype == DType::i64) {
+    check_same_shape(op, "targets", job.row_dims, targets.shape);
+  } else if (targets.dtype == DType::f32 || targets.dtype == DType::f64 ||
+             targets.dtype == DType::bf16 || targets.dtype == DType::f16) {
+    job.soft = true;
+    check_same_shape(op, "targets", x.shape, targets.shape);
+    job.q = targets;
+    split_strides(targets.strides, rank, job.q_row_strides, job.q_class_step);
+  }
+  if (global_checks) {
+    job.w = read_class_weights(op, o, job.c, job.has_w);
+    for (double w : job.w) job.w_sum += w;
+  }
+  job.eps = o.label_smoothing;
+  job.z = o.z_loss;
+  job.ignore_index = o.ignore_index;
+
+  // Outputs.
+  check_output_view(op, "loss", out.loss);
+  check_float_dtype(op, "loss", out.loss.dtype);
+  const std::vector<int64_t> loss_shape =
+      o.reduction == Reduction::kNone ? job.row_dims : std::vector<int64_t>{};
+  if (out.loss.shape != loss_shape) {
+    throw Error(ErrorKind::kShapeMismatch, op, "loss", "shape " + shape_str(out.loss.shape),
+                std::string("must be ") + shape_str(loss_shape) + " for reduction " +
+                    reduction_name(o.reduction));
+  }
+  auto check_full = [&](const char* name, const TensorView& v) {
+    check_output_view(op, name, v);
+    check_compute_pair(op, x.dtype, name, v.dtype);
+    check_same_shape(op, name, x.shape, v.shape);
+  };
+  job.go = read_grad_output(op, o, job.row_dims);
+  if (out.grad) check_full("grad", *out.grad);
+  if (out.log_probs) {
+    if (!logits) {
+      throw Error(ErrorKind::kInvalidArgument, op, "log_probs output", "set",
+                  "nll_loss takes log-probs as input and has no log-prob output");
+    }
+    check_full("log_probs", *out.log_probs);
+  }
+  if (out.lse) {
+    if (!logits) {
+      throw Error(ErrorKind::kInvalidArgument, op, "lse", "set",
+                  "nll_loss has no logsumexp output (its input is already normalised)");
+    }
+    check_output_view(op, "lse", *out.lse);
+    check_float_dtype(op, "lse", out.lse->dtype);
+    check_same_shape(op, "lse", job.row_dims, out.lse->shape);
+  }
+  // Overlaps: grad and log_probs may each be x exactly (not both); nothing else may overlap.
+  std::vector<std::pair<const char*, ConstTensorView>> ins{{xname, x}, {"targets", targets}};
+  if (o.weight) ins.emplace_back("weight", *o.weight);
+  if (o.grad_output) ins.emplace_back("grad_output", *o.grad_output);
+  std::vector<std::pair<const char*, ConstTensorView>> outs{{"loss", out.loss}};
+  if (out.grad) outs.emplace_back("grad", *out.grad);
+  if (out.log_probs) outs.emplace_back("log_probs", *out.log_probs);
+  if (out.lse) outs.emplace_back("lse", *out.lse);
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    const bool may_alias_x = std::string(outs[i].first) == "grad" ||
+                             std::string(outs[i].first) == "log_probs";
+    for (const auto& in : ins) {
+      check_no_overlap(op, in.second, outs[i].second, may_alias_x && &in == &ins[0],
+                       outs[i].first, in.first);
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      check_no_overlap(op, outs[j].second, outs[i].second, false, outs[i].first, outs[j].first);
+    }
+  }
+  if (!job.soft && targets.dtype != DType::i32 && targets.dtype != DType::i64) {
+    throw Error(ErrorKind::kDTypeMismatch, op, "targets", dtype_name(targets.dtype),
+                "must be i32/i64 class ids or a floating tensor of probabilities");
+  }
+  if (!global_checks) return job;
+  if (!job.soft) job.hard = read_targets(op, targets, job.c, o.ignore_index);
+  // Everything is valid from here on: nothing above wrote any output.
+
+  double mean_denom = static_cast<double>(job.rows);
+  if (!job.soft) {
+    mean_denom = 0.0;
+    for (int64_t t : job.hard) {
+      if (t != o.ignore_index) mean_denom += job.w[static_cast<std::size_t>(t)];
+    }
+  }
+  job.plan = plan_reduction(o, mean_denom);
+  job.g = job.plan.g;
+  job.grad = out.grad ? &*out.grad : nullptr;
+  job.lp = out.log_probs ? &*out.log_probs : nullptr;
+  if (job.grad) split_strides(job.grad->strides, rank, job.grad_row_strides, job.grad_class_step);
+  if (job.lp) split_strides(job.lp->strides, rank, job.lp_row_strides, job.lp_class_step);
+  job.loss.assign(static_cast<std::size_t>(job.rows), 0.0);
+  job.lse.assign(static_cast<std::size_t>(job.rows), 0.0);
+  return job;
+}
+
+template <typename CT>
+void soft_weights(const LossJob& job, int64_t r, std::vector<CT>& v, std::vector<double>& sums) {
+  const int64_t n = job.n;
+  const double cd = static_cast<double>(job.c);
+  v.resize(static_cast<std::size_t>(n));
+  sums.clear();
+  const char* qrow = static_cast<const char*>(job.q.data) +
+                     row_offset(r, job.row_dims, job.q_row_strides) *
+                         static_cast<int64_t>(dtype_size(job.q.dtype));
+  double s_chunk = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double q = load_as_double(qrow, job.q.dtype, i * job.q_class_step);
+    const double vq =
+        job.w[static_cast<std::size_t>(job.offset + i)] * ((1.0 - job.eps) * q + job.eps / cd);
+    v[static_cast<std::size_t>(i)] = static_cast<CT>(vq);
+    s_chunk += vq;
+    if ((i + 1) % cpu::kChunkElems == 0 || i + 1 == n) {
+      sums.push_back(s_chunk);
+      s_chunk = 0.0;
+    }
+  }
+}
+
+template <typename CT>
+std::vector<DotPart> chunk_dots(const void* x, DType t, const CT* v, int64_t n, double shift) {
+  const cpu::CrossEntropyKernels& k = cpu::cross_entropy_kernels();
+  const auto es = static_cast<int64_t>(dtype_size(t));
+  std::vector<DotPart> parts;
+  for (int64_t off = 0; off < n; off += cpu::kChunkElems) {
+    const int64_t len = std::min(cpu::kChunkElems, n - off);
+    const char* xc = static_cast<const char*>(x) + off * es;
+    DotPart p;
+    p.d = k.shifted_dot(xc, t, v ? v + off : nullptr, len, shift);
+    if (std::isinf(p.d)) p.ld = dot_ld(xc, t, v ? v + off : nullptr, len, shift);
+    parts.push_back(p);
+  }
+  return parts;
+}
+
+ChunkedDot combine_dots(const DotPart* parts, int64_t count) {
+  ChunkedDot r;
+  for (int64_t j = 0; j < count; ++j) r.d += parts[j].d;
+  if (!std::isinf(r.d)) return r;
+  r.wide = true;
+  for (int64_t j = 0; j < count; ++j) {
+    r.ld += std::isinf(parts[j].d) ? parts[j].ld : static_cast<long double>(parts[j].d);
+  }
+  return r;
+}
+
+template <typename CT>
+void finish_row(LossJob& job, int64_t r, const void* src, const RowGlobals& gl, const CT* v,
+                const CT* w_ct, std::vector<unsigned char>& gs, std::vector<unsigned char>& ls) {
+  using cpu::CeWrite;
+  using cpu::RowOut;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  const cpu::CrossEntropyKernels& k = cpu::cross_entropy_kernels();
+  const cpu::KernelTable& sk = cpu::kernels();
+  const DType xt = job.x.dtype;
+  const int64_t n = job.n;
+  const double cd = static_cast<double>(job.c);
+  double m = 0.0, log_sum = 0.0, inv_sum = 1.0, lse = 0.0;
+  bool special = false;
+  if (job.logits) {
+    const RowStats& st = gl.st;
+    if (st.has_nan) {
+      special = true;
+      lse = kNaN;
+    } else if (!(st.max > -kInf && st.max < kInf)) {
+      special = true;
+      lse = job.c == 0 ? -kInf : st.max;  // +inf, or -inf for an all -inf or empty row
+    } else {
+      m = st.max;
+      log_sum = st.log_sum();
+      inv_sum = 1.0 / st.sum;
+      lse = m + log_sum;
+    }
+  }
+  job.lse[static_cast<std::size_t>(r)] = lse;
+
+  // Loss terms and gradient coefficients.
+  const double g = job.go.empty() ? job.g : job.g * job.go[static_cast<std::size_t>(r)];
+  bool kept = true;
+  double loss = 0.0;
+  CeWrite p{m, inv_sum, log_sum, 0.0, 0.0, 0.0, -1, nullptr, job.logits};
+  if (!job.soft) {
+    const int64_t t = job.hard[static_cast<std::size_t>(r)];
+    kept = t != job.ignore_index;
+    if (kept) {
+      const double wt = job.w[static_cast<std::size_t>(t)];
+      const double xt_v = gl.xt;
+      const double lp_t = (xt_v - m) - log_sum;
+      const double a = (1.0 - job.eps) * wt;
+      loss = a == 0.0 ? 0.0 : a * -lp_t;  // 0 * log 0 = 0 (zero weight, or eps = 1)
+      if (a != 0.0 && std::isinf(lp_t) && std::isfinite(xt_v) && !special) {
+        // f64: x_t - max overflowed (finite logits of opposite huge signs)
+        loss = static_cast<double>(a * -((static_cast<long double>(xt_v) - m) - log_sum));
+      }
+      if (job.eps != 0.0) {
+        if (gl.dot.wide && !special) {  // f64 lanes overflowed (f32 rows: never)
+          loss = static_cast<double>(static_cast<long double>(loss) +
+                                     job.eps / cd * (job.w_sum * log_sum - gl.dot.ld));
+        } else {
+          loss += job.eps / cd * (job.w_sum * log_sum - gl.dot.d);
+        }
+      }
+      if (job.z != 0.0) loss += job.z * lse * lse;
+      const auto co = hard_row_coeffs(g, wt, job.eps, cd, job.w_sum, job.z, lse, job.logits);
+      p.alpha = co.alpha;
+      p.beta = co.beta;
+      p.gamma = co.gamma;
+      p.target = t >= job.offset && t < job.offset + n ? t - job.offset : -1;
+      p.v = job.has_w && job.eps != 0.0 ? w_ct + job.offset : nullptr;
+      if (!p.v && job.eps == 0.0) p.beta = 0.0;
+    }
+  } else {
+    loss = gl.s * log_sum - gl.dot.d;
+    if (gl.dot.wide && !special) {  // f64 lanes overflowed (f32 rows: never)
+      loss = static_cast<double>(gl.s * log_sum - gl.dot.ld);
+    }
+    if (job.z != 0.0) loss += job.z * lse * lse;
+    p.alpha = job.logits ? g * (gl.s + 2.0 * job.z * lse) : 0.0;
+    p.beta = g;
+    p.v = v;
+  }
+  if (special && kept) loss = kNaN;
+  job.loss[static_cast<std::size_t>(r)] = kept ? loss : 0.0;
+
+  // Outputs over the classes held: log-probs first unless they overwrite the input in place.
+  auto write = [&](const TensorView* out, const std::vector<int64_t>& rs, int64_t step,
+                   RowOut what, std::vector<unsigned char>& scratch) {
+    const auto oes = static_cast<int64_t>(dtype_size(out->dtype));
+    char* orow = static_cast<char*>(out->data) + row_offset(r, job.row_dims, rs) * oes;
+    void* dst = orow;
+    if (step != 1) {
+      scratch.resize(static_cast<std::size_t>(n * oes));
+      dst = scratch.data();
+    }
+    const bool nan_row = special && (what == RowOut::kLogProb || kept);
+    if (nan_row) {
+      for (int64_t i = 0; i < n; ++i) store_from_double(dst, out->dtype, i, kNaN);
+    } else if (what == RowOut::kGrad && !kept) {
+      for (int64_t i = 0; i < n; ++i) store_from_double(dst, out->dtype, i, 0.0);
+    } else if (what == RowOut::kLogProb && job.logits) {
+      // log_softmax's own kernel and statistics: the same bits as softmax::log_softmax.
+      sk.normalize(src, xt, dst, out->dtype, n, m, cpu::Temperature{}, log_sum,
+                   cpu::RowMode::kLogSoftmax);
+    } else {
+      k.write(src, xt, dst, out->dtype, n, p, what);
+    }
+    if (step != 1) scatter(dst, n, static_cast<std::size_t>(oes), orow, step);
+  };
+  const bool lp_in_place = job.lp && job.lp->data == job.x.data;
+  if (job.lp && !lp_in_place) write(job.lp, job.lp_row_strides, job.lp_class_step, RowOut::kLogProb, ls);
+  if (job.grad) write(job.grad, job.grad_row_strides, job.grad_class_step, RowOut::kGrad, gs);
+  if (lp_in_place) write(job.lp, job.lp_row_strides, job.lp_class_step, RowOut::kLogProb, ls);
+}
+
+void store_loss_outputs(const LossJob& job, const CrossEntropyOutputs& out,
+                        const CrossEntropyOptions& o) {
+  if (o.reduction == Reduction::kNone) {
+    for (int64_t r = 0; r < job.rows; ++r) {
+      store_loss(out.loss, row_offset(r, job.row_dims, out.loss.strides),
+                 job.loss[static_cast<std::size_t>(r)]);
+    }
+  } else {
+    double s = 0.0;
+    for (double l : job.loss) s += l;
+    store_loss(out.loss, 0, job.plan.denom == 0.0 ? kNaN : s / job.plan.denom);
+  }
+  if (out.lse) {
+    for (int64_t r = 0; r < job.rows; ++r) {
+      store_loss(*out.lse, row_offset(r, job.row_dims, out.lse->strides),
+                 job.lse[static_cast<std::size_t>(r)]);
+    }
+  }
+}
+
+template void soft_weights<float>(const LossJob&, int64_t, std::vector<float>&, std::vector<double>&);
+template void soft_weights<double>(const LossJob&, int64_t, std::vector<double>&, std::vector<double>&);
+template std::vector<DotPart> chunk_dots<float>(const void*, DType, const float*, int64_t, double);
+template std::vector<DotPart> chunk_dots<double>(const void*, DType, const double*, int64_t, double);
+template void finish_row<float>(LossJob&, int64_t, const void*, const RowGlobals&, const float*,
+                                const float*, std::vector<unsigned char>&, std::vector<unsigned char>&);
+template void finish_row<double>(LossJob&, int64_t, const void*, const RowGlobals&, const double*,
+                                 const double*, std::vector<unsigned char>&, std::vector<unsigned char>&);
+
+}  // namespace softmax::detail
