@@ -11,6 +11,8 @@
 
 #include "softmax/dist.hpp"
 #include "softmax/error.hpp"
+#include "src/core/row_stats.hpp"
+#include "src/cpu/kernels.hpp"
 
 namespace softmax::detail::dist {
 
@@ -46,5 +48,14 @@ Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()
 // all-gather); `what` is this rank's message when !ok.
 void agree_ok(Communicator& comm, const char* op, bool ok, ErrorKind kind,
               const std::string& what);
+
+// The statistics of every row as the single-process row_stats / row_stats_log compute them,
+// from this rank's rows (xrows: n contiguous classes each) and every other rank's partials
+// (src/dist/softmax_ops.cc). softmax mode with `work` stores the exps (work[r]: n elements of
+// the compute type) and block maxima (ceil(n / kBlockElems) per row). Collective.
+std::vector<RowStats> all_row_stats(Communicator& comm, const Layout& lay,
+                                    const std::vector<const char*>& xrows, int64_t n, DType xt,
+                                    const cpu::Temperature& temp, cpu::RowMode mode, int threads,
+                                    const std::vector<char*>* work, double* block_max);
 
 }  // namespace softmax::detail::dist

@@ -165,11 +165,24 @@ std::vector<RowStats> gather_stats(Communicator& comm, const Layout& lay, int64_
 // The statistics of every row, as the single-process row_stats / row_stats_log compute them.
 // softmax mode stores the exps (work[r]: row r's n elements of the compute type) and block
 // maxima (block_max: ceil(n / kBlockElems) per row).
-std::vector<RowStats> all_row_stats(Communicator& comm, const Layout& lay, const LocalRows& L,
-                                    DType xt, const Temperature& temp, RowMode mode, int threads,
+}  // namespace
+}  // namespace softmax::dist
+
+namespace softmax::detail::dist {
+
+std::vector<RowStats> all_row_stats(Communicator& comm, const Layout& lay,
+                                    const std::vector<const char*>& xrows, int64_t n, DType xt,
+                                    const cpu::Temperature& temp, cpu::RowMode mode, int threads,
                                     const std::vector<char*>* work, double* block_max) {
+  using cpu::kBlockElems;
+  using cpu::RowMode;
+  using softmax::dist::gather_stats;
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   const cpu::KernelTable& k = cpu::kernels();
-  const int64_t rows = L.g.rows, n = L.g.n;
+  const int64_t rows = static_cast<int64_t>(xrows.size());
+  struct {
+    const std::vector<const char*>& x;
+  } L{xrows};
   const int64_t blocks = (n + kBlockElems - 1) / kBlockElems;
   const bool log_mode = mode != RowMode::kSoftmax;
   std::vector<double> known(static_cast<std::size_t>(rows), kNaN);
@@ -218,6 +231,12 @@ std::vector<RowStats> all_row_stats(Communicator& comm, const Layout& lay, const
   for (std::size_t i = 0; i < again.size(); ++i) st[again[i]] = redo[i];
   return st;
 }
+
+}  // namespace softmax::detail::dist
+
+namespace softmax::dist {
+namespace {
+using softmax::detail::dist::all_row_stats;
 
 void normalize(Communicator& comm, const char* op, const ConstTensorView& x,
                const TensorView& y, int64_t class_offset, const SoftmaxOptions& o,
@@ -272,7 +291,7 @@ void normalize(Communicator& comm, const char* op, const ConstTensorView& x,
     }
     block_max.resize(static_cast<std::size_t>(rows * ((n + kBlockElems - 1) / kBlockElems)) + 1);
   }
-  const std::vector<RowStats> st = all_row_stats(comm, lay, L, xt, temp, mode, threads,
+  const std::vector<RowStats> st = all_row_stats(comm, lay, L.x, n, xt, temp, mode, threads,
                                                  work.empty() ? nullptr : &work, block_max.data());
   if (n == 0) return;
   const cpu::KernelTable& k = cpu::kernels();
@@ -358,7 +377,7 @@ void logsumexp(Communicator& comm, ConstTensorView x, TensorView y, int64_t clas
   LocalRows L = local_rows(x, y, axis, true);
   if (L.g.rows == 0) return;
   const std::vector<RowStats> st =
-      all_row_stats(comm, lay, L, x.dtype, temp, RowMode::kLogSumExp,
+      all_row_stats(comm, lay, L.x, L.g.n, x.dtype, temp, RowMode::kLogSumExp,
                     softmax::detail::current_exec().threads, nullptr, nullptr);
   for (int64_t r = 0; r < L.g.rows; ++r) {
     softmax::detail::store_from_double(y.data, y.dtype, L.y_off[r],
