@@ -5,80 +5,23 @@
 #include <string>
 
 #include "common.hpp"
+#include "loss_args.hpp"
 
 namespace softmax_py {
 namespace {
 
 using softmax::DType;
 
-// Rows' shape of logits (N, C, d...) -> (N, d...); (C) -> ().
-std::vector<int64_t> rows_shape(const std::vector<int64_t>& s) {
-  if (s.size() < 2) return {};
-  std::vector<int64_t> r{s[0]};
-  r.insert(r.end(), s.begin() + 2, s.end());
-  return r;
-}
-
-DType stat_dtype(DType t) { return t == DType::f64 ? DType::f64 : DType::f32; }
-
-struct LossArgs {
-  py::handle weight;
-  int64_t ignore_index;
-  std::string reduction;
-  double label_smoothing, z_loss, normalizer, grad_scale;
-  int threads;
-};
-
-softmax::CrossEntropyOptions make_options(const LossArgs& a, const std::optional<Operand>& w,
-                                          const char* op) {
-  softmax::CrossEntropyOptions o;
-  if (w) o.weight = w->cview();
-  o.ignore_index = a.ignore_index;
-  o.reduction = parse_reduction(a.reduction, op);
-  o.label_smoothing = a.label_smoothing;
-  o.z_loss = a.z_loss;
-  o.normalizer = a.normalizer;
-  o.grad_scale = a.grad_scale;
-  o.threads = parse_threads(a.threads, op);
-  return o;
-}
-
 py::object ce_op(bool nll, py::handle input_obj, py::handle target_obj, const LossArgs& a,
                  bool return_grad, bool return_lse, bool return_log_probs) {
-  const char* op = nll ? "nll_loss" : "cross_entropy";
-  const Operand x = input(input_obj, op, "input");
-  const Operand t = input(target_obj, op, "target", /*allow_int=*/true);
-  const std::optional<Operand> w = optional_input(a.weight, op, "weight");
-  const softmax::CrossEntropyOptions o = make_options(a, w, op);
-  const std::vector<int64_t> rows = rows_shape(x.view.shape);
-  Operand loss = new_output(x.kind, o.reduction == softmax::Reduction::kNone ? rows
-                                                                             : std::vector<int64_t>{},
-                            x.view.dtype, op);
-  softmax::CrossEntropyOutputs out;
-  out.loss = loss.view;
-  py::tuple result(1 + return_grad + return_lse + return_log_probs);
-  std::vector<Operand> extra;
-  extra.reserve(3);
-  if (return_grad) {
-    extra.push_back(new_output(x.kind, x.view.shape, x.view.dtype, op));
-    out.grad = extra.back().view;
-  }
-  if (return_lse) {
-    extra.push_back(new_output(x.kind, rows, stat_dtype(x.view.dtype), op));
-    out.lse = extra.back().view;
-  }
-  if (return_log_probs) {
-    extra.push_back(new_output(x.kind, x.view.shape, x.view.dtype, op));
-    out.log_probs = extra.back().view;
-  }
-  nogil([&] {
-    if (nll) softmax::nll_loss(x.cview(), t.cview(), out, o);
-    else softmax::cross_entropy(x.cview(), t.cview(), out, o);
-  });
-  if (extra.empty()) return loss.owner;
-  result[0] = loss.owner;
-  for (std::size_t i = 0; i < extra.size(); ++i) result[i + 1] = extra[i].owner;
-  return result;
+  return loss_call(nll ? "nll_loss" : "cross_entropy", input_obj, target_obj, a, return_grad,
+                   return_lse, return_log_probs,
+                   [nll](const softmax::ConstTensorView& x, const softmax::ConstTensorView& t,
+                         const softmax::CrossEntropyOutputs& out,
+                         const softmax::CrossEntropyOptions& o) {
+                     if (nll) softmax::nll_loss(x, t, out, o);
+                     else softmax::cross_entropy(x, t, out, o);
+                   });
 }
 
 constexpr const char* kCrossEntropyDoc = R"doc(cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction='mean', label_smoothing=0.0, z_loss=0.0, normalizer=1.0, grad_scale=1.0, return_grad=False, return_lse=False, return_log_probs=False, threads=0)

@@ -5,6 +5,7 @@
 #include "softmax/dist_mpi.hpp"
 
 #include "common.hpp"
+#include "loss_args.hpp"
 
 namespace softmax_py {
 namespace {
@@ -64,6 +65,23 @@ void def_op(py::module_& m, const char* py_name, DistOp op, const char* op_name)
       "Internal: see softmax.dist (takes the communicator's Fortran handle).");
 }
 
+py::object dist_cross_entropy(int64_t fcomm, py::handle input, py::handle target,
+                              int64_t class_offset, const LossArgs& a, bool return_grad,
+                              bool return_lse, bool return_log_probs) {
+  const int threads = parse_threads(a.threads, "dist.cross_entropy");
+  return loss_call("dist.cross_entropy", input, target, a, return_grad, return_lse,
+                   return_log_probs,
+                   [&](const softmax::ConstTensorView& x, const softmax::ConstTensorView& t,
+                       const softmax::CrossEntropyOutputs& out,
+                       softmax::CrossEntropyOptions o) {
+                     softmax::dist::MpiCommunicator comm(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
+                     softmax::Context ctx;
+                     ctx.threads = threads;
+                     o.threads = 0;
+                     softmax::dist::cross_entropy(comm, x, t, out, class_offset, o, ctx);
+                   });
+}
+
 }  // namespace
 
 void register_dist(py::module_& m) {
@@ -71,6 +89,23 @@ void register_dist(py::module_& m) {
   def_op(m, "_dist_log_softmax", DistOp::kLogSoftmax, "dist.log_softmax");
   def_op(m, "_dist_logsumexp", DistOp::kLogSumExp, "dist.logsumexp");
   def_op(m, "_dist_argmax", DistOp::kArgmax, "dist.argmax");
+  m.def(
+      "_dist_cross_entropy",
+      [](int64_t fcomm, py::handle input, py::handle target, int64_t class_offset,
+         py::handle weight, int64_t ignore_index, const std::string& reduction,
+         double label_smoothing, double z_loss, double normalizer, double grad_scale,
+         bool return_grad, bool return_lse, bool return_log_probs, int threads) {
+        const LossArgs a{weight, ignore_index, reduction, label_smoothing, z_loss, normalizer,
+                         grad_scale, threads};
+        return dist_cross_entropy(fcomm, input, target, class_offset, a, return_grad, return_lse,
+                                  return_log_probs);
+      },
+      py::arg("fcomm"), py::arg("input"), py::arg("target"), py::arg("class_offset"),
+      py::arg("weight"), py::arg("ignore_index"), py::arg("reduction"),
+      py::arg("label_smoothing"), py::arg("z_loss"), py::arg("normalizer"),
+      py::arg("grad_scale"), py::arg("return_grad"), py::arg("return_lse"),
+      py::arg("return_log_probs"), py::arg("threads"),
+      "Internal: see softmax.dist.cross_entropy (takes the communicator's Fortran handle).");
   m.def(
       "_dist_default_shard",
       [](int64_t vocab, int rank, int ranks) {

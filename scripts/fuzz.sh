@@ -16,7 +16,11 @@ shift || true
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=(npy_fuzz text_fuzz api_fuzz)
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
+# As the sanitizer build (scripts/sanitize.sh), to fit CI's time: -O1 with line tables, no CUDA,
+# kernels for AVX2 and the scalar fallback only.
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
+  -DSOFTMAX_BUILD_CUDA=OFF -DSOFTMAX_HWY_DISABLE="HWY_AVX3|HWY_AVX3_DL" \
   -DSOFTMAX_BUILD_FUZZ=ON -DSOFTMAX_BUILD_TESTS=OFF -DSOFTMAX_BUILD_PYTHON=OFF \
   -DSOFTMAX_BUILD_TOOLS=OFF >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]}"

@@ -28,6 +28,14 @@
 //     redo the sum of a near-certain row (sum < 1 + 2^-20, see ops.hpp) with the row max known:
 //     one more all-gather for those rows only.
 //   argmax: one all-gather of 24 bytes per row.
+//   cross_entropy: the softmax family's statistics (as log_softmax above), then one all-gather
+//     of 16 bytes per row (hard targets: the target's logit from the rank holding it) plus, with
+//     label smoothing or soft targets, 32 bytes per chunk per row (the chunk's sum_c v_c
+//     (x_c - max), its long double redo, the soft-target mass): 2 collectives after the
+//     agreement (Megatron-LM's fused count).
+//   sample: 32 bytes per row (max, NaN, argmax), then per row by mode: top-k, k records of 8
+//     bytes (16 for f64); top-p, 32 bytes, 8, then 8 (16) per candidate; neither, 16 bytes
+//     then 8 per draw from its owner (Gumbel-max: 16 per draw); greedy rows nothing more.
 //
 // Failures. Each rank validates its own arguments first; the agreement all-gather then carries
 // every rank's verdict and layout, so an invalid argument on any rank (bad shape or dtype,
@@ -43,7 +51,9 @@
 #include <vector>
 
 #include "softmax/context.hpp"
+#include "softmax/cross_entropy.hpp"
 #include "softmax/options.hpp"
+#include "softmax/sampling.hpp"
 #include "softmax/tensor.hpp"
 
 namespace softmax::dist {
@@ -116,5 +126,54 @@ void logsumexp(Communicator& comm, ConstTensorView x, TensorView y, int64_t clas
                const SoftmaxOptions& options = {}, const Context& context = {});
 void argmax(Communicator& comm, ConstTensorView x, TensorView indices, int64_t class_offset,
             const SoftmaxOptions& options = {}, const Context& context = {});
+
+// cross_entropy (softmax/cross_entropy.hpp) on a sharded class axis, forward and backward.
+// logits: this rank's shard, (N, n_r) or (N, n_r, d1, ..., dk) (class axis 1) or (n_r).
+// targets: hard class ids (global, in [0, V) or ignore_index) of the rows' shape, the same on
+// every rank; or soft targets (probabilities) sharded like the logits. options.weight: the whole
+// (V) weight vector on every rank; grad_output likewise whole. Every option of the
+// single-process call (ignore_index, weights, label_smoothing from the global statistics,
+// z_loss, every reduction, normalizer, grad_scale) means the same; vocab_chunk must be 0.
+// Outputs: loss and lse whole, on every rank; grad and log_probs: this rank's shard (the
+// logits' shard shape). Bit-identical to the single-process call on aligned layouts (see the
+// header comment); other layouts within the single-process bounds. Throws softmax::Error on
+// every rank (targets, weights or grad_output that differ across ranks included); nothing is
+// written then.
+void cross_entropy(Communicator& comm, ConstTensorView logits, ConstTensorView targets,
+                   const CrossEntropyOutputs& out, int64_t class_offset,
+                   const CrossEntropyOptions& options = {}, const Context& context = {});
+
+// sample (softmax/sampling.hpp) on a sharded vocabulary: the same token ids as the
+// single-process softmax::sample(whole logits, tokens, params, seed, offset), exactly, for every
+// layout (aligned or not) and rank count, on every rank.
+// Shapes: logits (B, n_r): this rank's shard of the vocabulary (any strides, n_r >= 0), dtype
+// f32, f64, bf16 or f16, B and the dtype the same on every rank; tokens (B) or (B, D), i64:
+// global token ids in [0, V), the whole result written on every rank. params, seed and offset
+// mean what they mean to softmax::sample (temperature, top_k, top_p, min_p, per-row values,
+// streams, seeds, offsets, method; draw d uses offset + d) and must be the same on every rank
+// (compared by hash); params.threads as the Context. params.processors must be null (logit
+// processors act on global token ids: kUnsupported).
+// Exactness: the tempered weights w_i = exp((x_i - max) / T) are computed elementwise with the
+// global row max by the single-process kernel, so each token's weight, key and integer mass are
+// the single-process ones; every filter boundary is then found by the same exact integer select
+// on a candidate list that holds the single-process kept prefix, and the uniform of each draw is
+// the single-process Philox value.
+// Collectives after the agreement (bytes per row per rank; f64 records are 16 bytes, else 8):
+//   1. every row: 32 bytes (shard max, NaN flag, greedy argmax). Greedy rows (T = 0) end here.
+//   2. top-k (0 < k < V): the shard's min(k, n_r) top records (id, weight), padded: O(k).
+//      top-p alone: 32 bytes (the shard's mass and local top-p boundary key). Neither (min_p
+//      and temperature only), inverse CDF: 16 bytes (the shard's kept mass); Gumbel-max: 16
+//      bytes per draw (the shard's best Gumbel key), which decides the row.
+//   3. top-p alone: 8 bytes (a count), then one record per token whose key reaches the
+//      smallest local boundary (a superset of the global prefix). Neither, inverse CDF: 8 bytes
+//      per draw, from the one rank whose share of the kept mass holds the draw.
+//   So 2 to 5 collectives in all, each row's bytes independent of V except through k and the
+//   top-p candidates; all rows of a call travel together.
+// Errors: every sample rule (softmax/sampling.hpp) and the layout rules (header comment) throw
+// the same softmax::Error on every rank; a row holding NaN or +inf on any shard, or all -inf
+// across all shards, names the first such row. Nothing is written to tokens when thrown.
+void sample(Communicator& comm, ConstTensorView logits, TensorView tokens, int64_t class_offset,
+            const SamplingParams& params, uint64_t seed, uint64_t offset = 0,
+            const Context& context = {});
 
 }  // namespace softmax::dist

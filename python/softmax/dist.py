@@ -6,7 +6,9 @@ first class. Every call is collective: all ranks of ``comm`` call it in the same
 
 * ``softmax`` / ``log_softmax`` return this rank's shard of the result;
 * ``logsumexp`` / ``argmax`` return the whole (reduced) result on every rank; argmax returns
-  global class ids.
+  global class ids;
+* ``cross_entropy`` returns the whole loss (and lse) on every rank and this rank's shard of the
+  gradient and log-probs.
 
 With the layout of :func:`default_shard` (shard boundaries on multiples of 32768 classes) the
 results are bit-identical to the single-process ``softmax.softmax`` etc. on the whole tensor;
@@ -30,7 +32,7 @@ if not hasattr(_core, "_dist_softmax"):
     raise ImportError("softmax.dist: this build of softmax has no MPI support "
                       "(build with Open MPI installed: apt-get install libopenmpi-dev openmpi-bin)")
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "argmax", "default_shard", "SHARD_ALIGN"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "argmax", "cross_entropy", "default_shard", "SHARD_ALIGN"]
 
 #: Shard boundaries on multiples of this give bit-identical results.
 SHARD_ALIGN = _core._dist_shard_align
@@ -73,3 +75,22 @@ def argmax(comm, x, class_offset, axis=-1, *, keepdims=False, out=None, threads=
     """Global class id of each row's first maximum (first NaN if any), on every rank."""
     return _core._dist_argmax(_fcomm(comm), x, class_offset, axis, 1.0, keepdims, None, out,
                               threads)
+
+
+def cross_entropy(comm, input, target, class_offset, weight=None, *, ignore_index=-100,
+                  reduction="mean", label_smoothing=0.0, z_loss=0.0, normalizer=1.0,
+                  grad_scale=1.0, return_grad=False, return_lse=False, return_log_probs=False,
+                  threads=0):
+    """softmax.cross_entropy with the class axis (axis 1, or 0 for 1-d input) sharded.
+
+    ``input``: this rank's shard of the logits, (N, n_r), (N, n_r, d1, ...) or (n_r,).
+    ``target``: hard class ids (global ids, the same array on every rank), or soft targets
+    sharded like ``input``. ``weight``: the whole (C,) class-weight vector on every rank. Every
+    option means what it means in ``softmax.cross_entropy`` (label smoothing and z-loss from the
+    global statistics). Returns the whole loss on every rank, or the tuple
+    ``(loss, grad, lse, log_probs)`` of the requested items: ``grad`` and ``log_probs`` are this
+    rank's shard, ``lse`` whole. NumPy arrays (no autograd: pass ``return_grad=True``)."""
+    return _core._dist_cross_entropy(_fcomm(comm), input, target, class_offset, weight,
+                                     ignore_index, reduction, label_smoothing, z_loss, normalizer,
+                                     grad_scale, return_grad, return_lse, return_log_probs,
+                                     threads)

@@ -94,3 +94,81 @@ def test_errors_one_line_exit_2(inputs, tmp_path, args, needle):
     assert needle in r.stderr, r.stderr
     assert r.stderr.count(b"softmax: error") == 1, r.stderr
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def loss_inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("vpce")
+    rng = np.random.default_rng(8)
+    v = 70001
+    x = rng.normal(0, 3, (5, v)).astype(np.float32)
+    x[1, 3] = 50  # a near-certain row
+    np.save(d / "x.npy", x)
+    np.save(d / "x64.npy", x.astype(np.float64))
+    np.save(d / "t.npy", np.array([0, 3, -100, v - 1, 40000]))
+    np.save(d / "t3.npy", np.array([0, 3, 5, v - 1, 3]))  # --ignore-index 3
+    q = np.abs(rng.normal(size=(5, v))).astype(np.float32)
+    np.save(d / "q.npy", q / q.sum(1, keepdims=True))
+    np.save(d / "w.npy", (0.5 + (np.arange(v) % 3) * 0.5).astype(np.float32))
+    np.save(d / "bad.npy", np.array([0, v, 1, 2, 3]))
+    return d
+
+
+@pytest.mark.parametrize("extra", [
+    [],
+    ["--weight", "w.npy", "--label-smoothing", "0.1", "--z-loss", "1e-4"],
+    ["--reduction", "none", "--label-smoothing", "0.2"],
+    ["--reduction", "sum", "--ignore-index", "3"],
+])
+@pytest.mark.parametrize("logits,targets", [("x.npy", "t.npy"), ("x64.npy", "t.npy"),
+                                            ("x.npy", "q.npy")])
+@pytest.mark.parametrize("ranks", [1, 3])
+def test_cross_entropy_same_bytes(loss_inputs, extra, logits, targets, ranks):
+    d = loss_inputs
+    if targets == "q.npy" and "--ignore-index" in extra:
+        pytest.skip("ignore_index applies to hard targets")
+    extra = [str(d / e) if e.endswith(".npy") else e for e in extra]
+    if "--ignore-index" in extra:
+        targets = "t3.npy"
+    base = ["cross-entropy", "-i", str(d / logits), "--targets", str(d / targets)] + extra
+    outs = {}
+    for tag, np_ in (("one", None), ("vp", ranks)):
+        files = [d / f"{tag}_{k}_{ranks}.npy" for k in ("loss", "grad", "lp")]
+        for f in files:
+            f.unlink(missing_ok=True)
+        args = base + ["-o", str(files[0]), "--grad-out", str(files[1]),
+                       "--log-prob-out", str(files[2])]
+        if np_:
+            args.insert(1, "--vocab-parallel")
+        r = run(args, np_)
+        assert r.returncode == 0, r.stderr
+        outs[tag] = [f.read_bytes() for f in files]
+    assert outs["one"] == outs["vp"]
+    # The single-process loss itself against NumPy in f64 (independent reference), plain case.
+    if not extra and targets == "t.npy":
+        x = np.load(d / logits).astype(np.float64)
+        t = np.load(d / "t.npy")
+        lse = np.log(np.exp(x - x.max(1, keepdims=True)).sum(1)) + x.max(1)
+        keep = t != -100
+        want = np.mean(lse[keep] - x[keep, t[keep]])
+        got = float(np.load(d / f"one_loss_{ranks}.npy"))
+        assert abs(got - want) <= 1e-5 * (1 + abs(want))
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["cross-entropy", "--vocab-parallel", "-i", "x.npy", "--targets", "bad.npy"],
+     b"class ids must be in [0, 70001)"),
+    (["nll-loss", "--vocab-parallel", "-i", "x.npy", "--targets", "t.npy"],
+     b"--vocab-parallel"),
+    (["cross-entropy", "--vocab-parallel", "-i", "missing.npy", "--targets", "t.npy"],
+     b"cannot open"),
+])
+def test_cross_entropy_errors(loss_inputs, tmp_path, args, needle):
+    d = loss_inputs
+    args = [str(d / a) if a.endswith(".npy") and a != "missing.npy" else a for a in args]
+    out = tmp_path / "o.npy"
+    r = run(args + ["-o", str(out)], 2)
+    assert r.returncode != 0
+    assert needle in r.stderr, r.stderr
+    assert r.stderr.count(b"softmax: error") == 1, r.stderr
+    assert not out.exists()

@@ -130,7 +130,7 @@ TEST(SoftmaxLlm, CraftedHeadersAreRejectedBeforeAllocating) {
     ASSERT_NE(f, nullptr);
     std::fwrite(header.data(), sizeof(int32_t), header.size(), f);
     const std::vector<char> zeros(weight_bytes, 0);
-    std::fwrite(zeros.data(), 1, zeros.size(), f);
+    if (!zeros.empty()) std::fwrite(zeros.data(), 1, zeros.size(), f);
     std::fclose(f);
   };
   auto message = [&]() -> std::string {

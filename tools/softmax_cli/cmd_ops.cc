@@ -19,16 +19,9 @@
 #include "softmax/shape.hpp"
 #include "src/io/file_util.hpp"
 #ifdef SOFTMAX_CLI_MPI
-#include <fcntl.h>
-#include <climits>
-#include <cerrno>
-#include <cstdlib>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "softmax/dist.hpp"
 #include "softmax/dist_mpi.hpp"
+#include "softmax_cli/vocab_parallel.hpp"
 #endif
 
 namespace softmax::cli {
@@ -205,92 +198,14 @@ std::string top_table(const io::Array& y, int64_t axis, int64_t k, bool log, boo
 // ---- --vocab-parallel: the class axis sharded across MPI ranks (softmax/dist.hpp) ----------
 
 #ifdef SOFTMAX_CLI_MPI
-// MPI is initialised on first use and finalised at exit.
-void ensure_mpi() {
-  int inited = 0;
-  MPI_Initialized(&inited);
-  if (inited) return;
-  MPI_Init(nullptr, nullptr);
-  std::atexit([] {
-    int fin = 0;
-    MPI_Finalized(&fin);
-    if (!fin) MPI_Finalize();
-  });
-}
-
-// A read-only mapping of a whole file.
-struct Mapping {
-  const unsigned char* data = nullptr;
-  std::size_t size = 0;
-  Mapping() = default;
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-  ~Mapping() {
-    if (data != nullptr && size > 0) munmap(const_cast<unsigned char*>(data), size);
-  }
-};
-
-void map_file(const std::string& path, Mapping& m) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw Error(ErrorKind::kIO, "vocab-parallel", "cannot open '" + path + "': " + std::strerror(errno));
-  }
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(ErrorKind::kIO, "vocab-parallel", "'" + path + "' is not a regular file");
-  }
-  m.size = static_cast<std::size_t>(st.st_size);
-  if (m.size > 0) {
-    void* p = mmap(nullptr, m.size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      ::close(fd);
-      throw Error(ErrorKind::kIO, "vocab-parallel", "cannot map '" + path + "': " + std::strerror(errno));
-    }
-    m.data = static_cast<const unsigned char*>(p);
-  }
-  ::close(fd);
-}
-
-// Every rank learns whether any rank failed before the op's own collectives: the failing
-// ranks' messages are gathered and every rank throws the lowest failing rank's.
-void agree_or_throw(const std::string& local_error, ErrorKind kind) {
-  constexpr int kMsg = 480;
-  char mine[kMsg + 8] = {};
-  mine[0] = local_error.empty() ? 0 : 1;
-  mine[1] = static_cast<char>(kind);
-  std::strncpy(mine + 8, local_error.c_str(), kMsg - 1);
-  int rank = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  std::vector<char> all(static_cast<std::size_t>(size) * (kMsg + 8));
-  MPI_Allgather(mine, kMsg + 8, MPI_CHAR, all.data(), kMsg + 8, MPI_CHAR, MPI_COMM_WORLD);
-  for (int r = 0; r < size; ++r) {
-    const char* rec = all.data() + static_cast<std::size_t>(r) * (kMsg + 8);
-    if (rec[0] != 0) {
-      throw Error(static_cast<ErrorKind>(rec[1]), "vocab-parallel",
-                  "rank " + std::to_string(r) + " of " + std::to_string(size) + ": " +
-                      std::string(rec + 8, strnlen(rec + 8, kMsg)));
-    }
-  }
-}
-
 void run_vocab_parallel_ranks(Op op, const CoreArgs& a);
 
-// Every rank reaches the same verdict (agree_or_throw, the ops' agreement); only rank 0 reports
-// it, the others exit with the same status silently.
+// Every rank reaches the same verdict (vp::agreed, the ops' agreement); only rank 0 reports it.
 void run_op_vocab_parallel(Op op, const CoreArgs& a) {
-  ensure_mpi();
-  try {
+  vp::run_ranks([&] {
     check_usage(op, a);
     run_vocab_parallel_ranks(op, a);
-  } catch (...) {
-    int inited = 0, rank = 0;
-    MPI_Initialized(&inited);
-    if (inited) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    if (rank != 0) std::exit(2);
-    throw;
-  }
+  });
 }
 
 void run_vocab_parallel_ranks(Op op, const CoreArgs& a) {
@@ -304,50 +219,25 @@ void run_vocab_parallel_ranks(Op op, const CoreArgs& a) {
   if (a.top_opt->count() > 0) throw UsageError("--top does not apply with --vocab-parallel");
   softmax::dist::MpiCommunicator comm(MPI_COMM_WORLD);
   const int rank = comm.rank(), ranks = comm.size();
-  Mapping map;
-  io::NpyHeader h;
-  std::string err;
-  ErrorKind kind = ErrorKind::kIO;
-  try {
-    map_file(a.input, map);
-    h = io::parse_npy_header(map.data, map.size, a.input);
-    if (h.fortran || h.swap) {
-      throw Error(ErrorKind::kUnsupported, "vocab-parallel",
-                  "'" + a.input + "' is " + (h.fortran ? "in Fortran order" : "big-endian") +
-                      ": --vocab-parallel maps C-order little-endian .npy files in place "
-                      "(rewrite it with numpy.ascontiguousarray(x).astype('<f4'))");
-    }
+  vp::ShardedNpy in;
+  vp::agreed([&] {
+    vp::map_sharded(a.input, "input", rank, ranks, in);
+    const io::NpyHeader& h = in.header;
     if (h.dtype != DType::f16 && h.dtype != DType::f32 && h.dtype != DType::f64) {
       throw Error(ErrorKind::kDTypeMismatch, name, "input",
                   "'" + a.input + "' of dtype " + dtype_name(h.dtype),
                   "must be float16, float32 or float64");
-    }
-    if (h.shape.empty()) {
-      throw Error(ErrorKind::kShapeMismatch, name, "input", "a 0-d array",
-                  "--vocab-parallel shards the last axis: the input needs one");
     }
     const int64_t axis = softmax::normalize_axis(a.axis, static_cast<int64_t>(h.shape.size()), name.c_str());
     if (axis != static_cast<int64_t>(h.shape.size()) - 1) {
       throw Error(ErrorKind::kInvalidArgument, name, "axis", std::to_string(a.axis),
                   "--vocab-parallel shards the last axis (the classes of a C-order file)");
     }
-  } catch (const Error& e) {
-    err = e.what();
-    kind = e.kind();
-  } catch (const std::exception& e) {
-    err = e.what();
-  }
-  agree_or_throw(err, kind);
-
-  const int64_t vocab = h.shape.back();
-  const softmax::dist::Shard sh = softmax::dist::default_shard(vocab, rank, ranks);
-  const auto es = static_cast<int64_t>(dtype_size(h.dtype));
-  std::vector<int64_t> shard_shape = h.shape;
-  shard_shape.back() = sh.size;
-  std::vector<int64_t> strides(h.shape.size(), 1);
-  for (std::size_t j = h.shape.size() - 1; j-- > 0;) strides[j] = strides[j + 1] * h.shape[j + 1];
-  const int64_t rows = vocab == 0 ? 0 : h.numel / vocab;
-  ConstTensorView x(map.data + h.data_offset + sh.offset * es, h.dtype, shard_shape, strides);
+  });
+  const io::NpyHeader& h = in.header;
+  const softmax::dist::Shard sh = in.shard;
+  const std::vector<int64_t>& shard_shape = in.shard_shape;
+  ConstTensorView x = in.view;
 
   const DType out_t = a.dtype.empty() ? h.dtype : parse_float_dtype(a.dtype);
   const DType compute_out = h.dtype == DType::f64 ? DType::f64 : out_t;
@@ -369,33 +259,9 @@ void run_vocab_parallel_ranks(Op op, const CoreArgs& a) {
     io::Array part = io::Array::zeros(compute_out, shard_shape);
     if (op == Op::softmax) softmax::dist::softmax(comm, x, part.view(), sh.offset, o, ctx);
     else softmax::dist::log_softmax(comm, x, part.view(), sh.offset, o, ctx);
-    // Rank 0 gathers every rank's columns (MPI_Gatherv of whole shards) and interleaves them.
-    const auto oes = static_cast<int64_t>(dtype_size(compute_out));
-    std::vector<int> counts(static_cast<std::size_t>(ranks)), displs(static_cast<std::size_t>(ranks));
-    int64_t total = 0;
-    for (int r = 0; r < ranks; ++r) {
-      const int64_t b = rows * softmax::dist::default_shard(vocab, r, ranks).size * oes;
-      if (total + b > INT_MAX) {
-        throw Error(ErrorKind::kOverflow, "vocab-parallel",
-                    "the output is over 2 GiB: rank 0 cannot gather it in one MPI call");
-      }
-      counts[r] = static_cast<int>(b);
-      displs[r] = static_cast<int>(total);
-      total += b;
-    }
-    std::vector<unsigned char> gathered(rank == 0 ? static_cast<std::size_t>(std::max<int64_t>(total, 1)) : 1);
-    MPI_Gatherv(part.bytes.data(), counts[rank], MPI_BYTE, gathered.data(), counts.data(),
-                displs.data(), MPI_BYTE, 0, MPI_COMM_WORLD);
+    // Rank 0 gathers every rank's columns and interleaves them.
+    y = vp::gather_columns(part, h.shape, compute_out, rank, ranks);
     if (rank != 0) return;
-    y = io::Array::zeros(compute_out, h.shape);
-    for (int r = 0; r < ranks; ++r) {
-      const softmax::dist::Shard s = softmax::dist::default_shard(vocab, r, ranks);
-      for (int64_t row = 0; row < rows && s.size > 0; ++row) {
-        std::memcpy(y.bytes.data() + (row * vocab + s.offset) * oes,
-                    gathered.data() + displs[r] + row * s.size * oes,
-                    static_cast<std::size_t>(s.size * oes));
-      }
-    }
   } else {
     const std::vector<int64_t> rshape = softmax::reduced_shape(h.shape, static_cast<int64_t>(h.shape.size()) - 1, a.keepdims);
     y = io::Array::zeros(op == Op::argmax ? DType::i64 : compute_out, rshape);

@@ -31,6 +31,30 @@ for vocab in (1000, 2 * 32768 + 123):
     if not np.array_equal(am, np.argmax(x, axis=-1)):
         failures.append(f"argmax V={vocab}: {am} vs {np.argmax(x, axis=-1)}")
 
+    # cross_entropy: hard targets on every rank's classes (one ignored), weights, smoothing,
+    # z-loss; loss, lse, grad and log-probs against the single-process call.
+    tgt = np.array([0, vocab - 1, -100, vocab // 2])
+    w = (0.5 + (np.arange(vocab) % 5) * 0.25).astype(np.float32)
+    for kw in (dict(), dict(weight=w, label_smoothing=0.1, z_loss=1e-4),
+               dict(reduction="none", label_smoothing=0.2)):
+        kws = dict(kw)
+        got = softmax.dist.cross_entropy(comm, xs, tgt, off, return_grad=True, return_lse=True,
+                                         return_log_probs=True, **kws)
+        want = softmax.cross_entropy(x, tgt, return_grad=True, return_lse=True,
+                                     return_log_probs=True, **kws)
+        for i, part in enumerate(("loss", "grad", "lse", "log_probs")):
+            wp = want[i][:, off:off + n] if part in ("grad", "log_probs") else want[i]
+            if got[i].shape != wp.shape or got[i].tobytes() != np.ascontiguousarray(wp).tobytes():
+                failures.append(f"cross_entropy {kw.keys()} V={vocab}: {part} not the single-process bits")
+
+# A target outside every shard: every rank raises the same error.
+try:
+    softmax.dist.cross_entropy(comm, np.zeros((1, 3), np.float32), np.array([3 * size]), 3 * rank)
+    failures.append("no error for a target outside every shard")
+except ValueError as e:
+    if f"[0, {3 * size})" not in str(e):
+        failures.append(f"target error does not give the class range: {e}")
+
 # The last rank passes a negative temperature: every rank raises the same error.
 t = -1.0 if rank == size - 1 else 1.0
 try:

@@ -49,7 +49,7 @@ std::vector<float> logits(int64_t rows, int64_t v) {
 // Rank r's shard of a row-major (rows, v) tensor, copied out (no rank sees another's classes).
 std::vector<float> shard_of(const std::vector<float>& x, int64_t rows, int64_t v, Shard s) {
   std::vector<float> out(static_cast<std::size_t>(rows * s.size));
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = 0; r < rows && s.size > 0; ++r) {
     std::memcpy(out.data() + r * s.size, x.data() + r * v + s.offset, sizeof(float) * s.size);
   }
   return out;
