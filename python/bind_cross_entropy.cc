@@ -216,44 +216,16 @@ void register_cross_entropy(py::module_& m) {
          int64_t ignore_index, const std::string& reduction, double label_smoothing,
          double z_loss, double normalizer, double grad_scale, int64_t vocab_chunk,
          bool return_grad, bool return_lse, py::handle grad_output, int threads) {
-        const char* op = "linear_cross_entropy";
-        LossArgs a{class_weight, ignore_index, reduction, label_smoothing, z_loss, normalizer,
-                   grad_scale, threads};
-        const Operand h = input(hidden_obj, op, "hidden");
-        const Operand w = input(weight_obj, op, "weight");
-        const Operand t = input(target, op, "target", /*allow_int=*/true);
-        const std::optional<Operand> cw = optional_input(class_weight, op, "class_weight");
-        softmax::CrossEntropyOptions o = make_options(a, cw, op);
-        o.vocab_chunk = vocab_chunk;
-        const std::optional<Operand> go = optional_input(grad_output, op, "grad_output");
-        if (go) o.grad_output = go->cview();
-        const int64_t n = h.view.shape.empty() ? 0 : h.view.shape[0];
-        Operand loss = new_output(
-            h.kind, o.reduction == softmax::Reduction::kNone ? std::vector<int64_t>{n}
-                                                             : std::vector<int64_t>{},
-            DType::f32, op);
-        softmax::LinearCrossEntropyOutputs out;
-        out.loss = loss.view;
-        std::vector<Operand> extra;
-        extra.reserve(3);
-        if (return_grad) {
-          extra.push_back(new_output(h.kind, h.view.shape, DType::f32, op));
-          out.grad_hidden = extra.back().view;
-          extra.push_back(new_output(h.kind, w.view.shape, DType::f32, op));
-          out.grad_weight = extra.back().view;
-        }
-        if (return_lse) {
-          extra.push_back(new_output(h.kind, {n}, DType::f32, op));
-          out.lse = extra.back().view;
-        }
-        nogil([&] {
-          softmax::linear_cross_entropy(h.cview(), w.cview(), t.cview(), out, o);
-        });
-        if (extra.empty()) return loss.owner;
-        py::tuple result(1 + extra.size());
-        result[0] = loss.owner;
-        for (std::size_t i = 0; i < extra.size(); ++i) result[i + 1] = extra[i].owner;
-        return py::object(std::move(result));
+        const LossArgs a{class_weight, ignore_index, reduction, label_smoothing, z_loss,
+                         normalizer, grad_scale, threads};
+        return linear_loss_call(
+            "linear_cross_entropy", hidden_obj, weight_obj, target, a, vocab_chunk, return_grad,
+            return_lse, grad_output,
+            [](const softmax::ConstTensorView& h, const softmax::ConstTensorView& w,
+               const softmax::ConstTensorView& t, const softmax::LinearCrossEntropyOutputs& out,
+               const softmax::CrossEntropyOptions& o) {
+              softmax::linear_cross_entropy(h, w, t, out, o);
+            });
       },
       py::arg("hidden"), py::arg("weight"), py::arg("target"), py::kw_only(),
       py::arg("class_weight") = py::none(), py::arg("ignore_index") = -100,

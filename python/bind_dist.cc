@@ -6,6 +6,7 @@
 
 #include "common.hpp"
 #include "loss_args.hpp"
+#include "sampling_args.hpp"
 
 namespace softmax_py {
 namespace {
@@ -82,6 +83,51 @@ py::object dist_cross_entropy(int64_t fcomm, py::handle input, py::handle target
                    });
 }
 
+py::object dist_linear_cross_entropy(int64_t fcomm, py::handle hidden, py::handle weight,
+                                     py::handle target, int64_t class_offset, const LossArgs& a,
+                                     int64_t vocab_chunk, bool return_grad, bool return_lse,
+                                     py::handle grad_output) {
+  const int threads = parse_threads(a.threads, "dist.linear_cross_entropy");
+  return linear_loss_call(
+      "dist.linear_cross_entropy", hidden, weight, target, a, vocab_chunk, return_grad,
+      return_lse, grad_output,
+      [&](const softmax::ConstTensorView& h, const softmax::ConstTensorView& w,
+          const softmax::ConstTensorView& t, const softmax::LinearCrossEntropyOutputs& out,
+          softmax::CrossEntropyOptions o) {
+        softmax::dist::MpiCommunicator comm(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
+        softmax::Context ctx;
+        ctx.threads = threads;
+        o.threads = 0;
+        softmax::dist::linear_cross_entropy(comm, h, w, t, out, class_offset, o, ctx);
+      });
+}
+
+py::object dist_sample(int64_t fcomm, py::handle x, int64_t class_offset, py::handle num_samples,
+                       const SampleArgs& a) {
+  const char* op = "dist.sample";
+  const Operand xin = input(x, op, "logits");
+  std::vector<int64_t> shape{xin.view.shape.empty() ? 0 : xin.view.shape[0]};
+  if (!num_samples.is_none()) {
+    const auto d = py::cast<int64_t>(num_samples);
+    if (d < 0) {
+      throw py::value_error(std::string("softmax.") + op + ": num_samples = " +
+                            std::to_string(d) + ": must be >= 0");
+    }
+    shape.push_back(d);
+  }
+  Operand tokens = new_output(xin.kind, shape, DType::i64, op);
+  softmax::dist::MpiCommunicator comm(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
+  softmax::Context ctx;
+  ctx.threads = a.params.threads;
+  softmax::SamplingParams p = a.params;
+  p.threads = 0;
+  nogil([&] {
+    softmax::dist::sample(comm, xin.cview(), tokens.view, class_offset, p, a.seed.scalar,
+                          a.offset.scalar, ctx);
+  });
+  return tokens.owner;
+}
+
 }  // namespace
 
 void register_dist(py::module_& m) {
@@ -106,6 +152,37 @@ void register_dist(py::module_& m) {
       py::arg("grad_scale"), py::arg("return_grad"), py::arg("return_lse"),
       py::arg("return_log_probs"), py::arg("threads"),
       "Internal: see softmax.dist.cross_entropy (takes the communicator's Fortran handle).");
+  m.def(
+      "_dist_linear_cross_entropy",
+      [](int64_t fcomm, py::handle hidden, py::handle weight, py::handle target,
+         int64_t class_offset, py::handle class_weight, int64_t ignore_index,
+         const std::string& reduction, double label_smoothing, double z_loss, double normalizer,
+         double grad_scale, int64_t vocab_chunk, bool return_grad, bool return_lse,
+         py::handle grad_output, int threads) {
+        const LossArgs a{class_weight, ignore_index, reduction, label_smoothing, z_loss,
+                         normalizer, grad_scale, threads};
+        return dist_linear_cross_entropy(fcomm, hidden, weight, target, class_offset, a,
+                                         vocab_chunk, return_grad, return_lse, grad_output);
+      },
+      py::arg("fcomm"), py::arg("hidden"), py::arg("weight"), py::arg("target"),
+      py::arg("class_offset"), py::arg("class_weight"), py::arg("ignore_index"),
+      py::arg("reduction"), py::arg("label_smoothing"), py::arg("z_loss"),
+      py::arg("normalizer"), py::arg("grad_scale"), py::arg("vocab_chunk"),
+      py::arg("return_grad"), py::arg("return_lse"), py::arg("grad_output"),
+      py::arg("threads"),
+      "Internal: see softmax.dist.linear_cross_entropy (takes the communicator's Fortran handle).");
+  m.def(
+      "_dist_sample",
+      [](int64_t fcomm, py::handle x, int64_t class_offset, py::handle num_samples, py::handle t,
+         py::handle k, py::handle p, py::handle mp, const std::string& method, py::handle seed,
+         py::handle offset, py::handle streams, int threads) {
+        const SampleArgs a("dist.sample", t, k, p, mp, method, seed, offset, streams, threads);
+        return dist_sample(fcomm, x, class_offset, num_samples, a);
+      },
+      py::arg("fcomm"), py::arg("logits"), py::arg("class_offset"), py::arg("num_samples"),
+      py::arg("temperature"), py::arg("top_k"), py::arg("top_p"), py::arg("min_p"),
+      py::arg("method"), py::arg("seed"), py::arg("offset"), py::arg("streams"),
+      py::arg("threads"), "Internal: see softmax.dist.sample (takes the communicator's Fortran handle).");
   m.def(
       "_dist_default_shard",
       [](int64_t vocab, int rank, int ranks) {

@@ -1,5 +1,5 @@
 // python/loss_args.hpp: the shared keyword arguments and outputs of the loss bindings
-// (bind_cross_entropy.cc, and bind_dist.cc's softmax.dist.cross_entropy): PyTorch's argument
+// (bind_cross_entropy.cc, and bind_dist.cc's softmax.dist.cross_entropy / linear_cross_entropy): PyTorch's argument
 // names turned into CrossEntropyOptions, and the (loss, grad, lse, log_probs) result tuple.
 #pragma once
 
@@ -83,6 +83,48 @@ py::object loss_call(const char* op, py::handle input_obj, py::handle target_obj
   result[0] = loss.owner;
   for (std::size_t i = 0; i < extra.size(); ++i) result[i + 1] = extra[i].owner;
   return result;
+}
+
+// linear_cross_entropy's operands and outputs (loss: () or (N,); with return_grad grad_hidden
+// (N, D) and grad_weight (weight's shape); with return_lse lse (N,)), all f32; runs
+// run(hidden, weight, target, outputs, options) without the GIL.
+template <class Run>
+py::object linear_loss_call(const char* op, py::handle hidden_obj, py::handle weight_obj,
+                            py::handle target_obj, const LossArgs& a, int64_t vocab_chunk,
+                            bool return_grad, bool return_lse, py::handle grad_output, Run&& run) {
+  const Operand h = input(hidden_obj, op, "hidden");
+  const Operand w = input(weight_obj, op, "weight");
+  const Operand t = input(target_obj, op, "target", /*allow_int=*/true);
+  const std::optional<Operand> cw = optional_input(a.weight, op, "class_weight");
+  softmax::CrossEntropyOptions o = make_options(a, cw, op);
+  o.vocab_chunk = vocab_chunk;
+  const std::optional<Operand> go = optional_input(grad_output, op, "grad_output");
+  if (go) o.grad_output = go->cview();
+  const int64_t n = h.view.shape.empty() ? 0 : h.view.shape[0];
+  Operand loss = new_output(h.kind, o.reduction == softmax::Reduction::kNone
+                                        ? std::vector<int64_t>{n}
+                                        : std::vector<int64_t>{},
+                            softmax::DType::f32, op);
+  softmax::LinearCrossEntropyOutputs out;
+  out.loss = loss.view;
+  std::vector<Operand> extra;
+  extra.reserve(3);
+  if (return_grad) {
+    extra.push_back(new_output(h.kind, h.view.shape, softmax::DType::f32, op));
+    out.grad_hidden = extra.back().view;
+    extra.push_back(new_output(h.kind, w.view.shape, softmax::DType::f32, op));
+    out.grad_weight = extra.back().view;
+  }
+  if (return_lse) {
+    extra.push_back(new_output(h.kind, {n}, softmax::DType::f32, op));
+    out.lse = extra.back().view;
+  }
+  nogil([&] { run(h.cview(), w.cview(), t.cview(), out, o); });
+  if (extra.empty()) return loss.owner;
+  py::tuple result(1 + extra.size());
+  result[0] = loss.owner;
+  for (std::size_t i = 0; i < extra.size(); ++i) result[i + 1] = extra[i].owner;
+  return py::object(std::move(result));
 }
 
 }  // namespace softmax_py

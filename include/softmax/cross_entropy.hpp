@@ -94,7 +94,9 @@ struct CrossEntropyOptions {
   // split its sums by thread count).
   int threads = 0;
   // linear_cross_entropy only: vocabulary columns per chunk; 0 chooses so that the chunk of
-  // logits (N x chunk f32) takes about 8 MiB (at least 256 columns).
+  // logits (N x chunk f32) takes about 8 MiB (at least 256 columns). At most 32768: the passes
+  // run per 32768-class block (chunks restart at each block, the blocks' statistics merge in
+  // class order), the grid a vocabulary-parallel split shares (softmax/dist.hpp).
   int64_t vocab_chunk = 0;
 };
 

@@ -33,9 +33,9 @@
 //     label smoothing or soft targets, 32 bytes per chunk per row (the chunk's sum_c v_c
 //     (x_c - max), its long double redo, the soft-target mass): 2 collectives after the
 //     agreement (Megatron-LM's fused count).
-//   sample: 32 bytes per row (max, NaN, argmax), then per row by mode: top-k, k records of 8
-//     bytes (16 for f64); top-p, 32 bytes, 8, then 8 (16) per candidate; neither, 16 bytes
-//     then 8 per draw from its owner (Gumbel-max: 16 per draw); greedy rows nothing more.
+//   sample: 32 bytes per row (max, NaN, argmax), then per row by mode: top-k, min(k, n_r)
+//     records of 8 bytes (16 for f64); top-p, 536 bytes, 8, then 8 (16) per candidate; neither,
+//     16 bytes then 8 per draw from its owner (Gumbel-max: 16 per draw); greedy: nothing more.
 //
 // Failures. Each rank validates its own arguments first; the agreement all-gather then carries
 // every rank's verdict and layout, so an invalid argument on any rank (bad shape or dtype,
@@ -83,6 +83,12 @@ class Communicator {
   void all_gather(const void* in, void* out, const std::size_t* counts);
   // The same with `bytes` from every rank (out: size() * bytes).
   void all_gather(const void* in, std::size_t bytes, void* out);
+  // All-to-all with per-pair sizes: this rank sends send_counts[q] bytes to rank q (`in` holds
+  // the blocks for ranks 0, 1, ... in order) and receives recv_counts[q] bytes from rank q
+  // (`out`, blocks in rank order); recv_counts[q] here must equal send_counts[rank()] on q.
+  // Throws softmax::Error if the transport reports an error.
+  void all_to_all(const void* in, const std::size_t* send_counts, void* out,
+                  const std::size_t* recv_counts);
 
   const CommStats& stats() const { return stats_; }
   void reset_stats() { stats_ = CommStats{}; }
@@ -90,6 +96,9 @@ class Communicator {
  protected:
   // The transport: as all_gather. `in` may be null when counts[rank()] == 0.
   virtual void do_all_gather(const void* in, void* out, const std::size_t* counts) = 0;
+  // The transport: as all_to_all.
+  virtual void do_all_to_all(const void* in, const std::size_t* send_counts, void* out,
+                             const std::size_t* recv_counts) = 0;
 
  private:
   CommStats stats_;
@@ -143,6 +152,32 @@ void cross_entropy(Communicator& comm, ConstTensorView logits, ConstTensorView t
                    const CrossEntropyOutputs& out, int64_t class_offset,
                    const CrossEntropyOptions& options = {}, const Context& context = {});
 
+// linear_cross_entropy (softmax/cross_entropy.hpp) with the classifier sharded by vocabulary
+// rows (Megatron-LM's vocab-parallel LM head): rank r holds weight rows [class_offset,
+// class_offset + n_r) of the (V, D) matrix; the (N, V) logits are never held on any rank.
+// hidden: (N, D) f32, the same on every rank (hashed in the agreement); weight: (n_r, D) f32;
+// targets: (N) i32/i64 global class ids, every rank. Outputs: loss and lse whole on every rank;
+// grad_weight: (n_r, D), this rank's rows; grad_hidden: (N, D) whole on every rank (the sum of
+// every rank's partial, added in class order in f64 and rounded once: the same bits on every
+// rank). Every option of the single-process call means the same (vocab_chunk too; class weights
+// and grad_output whole on every rank).
+// Exactness: with every shard offset a multiple of 32768 (default_shard) the loss, lse and
+// grad_weight are bit-identical to the single-process call (its passes run per 32768-class
+// block and merge the blocks in class order, as here); grad_hidden is bit-identical for one
+// rank, and otherwise within the single-process bound of grad_hidden plus 2^-24 |grad_hidden|
+// (R partials of f32 GEMM sums added in f64 instead of one GEMM accumulation). Other layouts:
+// every output within the single-process bounds.
+// Communication after the agreement: 1 all-gather of 16 + 32 B_r bytes per row (B_r: this
+// rank's 32768-class blocks) for the statistics and the target logit; with grad_hidden an
+// all-reduce of N x D floats (a reduce-scatter and an all-gather, 2 (R - 1) / R * 4 N D bytes
+// sent per rank, as Megatron's backward of the column-parallel linear layer).
+// Throws softmax::Error on every rank (hidden, targets or options that differ across ranks
+// included); nothing is written then.
+void linear_cross_entropy(Communicator& comm, ConstTensorView hidden, ConstTensorView weight,
+                          ConstTensorView targets, const LinearCrossEntropyOutputs& out,
+                          int64_t class_offset, const CrossEntropyOptions& options = {},
+                          const Context& context = {});
+
 // sample (softmax/sampling.hpp) on a sharded vocabulary: the same token ids as the
 // single-process softmax::sample(whole logits, tokens, params, seed, offset), exactly, for every
 // layout (aligned or not) and rank count, on every rank.
@@ -161,14 +196,18 @@ void cross_entropy(Communicator& comm, ConstTensorView logits, ConstTensorView t
 // Collectives after the agreement (bytes per row per rank; f64 records are 16 bytes, else 8):
 //   1. every row: 32 bytes (shard max, NaN flag, greedy argmax). Greedy rows (T = 0) end here.
 //   2. top-k (0 < k < V): the shard's min(k, n_r) top records (id, weight), padded: O(k).
-//      top-p alone: 32 bytes (the shard's mass and local top-p boundary key). Neither (min_p
-//      and temperature only), inverse CDF: 16 bytes (the shard's kept mass); Gumbel-max: 16
-//      bytes per draw (the shard's best Gumbel key), which decides the row.
-//   3. top-p alone: 8 bytes (a count), then one record per token whose key reaches the
-//      smallest local boundary (a superset of the global prefix). Neither, inverse CDF: 8 bytes
+//      top-p alone: 536 bytes (the shard's mass, its local top-p boundary key, and its mass
+//      above each of 63 binades of weight). Neither (min_p and temperature only), inverse CDF:
+//      16 bytes (the shard's kept mass); Gumbel-max: 16 bytes per draw (the shard's best Gumbel
+//      key), which decides the row.
+//   3. top-p alone: 8 bytes (a count), then one record per candidate: a token whose key
+//      reaches both the smallest local boundary and the binade where the gathered masses first
+//      reach the goal (a superset of the global prefix: at most the prefix, the tokens tied
+//      with its boundary and the rest of the boundary's binade). Neither, inverse CDF: 8 bytes
 //      per draw, from the one rank whose share of the kept mass holds the draw.
-//   So 2 to 5 collectives in all, each row's bytes independent of V except through k and the
-//   top-p candidates; all rows of a call travel together.
+//   So 2 to 5 collectives in all (greedy 2, top-k 3, top-p 5, neither 4, Gumbel-max neither
+//   3; a batch mixing modes runs the union), each row's bytes independent of V except through
+//   k and the top-p candidates; all rows of a call travel together.
 // Errors: every sample rule (softmax/sampling.hpp) and the layout rules (header comment) throw
 // the same softmax::Error on every rank; a row holding NaN or +inf on any shard, or all -inf
 // across all shards, names the first such row. Nothing is written to tokens when thrown.

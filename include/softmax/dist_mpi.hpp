@@ -9,7 +9,7 @@
 namespace softmax::dist {
 
 // Wraps a user's communicator (not owned, not duplicated: the ops' collectives are ordinary
-// MPI_Allgatherv calls on it, made in the same order on every rank). MPI must be initialised
+// MPI_Allgatherv / MPI_Alltoallv calls on it, made in the same order on every rank). MPI must be initialised
 // (MPI_Init or MPI_Init_thread) before the ops run and finalised after. The communicator's error
 // handler is left as the user set it; with MPI's default (MPI_ERRORS_ARE_FATAL) a failed
 // collective, e.g. a peer that died, aborts the job instead of hanging or returning. With
@@ -26,6 +26,8 @@ class MpiCommunicator final : public Communicator {
 
  protected:
   void do_all_gather(const void* in, void* out, const std::size_t* counts) override;
+  void do_all_to_all(const void* in, const std::size_t* send_counts, void* out,
+                     const std::size_t* recv_counts) override;
 
  private:
   MPI_Comm comm_;

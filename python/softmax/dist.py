@@ -8,7 +8,11 @@ first class. Every call is collective: all ranks of ``comm`` call it in the same
 * ``logsumexp`` / ``argmax`` return the whole (reduced) result on every rank; argmax returns
   global class ids;
 * ``cross_entropy`` returns the whole loss (and lse) on every rank and this rank's shard of the
-  gradient and log-probs.
+  gradient and log-probs;
+* ``sample`` returns the whole (B,) or (B, num_samples) token ids on every rank: the same ids
+  as ``softmax.sample`` on the whole logits with the same seed and offset, for every layout;
+* ``linear_cross_entropy`` takes this rank's rows of the (V, D) classifier and returns the whole
+  loss and grad_hidden on every rank and this rank's rows of grad_weight.
 
 With the layout of :func:`default_shard` (shard boundaries on multiples of 32768 classes) the
 results are bit-identical to the single-process ``softmax.softmax`` etc. on the whole tensor;
@@ -32,7 +36,7 @@ if not hasattr(_core, "_dist_softmax"):
     raise ImportError("softmax.dist: this build of softmax has no MPI support "
                       "(build with Open MPI installed: apt-get install libopenmpi-dev openmpi-bin)")
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "argmax", "cross_entropy", "default_shard", "SHARD_ALIGN"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "argmax", "cross_entropy", "linear_cross_entropy", "sample", "default_shard", "SHARD_ALIGN"]
 
 #: Shard boundaries on multiples of this give bit-identical results.
 SHARD_ALIGN = _core._dist_shard_align
@@ -94,3 +98,33 @@ def cross_entropy(comm, input, target, class_offset, weight=None, *, ignore_inde
                                      ignore_index, reduction, label_smoothing, z_loss, normalizer,
                                      grad_scale, return_grad, return_lse, return_log_probs,
                                      threads)
+
+
+def linear_cross_entropy(comm, hidden, weight, target, class_offset, *, class_weight=None,
+                         ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0,
+                         normalizer=1.0, grad_scale=1.0, vocab_chunk=0, return_grad=False,
+                         return_lse=False, grad_output=None, threads=0):
+    """softmax.linear_cross_entropy with the classifier sharded by vocabulary rows.
+
+    ``hidden``: (N, D) float32, the same on every rank. ``weight``: this rank's rows
+    ``[class_offset, class_offset + n_r)`` of the (V, D) float32 classifier. ``target``: (N,)
+    global class ids, every rank. Returns the whole loss on every rank, or
+    ``(loss, grad_hidden, grad_weight[, lse])`` with ``return_grad`` (grad_hidden whole and the
+    same on every rank, grad_weight this rank's rows). The (N, V) logits are never held."""
+    return _core._dist_linear_cross_entropy(_fcomm(comm), hidden, weight, target, class_offset,
+                                            class_weight, ignore_index, reduction,
+                                            label_smoothing, z_loss, normalizer, grad_scale,
+                                            vocab_chunk, return_grad, return_lse, grad_output,
+                                            threads)
+
+
+def sample(comm, logits, class_offset, num_samples=None, *, temperature=1.0, top_k=0, top_p=1.0,
+           min_p=0.0, method="inverse_cdf", seed=0, offset=0, streams=None, threads=0):
+    """softmax.sample with the vocabulary sharded: ``logits`` is this rank's (B, n_r) shard.
+
+    Every keyword means what it means to ``softmax.sample`` (scalars or one value per row;
+    seed / offset scalars or per row) and must be the same on every rank. Returns the global
+    token ids, the same on every rank and the same as the single-process call, for any layout.
+    The logit processors are not available here."""
+    return _core._dist_sample(_fcomm(comm), logits, class_offset, num_samples, temperature,
+                              top_k, top_p, min_p, method, seed, offset, streams, threads)

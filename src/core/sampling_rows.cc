@@ -188,9 +188,10 @@ PreparedRow RowPreparer::prepare(int64_t r, RowScratch& s, bool weights) const {
   const int64_t n = x.shape[1];
   out.x = row_ptr(x, r, s);
   out.dtype = x.dtype;
-  out.seed = p->seeds.empty() ? seed : p->seeds[r];
-  out.offset = p->offsets.empty() ? offset : p->offsets[r];
-  out.stream = p->streams.empty() ? static_cast<uint64_t>(r) : p->streams[r];
+  const RowRandom rr = row_random(*p, r, seed, offset);
+  out.seed = rr.seed;
+  out.offset = rr.offset;
+  out.stream = rr.stream;
   if (p->processors != nullptr && processors_active(*p->processors)) {
     if (x.dtype == DType::f64) {
       out.x = processed_row(out.x, x.dtype, n, *p->processors, r, s.pd, s.proc);

@@ -86,6 +86,20 @@ struct RowPreparer {
   PreparedRow prepare(int64_t r, RowScratch& s, bool weights = true) const;
 };
 
+// Row r's Philox key, offset and stream: SamplingParams::seeds / offsets / streams when given,
+// else the call's seed and offset and the row index.
+struct RowRandom {
+  uint64_t seed = 0, offset = 0, stream = 0;
+};
+inline RowRandom row_random(const SamplingParams& p, int64_t r, uint64_t seed, uint64_t offset) {
+  RowRandom out;
+  out.seed = p.seeds.empty() ? seed : p.seeds[static_cast<std::size_t>(r)];
+  out.offset = p.offsets.empty() ? offset : p.offsets[static_cast<std::size_t>(r)];
+  out.stream =
+      p.streams.empty() ? static_cast<uint64_t>(r) : p.streams[static_cast<std::size_t>(r)];
+  return out;
+}
+
 // The filter spec of row r.
 inline FilterSpec filter_spec(const SamplingParams& p, int64_t r) {
   FilterSpec spec;

@@ -110,6 +110,14 @@ inline u128 scale_uniform(u128 s, uint64_t u) {
   return static_cast<u128>(static_cast<uint64_t>(s >> 64)) * u + (lo >> 64);
 }
 
+// The Gumbel-max key of token `id` of weight wi > 0: log(w_i) - log(-log(u_i)) with
+// u_i = philox_open01(seed, offset, stream, id) (draw_gumbel; the vocabulary-parallel sample).
+inline double gumbel_key(double wi, uint64_t seed, uint64_t offset, uint64_t stream,
+                         uint32_t id) {
+  const double u = philox_open01(seed, offset, stream, id);
+  return std::log(wi) - std::log(-std::log(u));
+}
+
 // A prefix of the (key desc, id asc) order: {key > tau} + the first `ties` ids with key == tau.
 template <class Key>
 struct Prefix {
@@ -164,29 +172,31 @@ class RowFilter {
     }
     // 2. The candidate list.
     gather(w, n, bucket);
-    // 3. Exact boundary.
-    Prefix<Key> pre;
-    if (top_k) {
-      pre = select<false>(static_cast<u128>(f.top_k));
-      if (top_p) pre = select<true>(ceil_mul(f.top_p, pre.all ? list_mass_ : pre.mass));
-    } else if (top_p) {
-      pre = select<true>(ceil_mul(f.top_p, total));
+    // 3, 4.
+    finish(n, w_max, f, total, [&](std::size_t j) { return w[ids_[j]]; });
+  }
+
+  // filter() on an explicit candidate list instead of a whole row (the vocabulary-parallel
+  // sample, src/dist/sampling.cc): ids (ascending, < 2^32) with their weights wl (each > 0)
+  // of a row of n tokens whose maximum weight is w_max; `total`: the whole row's mass (read by
+  // top-p without top-k only). The kept set is filter()'s on the row when the list holds the
+  // row's first min(k, P) tokens in the (key desc, id asc) order (top-k; P: the tokens of
+  // weight > 0), or the row's top-p prefix (top-p alone), or every kept token (neither): that
+  // prefix of the row's order is then a prefix of the list's, and steps 3 and 4 depend on
+  // nothing else.
+  void filter_list(const uint32_t* ids, const W* wl, std::size_t len, int64_t n, W w_max,
+                   const FilterSpec& f, u128 total) {
+    scale_ = MassScale::for_max(static_cast<double>(w_max));
+    ids_.assign(ids, ids + len);
+    keys_.resize(len);
+    q_.resize(len);
+    list_mass_ = 0;
+    for (std::size_t j = 0; j < len; ++j) {
+      keys_[j] = weight_key(wl[j]);
+      q_[j] = scale_.q(static_cast<double>(wl[j]));
+      list_mass_ += q_[j];
     }
-    // 4. Apply.
-    kept_ids.clear();
-    kept_q.clear();
-    kept_mass = 0;
-    uint64_t tie_seen = 0;
-    for (std::size_t j = 0; j < ids_.size(); ++j) {
-      const Key k = keys_[j];
-      bool in = pre.all || k > pre.tau || (k == pre.tau && tie_seen++ < pre.ties);
-      if (in && min_p) in = static_cast<double>(w[ids_[j]]) >= t_min;
-      if (in) {
-        kept_ids.push_back(ids_[j]);
-        kept_q.push_back(q_[j]);
-        kept_mass += q_[j];
-      }
-    }
+    finish(n, w_max, f, total, [&](std::size_t j) { return wl[j]; });
   }
 
   // Inverse-CDF draw from the kept tokens with a 64-bit uniform u: the first kept token whose
@@ -209,8 +219,7 @@ class RowFilter {
     for (uint32_t id : kept_ids) {
       const double wi = static_cast<double>(w[id]);
       if (!(wi > 0)) continue;
-      const double u = philox_open01(seed, offset, stream, id);
-      const double g = std::log(wi) - std::log(-std::log(u));
+      const double g = gumbel_key(wi, seed, offset, stream, id);
       if (best < 0 || g > best_g) {
         best = id;
         best_g = g;
@@ -225,6 +234,39 @@ class RowFilter {
  private:
   static constexpr uint32_t kLevel1Buckets = 1u << kLevel1Bits;
   static constexpr uint32_t kDigitBuckets = 1u << kDigitBits;
+
+  // Steps 3 and 4 of filter() on the candidate list (ids_, keys_, q_, list_mass_); weight(j):
+  // the weight of list entry j.
+  template <class WeightAt>
+  void finish(int64_t n, W w_max, const FilterSpec& f, u128 total, WeightAt weight) {
+    const bool top_k = f.top_k > 0 && f.top_k < n;
+    const bool top_p = f.top_p < 1.0;
+    const bool min_p = f.min_p > 0.0;
+    const double t_min = f.min_p * static_cast<double>(w_max);
+    // 3. Exact boundary.
+    Prefix<Key> pre;
+    if (top_k) {
+      pre = select<false>(static_cast<u128>(f.top_k));
+      if (top_p) pre = select<true>(ceil_mul(f.top_p, pre.all ? list_mass_ : pre.mass));
+    } else if (top_p) {
+      pre = select<true>(ceil_mul(f.top_p, total));
+    }
+    // 4. Apply.
+    kept_ids.clear();
+    kept_q.clear();
+    kept_mass = 0;
+    uint64_t tie_seen = 0;
+    for (std::size_t j = 0; j < ids_.size(); ++j) {
+      const Key k = keys_[j];
+      bool in = pre.all || k > pre.tau || (k == pre.tau && tie_seen++ < pre.ties);
+      if (in && min_p) in = static_cast<double>(weight(j)) >= t_min;
+      if (in) {
+        kept_ids.push_back(ids_[j]);
+        kept_q.push_back(q_[j]);
+        kept_mass += q_[j];
+      }
+    }
+  }
 
   void level1(const W* w, int64_t n, bool with_mass, u128& total) {
     cnt_.assign(kLevel1Buckets, 0);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "softmax/error.hpp"
+#include "src/core/half.hpp"
 #include "src/core/row_stats.hpp"
 
 namespace softmax::dist {
@@ -17,6 +18,18 @@ void Communicator::all_gather(const void* in, void* out, const std::size_t* coun
   stats_.bytes_sent += static_cast<int64_t>(counts[r]);
   stats_.bytes_received += static_cast<int64_t>(total - counts[r]);
   do_all_gather(in, out, counts);
+}
+
+void Communicator::all_to_all(const void* in, const std::size_t* send_counts, void* out,
+                              const std::size_t* recv_counts) {
+  const int r = rank(), s = size();
+  ++stats_.collectives;
+  for (int i = 0; i < s; ++i) {
+    if (i == r) continue;
+    stats_.bytes_sent += static_cast<int64_t>(send_counts[i]);
+    stats_.bytes_received += static_cast<int64_t>(recv_counts[i]);
+  }
+  do_all_to_all(in, send_counts, out, recv_counts);
 }
 
 void Communicator::all_gather(const void* in, std::size_t bytes, void* out) {
@@ -185,6 +198,90 @@ void agree_ok(Communicator& comm, const char* op, bool ok, ErrorKind kind,
       fail(op, static_cast<ErrorKind>(all[r].kind), rank_str(r, size) + ": " + all[r].msg);
     }
   }
+}
+
+void Hash::add_view(const ConstTensorView& v) {
+  const int64_t n = v.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t off = 0, rem = i;
+    for (std::size_t j = v.shape.size(); j-- > 0;) {
+      off += (rem % v.shape[j]) * v.strides[j];
+      rem /= v.shape[j];
+    }
+    if (v.dtype == DType::i64 || v.dtype == DType::i32) {
+      add(static_cast<uint64_t>(v.dtype == DType::i64 ? static_cast<const int64_t*>(v.data)[off]
+                                                       : static_cast<const int32_t*>(v.data)[off]));
+    } else {
+      const double d = load_as_double(v.data, v.dtype, off);
+      uint64_t b;
+      std::memcpy(&b, &d, 8);
+      add(b);
+    }
+  }
+}
+
+void Hash::add_bytes(const void* p, std::size_t n) {
+  const auto* c = static_cast<const unsigned char*>(p);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, c + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+  }
+  if (i < n) {
+    uint64_t w = 0;
+    std::memcpy(&w, c + i, n - i);
+    h = (h ^ w) * 0x100000001b3ull;
+  }
+  add(n);
+}
+
+void all_reduce_sum(Communicator& comm, const std::vector<int>& order, float* data,
+                    std::size_t n) {
+  const int R = comm.size(), me = comm.rank();
+  if (R == 1) return;
+  // Slice q of the n elements: [n q / R, n (q + 1) / R).
+  auto lo = [&](int q) { return n * static_cast<std::size_t>(q) / static_cast<std::size_t>(R); };
+  std::vector<std::size_t> send(static_cast<std::size_t>(R)), recv(static_cast<std::size_t>(R));
+  const std::size_t mine = lo(me + 1) - lo(me);
+  for (int q = 0; q < R; ++q) {
+    send[q] = (lo(q + 1) - lo(q)) * sizeof(float);
+    recv[q] = mine * sizeof(float);
+  }
+  std::vector<float> parts(mine * static_cast<std::size_t>(R));
+  comm.all_to_all(data, send.data(), parts.data(), recv.data());
+  // Add in class order, then the ranks that hold no classes (their partials are zeros).
+  std::vector<int> seq = order;
+  for (int q = 0; q < R; ++q) {
+    if (std::find(seq.begin(), seq.end(), q) == seq.end()) seq.push_back(q);
+  }
+  std::vector<float> sum(mine);
+  for (std::size_t i = 0; i < mine; ++i) {
+    double acc = 0.0;
+    for (int q : seq) acc += static_cast<double>(parts[static_cast<std::size_t>(q) * mine + i]);
+    sum[i] = static_cast<float>(acc);
+  }
+  comm.all_gather(sum.data(), data, send.data());
+}
+
+void add_loss_option_keys(LocalInfo& info, const CrossEntropyOptions& o) {
+  auto bits = [](double v) {
+    int64_t b;
+    std::memcpy(&b, &v, 8);
+    return b;
+  };
+  info.add("reduction", static_cast<int64_t>(o.reduction));
+  info.add("ignore_index", o.ignore_index);
+  info.add("the bits of label_smoothing", bits(o.label_smoothing));
+  info.add("the bits of z_loss", bits(o.z_loss));
+  info.add("the bits of normalizer", bits(o.normalizer));
+  info.add("the bits of grad_scale", bits(o.grad_scale));
+  Hash hw;
+  if (o.weight) hw.add_view(*o.weight);
+  info.add("a hash of weight (the whole (C) vector on every rank)", hw.value());
+  Hash hg;
+  if (o.grad_output) hg.add_view(*o.grad_output);
+  info.add("a hash of grad_output", hg.value());
 }
 
 }  // namespace softmax::detail::dist

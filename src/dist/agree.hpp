@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "softmax/cross_entropy.hpp"
 #include "softmax/dist.hpp"
 #include "softmax/error.hpp"
 #include "src/core/row_stats.hpp"
@@ -25,7 +26,16 @@ struct LocalInfo {
   int64_t n = 0;                 // classes in this rank's shard
   std::vector<int64_t> key;      // values that must be equal on every rank (shape, dtypes, ...)
   std::vector<std::string> key_names;  // what each key entry is, for the error message
+  void add(const char* name, int64_t v) {
+    key.push_back(v);
+    key_names.emplace_back(name);
+  }
 };
+
+// The keys of the loss options every rank must pass alike (reduction, ignore_index, the bits of
+// label_smoothing, z_loss, normalizer and grad_scale, hashes of the class weights and of
+// grad_output).
+void add_loss_option_keys(LocalInfo& info, const CrossEntropyOptions& o);
 
 // The agreed layout.
 struct Layout {
@@ -57,5 +67,31 @@ std::vector<RowStats> all_row_stats(Communicator& comm, const Layout& lay,
                                     const std::vector<const char*>& xrows, int64_t n, DType xt,
                                     const cpu::Temperature& temp, cpu::RowMode mode, int threads,
                                     const std::vector<char*>* work, double* block_max);
+
+// FNV-1a over a stream of 64-bit values, for the agreement keys: replicated inputs (targets,
+// class weights, upstream gradients, hidden states) must be the same on every rank, and the
+// agreement compares their hashes.
+struct Hash {
+  uint64_t h = 0xcbf29ce484222325ull;
+  void add(uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      h ^= (v >> (8 * i)) & 0xff;
+      h *= 0x100000001b3ull;
+    }
+  }
+  // Every element of a view in row-major order (integers as themselves, floats by the bits of
+  // their f64 value).
+  void add_view(const ConstTensorView& v);
+  // n contiguous bytes, 8 at a time (the tail zero-padded).
+  void add_bytes(const void* p, std::size_t n);
+  int64_t value() const { return static_cast<int64_t>(h); }
+};
+
+// data (n floats) becomes the sum over the ranks of every rank's data, added in `order` (the
+// ranks by class offset, then the ranks not in it in rank order) in f64 and rounded once: the
+// same bits on every rank. A reduce-scatter (all_to_all of n / R slices) then an all-gather of
+// the summed slices: 2 collectives, 2 (R - 1) / R * 4n bytes sent per rank. Collective.
+void all_reduce_sum(Communicator& comm, const std::vector<int>& order, float* data,
+                    std::size_t n);
 
 }  // namespace softmax::detail::dist

@@ -25,43 +25,10 @@ namespace {
 using softmax::detail::LossJob;
 using softmax::detail::RowGlobals;
 using softmax::detail::dist::agree;
+using softmax::detail::dist::Hash;
 using softmax::detail::dist::Layout;
 using softmax::detail::dist::LocalInfo;
 
-int64_t bits_of(double v) {
-  int64_t b;
-  std::memcpy(&b, &v, 8);
-  return b;
-}
-
-// FNV-1a over a stream of 64-bit values: the targets, weights and upstream gradients every
-// rank passes must be the same, and the agreement compares their hashes.
-struct Hash {
-  uint64_t h = 0xcbf29ce484222325ull;
-  void add(uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= (v >> (8 * i)) & 0xff;
-      h *= 0x100000001b3ull;
-    }
-  }
-  void add_view(const ConstTensorView& v) {
-    const int64_t n = v.numel();
-    std::vector<int64_t> idx(v.shape.size(), 0);
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t off = 0, rem = i;
-      for (std::size_t j = v.shape.size(); j-- > 0;) {
-        off += (rem % v.shape[j]) * v.strides[j];
-        rem /= v.shape[j];
-      }
-      if (v.dtype == DType::i64 || v.dtype == DType::i32) {
-        add(static_cast<uint64_t>(v.dtype == DType::i64 ? static_cast<const int64_t*>(v.data)[off]
-                                                         : static_cast<const int32_t*>(v.data)[off]));
-      } else {
-        add(static_cast<uint64_t>(bits_of(softmax::detail::load_as_double(v.data, v.dtype, off))));
-      }
-    }
-  }
-};
 
 // What travels in the second all-gather, per row: the target's logit from the rank that holds
 // it; per chunk of this rank: the label-smoothing / soft-target dot and the soft-target sum.
@@ -214,33 +181,19 @@ void cross_entropy(Communicator& comm, ConstTensorView logits, ConstTensorView t
     LocalInfo info;
     info.offset = class_offset;
     info.n = pre.n;
-    auto key = [&](const char* name, int64_t v) {
-      info.key.push_back(v);
-      info.key_names.emplace_back(name);
-    };
+    auto key = [&](const char* name, int64_t v) { info.add(name, v); };
     key("the rank of logits", logits.rank());
     for (std::size_t j = 0; j < pre.row_dims.size(); ++j) key("a row dimension of logits", pre.row_dims[j]);
     key("the dtype of logits", static_cast<int64_t>(logits.dtype));
     key("the dtype of targets", static_cast<int64_t>(targets.dtype));
-    key("reduction", static_cast<int64_t>(o.reduction));
-    key("ignore_index", o.ignore_index);
-    key("the bits of label_smoothing", bits_of(o.label_smoothing));
-    key("the bits of z_loss", bits_of(o.z_loss));
-    key("the bits of normalizer", bits_of(o.normalizer));
-    key("the bits of grad_scale", bits_of(o.grad_scale));
     key("whether grad is set", out.grad ? 1 : 0);
     key("whether log_probs is set", out.log_probs ? 1 : 0);
     key("whether lse is set", out.lse ? 1 : 0);
     key("the dtype of loss", static_cast<int64_t>(out.loss.dtype));
     Hash h;
     if (!pre.soft) h.add_view(targets);
-    key("a hash of the targets (hard targets: the same on every rank)", static_cast<int64_t>(h.h));
-    Hash hw;
-    if (o.weight) hw.add_view(*o.weight);
-    key("a hash of weight (the whole (C) vector on every rank)", static_cast<int64_t>(hw.h));
-    Hash hg;
-    if (o.grad_output) hg.add_view(*o.grad_output);
-    key("a hash of grad_output", static_cast<int64_t>(hg.h));
+    key("a hash of the targets (hard targets: the same on every rank)", h.value());
+    softmax::detail::dist::add_loss_option_keys(info, o);
     return info;
   });
   // The global checks (target range, weight length) see the same data on every rank (hashes

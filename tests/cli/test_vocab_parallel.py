@@ -172,3 +172,42 @@ def test_cross_entropy_errors(loss_inputs, tmp_path, args, needle):
     assert needle in r.stderr, r.stderr
     assert r.stderr.count(b"softmax: error") == 1, r.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("extra", [
+    ["-t", "0"],
+    ["-t", "0.8", "--top-k", "40", "-n", "3"],
+    ["--top-p", "0.9", "--seed", "11"],
+    ["--min-p", "0.05", "--offset", "5", "-n", "2"],
+    ["--gumbel", "--top-k", "7"],
+])
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_sample_same_ids(loss_inputs, extra, ranks):
+    d = loss_inputs
+    for logits in ("x.npy", "x64.npy"):
+        one, vp = d / f"s1_{ranks}.npy", d / f"svp_{ranks}.npy"
+        for f in (one, vp):
+            f.unlink(missing_ok=True)
+        r1 = run(["sample", "-i", str(d / logits), "-o", str(one)] + extra)
+        assert r1.returncode == 0, r1.stderr
+        r2 = run(["sample", "--vocab-parallel", "-i", str(d / logits), "-o", str(vp)] + extra, ranks)
+        assert r2.returncode == 0, r2.stderr
+        assert one.read_bytes() == vp.read_bytes(), (logits, extra, ranks)
+    if extra == ["-t", "0"]:  # greedy: NumPy's argmax is an independent reference
+        assert np.array_equal(np.load(vp)[:, 0], np.argmax(np.load(d / "x64.npy"), axis=1))
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["sample", "--vocab-parallel", "-i", "x.npy", "--logprobs", "2"], b"--logprobs does not apply"),
+    (["sample", "--vocab-parallel", "-i", "x.npy", "--banned-tokens", "3"], b"logit processors"),
+    (["sample", "--vocab-parallel", "-i", "x.npy", "--top-p", "2"], b"top_p"),
+])
+def test_sample_errors(loss_inputs, tmp_path, args, needle):
+    d = loss_inputs
+    args = [str(d / a) if a.endswith(".npy") else a for a in args]
+    out = tmp_path / "o.npy"
+    r = run(args + ["-o", str(out)], 2)
+    assert r.returncode != 0
+    assert needle in r.stderr, r.stderr
+    assert r.stderr.count(b"softmax: error") == 1, r.stderr
+    assert not out.exists()

@@ -148,6 +148,22 @@ TEST(LinearCrossEntropy, MatchesMaterialisedForEveryOptionAndChunk) {
   }
 }
 
+// V over two 32768-class blocks: chunks restart at each block (a chunk size that does not
+// divide the block), block partials merged in order.
+TEST(LinearCrossEntropy, AcrossBlocks) {
+  for (int64_t chunk : {0, 5000}) {
+    for (bool weights : {false, true}) {
+      SCOPED_TRACE(testing::Message() << "chunk " << chunk << " w " << weights);
+      const Problem p = make(4, 8, 2 * 32768 + 100, 21, weights);
+      CrossEntropyOptions o;
+      o.vocab_chunk = chunk;
+      o.label_smoothing = 0.1;
+      o.z_loss = 1e-3;
+      check(p, o);
+    }
+  }
+}
+
 TEST(LinearCrossEntropy, IgnoreIndexOption) {
   Problem p = make(6, 8, 40, 12, false);
   CrossEntropyOptions o;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <barrier>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -17,7 +18,8 @@ namespace stest {
 class ThreadGroup {
  public:
   explicit ThreadGroup(int size)
-      : size_(size), sync_(size), in_(static_cast<std::size_t>(size)) {
+      : size_(size), sync_(size), in_(static_cast<std::size_t>(size)),
+        counts_(static_cast<std::size_t>(size)) {
     for (int r = 0; r < size; ++r) comms_.emplace_back(this, r);
   }
 
@@ -39,6 +41,26 @@ class ThreadGroup {
         at += counts[s];
       }
       g_->sync_.arrive_and_wait();  // every rank has copied before any `in` may change
+    }
+    void do_all_to_all(const void* in, const std::size_t* send_counts, void* out,
+                       const std::size_t* recv_counts) override {
+      g_->in_[static_cast<std::size_t>(r_)] = in;
+      g_->counts_[static_cast<std::size_t>(r_)] = send_counts;
+      g_->sync_.arrive_and_wait();
+      std::size_t at = 0;
+      for (int s = 0; s < g_->size_; ++s) {
+        const std::size_t* sc = g_->counts_[static_cast<std::size_t>(s)];
+        std::size_t from = 0;
+        for (int q = 0; q < r_; ++q) from += sc[q];
+        if (sc[r_] != recv_counts[s]) std::abort();  // a caller bug: the sizes must agree
+        if (recv_counts[s] > 0) {
+          std::memcpy(static_cast<char*>(out) + at,
+                      static_cast<const char*>(g_->in_[static_cast<std::size_t>(s)]) + from,
+                      recv_counts[s]);
+        }
+        at += recv_counts[s];
+      }
+      g_->sync_.arrive_and_wait();
     }
 
    private:
@@ -82,6 +104,7 @@ class ThreadGroup {
   int size_;
   std::barrier<> sync_;
   std::vector<const void*> in_;
+  std::vector<const std::size_t*> counts_;
   std::vector<Comm> comms_;
 };
 

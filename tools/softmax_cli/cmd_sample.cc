@@ -16,6 +16,12 @@
 // padded with -1; --logit-bias, --banned-tokens and --eos-token-ids apply to every row; EOS is
 // suppressed while a row's prev-tokens count < --min-tokens. All numbers come from
 // softmax::sample / softmax::top_logprobs.
+//
+//   mpirun -np R softmax sample --vocab-parallel -i logits.npy [-t T] [--top-k K] [--top-p P]
+//       [--min-p M] [--seed S] [--offset O] [-n DRAWS] [--gumbel] [-o ids.npy]
+// The vocabulary (last axis of a C-order .npy) sharded across the ranks (default_shard, each
+// rank maps only its columns; softmax::dist::sample): the same ids as one process; rank 0
+// writes them. The logit processors and --logprobs do not apply in this mode.
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -27,6 +33,11 @@
 #include "softmax/sampling.hpp"
 #include "softmax_cli/command.hpp"
 #include "softmax_cli/common.hpp"
+#ifdef SOFTMAX_CLI_MPI
+#include "softmax/dist.hpp"
+#include "softmax/dist_mpi.hpp"
+#include "softmax_cli/vocab_parallel.hpp"
+#endif
 
 namespace softmax::cli {
 namespace {
@@ -47,6 +58,7 @@ struct SampleArgs {
   std::string prev_tokens, logit_bias, banned_tokens, eos_token_ids;
   double repetition_penalty = 1.0, presence_penalty = 0.0, frequency_penalty = 0.0;
   int64_t min_tokens = 0;
+  bool vocab_parallel = false;
 };
 
 // The processors' storage (LogitProcessors holds views into it).
@@ -161,7 +173,18 @@ uint64_t parse_u64(const std::string& flag, const std::string& text) {
 
 std::string stdout_lines(const SampleArgs& a, const io::Array& ids, const TopLogprobs& top);
 
+void run_sample_vocab_parallel(const SampleArgs& a);
+
 void run_sample(const SampleArgs& a) {
+  if (a.vocab_parallel) {
+#ifdef SOFTMAX_CLI_MPI
+    vp::run_ranks([&] { run_sample_vocab_parallel(a); });
+    return;
+#else
+    throw UsageError("--vocab-parallel: this build of softmax has no MPI (install libopenmpi-dev "
+                     "openmpi-bin and rebuild)");
+#endif
+  }
   // Usage checks first: nothing is read or written when they fail.
   const uint64_t seed = parse_u64("--seed", a.seed);
   const uint64_t offset = parse_u64("--offset", a.offset);
@@ -209,6 +232,59 @@ void run_sample(const SampleArgs& a) {
   if (a.output.empty() || a.logprobs > 0) outs.add_text("-", stdout_lines(a, ids, top));
   outs.commit();
 }
+
+#ifdef SOFTMAX_CLI_MPI
+void run_sample_vocab_parallel(const SampleArgs& a) {
+  const uint64_t seed = parse_u64("--seed", a.seed);
+  const uint64_t offset = parse_u64("--offset", a.offset);
+  if (a.draws < 1) throw UsageError("-n " + std::to_string(a.draws) + ": DRAWS must be >= 1");
+  if (a.threads < 0) throw UsageError("--threads " + std::to_string(a.threads) + ": must be >= 0");
+  if (!a.output.empty()) output_format(a.output);
+  if (a.logprobs != 0) throw UsageError("--logprobs does not apply with --vocab-parallel");
+  if (!a.prev_tokens.empty() || !a.logit_bias.empty() || !a.banned_tokens.empty() ||
+      !a.eos_token_ids.empty() || a.min_tokens != 0 || a.repetition_penalty != 1.0 ||
+      a.presence_penalty != 0.0 || a.frequency_penalty != 0.0) {
+    throw UsageError("--vocab-parallel does not take the logit processors (penalties, "
+                     "--logit-bias, --banned-tokens, --min-tokens)");
+  }
+  if (a.input.size() < 4 || a.input.compare(a.input.size() - 4, 4, ".npy") != 0) {
+    throw UsageError("--vocab-parallel reads a .npy file given with -i (each rank maps its columns)");
+  }
+  softmax::dist::MpiCommunicator comm(MPI_COMM_WORLD);
+  const int rank = comm.rank(), ranks = comm.size();
+  vp::ShardedNpy in;
+  vp::agreed([&] {
+    vp::map_sharded(a.input, "input", rank, ranks, in);
+    const DType t = in.header.dtype;
+    if (t != DType::f16 && t != DType::f32 && t != DType::f64) {
+      throw Error(ErrorKind::kDTypeMismatch, "sample", "input",
+                  "'" + a.input + "' of dtype " + dtype_name(t), "must be float16, float32 or float64");
+    }
+    if (in.header.shape.size() > 2) {
+      throw UsageError("sample: the logits must have shape (V) or (B, V), got rank " +
+                       std::to_string(in.header.shape.size()));
+    }
+  });
+  const int64_t rows = in.header.shape.size() == 1 ? 1 : in.header.shape[0];
+  const int64_t vocab = in.vocab;
+  const ConstTensorView x(in.view.data, in.view.dtype, {rows, in.shard.size}, {vocab, 1});
+  SamplingParams p;
+  p.temperature = a.temperature;
+  p.top_k = a.top_k;
+  p.top_p = a.top_p;
+  p.min_p = a.min_p;
+  p.method = a.gumbel ? SamplingMethod::kGumbelMax : SamplingMethod::kInverseCdf;
+  softmax::Context ctx;
+  ctx.threads = a.threads;
+  io::Array ids = io::Array::zeros(DType::i64, {rows, a.draws});
+  softmax::dist::sample(comm, x, ids.view(), in.shard.offset, p, seed, offset, ctx);
+  if (rank != 0) return;
+  Outputs outs;
+  if (!a.output.empty()) outs.add_array(a.output, ids);
+  else outs.add_text("-", stdout_lines(a, ids, TopLogprobs{}));
+  outs.commit();
+}
+#endif
 
 // One line per row: the ids (without -o), then "\tid:logprob ..." with --logprobs.
 std::string stdout_lines(const SampleArgs& a, const io::Array& ids, const TopLogprobs& top) {
@@ -265,6 +341,9 @@ void setup(CLI::App& app) {
       ->transform(strict_integer<int64_t>())
       ->default_str("0");
   sub->add_flag("--gumbel", a.gumbel, "Draw by Gumbel-max instead of the inverse CDF");
+  sub->add_flag("--vocab-parallel", a.vocab_parallel,
+                "Under mpirun: the vocabulary (last axis of the -i .npy) is sharded across the "
+                "ranks (each maps only its columns); rank 0 writes the same ids as one process");
   sub->add_option("--logprobs-mode", a.logprobs_mode,
                   "tempered: log-probs under softmax(x / T); processed: under the distribution "
                   "drawn from (processors, temperature, filters)")

@@ -48,4 +48,28 @@ void MpiCommunicator::do_all_gather(const void* in, void* out, const std::size_t
         "MPI_Allgatherv");
 }
 
+void MpiCommunicator::do_all_to_all(const void* in, const std::size_t* send_counts, void* out,
+                                    const std::size_t* recv_counts) {
+  std::vector<int> sc(static_cast<std::size_t>(size_)), sd(sc.size()), rc(sc.size()), rd(sc.size());
+  std::size_t st = 0, rt = 0;
+  for (int r = 0; r < size_; ++r) {
+    if (st + send_counts[r] > static_cast<std::size_t>(INT_MAX) ||
+        rt + recv_counts[r] > static_cast<std::size_t>(INT_MAX)) {
+      throw Error(ErrorKind::kOverflow, "dist::MpiCommunicator",
+                  "one all-to-all would move more than INT_MAX bytes: call with fewer rows");
+    }
+    sd[r] = static_cast<int>(st);
+    sc[r] = static_cast<int>(send_counts[r]);
+    rd[r] = static_cast<int>(rt);
+    rc[r] = static_cast<int>(recv_counts[r]);
+    st += send_counts[r];
+    rt += recv_counts[r];
+  }
+  static char dummy_in = 0;
+  static char dummy_out = 0;
+  check(MPI_Alltoallv(in != nullptr ? in : &dummy_in, sc.data(), sd.data(), MPI_BYTE,
+                      out != nullptr ? out : &dummy_out, rc.data(), rd.data(), MPI_BYTE, comm_),
+        "MPI_Alltoallv");
+}
+
 }  // namespace softmax::dist

@@ -47,6 +47,42 @@ for vocab in (1000, 2 * 32768 + 123):
             if got[i].shape != wp.shape or got[i].tobytes() != np.ascontiguousarray(wp).tobytes():
                 failures.append(f"cross_entropy {kw.keys()} V={vocab}: {part} not the single-process bits")
 
+    # linear_cross_entropy: this rank's rows of the classifier.
+    d = 8
+    h = rng.normal(size=(4, d)).astype(np.float32)
+    wmat = (0.5 * rng.normal(size=(vocab, d))).astype(np.float32)
+    got = softmax.dist.linear_cross_entropy(comm, h, np.ascontiguousarray(wmat[off:off + n]), tgt,
+                                            off, label_smoothing=0.1, return_grad=True,
+                                            return_lse=True, threads=1)
+    want = softmax.linear_cross_entropy(h, wmat, tgt, label_smoothing=0.1, return_grad=True,
+                                        return_lse=True, threads=1)
+    for i, part in ((0, "loss"), (2, "grad_weight"), (3, "lse")):
+        wp = want[i][off:off + n] if part == "grad_weight" else want[i]
+        if got[i].tobytes() != np.ascontiguousarray(wp).tobytes():
+            failures.append(f"linear_cross_entropy V={vocab}: {part} not the single-process bits")
+    gh_tol = 1e-5 * np.abs(want[1]).max() + 1e-7
+    if size == 1 and got[1].tobytes() != want[1].tobytes():
+        failures.append(f"linear_cross_entropy V={vocab}: grad_hidden not the single-process bits")
+    if np.abs(got[1] - want[1]).max() > gh_tol:
+        failures.append(f"linear_cross_entropy V={vocab}: grad_hidden off by {np.abs(got[1] - want[1]).max()}")
+    if comm.allgather(got[1].tobytes()) != [got[1].tobytes()] * size:
+        failures.append(f"linear_cross_entropy V={vocab}: grad_hidden differs across ranks")
+
+    # sample: the same ids as the single-process call, for several filters and an uneven layout.
+    for kw in (dict(temperature=0.0), dict(temperature=0.8, top_k=50), dict(top_p=0.9),
+               dict(min_p=0.05, num_samples=3), dict(method="gumbel_max", top_k=5),
+               dict(temperature=[0.5, 1.0, 2.0, 0.0], seed=[1, 2, 3, 4])):
+        kws = dict(kw)
+        seed = kws.pop("seed", 7)
+        want = softmax.sample(x, seed=seed, offset=3, **kws)
+        got = softmax.dist.sample(comm, xs, off, seed=seed, offset=3, **kws)
+        # an uneven, unaligned layout: rank r holds [cut_r, cut_{r+1})
+        cuts = [0] + [vocab * (r + 1) // (size + 1) for r in range(size - 1)] + [vocab]
+        xu = np.ascontiguousarray(x[:, cuts[rank]:cuts[rank + 1]])
+        got_u = softmax.dist.sample(comm, xu, cuts[rank], seed=seed, offset=3, **kws)
+        if not (np.array_equal(got, want) and np.array_equal(got_u, want)):
+            failures.append(f"sample {kw} V={vocab}: {got} / {got_u} vs {want}")
+
 # A target outside every shard: every rank raises the same error.
 try:
     softmax.dist.cross_entropy(comm, np.zeros((1, 3), np.float32), np.array([3 * size]), 3 * rank)
