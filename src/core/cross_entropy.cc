@@ -76,8 +76,8 @@ void check_ce_options(const char* op, const CrossEntropyOptions& o, bool allow_z
 std::vector<double> read_class_weights(const char* op, const CrossEntropyOptions& o, int64_t c,
                                        bool& present) {
   present = o.weight.has_value();
+  if (!present) return {};  // all 1: class_weight()
   std::vector<double> w(static_cast<std::size_t>(c), 1.0);
-  if (!present) return w;
   const ConstTensorView& v = *o.weight;
   check_view(op, "weight", v);
   check_float_dtype(op, "weight", v.dtype);
@@ -306,7 +306,7 @@ LossJob prepare_loss(const char* op, bool logits, const ConstTensorView& x,
   }
   if (global_checks) {
     job.w = read_class_weights(op, o, job.c, job.has_w);
-    for (double w : job.w) job.w_sum += w;
+    job.w_sum = class_weight_sum(job.w, job.c);
   }
   job.eps = o.label_smoothing;
   job.z = o.z_loss;
@@ -376,7 +376,7 @@ LossJob prepare_loss(const char* op, bool logits, const ConstTensorView& x,
   if (!job.soft) {
     mean_denom = 0.0;
     for (int64_t t : job.hard) {
-      if (t != o.ignore_index) mean_denom += job.w[static_cast<std::size_t>(t)];
+      if (t != o.ignore_index) mean_denom += class_weight(job.w, t);
     }
   }
   job.plan = plan_reduction(o, mean_denom);
@@ -403,7 +403,7 @@ void soft_weights(const LossJob& job, int64_t r, std::vector<CT>& v, std::vector
   for (int64_t i = 0; i < n; ++i) {
     const double q = load_as_double(qrow, job.q.dtype, i * job.q_class_step);
     const double vq =
-        job.w[static_cast<std::size_t>(job.offset + i)] * ((1.0 - job.eps) * q + job.eps / cd);
+        class_weight(job.w, job.offset + i) * ((1.0 - job.eps) * q + job.eps / cd);
     v[static_cast<std::size_t>(i)] = static_cast<CT>(vq);
     s_chunk += vq;
     if ((i + 1) % cpu::kChunkElems == 0 || i + 1 == n) {
@@ -479,7 +479,7 @@ void finish_row(LossJob& job, int64_t r, const void* src, const RowGlobals& gl, 
     const int64_t t = job.hard[static_cast<std::size_t>(r)];
     kept = t != job.ignore_index;
     if (kept) {
-      const double wt = job.w[static_cast<std::size_t>(t)];
+      const double wt = class_weight(job.w, t);
       const double xt_v = gl.xt;
       const double lp_t = (xt_v - m) - log_sum;
       const double a = (1.0 - job.eps) * wt;

@@ -19,10 +19,23 @@ namespace softmax::detail {
 // Validates label_smoothing, z_loss (must be 0 unless allow_z), normalizer, grad_scale.
 void check_ce_options(const char* op, const CrossEntropyOptions& o, bool allow_z);
 
-// Reads and validates the class weights ((C) floating, finite): all 1 when unset.
-// `present` tells whether weights were given.
+// Reads and validates the class weights ((C) floating, finite) as f64; `present` tells whether
+// weights were given. Empty when unset (every weight 1: use class_weight / class_weight_sum, so
+// no O(C) vector is built per call without weights).
 std::vector<double> read_class_weights(const char* op, const CrossEntropyOptions& o, int64_t c,
                                        bool& present);
+
+// Weight of class i (1 when w is empty: no weights given).
+inline double class_weight(const std::vector<double>& w, int64_t i) {
+  return w.empty() ? 1.0 : w[static_cast<std::size_t>(i)];
+}
+// Their sum over c classes, added in class order (c exactly when w is empty, as c ones add up).
+inline double class_weight_sum(const std::vector<double>& w, int64_t c) {
+  if (w.empty()) return static_cast<double>(c);
+  double s = 0.0;
+  for (double x : w) s += x;
+  return s;
+}
 
 // Element offset of row r (row-major over `dims`) in a view with `strides` for those dims.
 inline int64_t row_offset(int64_t r, const std::vector<int64_t>& dims,

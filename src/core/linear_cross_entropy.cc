@@ -155,7 +155,7 @@ LceJob prepare_lce(const char* op, const ConstTensorView& hidden, const ConstTen
   j.chunk = chunk_columns(j.n, j.v, o);
   j.eps = o.label_smoothing;
   j.z = o.z_loss;
-  for (double x : j.w) j.w_sum += x;
+  j.w_sum = class_weight_sum(j.w, j.v);
   if (j.has_w) j.wf.assign(j.w.begin(), j.w.end());
   return j;
 }
@@ -244,7 +244,7 @@ void lce_finish_rows(const LceJob& j, const CrossEntropyOptions& o, LceRows& row
     const bool special = st.nan != 0.0 || !(st.m > -kInf && st.m < kInf);
     rows.lse[u] = st.nan != 0.0 ? kNaN : special ? st.m : st.m + std::log(st.s);
     if (j.t[u] == j.ignore_index) continue;
-    const double wt = j.w[static_cast<std::size_t>(j.t[u])];
+    const double wt = class_weight(j.w, j.t[u]);
     mean_denom += wt;
     if (special) {
       rows.loss[u] = kNaN;
@@ -285,7 +285,7 @@ void lce_pass2(const char* op, const LceJob& j, const LceRows& rows, int threads
           std::fill(row, row + len, kept ? static_cast<float>(kNaN) : 0.0f);
           continue;
         }
-        const double wt = j.w[static_cast<std::size_t>(j.t[u])];
+        const double wt = class_weight(j.w, j.t[u]);
         const double g = j.go.empty() ? rows.plan.g : rows.plan.g * j.go[u];
         const auto co = hard_row_coeffs(g, wt, j.eps, cd, j.w_sum, j.z, rows.lse[u], true);
         cpu::CeWrite p{st.m, 1.0 / st.s, std::log(st.s), co.alpha, j.eps != 0.0 ? co.beta : 0.0,
