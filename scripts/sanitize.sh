@@ -21,7 +21,9 @@
 # (thread_scratch, one row of weights per thread, reused across calls) of those pool threads,
 # which libgomp never joins, at exit.
 # The Python tests run the extension module (instrumented) inside Debian's uninstrumented
-# /usr/bin/python3, so libasan is preloaded for them (it must come first in the process) and
+# /usr/bin/python3, so libasan is preloaded for them (it must come first in the process), with
+# libstdc++ right after it (the interpreter does not link it, and ASan's __cxa_throw interceptor
+# must find it at start-up or the first C++ exception aborts the process), and
 # leak detection is off (the interpreter keeps its allocations at exit by design).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +41,7 @@ CC=gcc CXX=g++ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "$@" >/dev/null
 cmake --build "$BUILD" -j"$JOBS"
 libasan=$(g++ -print-file-name=libasan.so)
+libstdcxx=$(g++ -print-file-name=libstdc++.so)
 exclude='^consumer_|^capi_consumer_|^capi_doc_example$|^cli_llm$'
 [ -n "${SANITIZE_CTEST_EXCLUDE:-}" ] && exclude="$exclude|$SANITIZE_CTEST_EXCLUDE"
 cd "$BUILD"
@@ -50,5 +53,5 @@ ctest --output-on-failure -j"$JOBS" -E "$exclude|^python_tests$|^mpi_|^cli_vocab
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
   ctest --output-on-failure -j"$JOBS" -R '^mpi_|^cli_vocab_parallel$|^dist_sampling_test$' -E "$exclude|python"
 # Python processes: the preloaded runtime, no leak check (see the header).
-LD_PRELOAD=$libasan ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
+LD_PRELOAD="$libasan:$libstdcxx" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
   ctest --output-on-failure -j"$JOBS" -R '^python_tests$|^mpi_dist_python' -E "$exclude"
