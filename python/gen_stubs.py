@@ -33,6 +33,7 @@ Axis = Union[int, Sequence[int], None]
 DTypeLike = Union[npt.DTypeLike, Any, None]  # NumPy dtype, torch.dtype or "bfloat16"
 
 __version__: str
+STATS_CHUNK: int  # classes per softmax_stats record (32768)
 
 class HierarchicalTree:
     def __init__(self, children: ArrayLike) -> None: ...
@@ -55,14 +56,15 @@ ARRAYS = {"x", "input", "a", "target", "weight", "hidden", "scores", "dy", "y", 
           "biases", "labels", "tree", "node_weights", "node_bias", "head_weight", "head_bias",
           "targets", "counts", "unigrams", "true_classes", "tail_weights", "children",
           "streams", "cutoffs", "penalties", "token_counts", "counts", "prompt_mask",
-          "gumbel", "noise"}
+          "gumbel", "noise", "stats", "refine"}
 INTS = {"num_true", "num_sampled", "range_max", "num_classes", "n", "k", "beam_width"}
 RETURNS = {"available_targets": "List[str]", "current_target": "str", "set_target": "None",
            "balanced_tree": "HierarchicalTree", "huffman_tree": "HierarchicalTree",
-           "attention_backward": "Tuple[Array, Array, Array]"}
+           "attention_backward": "Tuple[Array, Array, Array]",
+           "softmax_stats": "Array", "merge_stats": "Array", "logsumexp_from_stats": "Array"}
 SAME_SHAPE = {"softmax", "log_softmax", "sigmoid", "expit", "hardmax", "argmax",
               "softmax_backward", "log_softmax_backward", "masked_softmax_backward",
-              "scaled_dot_product_attention"}
+              "scaled_dot_product_attention", "softmax_from_stats", "log_softmax_from_stats"}
 
 
 def annotation(p):

@@ -26,6 +26,9 @@ void register_dist(py::module_& m);  // softmax.dist (MPI)
 #ifdef SOFTMAX_PY_HAS_SPARSEMAX
 void register_sparsemax(py::module_& m);  // sparsemax, gumbel_softmax
 #endif
+#ifdef SOFTMAX_PY_HAS_ROW_STATS
+void register_row_stats(py::module_& m);  // softmax_stats, merge_stats, *_from_stats
+#endif
 }  // namespace softmax_py
 
 PYBIND11_MODULE(_core, m) {
@@ -63,5 +66,8 @@ raise ValueError (TypeError for dtype errors) with the library's message.
 #endif
 #ifdef SOFTMAX_PY_HAS_SPARSEMAX
   softmax_py::register_sparsemax(m);
+#endif
+#ifdef SOFTMAX_PY_HAS_ROW_STATS
+  softmax_py::register_row_stats(m);
 #endif
 }

@@ -14,6 +14,7 @@
 #include "softmax/logit_processors.hpp"
 #include "softmax/ops.hpp"
 #include "softmax/options.hpp"
+#include "softmax/row_stats.hpp"
 #include "softmax/sampling.hpp"
 #include "softmax/shape.hpp"
 #include "softmax/sparsemax.hpp"

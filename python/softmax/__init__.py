@@ -33,6 +33,8 @@ for _name in dir(_core):
     elif not _name.startswith("_") and isinstance(_obj, type):
         globals()[_name] = _obj
 del _name, _obj
+if hasattr(_core, "STATS_CHUNK"):  # softmax_stats: classes per statistics record
+    STATS_CHUNK = _core.STATS_CHUNK
 
 
 def _ag():
