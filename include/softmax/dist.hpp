@@ -215,4 +215,21 @@ void sample(Communicator& comm, ConstTensorView logits, TensorView tokens, int64
             const SamplingParams& params, uint64_t seed, uint64_t offset = 0,
             const Context& context = {});
 
+// top_logprobs (softmax/sampling.hpp) on a sharded vocabulary: per row of logits (B, n_r), this
+// rank's shard (any strides, n_r >= 0, dtype f32/f64/bf16/f16, B the same on every rank), the n
+// most probable global ids under softmax(x / temperature) (by logit, lowest id on ties) and their
+// log-probabilities, the whole result on every rank. Exact ids for every layout; the
+// log-probabilities are the single-process values bit for bit when every shard starts on a
+// multiple of 32768 (the weight sums run per 32768-class piece, added in class order, as the
+// single-process call adds them), otherwise within its bound. 0 <= n <= V; temperature finite
+// and > 0, the same on every rank.
+// Collectives after the agreement: 2 all-gathers: 24 bytes per row (the shard's max, NaN and
+// +inf flags), then per row 8 bytes per 32768-class piece of the shard plus 24 bytes per entry of
+// the shard's top min(n, n_r): O(n), not O(V).
+// Errors: as top_logprobs (a row with NaN or +inf on any shard, or -inf everywhere, names the
+// first such row), n > V, and the layout rules; the same softmax::Error on every rank.
+TopLogprobs top_logprobs(Communicator& comm, ConstTensorView logits, int64_t n,
+                         int64_t class_offset, double temperature = 1.0,
+                         const Context& context = {});
+
 }  // namespace softmax::dist

@@ -132,7 +132,9 @@ std::vector<int64_t> sample_from_probs(ConstTensorView probs, const SamplingPara
 //   z_i = (x_i - max) / T in the compute type and the sum in f64 (never log(softmax)); a token
 //   whose weight underflowed reports its exact log-probability z_i - log(sum), not -inf.
 //   Error bound: |error| <= 2^-22 * (|log p_i| + log(V) + 1) for f32/bf16/f16 logits (the f32
-//   roundings of x - max and of the division, and of the weights in the sum).
+//   roundings of x - max and of the division, and of the weights in the sum); for f64 logits
+//   |error| <= 2^-50 * (|log p_i| + 1) + V * 2^-53 (the last term: the f64 sum of V terms).
+//   A -inf logit reports -inf.
 // logits as in sample; 0 <= n <= V; temperature finite and > 0 (for T = 0 ask for T = 1);
 // threads as SamplingParams::threads. Throws softmax::Error for those, and for rows holding NaN
 // or +inf or all -inf.

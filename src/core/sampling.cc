@@ -147,10 +147,14 @@ void top_n(const T* v, int64_t len, int64_t n, std::vector<std::pair<Key, uint32
   });
 }
 
+// One slice of a row (classes [offset, offset + len) of it; the whole row: offset 0):
+// weights with the row's max, their sums in f64 per piece between multiples of kLogprobChunk
+// (4 lanes, element i of a piece to lane i % 4, lanes added (0 + 1) + (2 + 3)), and the slice's
+// top n (by value desc, id asc) with z = (x - max) / T.
 template <class T>
-void logprobs_row(const T* x, int64_t len, int64_t n, double max, double temperature,
-                  const cpu::SamplingKernelTable& sk, std::vector<T>& w, int64_t* ids,
-                  double* lp) {
+void logprobs_slice(const T* x, int64_t len, int64_t n, int64_t offset, double max,
+                    double temperature, const cpu::SamplingKernelTable& sk, std::vector<T>& w,
+                    std::vector<double>& piece_sums, std::vector<detail::LogprobCandidate>& top) {
   using Key = std::conditional_t<std::is_same_v<T, float>, uint32_t, uint64_t>;
   w.resize(static_cast<std::size_t>(len));
   T t;
@@ -161,22 +165,45 @@ void logprobs_row(const T* x, int64_t len, int64_t n, double max, double tempera
     t = temperature;
     sk.weights_f64(x, len, max, t, w.data());
   }
-  double acc[4] = {0, 0, 0, 0};  // fixed order: element i goes to acc[i % 4]
-  int64_t i = 0;
-  for (; i + 4 <= len; i += 4) {
-    for (int j = 0; j < 4; ++j) acc[j] += static_cast<double>(w[i + j]);
+  piece_sums.clear();
+  for (int64_t p0 = 0; p0 < len;) {
+    const int64_t g = offset + p0;
+    const int64_t p1 = std::min(len, p0 + (detail::kLogprobChunk - g % detail::kLogprobChunk));
+    double acc[4] = {0, 0, 0, 0};
+    int64_t i = p0;
+    for (; i + 4 <= p1; i += 4) {
+      for (int j = 0; j < 4; ++j) acc[j] += static_cast<double>(w[i + j]);
+    }
+    for (; i < p1; ++i) acc[0] += static_cast<double>(w[i]);
+    piece_sums.push_back((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    p0 = p1;
   }
-  for (; i < len; ++i) acc[0] += static_cast<double>(w[i]);
-  const double log_sum = std::log((acc[0] + acc[1]) + (acc[2] + acc[3]));
   std::vector<std::pair<Key, uint32_t>> sel;
-  top_n<T, Key>(x, len, n, sel);
+  top_n<T, Key>(x, len, std::min(n, len), sel);
   const T m = static_cast<T>(max);
-  for (int64_t j = 0; j < n; ++j) {
-    const uint32_t id = sel[j].second;
+  top.clear();
+  for (const auto& [key, id] : sel) {
     T z = x[id] - m;
     if (t != T(1)) z = z / t;
-    ids[j] = id;
-    lp[j] = static_cast<double>(z) - log_sum;
+    top.push_back({static_cast<uint64_t>(key), static_cast<int64_t>(id) + offset,
+                   static_cast<double>(z)});
+  }
+}
+
+// The whole row: the pieces added in order.
+template <class T>
+void logprobs_row(const T* x, int64_t len, int64_t n, double max, double temperature,
+                  const cpu::SamplingKernelTable& sk, std::vector<T>& w, int64_t* ids,
+                  double* lp) {
+  std::vector<double> sums;
+  std::vector<detail::LogprobCandidate> top;
+  logprobs_slice(x, len, n, 0, max, temperature, sk, w, sums, top);
+  double total = 0.0;
+  for (double v : sums) total += v;
+  const double log_sum = std::log(total);
+  for (int64_t j = 0; j < n; ++j) {
+    ids[j] = top[static_cast<std::size_t>(j)].id;
+    lp[j] = top[static_cast<std::size_t>(j)].z - log_sum;
   }
 }
 
@@ -265,5 +292,29 @@ TopLogprobs top_logprobs(ConstTensorView logits, int64_t n, double temperature, 
   detail::throw_first_row_error(op, "logits", errors);
   return res;
 }
+
+namespace detail {
+
+void top_logprobs_slice(const void* x, DType dtype, int64_t len, int64_t n, int64_t offset,
+                        double max, double temperature, std::vector<double>& piece_sums,
+                        std::vector<LogprobCandidate>& top) {
+  const cpu::SamplingKernelTable& sk = cpu::sampling_kernels();
+  RowScratch& s = thread_scratch();
+  if (dtype == DType::f64) {
+    logprobs_slice(static_cast<const double*>(x), len, n, offset, max, temperature, sk, s.wd,
+                   piece_sums, top);
+    return;
+  }
+  std::vector<float> xf;
+  const float* xf32 = static_cast<const float*>(x);
+  if (dtype != DType::f32) {
+    xf.resize(static_cast<std::size_t>(len));
+    for (int64_t i = 0; i < len; ++i) xf[i] = static_cast<float>(load_as_double(x, dtype, i));
+    xf32 = xf.data();
+  }
+  logprobs_slice(xf32, len, n, offset, max, temperature, sk, s.wf, piece_sums, top);
+}
+
+}  // namespace detail
 
 }  // namespace softmax

@@ -109,4 +109,19 @@ inline FilterSpec filter_spec(const SamplingParams& p, int64_t r) {
   return spec;
 }
 
+// top_logprobs on a slice of a row (classes [offset, offset + len), contiguous x of dtype):
+// the f64 sums of the tempered weights exp((x - max) / T) per piece between multiples of
+// kLogprobChunk (the whole row's log-sum is log of the pieces added in order), and the slice's
+// top min(n, len) entries by (logit desc, id asc): key (order-preserving bits of the logit in
+// the compute type), global id, z = (x - max) / T. max: the whole row's maximum.
+inline constexpr int64_t kLogprobChunk = 32768;
+struct LogprobCandidate {
+  uint64_t key;
+  int64_t id;
+  double z;
+};
+void top_logprobs_slice(const void* x, DType dtype, int64_t len, int64_t n, int64_t offset,
+                        double max, double temperature, std::vector<double>& piece_sums,
+                        std::vector<LogprobCandidate>& top);
+
 }  // namespace softmax::detail
