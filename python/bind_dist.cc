@@ -184,6 +184,22 @@ void register_dist(py::module_& m) {
       py::arg("method"), py::arg("seed"), py::arg("offset"), py::arg("streams"),
       py::arg("threads"), "Internal: see softmax.dist.sample (takes the communicator's Fortran handle).");
   m.def(
+      "_dist_top_logprobs",
+      [](int64_t fcomm, py::handle x, int64_t n, int64_t class_offset, double temperature,
+         int threads) {
+        const char* op = "dist.top_logprobs";
+        const Operand xin = input(x, op, "logits");
+        softmax::dist::MpiCommunicator comm(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
+        softmax::Context ctx;
+        ctx.threads = parse_threads(threads, op);
+        softmax::TopLogprobs r;
+        nogil([&] { r = softmax::dist::top_logprobs(comm, xin.cview(), n, class_offset, temperature, ctx); });
+        return top_logprobs_arrays(xin, r, op);
+      },
+      py::arg("fcomm"), py::arg("logits"), py::arg("n"), py::arg("class_offset"),
+      py::arg("temperature"), py::arg("threads"),
+      "Internal: see softmax.dist.top_logprobs (takes the communicator's Fortran handle).");
+  m.def(
       "_dist_default_shard",
       [](int64_t vocab, int rank, int ranks) {
         const softmax::dist::Shard s = softmax::dist::default_shard(vocab, rank, ranks);

@@ -387,16 +387,7 @@ void register_sampling(py::module_& m) {
           throw py::value_error("softmax.top_logprobs: mode = " + py::str(mode).cast<std::string>() +
                                 ": must be None or 'processed'");
         }
-        const DType lt = real_dtype(xin);
-        Operand ids = new_output(xin.kind, {r.rows, r.n}, DType::i64, op);
-        Operand lps = new_output(xin.kind, {r.rows, r.n}, lt, op);
-        auto* ip = static_cast<int64_t*>(ids.view.data);
-        if (!r.ids.empty()) std::memcpy(ip, r.ids.data(), r.ids.size() * sizeof(int64_t));
-        for (std::size_t i = 0; i < r.logprobs.size(); ++i) {
-          if (lt == DType::f64) static_cast<double*>(lps.view.data)[i] = r.logprobs[i];
-          else static_cast<float*>(lps.view.data)[i] = static_cast<float>(r.logprobs[i]);
-        }
-        return py::make_tuple(ids.owner, lps.owner);
+        return top_logprobs_arrays(xin, r, op);
       },
       py::arg("logits"), py::arg("n"), py::kw_only(), py::arg("temperature") = 1.0,
       py::arg("threads") = 0, py::arg("mode") = py::none(), py::arg("top_k") = 0,

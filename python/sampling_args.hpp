@@ -4,6 +4,7 @@
 // SamplingParams / LogitProcessors. Each struct owns the values its views point into.
 #pragma once
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -260,5 +261,22 @@ struct SampleArgs {
     params.threads = parse_threads(threads, op);
   }
 };
+
+// top_logprobs' result as (ids (rows, n) int64, log-probs (rows, n) float64 for f64 logits,
+// float32 otherwise), arrays of the input's kind.
+inline py::tuple top_logprobs_arrays(const Operand& xin, const softmax::TopLogprobs& r,
+                                     const char* op) {
+  const softmax::DType lt =
+      xin.view.dtype == softmax::DType::f64 ? softmax::DType::f64 : softmax::DType::f32;
+  Operand ids = new_output(xin.kind, {r.rows, r.n}, softmax::DType::i64, op);
+  Operand lps = new_output(xin.kind, {r.rows, r.n}, lt, op);
+  auto* ip = static_cast<int64_t*>(ids.view.data);
+  if (!r.ids.empty()) std::memcpy(ip, r.ids.data(), r.ids.size() * sizeof(int64_t));
+  for (std::size_t i = 0; i < r.logprobs.size(); ++i) {
+    if (lt == softmax::DType::f64) static_cast<double*>(lps.view.data)[i] = r.logprobs[i];
+    else static_cast<float*>(lps.view.data)[i] = static_cast<float>(r.logprobs[i]);
+  }
+  return py::make_tuple(ids.owner, lps.owner);
+}
 
 }  // namespace softmax_py

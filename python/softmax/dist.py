@@ -11,6 +11,8 @@ first class. Every call is collective: all ranks of ``comm`` call it in the same
   gradient and log-probs;
 * ``sample`` returns the whole (B,) or (B, num_samples) token ids on every rank: the same ids
   as ``softmax.sample`` on the whole logits with the same seed and offset, for every layout;
+* ``top_logprobs`` returns the whole (ids, log-probs) on every rank: the single-process ids for
+  every layout;
 * ``linear_cross_entropy`` takes this rank's rows of the (V, D) classifier and returns the whole
   loss and grad_hidden on every rank and this rank's rows of grad_weight.
 
@@ -36,7 +38,7 @@ if not hasattr(_core, "_dist_softmax"):
     raise ImportError("softmax.dist: this build of softmax has no MPI support "
                       "(build with Open MPI installed: apt-get install libopenmpi-dev openmpi-bin)")
 
-__all__ = ["softmax", "log_softmax", "logsumexp", "argmax", "cross_entropy", "linear_cross_entropy", "sample", "default_shard", "SHARD_ALIGN"]
+__all__ = ["softmax", "log_softmax", "logsumexp", "argmax", "cross_entropy", "linear_cross_entropy", "sample", "top_logprobs", "default_shard", "SHARD_ALIGN"]
 
 #: Shard boundaries on multiples of this give bit-identical results.
 SHARD_ALIGN = _core._dist_shard_align
@@ -128,3 +130,16 @@ def sample(comm, logits, class_offset, num_samples=None, *, temperature=1.0, top
     The logit processors are not available here."""
     return _core._dist_sample(_fcomm(comm), logits, class_offset, num_samples, temperature,
                               top_k, top_p, min_p, method, seed, offset, streams, threads)
+
+
+def top_logprobs(comm, logits, n, class_offset, *, temperature=1.0, threads=0):
+    """softmax.top_logprobs with the vocabulary sharded: ``logits`` is this rank's (B, n_r) shard
+    of classes ``[class_offset, class_offset + n_r)`` (f32/f64/bf16/f16).
+
+    Returns ``(ids, logprobs)``, each (B, n), the same on every rank: the n most probable global
+    ids under softmax(logits / temperature) (lowest id on ties) and their log-probabilities
+    (float64 for float64 logits, else float32). The ids are the single-process ids for every
+    layout; the log-probs are its bits when every shard starts on a multiple of 32768 (the
+    default layout), otherwise within the summation-order bound of softmax.top_logprobs. n and
+    temperature must be the same on every rank."""
+    return _core._dist_top_logprobs(_fcomm(comm), logits, n, class_offset, temperature, threads)

@@ -197,8 +197,36 @@ def test_sample_same_ids(loss_inputs, extra, ranks):
         assert np.array_equal(np.load(vp)[:, 0], np.argmax(np.load(d / "x64.npy"), axis=1))
 
 
+@pytest.mark.parametrize("extra", [["--logprobs", "5"], ["-t", "0.7", "--logprobs", "3", "-n", "2"],
+                                   ["-t", "0", "--top-k", "4", "--logprobs", "1"]])
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_sample_logprobs_same_stdout(loss_inputs, extra, ranks):
+    """--logprobs N: the same stdout bytes (ids, then id:logprob) as one process; ids and values
+    checked against NumPy in f64."""
+    d = loss_inputs
+    for logits in ("x.npy", "x64.npy"):
+        r1 = run(["sample", "-i", str(d / logits)] + extra)
+        assert r1.returncode == 0, r1.stderr
+        r2 = run(["sample", "--vocab-parallel", "-i", str(d / logits)] + extra, ranks)
+        assert r2.returncode == 0, r2.stderr
+        assert r1.stdout == r2.stdout, (logits, extra, ranks)
+    n = int(extra[extra.index("--logprobs") + 1])
+    t = float(extra[extra.index("-t") + 1]) if "-t" in extra else 1.0
+    t = t if t > 0 else 1.0
+    x = np.load(d / "x64.npy") / t
+    lp = x - x.max(1, keepdims=True)
+    lp -= np.log(np.exp(lp).sum(1, keepdims=True))
+    for row, line in enumerate(r2.stdout.decode().splitlines()):
+        pairs = [p.split(":") for p in line.split("\t")[1].split()]
+        ids = [int(i) for i, _ in pairs]
+        assert ids == list(np.argsort(-lp[row], kind="stable")[:n])
+        assert np.allclose([float(v) for _, v in pairs], lp[row, ids], rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("args,needle", [
-    (["sample", "--vocab-parallel", "-i", "x.npy", "--logprobs", "2"], b"--logprobs does not apply"),
+    (["sample", "--vocab-parallel", "-i", "x.npy", "--logprobs", "2", "--logprobs-mode", "processed"],
+     b"tempered log-probs only"),
+    (["sample", "--vocab-parallel", "-i", "x.npy", "--logprobs", "-1"], b"N must be >= 0"),
     (["sample", "--vocab-parallel", "-i", "x.npy", "--banned-tokens", "3"], b"logit processors"),
     (["sample", "--vocab-parallel", "-i", "x.npy", "--top-p", "2"], b"top_p"),
 ])

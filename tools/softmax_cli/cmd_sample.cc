@@ -18,10 +18,11 @@
 // softmax::sample / softmax::top_logprobs.
 //
 //   mpirun -np R softmax sample --vocab-parallel -i logits.npy [-t T] [--top-k K] [--top-p P]
-//       [--min-p M] [--seed S] [--offset O] [-n DRAWS] [--gumbel] [-o ids.npy]
+//       [--min-p M] [--seed S] [--offset O] [-n DRAWS] [--gumbel] [-o ids.npy] [--logprobs N]
 // The vocabulary (last axis of a C-order .npy) sharded across the ranks (default_shard, each
-// rank maps only its columns; softmax::dist::sample): the same ids as one process; rank 0
-// writes them. The logit processors and --logprobs do not apply in this mode.
+// rank maps only its columns; softmax::dist::sample, softmax::dist::top_logprobs): the same ids
+// and log-probs as one process (the default layout is 32768-aligned); rank 0 writes them. The
+// logit processors and --logprobs-mode processed do not apply in this mode.
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -240,7 +241,14 @@ void run_sample_vocab_parallel(const SampleArgs& a) {
   if (a.draws < 1) throw UsageError("-n " + std::to_string(a.draws) + ": DRAWS must be >= 1");
   if (a.threads < 0) throw UsageError("--threads " + std::to_string(a.threads) + ": must be >= 0");
   if (!a.output.empty()) output_format(a.output);
-  if (a.logprobs != 0) throw UsageError("--logprobs does not apply with --vocab-parallel");
+  if (a.logprobs < 0) {
+    throw UsageError("--logprobs " + std::to_string(a.logprobs) + ": N must be >= 0");
+  }
+  if (a.logprobs > 0 && a.logprobs_mode != "tempered") {
+    throw UsageError("--logprobs-mode " + a.logprobs_mode +
+                     ": --vocab-parallel reports the tempered log-probs only (no processors)");
+  }
+  if (a.logprobs > 0) check_distinct_outputs({{"-o", a.output}, {"--logprobs", "-"}});
   if (!a.prev_tokens.empty() || !a.logit_bias.empty() || !a.banned_tokens.empty() ||
       !a.eos_token_ids.empty() || a.min_tokens != 0 || a.repetition_penalty != 1.0 ||
       a.presence_penalty != 0.0 || a.frequency_penalty != 0.0) {
@@ -278,10 +286,15 @@ void run_sample_vocab_parallel(const SampleArgs& a) {
   ctx.threads = a.threads;
   io::Array ids = io::Array::zeros(DType::i64, {rows, a.draws});
   softmax::dist::sample(comm, x, ids.view(), in.shard.offset, p, seed, offset, ctx);
+  TopLogprobs top;
+  if (a.logprobs > 0) {
+    top = softmax::dist::top_logprobs(comm, x, std::min(a.logprobs, vocab), in.shard.offset,
+                                      a.temperature > 0 ? a.temperature : 1.0, ctx);
+  }
   if (rank != 0) return;
   Outputs outs;
   if (!a.output.empty()) outs.add_array(a.output, ids);
-  else outs.add_text("-", stdout_lines(a, ids, TopLogprobs{}));
+  if (a.output.empty() || a.logprobs > 0) outs.add_text("-", stdout_lines(a, ids, top));
   outs.commit();
 }
 #endif

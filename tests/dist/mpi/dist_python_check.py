@@ -83,6 +83,29 @@ for vocab in (1000, 2 * 32768 + 123):
         if not (np.array_equal(got, want) and np.array_equal(got_u, want)):
             failures.append(f"sample {kw} V={vocab}: {got} / {got_u} vs {want}")
 
+    # top_logprobs: the single-process ids and bits on the default layout, the ids on the
+    # uneven one (log-probs within 1e-12), checked against NumPy in f64 too.
+    for n_top, temp in ((1, 1.0), (5, 0.7), (min(vocab, 40), 2.0)):
+        want_ids, want_lp = softmax.top_logprobs(x, n_top, temperature=temp)
+        got_ids, got_lp = softmax.dist.top_logprobs(comm, xs, n_top, off, temperature=temp)
+        cuts = [0] + [vocab * (r + 1) // (size + 1) for r in range(size - 1)] + [vocab]
+        xu = np.ascontiguousarray(x[:, cuts[rank]:cuts[rank + 1]])
+        u_ids, u_lp = softmax.dist.top_logprobs(comm, xu, n_top, cuts[rank], temperature=temp)
+        z = x.astype(np.float64) / temp
+        ref = z - z.max(1, keepdims=True)
+        ref -= np.log(np.exp(ref).sum(1, keepdims=True))
+        ref_ids = np.argsort(-ref, axis=1, kind="stable")[:, :n_top]
+        if not (np.array_equal(got_ids, want_ids) and np.array_equal(u_ids, want_ids)
+                and np.array_equal(want_ids, ref_ids)):
+            failures.append(f"top_logprobs n={n_top} V={vocab}: ids differ")
+        elif got_lp.tobytes() != want_lp.tobytes():
+            failures.append(f"top_logprobs n={n_top} V={vocab}: log-probs not the single-process bits")
+        elif np.abs(u_lp - want_lp).max() > 1e-12 * (1 + np.abs(want_lp).max()):
+            failures.append(f"top_logprobs n={n_top} V={vocab}: uneven layout off by "
+                            f"{np.abs(u_lp - want_lp).max()}")
+        elif np.abs(got_lp - np.take_along_axis(ref, ref_ids, 1)).max() > 1e-5:
+            failures.append(f"top_logprobs n={n_top} V={vocab}: far from NumPy")
+
 # A target outside every shard: every rank raises the same error.
 try:
     softmax.dist.cross_entropy(comm, np.zeros((1, 3), np.float32), np.array([3 * size]), 3 * rank)
