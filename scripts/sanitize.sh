@@ -16,8 +16,9 @@
 # Environment of the instrumented runs: allocator_may_return_null=1, so the tests that ask for
 # an impossible allocation see std::bad_alloc as in a normal build (ASan aborts otherwise). The
 # MPI tests run without leak detection: Open MPI keeps allocations past MPI_Finalize by design.
-# dist_sampling_test too: it runs the ops from short-lived std::threads (one per rank), each
-# with its own OpenMP pool, and LeakSanitizer reports the per-thread sampling scratch
+# dist_sampling_test and dist_top_logprobs_test too: they run the ops from short-lived
+# std::threads (one per rank), each with its own OpenMP pool, and LeakSanitizer reports the
+# per-thread sampling scratch
 # (thread_scratch, one row of weights per thread, reused across calls) of those pool threads,
 # which libgomp never joins, at exit.
 # The Python tests run the extension module (instrumented) inside Debian's uninstrumented
@@ -48,10 +49,10 @@ cd "$BUILD"
 # The first report fails the test. The C++ tests and the CLI keep leak checking.
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:allocator_may_return_null=1
-ctest --output-on-failure -j"$JOBS" -E "$exclude|^python_tests$|^mpi_|^cli_vocab_parallel$|^dist_sampling_test$"
+ctest --output-on-failure -j"$JOBS" -E "$exclude|^python_tests$|^mpi_|^cli_vocab_parallel$|^dist_sampling_test$|^dist_top_logprobs_test$"
 # MPI processes: no leak check (see the header).
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
-  ctest --output-on-failure -j"$JOBS" -R '^mpi_|^cli_vocab_parallel$|^dist_sampling_test$' -E "$exclude|python"
+  ctest --output-on-failure -j"$JOBS" -R '^mpi_|^cli_vocab_parallel$|^dist_sampling_test$|^dist_top_logprobs_test$' -E "$exclude|python"
 # Python processes: the preloaded runtime, no leak check (see the header).
 LD_PRELOAD="$libasan:$libstdcxx" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
   ctest --output-on-failure -j"$JOBS" -R '^python_tests$|^mpi_dist_python' -E "$exclude"
