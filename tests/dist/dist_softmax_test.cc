@@ -17,6 +17,7 @@
 #include "softmax/ops.hpp"
 #include "src/ref/reference.hpp"
 #include "tests/cpu/test_util.hpp"
+#include "tests/dist/layouts.hpp"
 #include "tests/dist/thread_comm.hpp"
 
 namespace {
@@ -46,22 +47,8 @@ std::vector<Shard> default_layout(int64_t v, int ranks) {
   for (int r = 0; r < ranks; ++r) s.push_back(softmax::dist::default_shard(v, r, ranks));
   return s;
 }
-// Shards from cut points (sorted, within [0, v]); rank r gets [cuts[r], cuts[r+1]).
-std::vector<Shard> cut_layout(int64_t v, std::vector<int64_t> inner) {
-  std::vector<int64_t> cuts{0};
-  cuts.insert(cuts.end(), inner.begin(), inner.end());
-  cuts.push_back(v);
-  std::vector<Shard> s;
-  for (std::size_t r = 0; r + 1 < cuts.size(); ++r) s.push_back({cuts[r], cuts[r + 1] - cuts[r]});
-  return s;
-}
-
-bool aligned(const std::vector<Shard>& s) {
-  for (const Shard& sh : s) {
-    if (sh.size > 0 && sh.offset % softmax::dist::kShardAlign != 0) return false;
-  }
-  return true;
-}
+using stest::aligned;
+using stest::cut_layout;
 
 // Runs op on x (rows, v) split by `layout` (rank r's shard: a strided view of x's columns), the
 // ranks in reverse offset order when `reverse` (rank order need not follow class order).

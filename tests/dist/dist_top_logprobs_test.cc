@@ -32,15 +32,8 @@ using stest::Buffer;
 using stest::ThreadGroup;
 using LD = long double;
 
-constexpr int64_t kPiece = 32768;
+constexpr int64_t kPiece = softmax::dist::kShardAlign;
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-bool aligned(const std::vector<Shard>& lay) {
-  for (const Shard& s : lay) {
-    if (s.size > 0 && s.offset % kPiece != 0) return false;
-  }
-  return true;
-}
 
 // dist::top_logprobs on x (rows, v) split by `layout` (ranks in reverse class order when
 // `reverse`, every shard a strided view into x); checks every rank returned the same result.
@@ -119,7 +112,7 @@ void check_all(int64_t v, DType dt, int64_t n, double t, int64_t rows, std::mt19
       ASSERT_EQ(got.rows, rows) << what;
       ASSERT_EQ(got.n, n) << what;
       ASSERT_EQ(got.ids, want.ids) << what;
-      const bool bitwise = aligned(lay);
+      const bool bitwise = stest::aligned(lay);
       for (std::size_t k = 0; k < want.logprobs.size(); ++k) {
         const double a = got.logprobs[k], b = want.logprobs[k];
         if (bitwise) {

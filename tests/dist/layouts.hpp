@@ -26,6 +26,15 @@ inline std::vector<Shard> cut_layout(int64_t v, std::vector<int64_t> inner) {
   return s;
 }
 
+// Whether every non-empty shard starts on a multiple of kShardAlign (the layouts on which the
+// ops promise the single-process bits).
+inline bool aligned(const std::vector<Shard>& layout) {
+  for (const Shard& sh : layout) {
+    if (sh.size > 0 && sh.offset % softmax::dist::kShardAlign != 0) return false;
+  }
+  return true;
+}
+
 // Named layouts of v classes over `ranks` ranks.
 inline std::vector<std::pair<std::string, std::vector<Shard>>> layouts(int64_t v, int ranks,
                                                                        std::mt19937_64& rng) {
