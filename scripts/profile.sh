@@ -41,7 +41,7 @@ fi
 
 case "$mode" in
   loops)
-    obj=${1:-build-bench/CMakeFiles/softmax.dir/src/cpu/softmax_kernels.cc.o}
+    obj=${1:-build-bench/CMakeFiles/softmax.dir/src/cpu/softmax_stats_kernels.cc.o}
     regex=${2:-N_AVX3::.*(Normalize|RowStats|Softmax|Exp|Block|Pass)}
     [ -f "$obj" ] || { echo "profile.sh: $obj not found (build build-bench first)" >&2; exit 1; }
     objdump -d -C --no-show-raw-insn "$obj" | /usr/bin/python3 -c '

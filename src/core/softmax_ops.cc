@@ -139,8 +139,7 @@ bool run_short_rows(const KernelTable& k, const RowGeometry& g, const char* x, D
   const auto xes = static_cast<int64_t>(dtype_size(xt)), yes = static_cast<int64_t>(dtype_size(yt));
   const int outer = g.rows * std::max<int64_t>(g.n, 1) >= detail::kMinParallelElems ? threads : 1;
   detail::parallel_for(g.rows, outer, [&](int64_t b, int64_t e) {
-    k.rows(x + b * xs * xes, xt, xs, y + b * ys * yes, yt, ys, e - b, g.n, temp,
-           static_cast<int>(mode));
+    k.rows(x + b * xs * xes, xt, xs, y + b * ys * yes, yt, ys, e - b, g.n, temp, mode);
   });
   return true;
 }

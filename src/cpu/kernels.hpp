@@ -209,11 +209,11 @@ struct KernelTable {
   void (*normalize)(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n, double max,
                     const Temperature& t, double scale, RowMode mode);
   // Whole rows of n <= kBlockElems contiguous elements, `rows` of them at x + r * x_stride and
-  // y + r * y_stride (elements): mode 0 softmax, 1 log-softmax (y rows of n), 2 logsumexp (one
-  // value per row at y + r * y_stride). Same results, bit for bit, as the general path; special
+  // y + r * y_stride (elements): kSoftmax, kLogSoftmax (y rows of n), kLogSumExp (one value per
+  // row at y + r * y_stride). Same results, bit for bit, as the general path; special
   // rows (NaN, +inf, all -inf) handled as the ops document. x_dtype/y_dtype pairs as normalize.
   void (*rows)(const void* x, DType x_dtype, int64_t x_stride, void* y, DType y_dtype,
-               int64_t y_stride, int64_t rows, int64_t n, const Temperature& t, int mode);
+               int64_t y_stride, int64_t rows, int64_t n, const Temperature& t, RowMode mode);
   // Elementwise sigmoid over n contiguous elements, same dtype pairs as normalize.
   void (*sigmoid)(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n);
   // Argmax of n >= 1 contiguous elements (any floating dtype).
@@ -226,6 +226,15 @@ struct KernelTable {
 
 // The table for the current target (see softmax/dispatch.hpp).
 const KernelTable& kernels();
+
+namespace detail {
+// Each kernel file fills its entries of `table` with its functions for `target` (one usable
+// target bit); kernels() assembles one table per target from them (src/cpu/kernel_table.cc).
+void fill_stats_kernels(int64_t target, KernelTable* table);       // softmax_stats_kernels.cc
+void fill_normalize_kernels(int64_t target, KernelTable* table);   // softmax_normalize_kernels.cc
+void fill_rows_kernels(int64_t target, KernelTable* table);        // softmax_rows_kernels.cc
+void fill_argmax_sigmoid_kernels(int64_t target, KernelTable* table);  // argmax_sigmoid_kernels.cc
+}  // namespace detail
 
 // Elements per chunk of a row: rows longer than this are split into fixed chunks whose
 // partials merge in chunk order, whether or not threads work on them in parallel.

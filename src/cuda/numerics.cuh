@@ -1,7 +1,7 @@
 // src/cuda/numerics.cuh: the arithmetic of the CUDA kernels, as __host__ __device__ functions.
 //
 // Each function here is the scalar twin of a CPU building block (src/cpu/row_ops-inl.h,
-// src/cpu/softmax_kernels.cc, src/core/half.hpp): the same IEEE operations in the same order,
+// src/cpu/softmax_blocks-inl.h, src/core/half.hpp): the same IEEE operations in the same order,
 // exact FMA only where the CPU uses Fma(), so a device computes the same bits as the CPU. The
 // CUDA sources are compiled with --fmad=false (no contraction chosen by the compiler) and IEEE
 // division; no __expf / fast-math intrinsic is used. Because the functions also compile for the
@@ -113,7 +113,7 @@ struct InvT {
   int variant;
 };
 
-// (x - m) / T as a + lo (softmax_kernels.cc ShiftedArg, one lane); neg_m = -m.
+// (x - m) / T as a + lo (softmax_blocks-inl.h ShiftedArg, one lane); neg_m = -m.
 template <class T>
 SMX_HD void shifted_arg(T x, T neg_m, const InvT<T>& it, T& a_out, T& lo_out) {
   using C = ExpConsts<T>;
@@ -138,7 +138,7 @@ SMX_HD void shifted_arg(T x, T neg_m, const InvT<T>& it, T& a_out, T& lo_out) {
   lo_out = lo;
 }
 
-// exp((a - b) / T) for a <= b in f64 (softmax_kernels.cc ExpDiff).
+// exp((a - b) / T) for a <= b in f64 (softmax_blocks-inl.h ExpDiff).
 SMX_HD double exp_diff(double a, double b, const InvT<double>& it) {
   double arg, lo;
   shifted_arg(a, -b, it, arg, lo);

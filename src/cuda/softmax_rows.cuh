@@ -1,13 +1,13 @@
 // src/cuda/softmax_rows.cuh: device code of softmax / log_softmax / logsumexp rows.
 //
-// Reduction order (the CPU's, src/cpu/softmax_kernels.cc, so results are bit-identical):
-// a row is cut into chunks of 32768 elements and each chunk into blocks of 2048; a block's exps
-// are summed in f64 in 16 logical lanes (element j into lane j mod 16, each lane in element
-// order) folded by a fixed tree; f32 rows combine blocks online in block order (running max,
-// rescale when it grows), f64 rows relative to the row max; chunks merge in chunk order. The
-// device evaluates the exps in parallel and only the f64 additions follow that order: in a warp,
-// lane L owns elements L + 32 s of its block, and lane j < 16 adds its own exp and then lane
-// j + 16's, which is lane j's chain j, j + 16, j + 32, ... of the CPU.
+// Reduction order (the CPU's, src/cpu/softmax_blocks-inl.h and softmax_stats_kernels.cc, so results
+// are bit-identical): a row is cut into chunks of 32768 elements and each chunk into blocks of
+// 2048; a block's exps are summed in f64 in 16 logical lanes (element j into lane j mod 16, each
+// lane in element order) folded by a fixed tree; f32 rows combine blocks online in block order
+// (running max, rescale when it grows), f64 rows relative to the row max; chunks merge in chunk
+// order. The device evaluates the exps in parallel and only the f64 additions follow that order: in
+// a warp, lane L owns elements L + 32 s of its block, and lane j < 16 adds its own exp and then
+// lane j + 16's, which is lane j's chain j, j + 16, j + 32, ... of the CPU.
 #pragma once
 
 #include <cstdint>

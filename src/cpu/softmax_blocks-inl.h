@@ -1,20 +1,24 @@
-// src/cpu/softmax_kernels.cc: Highway kernels for the softmax family, compiled once per SIMD
-// target (foreach_target) and exported as one KernelTable per target.
+// src/cpu/softmax_blocks-inl.h: the per-target building blocks of the softmax-family kernels
+// (Highway): temperature variants, the shifted exponent, block max, block exp-sums and log-sums
+// in target-independent logical lanes, the final scaling and the normalize pass. Included by
+// the kernel files of each family (softmax_stats_kernels.cc, softmax_normalize_kernels.cc,
+// softmax_rows_kernels.cc, argmax_sigmoid_kernels.cc), once per target.
 //
 // Shapes (every kernel): x: (n) contiguous, y: (n) contiguous; rows are split and strided
 // views gathered by the caller (src/core).
+//
+// Per-target include guard (Highway's toggle idiom): this file is included once per target.
+#if defined(SOFTMAX_CPU_SOFTMAX_BLOCKS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef SOFTMAX_CPU_SOFTMAX_BLOCKS_INL_H_
+#undef SOFTMAX_CPU_SOFTMAX_BLOCKS_INL_H_
+#else
+#define SOFTMAX_CPU_SOFTMAX_BLOCKS_INL_H_
+#endif
+
 #include <cmath>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <limits>
-#include <string>
-#include <type_traits>
-#include <vector>
-
-#undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "src/cpu/softmax_kernels.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
 #include "src/core/half.hpp"
@@ -319,74 +323,6 @@ HWY_INLINE BlockSum BlockLogSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::
   }
 }
 
-// Statistics of a chunk. f32 compute: one pass, online per block (below). f64 (also f64 compute
-// of f32/bf16/f16 input, chunk_stats_log): two passes over the chunk while it sits in L2: its
-// maximum (or known_max, the row's maximum when the caller found it first), then the exp sum
-// block by block relative to that one maximum, so no partial sum or stored exp is rescaled.
-// (Chunks of one row are merged with the online rule by the caller.)
-template <bool kSplitOnes, class D, typename TIn>
-ChunkStats ChunkStatsT(D d, const TIn* HWY_RESTRICT x, int64_t n, const cpu::Temperature& tp,
-                       hn::TFromD<D>* e_out, double* block_max, double known_max) {
-  using T = hn::TFromD<D>;
-  const InvT<T> inv_t = SplitInvT<T>(tp);
-  constexpr T kInf = std::numeric_limits<T>::infinity();
-  double rest = 0.0, rest_c = 0.0, ones = 0.0;  // rest_c: compensation of the block sums
-  auto block_sum = [&](const TIn* xb, size_t len, T m, T* e_blk) {
-    return WithScale<T>(tp, [&](auto scale) {
-      return BlockExpSum<decltype(scale)::value, kSplitOnes>(d, xb, len, m, inv_t, e_blk);
-    });
-  };
-  if (!hwy::IsSame<T, double>() && std::isnan(known_max)) {
-    // f32 compute: one pass over memory. Each block's max is taken while it sits in L1, and the
-    // running sum is rescaled when the max grows (online normaliser, Milakov & Gimelshein
-    // 2018); the rescale factors are f64 exps of exact f64 differences of f32 maxima, so they cost
-    // the f32 result nothing. (f64 rows take the two-pass branch below: an f64 rescale factor
-    // would carry its own rounding into every element.)
-    T m_run = -kInf;
-    for (int64_t b = 0; b < n; b += kBlockElems) {
-      const size_t len = static_cast<size_t>(HWY_MIN(static_cast<int64_t>(kBlockElems), n - b));
-      bool blk_nan = false;
-      const T bm = BlockMax(d, x + b, len, blk_nan);
-      if (blk_nan) return ChunkStats{static_cast<double>(m_run), 0.0, true, 0.0, 0.0};
-      if (bm > m_run) {
-        if (ones + rest + rest_c != 0.0) {
-          const double f = ExpDiff(static_cast<double>(m_run), static_cast<double>(bm), tp);
-          rest = (ones + (rest + rest_c)) * f;  // the old ones are no longer exactly 1
-          rest_c = 0.0;
-          ones = 0.0;
-        }
-        m_run = bm;
-      }
-      if (block_max) block_max[b / static_cast<int64_t>(kBlockElems)] = static_cast<double>(m_run);
-      if (!(m_run > -kInf && m_run < kInf)) {  // all -inf so far, or +inf: no sum
-        if (e_out) std::fill(e_out + b, e_out + b + len, T(0));
-        continue;
-      }
-      const BlockSum bs = block_sum(x + b, len, m_run, e_out ? e_out + b : nullptr);
-      rest = TwoSumScalar(rest, bs.rest, rest_c);
-      ones += bs.ones;
-    }
-    rest += rest_c;
-    return ChunkStats{static_cast<double>(m_run), ones + rest, false, ones, rest};
-  }
-  bool has_nan = false;
-  const T m = std::isnan(known_max) ? ChunkMax(d, x, n, has_nan) : static_cast<T>(known_max);
-  if (has_nan) return ChunkStats{static_cast<double>(m), 0.0, true, 0.0, 0.0};
-  const bool finite = m > -kInf && m < kInf;  // else: all -inf, or +inf: no sum
-  for (int64_t b = 0; b < n; b += kBlockElems) {
-    const size_t len = static_cast<size_t>(HWY_MIN(static_cast<int64_t>(kBlockElems), n - b));
-    if (block_max) block_max[b / static_cast<int64_t>(kBlockElems)] = static_cast<double>(m);
-    if (!finite) {
-      if (e_out) std::fill(e_out + b, e_out + b + len, T(0));
-      continue;
-    }
-    const BlockSum bs = block_sum(x + b, len, m, e_out ? e_out + b : nullptr);
-    rest = TwoSumScalar(rest, bs.rest, rest_c);
-    ones += bs.ones;
-  }
-  rest += rest_c;
-  return ChunkStats{static_cast<double>(m), ones + rest, false, ones, rest};
-}
 
 // The final scaling of one block of stored exps: y = e / sum. f64: a true division (one rounding;
 // the f32 path's reciprocal-then-multiply would add half an ulp to a 4-ulp budget). f32: a multiply
@@ -407,19 +343,6 @@ HWY_INLINE void ScaleRun(D d, const hn::TFromD<D>* e, TOut* y, size_t len, doubl
   const auto f = hn::Set(d, static_cast<T>(rescale / sum));
   for (; i + N <= len; i += N) StoreNarrow(d, hn::Mul(hn::LoadU(d, e + i), f), y + i);
   if (i < len) StoreNarrowN(d, hn::Mul(LoadWidenN(d, e + i, len - i), f), y + i, len - i);
-}
-
-// y = e / sum, block b rescaled by exp((block_max[b] - max) / T); y may be e (in place) or
-// narrower storage.
-template <class D, typename TOut>
-void ScaleBlocksT(D d, const hn::TFromD<D>* e, TOut* y, int64_t n, const double* block_max,
-                  double max, const cpu::Temperature& tp, double sum) {
-  for (int64_t b = 0; b < n; b += kBlockElems) {
-    const size_t len = static_cast<size_t>(HWY_MIN(static_cast<int64_t>(kBlockElems), n - b));
-    const double bm = block_max[b / static_cast<int64_t>(kBlockElems)];
-    const double rescale = bm == max ? 1.0 : ExpDiff(bm, max, tp);
-    ScaleRun(d, e + b, y + b, len, rescale, sum);
-  }
 }
 
 template <int kScale, RowMode kMode, class D, typename TIn, typename TOut>
@@ -459,261 +382,8 @@ void NormalizeT(D d, const TIn* x, TOut* y, int64_t n, double max_d, const cpu::
   if (i < len) StoreNarrowN(d, one(LoadWidenN(d, x + i, len - i)), y + i, len - i);
 }
 
-// Many short rows in one call (the per-row driver costs more than a 64-wide row): rows of
-// n <= kBlockElems contiguous elements at x + r * x_stride and y + r * y_stride. Computes exactly
-// what the general path (chunk_stats on one block, merge, scale_blocks / normalize) computes.
-// kLogSumExp (mode value 2) writes one value per row at y + r * y_stride.
-template <int kScale, class D, typename TIn, typename TOut>
-void RowsScaledT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64_t rows,
-                 int64_t n, const cpu::Temperature& tp, int mode) {
-  using T = hn::TFromD<D>;
-  const InvT<T> inv_t = SplitInvT<T>(tp);
-  constexpr T kInf = std::numeric_limits<T>::infinity();
-  constexpr bool kF64 = hwy::IsSame<T, double>();
-  HWY_ALIGN T work[kBlockElems];
-  const size_t len = static_cast<size_t>(n);
-  for (int64_t r = 0; r < rows; ++r) {
-    const TIn* xr = x + r * x_stride;
-    TOut* yr = y + r * y_stride;
-    bool has_nan = false;
-    const T m = BlockMax(d, xr, len, has_nan);
-    const bool special = has_nan || !(m > -kInf && m < kInf);
-    if (mode == 2) {
-      double v;
-      if (has_nan) v = std::numeric_limits<double>::quiet_NaN();
-      else if (!(m > -kInf && m < kInf)) v = static_cast<double>(m);
-      else {
-        const BlockSum bs = BlockLogSum<kScale, false>(d, xr, len, m, tp, nullptr);
-        v = cpu::LogSumExpOf(static_cast<double>(m), bs.ones, bs.rest, tp, kF64);
-      }
-      StoreScalar(yr, v);
-      continue;
-    }
-    if (special) {
-      for (size_t i = 0; i < len; ++i) StoreScalar(yr + i, std::numeric_limits<double>::quiet_NaN());
-      continue;
-    }
-    if (mode == static_cast<int>(RowMode::kSoftmax)) {
-      T* e = hwy::IsSame<TOut, T>() ? reinterpret_cast<T*>(yr) : work;
-      const BlockSum bs = BlockExpSum<kScale, false>(d, xr, len, m, inv_t, e);
-      ScaleRun(d, e, yr, len, 1.0, bs.ones + bs.rest);
-    } else if constexpr (kScale != kUnscaled) {
-      const BlockSum bs = BlockLogSum<kScale, false>(d, xr, len, m, tp, nullptr);
-      NormalizeT<kScale, RowMode::kLogSoftmax>(d, xr, yr, n, m, tp,
-                                               cpu::LogOfSum(bs.ones, bs.rest));
-    } else {
-      // T = 1: the exp pass also stores x - m (into y, or an L1 scratch for bf16/f16), so the
-      // output lines are fetched while the exps compute and the last pass is y = (x - m) - L
-      // in L1: the same two roundings as NormalizeT, hence the same bits as the long-row path.
-      // In place (y is x) the scratch is used: a near-certain row is summed twice (see
-      // BlockLogSum), and the second pass must read x, not x - m.
-      const bool into_y = hwy::IsSame<TOut, T>() &&
-                          static_cast<const void*>(yr) != static_cast<const void*>(xr);
-      T* dm = into_y ? reinterpret_cast<T*>(yr) : work;
-      const BlockSum bs = BlockLogSum<kUnscaled, true>(d, xr, len, m, tp, dm);
-      const auto l = hn::Set(d, static_cast<T>(cpu::LogOfSum(bs.ones, bs.rest)));
-      const size_t N = hn::Lanes(d);
-      size_t i = 0;
-      for (; i + N <= len; i += N) StoreNarrow(d, hn::Sub(hn::LoadU(d, dm + i), l), yr + i);
-      if (i < len) StoreNarrowN(d, hn::Sub(LoadWidenN(d, dm + i, len - i), l), yr + i, len - i);
-    }
-  }
-}
-
-template <class D, typename TIn, typename TOut>
-void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64_t rows,
-           int64_t n, const cpu::Temperature& tp, int mode) {
-  WithScale<hn::TFromD<D>>(tp, [&](auto scale) {
-    RowsScaledT<decltype(scale)::value>(d, x, x_stride, y, y_stride, rows, n, tp, mode);
-  });
-}
-
-template <class D, typename TIn, typename TOut>
-void SigmoidT(D d, const TIn* x, TOut* y, int64_t n) {
-  using T = hn::TFromD<D>;
-  const size_t N = hn::Lanes(d);
-  const auto one_v = hn::Set(d, T(1));
-  auto one = [&](hn::Vec<D> v) {
-    const auto e = ExpNonPositive(d, hn::Neg(hn::Abs(v)), hn::Zero(d));
-    const auto denom = hn::Add(one_v, e);
-    const auto pos = hn::Div(one_v, denom);
-    const auto neg = hn::Div(e, denom);
-    const auto r = hn::IfThenElse(hn::Ge(v, hn::Zero(d)), pos, neg);
-    return hn::IfThenElse(hn::IsNaN(v), v, r);
-  };
-  const size_t len = static_cast<size_t>(n);
-  size_t i = 0;
-  for (; i + N <= len; i += N) StoreNarrow(d, one(LoadWiden(d, x + i)), y + i);
-  if (i < len) StoreNarrowN(d, one(LoadWidenN(d, x + i, len - i)), y + i, len - i);
-}
-
-template <class D, typename TIn>
-ArgmaxResult ArgmaxT(D d, const TIn* x, int64_t n) {
-  using T = hn::TFromD<D>;
-  const size_t N = hn::Lanes(d);
-  const size_t len = static_cast<size_t>(n);
-  bool has_nan = false;
-  const T m = BlockMax(d, x, len, has_nan);  // BlockMax handles any length
-  // Second pass: the first lane equal to the max (or the first NaN).
-  const auto mv = hn::Set(d, m);
-  for (size_t i = 0; i < len; i += N) {
-    const size_t count = HWY_MIN(N, len - i);
-    const auto v = count == N ? LoadWiden(d, x + i) : LoadWidenN(d, x + i, count);
-    const auto hit = hn::And(has_nan ? hn::IsNaN(v) : hn::Eq(v, mv), hn::FirstN(d, count));
-    const intptr_t lane = hn::FindFirstTrue(d, hit);
-    if (lane >= 0) {
-      const int64_t idx = static_cast<int64_t>(i) + lane;
-      HWY_ALIGN T lanes[hn::MaxLanes(d)];
-      hn::Store(v, d, lanes);
-      return ArgmaxResult{idx, static_cast<double>(lanes[lane]), has_nan};
-    }
-  }
-  return ArgmaxResult{0, static_cast<double>(m), has_nan};  // unreachable for n >= 1
-}
-
-// ---- dtype dispatch (VisitF32Storage / VisitF32StorageOut live in row_ops-inl.h) ----
-
-
-ChunkStats ChunkStatsImpl(const void* x, DType dtype, int64_t n, const cpu::Temperature& t,
-                          void* e_out, double* block_max, double known_max) {
-  if (dtype == DType::f64) {
-    return ChunkStatsT<false>(hn::ScalableTag<double>(), static_cast<const double*>(x), n, t,
-                              static_cast<double*>(e_out), block_max, known_max);
-  }
-  return VisitF32Storage(dtype, x, [&](auto* px) {
-    return ChunkStatsT<false>(hn::ScalableTag<float>(), px, n, t, static_cast<float*>(e_out),
-                              block_max, known_max);
-  });
-}
-
-// Every dtype in f64 (see KernelTable::chunk_stats_log).
-ChunkStats ChunkStatsLogImpl(const void* x, DType dtype, int64_t n, const cpu::Temperature& t,
-                             double known_max) {
-  const hn::ScalableTag<double> d;
-  if (dtype == DType::f64) {
-    return ChunkStatsT<true>(d, static_cast<const double*>(x), n, t, nullptr, nullptr, known_max);
-  }
-  return VisitF32Storage(dtype, x, [&](auto* px) {
-    return ChunkStatsT<true>(d, px, n, t, nullptr, nullptr, known_max);
-  });
-}
-
-ChunkStats ChunkMaxImpl(const void* x, DType dtype, int64_t n) {
-  bool has_nan = false;
-  double m;
-  if (dtype == DType::f64) {
-    m = ChunkMax(hn::ScalableTag<double>(), static_cast<const double*>(x), n, has_nan);
-  } else {
-    m = VisitF32Storage(dtype, x, [&](auto* px) {
-      return static_cast<double>(ChunkMax(hn::ScalableTag<float>(), px, n, has_nan));
-    });
-  }
-  return ChunkStats{m, 0.0, has_nan, 0.0, 0.0};
-}
-
-void ScaleBlocksImpl(const void* e, void* y, DType y_dtype, int64_t n, const double* block_max,
-                     double max, const cpu::Temperature& t, double sum) {
-  if (y_dtype == DType::f64) {
-    ScaleBlocksT(hn::ScalableTag<double>(), static_cast<const double*>(e), static_cast<double*>(y),
-                 n, block_max, max, t, sum);
-    return;
-  }
-  VisitF32StorageOut(y_dtype, y, [&](auto* py) {
-    ScaleBlocksT(hn::ScalableTag<float>(), static_cast<const float*>(e), py, n, block_max, max,
-                 t, sum);
-  });
-}
-
-template <class D, typename TIn, typename TOut>
-void NormalizeMode(D d, const TIn* x, TOut* y, int64_t n, double max, const cpu::Temperature& t,
-                   double scale, RowMode mode) {
-  WithScale<hn::TFromD<D>>(t, [&](auto s) {
-    constexpr int kScale = decltype(s)::value;
-    if (mode == RowMode::kSoftmax) NormalizeT<kScale, RowMode::kSoftmax>(d, x, y, n, max, t, scale);
-    else NormalizeT<kScale, RowMode::kLogSoftmax>(d, x, y, n, max, t, scale);
-  });
-}
-
-void NormalizeImpl(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n,
-                   double max, const cpu::Temperature& t, double scale, RowMode mode) {
-  if (x_dtype == DType::f64) {
-    NormalizeMode(hn::ScalableTag<double>(), static_cast<const double*>(x), static_cast<double*>(y),
-                  n, max, t, scale, mode);
-    return;
-  }
-  VisitF32Storage(x_dtype, x, [&](auto* px) {
-    VisitF32StorageOut(y_dtype, y, [&](auto* py) {
-      NormalizeMode(hn::ScalableTag<float>(), px, py, n, max, t, scale, mode);
-    });
-    return 0;
-  });
-}
-
-void RowsImpl(const void* x, DType x_dtype, int64_t x_stride, void* y, DType y_dtype,
-              int64_t y_stride, int64_t rows, int64_t n, const cpu::Temperature& t, int mode) {
-  if (x_dtype == DType::f64) {
-    RowsT(hn::ScalableTag<double>(), static_cast<const double*>(x), x_stride,
-          static_cast<double*>(y), y_stride, rows, n, t, mode);
-    return;
-  }
-  VisitF32Storage(x_dtype, x, [&](auto* px) {
-    VisitF32StorageOut(y_dtype, y, [&](auto* py) {
-      RowsT(hn::ScalableTag<float>(), px, x_stride, py, y_stride, rows, n, t, mode);
-    });
-    return 0;
-  });
-}
-
-void SigmoidImpl(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n) {
-  if (x_dtype == DType::f64) {
-    SigmoidT(hn::ScalableTag<double>(), static_cast<const double*>(x), static_cast<double*>(y), n);
-    return;
-  }
-  VisitF32Storage(x_dtype, x, [&](auto* px) {
-    VisitF32StorageOut(y_dtype, y, [&](auto* py) { SigmoidT(hn::ScalableTag<float>(), px, py, n); });
-    return 0;
-  });
-}
-
-ArgmaxResult ArgmaxImpl(const void* x, DType dtype, int64_t n) {
-  if (dtype == DType::f64) return ArgmaxT(hn::ScalableTag<double>(), static_cast<const double*>(x), n);
-  return VisitF32Storage(dtype, x, [&](auto* px) { return ArgmaxT(hn::ScalableTag<float>(), px, n); });
-}
-
-double ExpDiffImpl(double a, double b, const cpu::Temperature& t) { return ExpDiff(a, b, t); }
-
-double ExpF64Impl(double a) {
-  const hn::CappedTag<double, 1> d1;
-  return hn::GetLane(ExpNonPositive(d1, hn::Set(d1, a), hn::Zero(d1)));
-}
-
-const cpu::KernelTable* GetKernelTable() {
-  static const cpu::KernelTable table{hwy::TargetName(HWY_TARGET),
-                                      &ChunkStatsImpl,
-                                      &ChunkStatsLogImpl,
-                                      &ChunkMaxImpl,
-                                      &ScaleBlocksImpl,
-                                      &NormalizeImpl,
-                                      &RowsImpl,
-                                      &SigmoidImpl,
-                                      &ArgmaxImpl,
-                                      &ExpF64Impl,
-                                      &ExpDiffImpl};
-  return &table;
-}
-
 }  // namespace HWY_NAMESPACE
 }  // namespace softmax
 HWY_AFTER_NAMESPACE();
 
-#if HWY_ONCE
-#include "src/cpu/target.hpp"
-
-namespace softmax {
-HWY_EXPORT(GetKernelTable);
-
-namespace cpu {
-const KernelTable& kernels() { return *SOFTMAX_DISPATCH_ACTIVE(GetKernelTable)(); }
-}  // namespace cpu
-}  // namespace softmax
-#endif  // HWY_ONCE
+#endif  // SOFTMAX_CPU_SOFTMAX_BLOCKS_INL_H_ toggle
