@@ -15,6 +15,13 @@ using softmax::DType;
 
 enum class DistOp { kSoftmax, kLogSoftmax, kLogSumExp, kArgmax };
 
+// Whether this thread's current softmax.dist call reached its collective op (set just before
+// the op, cleared by _dist_begin): a call that failed before it (an argument pybind11 or the
+// conversion here rejected) has not joined the op's agreement, and softmax.dist then calls
+// _dist_fail so the other ranks do not wait for it (see python/softmax/dist.py).
+thread_local bool t_entered = false;
+void mark_entered() { t_entered = true; }
+
 py::object dist_op(DistOp op, const char* name, int64_t fcomm, py::handle x, int64_t class_offset,
                    py::handle axis, double temperature, py::handle keepdims, py::handle dtype,
                    py::handle out, int threads) {
@@ -32,6 +39,7 @@ py::object dist_op(DistOp op, const char* name, int64_t fcomm, py::handle x, int
   const auto shape = reduce ? reduced_shape(xin.view.shape, o.axis, o.keepdims) : xin.view.shape;
   Operand y = make_output(xin, out, dtype, shape, def, name);
   softmax::dist::MpiCommunicator comm(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
+  mark_entered();
   nogil([&] {
     switch (op) {
       case DistOp::kSoftmax:
@@ -79,6 +87,7 @@ py::object dist_cross_entropy(int64_t fcomm, py::handle input, py::handle target
                      softmax::Context ctx;
                      ctx.threads = threads;
                      o.threads = 0;
+                     mark_entered();
                      softmax::dist::cross_entropy(comm, x, t, out, class_offset, o, ctx);
                    });
 }
@@ -98,6 +107,7 @@ py::object dist_linear_cross_entropy(int64_t fcomm, py::handle hidden, py::handl
         softmax::Context ctx;
         ctx.threads = threads;
         o.threads = 0;
+        mark_entered();
         softmax::dist::linear_cross_entropy(comm, h, w, t, out, class_offset, o, ctx);
       });
 }
@@ -121,6 +131,7 @@ py::object dist_sample(int64_t fcomm, py::handle x, int64_t class_offset, py::ha
   ctx.threads = a.params.threads;
   softmax::SamplingParams p = a.params;
   p.threads = 0;
+  mark_entered();
   nogil([&] {
     softmax::dist::sample(comm, xin.cview(), tokens.view, class_offset, p, a.seed.scalar,
                           a.offset.scalar, ctx);
@@ -131,6 +142,16 @@ py::object dist_sample(int64_t fcomm, py::handle x, int64_t class_offset, py::ha
 }  // namespace
 
 void register_dist(py::module_& m) {
+  m.def("_dist_begin", [] { t_entered = false; }, "Internal: see softmax.dist.");
+  m.def("_dist_entered", [] { return t_entered; }, "Internal: see softmax.dist.");
+  m.def(
+      "_dist_fail",
+      [](int64_t fcomm, const std::string& op, const std::string& what) {
+        softmax::dist::MpiCommunicator comm(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
+        nogil([&] { softmax::dist::fail_op(comm, op.c_str(), what); });
+      },
+      py::arg("fcomm"), py::arg("op"), py::arg("what"),
+      "Internal: joins the agreement of `op` as a failing rank (softmax::dist::fail_op).");
   def_op(m, "_dist_softmax", DistOp::kSoftmax, "dist.softmax");
   def_op(m, "_dist_log_softmax", DistOp::kLogSoftmax, "dist.log_softmax");
   def_op(m, "_dist_logsumexp", DistOp::kLogSumExp, "dist.logsumexp");
@@ -193,6 +214,7 @@ void register_dist(py::module_& m) {
         softmax::Context ctx;
         ctx.threads = parse_threads(threads, op);
         softmax::TopLogprobs r;
+        mark_entered();
         nogil([&] { r = softmax::dist::top_logprobs(comm, xin.cview(), n, class_offset, temperature, ctx); });
         return top_logprobs_arrays(xin, r, op);
       },

@@ -48,6 +48,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "softmax/context.hpp"
@@ -231,5 +232,12 @@ void sample(Communicator& comm, ConstTensorView logits, TensorView tokens, int64
 TopLogprobs top_logprobs(Communicator& comm, ConstTensorView logits, int64_t n,
                          int64_t class_offset, double temperature = 1.0,
                          const Context& context = {});
+
+// Takes this rank's part in an op above that it cannot call, for example because its front end
+// failed to convert its own arguments: joins the validity agreement every op starts with as a
+// failing rank, so the other ranks' call of the op and this call throw the same softmax::Error
+// (kInvalidArgument) naming this rank and `what`, instead of the others waiting forever.
+// Collective: call it exactly where this rank would have called the op. Always throws.
+[[noreturn]] void fail_op(Communicator& comm, const char* op, const std::string& what);
 
 }  // namespace softmax::dist

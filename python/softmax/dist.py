@@ -51,6 +51,26 @@ def _fcomm(comm):
         raise TypeError("softmax.dist: comm must be an mpi4py communicator (e.g. MPI.COMM_WORLD)") from None
 
 
+def _collective(op, comm, fn, *args):
+    """fn(fcomm, *args) for the collective op ``op``. If this rank fails before it reaches the
+    op's agreement (an argument rejected while being converted), it joins that agreement as a
+    failing rank (softmax::dist::fail_op), so every rank raises the same error instead of the
+    others waiting forever."""
+    fcomm = _fcomm(comm)
+    _core._dist_begin()
+    try:
+        return fn(fcomm, *args)
+    except Exception as e:
+        if _core._dist_entered():
+            raise
+        what = f"{type(e).__name__}: " + (str(e).splitlines() or [""])[0]
+        try:
+            _core._dist_fail(fcomm, op, what)
+        except Exception as agreed:
+            raise agreed from e
+        raise
+
+
 def default_shard(vocab, rank, ranks):
     """(offset, size) of rank ``rank``'s classes out of ``vocab`` over ``ranks`` ranks: whole
     chunks of 32768 classes dealt out contiguously (bit-identical results)."""
@@ -59,28 +79,28 @@ def default_shard(vocab, rank, ranks):
 
 def softmax(comm, x, class_offset, axis=-1, *, temperature=1.0, dtype=None, out=None, threads=0):
     """This rank's shard of softmax(x / temperature) over the sharded class axis ``axis``."""
-    return _core._dist_softmax(_fcomm(comm), x, class_offset, axis, temperature, False, dtype,
-                               out, threads)
+    return _collective("dist::softmax", comm, _core._dist_softmax, x, class_offset, axis,
+                       temperature, False, dtype, out, threads)
 
 
 def log_softmax(comm, x, class_offset, axis=-1, *, temperature=1.0, dtype=None, out=None,
                 threads=0):
     """This rank's shard of log_softmax(x / temperature) over the sharded class axis."""
-    return _core._dist_log_softmax(_fcomm(comm), x, class_offset, axis, temperature, False,
-                                   dtype, out, threads)
+    return _collective("dist::log_softmax", comm, _core._dist_log_softmax, x, class_offset, axis,
+                       temperature, False, dtype, out, threads)
 
 
 def logsumexp(comm, x, class_offset, axis=-1, *, temperature=1.0, keepdims=False, dtype=None,
               out=None, threads=0):
     """logsumexp(x / temperature) over the sharded class axis: the whole result, every rank."""
-    return _core._dist_logsumexp(_fcomm(comm), x, class_offset, axis, temperature, keepdims,
-                                 dtype, out, threads)
+    return _collective("dist::logsumexp", comm, _core._dist_logsumexp, x, class_offset, axis,
+                       temperature, keepdims, dtype, out, threads)
 
 
 def argmax(comm, x, class_offset, axis=-1, *, keepdims=False, out=None, threads=0):
     """Global class id of each row's first maximum (first NaN if any), on every rank."""
-    return _core._dist_argmax(_fcomm(comm), x, class_offset, axis, 1.0, keepdims, None, out,
-                              threads)
+    return _collective("dist::argmax", comm, _core._dist_argmax, x, class_offset, axis, 1.0,
+                       keepdims, None, out, threads)
 
 
 def cross_entropy(comm, input, target, class_offset, weight=None, *, ignore_index=-100,
@@ -96,10 +116,9 @@ def cross_entropy(comm, input, target, class_offset, weight=None, *, ignore_inde
     global statistics). Returns the whole loss on every rank, or the tuple
     ``(loss, grad, lse, log_probs)`` of the requested items: ``grad`` and ``log_probs`` are this
     rank's shard, ``lse`` whole. NumPy arrays (no autograd: pass ``return_grad=True``)."""
-    return _core._dist_cross_entropy(_fcomm(comm), input, target, class_offset, weight,
-                                     ignore_index, reduction, label_smoothing, z_loss, normalizer,
-                                     grad_scale, return_grad, return_lse, return_log_probs,
-                                     threads)
+    return _collective("dist::cross_entropy", comm, _core._dist_cross_entropy, input, target,
+                       class_offset, weight, ignore_index, reduction, label_smoothing, z_loss,
+                       normalizer, grad_scale, return_grad, return_lse, return_log_probs, threads)
 
 
 def linear_cross_entropy(comm, hidden, weight, target, class_offset, *, class_weight=None,
@@ -113,11 +132,10 @@ def linear_cross_entropy(comm, hidden, weight, target, class_offset, *, class_we
     global class ids, every rank. Returns the whole loss on every rank, or
     ``(loss, grad_hidden, grad_weight[, lse])`` with ``return_grad`` (grad_hidden whole and the
     same on every rank, grad_weight this rank's rows). The (N, V) logits are never held."""
-    return _core._dist_linear_cross_entropy(_fcomm(comm), hidden, weight, target, class_offset,
-                                            class_weight, ignore_index, reduction,
-                                            label_smoothing, z_loss, normalizer, grad_scale,
-                                            vocab_chunk, return_grad, return_lse, grad_output,
-                                            threads)
+    return _collective("dist::linear_cross_entropy", comm, _core._dist_linear_cross_entropy,
+                       hidden, weight, target, class_offset, class_weight, ignore_index, reduction,
+                       label_smoothing, z_loss, normalizer, grad_scale, vocab_chunk, return_grad,
+                       return_lse, grad_output, threads)
 
 
 def sample(comm, logits, class_offset, num_samples=None, *, temperature=1.0, top_k=0, top_p=1.0,
@@ -128,8 +146,8 @@ def sample(comm, logits, class_offset, num_samples=None, *, temperature=1.0, top
     seed / offset scalars or per row) and must be the same on every rank. Returns the global
     token ids, the same on every rank and the same as the single-process call, for any layout.
     The logit processors are not available here."""
-    return _core._dist_sample(_fcomm(comm), logits, class_offset, num_samples, temperature,
-                              top_k, top_p, min_p, method, seed, offset, streams, threads)
+    return _collective("dist::sample", comm, _core._dist_sample, logits, class_offset, num_samples,
+                       temperature, top_k, top_p, min_p, method, seed, offset, streams, threads)
 
 
 def top_logprobs(comm, logits, n, class_offset, *, temperature=1.0, threads=0):
@@ -142,4 +160,5 @@ def top_logprobs(comm, logits, n, class_offset, *, temperature=1.0, threads=0):
     layout; the log-probs are its bits when every shard starts on a multiple of 32768 (the
     default layout), otherwise within the summation-order bound of softmax.top_logprobs. n and
     temperature must be the same on every rank."""
-    return _core._dist_top_logprobs(_fcomm(comm), logits, n, class_offset, temperature, threads)
+    return _collective("dist::top_logprobs", comm, _core._dist_top_logprobs, logits, n,
+                       class_offset, temperature, threads)

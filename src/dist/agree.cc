@@ -285,3 +285,15 @@ void add_loss_option_keys(LocalInfo& info, const CrossEntropyOptions& o) {
 }
 
 }  // namespace softmax::detail::dist
+
+namespace softmax::dist {
+
+void fail_op(Communicator& comm, const char* op, const std::string& what) {
+  detail::dist::agree(comm, op, [&]() -> detail::dist::LocalInfo {
+    throw Error(ErrorKind::kInvalidArgument, op, what);
+  });
+  // agree() throws on every rank when one fails; not reached.
+  throw Error(ErrorKind::kUnsupported, op, "fail_op: the agreement did not fail");
+}
+
+}  // namespace softmax::dist

@@ -124,6 +124,29 @@ except ValueError as e:
     if want not in str(e) or "temperature" not in str(e):
         failures.append(f"error does not name {want} and the temperature: {e}")
 
+# The last rank passes arguments rejected before the op's agreement (a float class_offset that
+# pybind11 refuses, an integer array, a float n): it joins the agreement as a failing rank, so
+# every rank raises the same error naming it instead of the others waiting forever.
+bad = rank == size - 1
+x3 = np.zeros((2, 3), np.float32)
+for what, call in [
+        ("class_offset 0.5", lambda: softmax.dist.softmax(comm, x3, 0.5 if bad else 3 * rank)),
+        ("int64 logits", lambda: softmax.dist.log_softmax(
+            comm, x3.astype(np.int64) if bad else x3, 3 * rank)),
+        ("n = 2.5", lambda: softmax.dist.top_logprobs(comm, x3, 2.5 if bad else 2, 3 * rank)),
+        ("reduction = 3", lambda: softmax.dist.cross_entropy(
+            comm, x3, np.array([0, 1]), 3 * rank, reduction=3 if bad else "mean"))]:
+    try:
+        call()
+        failures.append(f"no error for {what} on the last rank")
+    except (ValueError, TypeError) as e:
+        if f"rank {size - 1} of {size}" not in str(e):
+            failures.append(f"{what}: the error does not name rank {size - 1}: {e}")
+# ... and the communicator still works afterwards.
+y = softmax.dist.softmax(comm, x3, 3 * rank)
+if np.abs(y - 1.0 / (3 * size)).max() > 1e-7:
+    failures.append("softmax after the failed calls is wrong")
+
 try:
     softmax.dist.softmax(object(), xs, 0)
     failures.append("no TypeError for a non-communicator")
