@@ -87,6 +87,13 @@ std::string rank_str(int r, int size) {
 
 }  // namespace
 
+// The end of a shard, offset + size, for messages ("beyond int64" where it overflows).
+static std::string shard_end_str(const Shard& s) {
+  int64_t e = 0;
+  return __builtin_add_overflow(s.offset, s.size, &e) ? std::string("beyond int64")
+                                                       : std::to_string(e);
+}
+
 Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()>& check) {
   Record mine{};
   LocalInfo info;
@@ -161,12 +168,16 @@ Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()
                          std::to_string(end) + ") ends";
       fail(op, ErrorKind::kShapeMismatch,
            rank_str(r, size) + "'s shard [" + std::to_string(L.shards[r].offset) + ", " +
-               std::to_string(L.shards[r].offset + L.shards[r].size) + ") " +
+               shard_end_str(L.shards[r]) + ") " +
                (L.shards[r].offset < end ? "overlaps the classes before it" : "leaves a gap") +
                ": the next shard must start at " + where +
                " (shards must tile [0, V) exactly)");
     }
-    end += L.shards[r].size;
+    if (__builtin_add_overflow(end, L.shards[r].size, &end)) {
+      fail(op, ErrorKind::kOverflow,
+           rank_str(r, size) + "'s shard [" + std::to_string(L.shards[r].offset) + ", " +
+               shard_end_str(L.shards[r]) + ") ends past the int64 range");
+    }
     prev = r;
   }
   L.vocab = end;
