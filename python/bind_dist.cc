@@ -20,7 +20,13 @@ enum class DistOp { kSoftmax, kLogSoftmax, kLogSumExp, kArgmax };
 // conversion here rejected) has not joined the op's agreement, and softmax.dist then calls
 // _dist_fail so the other ranks do not wait for it (see python/softmax/dist.py).
 thread_local bool t_entered = false;
-void mark_entered() { t_entered = true; }
+
+// The communicator of a softmax.dist call, made once its arguments are converted, right before
+// the collective op: marks the call as having reached it.
+softmax::dist::MpiCommunicator op_comm(int64_t fcomm) {
+  t_entered = true;
+  return softmax::dist::MpiCommunicator(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
+}
 
 py::object dist_op(DistOp op, const char* name, int64_t fcomm, py::handle x, int64_t class_offset,
                    py::handle axis, double temperature, py::handle keepdims, py::handle dtype,
@@ -38,8 +44,7 @@ py::object dist_op(DistOp op, const char* name, int64_t fcomm, py::handle x, int
   const DType def = op == DistOp::kArgmax ? DType::i64 : xin.view.dtype;
   const auto shape = reduce ? reduced_shape(xin.view.shape, o.axis, o.keepdims) : xin.view.shape;
   Operand y = make_output(xin, out, dtype, shape, def, name);
-  softmax::dist::MpiCommunicator comm(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
-  mark_entered();
+  auto comm = op_comm(fcomm);
   nogil([&] {
     switch (op) {
       case DistOp::kSoftmax:
@@ -83,11 +88,10 @@ py::object dist_cross_entropy(int64_t fcomm, py::handle input, py::handle target
                    [&](const softmax::ConstTensorView& x, const softmax::ConstTensorView& t,
                        const softmax::CrossEntropyOutputs& out,
                        softmax::CrossEntropyOptions o) {
-                     softmax::dist::MpiCommunicator comm(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
+                     auto comm = op_comm(fcomm);
                      softmax::Context ctx;
                      ctx.threads = threads;
                      o.threads = 0;
-                     mark_entered();
                      softmax::dist::cross_entropy(comm, x, t, out, class_offset, o, ctx);
                    });
 }
@@ -103,11 +107,10 @@ py::object dist_linear_cross_entropy(int64_t fcomm, py::handle hidden, py::handl
       [&](const softmax::ConstTensorView& h, const softmax::ConstTensorView& w,
           const softmax::ConstTensorView& t, const softmax::LinearCrossEntropyOutputs& out,
           softmax::CrossEntropyOptions o) {
-        softmax::dist::MpiCommunicator comm(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
+        auto comm = op_comm(fcomm);
         softmax::Context ctx;
         ctx.threads = threads;
         o.threads = 0;
-        mark_entered();
         softmax::dist::linear_cross_entropy(comm, h, w, t, out, class_offset, o, ctx);
       });
 }
@@ -126,12 +129,11 @@ py::object dist_sample(int64_t fcomm, py::handle x, int64_t class_offset, py::ha
     shape.push_back(d);
   }
   Operand tokens = new_output(xin.kind, shape, DType::i64, op);
-  softmax::dist::MpiCommunicator comm(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
+  auto comm = op_comm(fcomm);
   softmax::Context ctx;
   ctx.threads = a.params.threads;
   softmax::SamplingParams p = a.params;
   p.threads = 0;
-  mark_entered();
   nogil([&] {
     softmax::dist::sample(comm, xin.cview(), tokens.view, class_offset, p, a.seed.scalar,
                           a.offset.scalar, ctx);
@@ -210,11 +212,10 @@ void register_dist(py::module_& m) {
          int threads) {
         const char* op = "dist.top_logprobs";
         const Operand xin = input(x, op, "logits");
-        softmax::dist::MpiCommunicator comm(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
         softmax::Context ctx;
         ctx.threads = parse_threads(threads, op);
         softmax::TopLogprobs r;
-        mark_entered();
+        auto comm = op_comm(fcomm);
         nogil([&] { r = softmax::dist::top_logprobs(comm, xin.cview(), n, class_offset, temperature, ctx); });
         return top_logprobs_arrays(xin, r, op);
       },
