@@ -66,11 +66,17 @@ void write_all(int fd, const std::string& content, const char* op, const std::st
   }
 }
 
-// A temporary file beside its target, registered for removal on a signal.
+// A temporary file beside its target. While it is written it has no name where the
+// file system allows (O_TMPFILE: a process killed even by SIGKILL leaves nothing behind); it is
+// given a registered ".BASE.tmp.XXXXXX" name only just before the rename. Where O_TMPFILE is
+// not supported it is named from the start, registered for removal on a signal.
 struct Temp {
-  std::string path;
+  std::string path;  // its name, once it has one
   int slot = -1;
+  int fd = -1;       // the open anonymous file, until it is named
   void remove() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
     if (path.empty()) return;
     ::unlink(path.c_str());
     forget();
@@ -98,27 +104,37 @@ std::string random_suffix() {
   return s;
 }
 
-// Creates "DIR/.BASE.tmp.XXXXXX" beside `path` (registered before it exists, so a signal at
-// any moment can remove it) and writes, flushes and closes it.
-Temp write_temp(const std::string& path, const std::string& content, const char* op) {
+// "DIR" and "BASE" of `path`; refuses an empty name, a name ending in '/', and a directory.
+void split_target(const std::string& path, const char* op, std::string& dir, std::string& base) {
   if (path.empty()) io_fail(op, path, "empty file name");
   const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
-  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+  base = slash == std::string::npos ? path : path.substr(slash + 1);
   if (base.empty()) io_fail(op, path, "names a directory, not a file");
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) io_fail(op, path, "is a directory");
-  Temp t;
-  Fd f;
-  for (int attempt = 0; f.fd < 0; ++attempt) {
+}
+
+// Gives `t` a fresh registered name "DIR/.BASE.tmp.XXXXXX": creates it (O_EXCL) when `fd` < 0,
+// otherwise links the anonymous file `fd` there. Returns the open descriptor of a created file,
+// or -1 after a link. Throws (kIO) when no name can be made.
+int name_temp(Temp& t, const std::string& path, const std::string& dir, const std::string& base,
+              int fd, const char* op) {
+  for (int attempt = 0;; ++attempt) {
     const std::string name = dir + "/." + base + ".tmp." + random_suffix();
-    const int slot = register_temp(name);
+    const int slot = register_temp(name);  // before the name exists: a signal can remove it
     if (slot < 0) io_fail(op, path, "too many outputs, or too long a name, for a temporary file");
-    f.fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);  // umask applies
-    if (f.fd >= 0) {
+    int made = -1;
+    if (fd < 0) {
+      made = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);  // umask applies
+    } else {
+      const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+      made = ::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0 ? 0 : -1;
+    }
+    if (made >= 0) {
       t.path = name;
       t.slot = slot;
-      break;
+      return fd < 0 ? made : -1;
     }
     const int e = errno;
     unregister_temp(slot);
@@ -126,6 +142,23 @@ Temp write_temp(const std::string& path, const std::string& content, const char*
       io_fail(op, path, "cannot create a file in '" + dir + "': " + std::strerror(e));
     }
   }
+}
+
+// Writes `content` to a new temporary file beside `path`, flushed; anonymous (t.fd open) where
+// the file system supports O_TMPFILE, else named and closed.
+Temp write_temp(const std::string& path, const std::string& content, const char* op) {
+  std::string dir, base;
+  split_target(path, op, dir, base);
+  Temp t;
+  Fd f;
+#ifdef O_TMPFILE
+  // Naming it later links /proc/self/fd/N, so that must exist too.
+  if (::access("/proc/self/fd", X_OK) == 0) {
+    f.fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);  // umask applies
+  }
+#endif
+  const bool anonymous = f.fd >= 0;
+  if (!anonymous) f.fd = name_temp(t, path, dir, base, -1, op);
   try {
     write_all(f.fd, content, op, path);
     if (::fsync(f.fd) != 0 && errno != EINVAL && errno != EROFS) {
@@ -133,12 +166,27 @@ Temp write_temp(const std::string& path, const std::string& content, const char*
     }
     const int fd = f.fd;
     f.fd = -1;
-    if (::close(fd) != 0) io_fail(op, path, std::string("cannot close: ") + std::strerror(errno));
+    if (anonymous) {
+      t.fd = fd;
+    } else if (::close(fd) != 0) {
+      io_fail(op, path, std::string("cannot close: ") + std::strerror(errno));
+    }
   } catch (...) {
     t.remove();
     throw;
   }
   return t;
+}
+
+// Gives an anonymous temporary its name (a link beside the target) and closes it.
+void name_anonymous(Temp& t, const std::string& path, const char* op) {
+  if (t.fd < 0) return;
+  std::string dir, base;
+  split_target(path, op, dir, base);
+  name_temp(t, path, dir, base, t.fd, op);
+  const int fd = t.fd;
+  t.fd = -1;
+  if (::close(fd) != 0) io_fail(op, path, std::string("cannot close: ") + std::strerror(errno));
 }
 
 }  // namespace
@@ -171,6 +219,10 @@ void write_files_atomic(const std::vector<PendingWrite>& files, const char* op) 
       if (f.path != "-") continue;
       if (std::fflush(stdout) != 0) io_fail(op, "<stdout>", std::string("cannot write: ") + std::strerror(errno));
       write_all(STDOUT_FILENO, f.content, op, "<stdout>");
+    }
+    std::size_t k = 0;  // names last, so they exist for microseconds, not for the whole write
+    for (const PendingWrite& f : files) {
+      if (f.path != "-") name_anonymous(temps[k++], f.path, op);
     }
   } catch (...) {
     for (Temp& t : temps) t.remove();

@@ -17,9 +17,11 @@ struct PendingWrite {
 };
 
 // Writes every entry or none of them. First each file's bytes go to a temporary file in its
-// folder (".NAME.tmp.XXXXXX", flushed and closed; registered with temp_registry.hpp so a
-// SIGINT/SIGTERM removes it), then the stdout entries are written, then every temporary file
-// is renamed over its path. Any failure before the renames (a folder that does not exist, a
+// folder, flushed: an unnamed one (O_TMPFILE) where the file system allows, so even a SIGKILL
+// mid-write leaves nothing; else ".NAME.tmp.XXXXXX", registered with temp_registry.hpp so a
+// SIGINT/SIGTERM removes it. Then the stdout entries are written, then each unnamed temporary
+// is linked as ".NAME.tmp.XXXXXX" (registered), then every temporary file is renamed over its
+// path. Any failure before the renames (a folder that does not exist, a
 // target that is a directory, a full disk, a write error on stdout) removes every temporary
 // file and throws, so no file is created or changed. A rename failing part-way (very rare: the
 // temporaries sit beside their targets and directories were refused up front) throws too and

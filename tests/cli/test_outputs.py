@@ -224,18 +224,58 @@ def big_input(tmp_path_factory):
     return d / "big.npy"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_during_a_large_write_leaves_no_temporary_file(tmp_path, big_input, sig):
+def open_in(pid, folder):
+    """The paths of `pid`'s open descriptors inside `folder` (an unnamed O_TMPFILE file reads as
+    'FOLDER/#INODE (deleted)')."""
+    found = []
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith(str(folder) + "/"):
+                found.append(target)
+    except OSError:
+        pass
+    return found
+
+
+def start_large_write(tmp_path, big_input):
+    """Starts a CSV write of about 130 MB; returns (process, output path, its temp's paths) once
+    the temporary output file is open."""
     out = tmp_path / "out.csv"
     p = subprocess.Popen([BIN, "-i", str(big_input), "-o", str(out)], stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
-    while not leftovers(tmp_path) and p.poll() is None and time.monotonic() < deadline:
+    while not open_in(p.pid, tmp_path) and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.001)
-    assert leftovers(tmp_path), "the temporary file never appeared (the write finished first)"
+    writing = open_in(p.pid, tmp_path)
+    assert writing, "the temporary file never appeared (the write finished first)"
+    return p, out, writing
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_during_a_large_write_leaves_no_temporary_file(tmp_path, big_input, sig):
+    p, out, _ = start_large_write(tmp_path, big_input)
     p.send_signal(sig)
     p.wait(timeout=60)
     assert p.returncode == -sig, p.stderr.read()
     assert leftovers(tmp_path) == []
     assert not out.exists()
+
+
+def test_sigkill_during_a_large_write_leaves_nothing_where_o_tmpfile_works(tmp_path, big_input):
+    # mpirun sends SIGKILL shortly after SIGTERM: no handler runs, so the file being written
+    # must have no name (O_TMPFILE) until the moment it is renamed into place.
+    p, out, writing = start_large_write(tmp_path, big_input)
+    if any(".tmp." in w for w in writing):
+        p.kill()
+        p.wait(timeout=60)
+        pytest.skip(f"this file system gave a named temporary ({writing}): no O_TMPFILE")
+    assert all(w.endswith("(deleted)") for w in writing), writing
+    p.kill()
+    p.wait(timeout=60)
+    assert p.returncode == -signal.SIGKILL
+    assert sorted(os.listdir(tmp_path)) == []
