@@ -74,12 +74,28 @@ def test_stdout_csv_matches(inputs):
     assert one.stdout == two.stdout
 
 
+@pytest.mark.parametrize("ranks", [1, 3])
+def test_stdout_npy_matches(inputs, ranks):
+    # Open MPI gives each rank a pty for stdout even when mpirun's stdout is a file: binary
+    # .npy on stdout is not refused there, and arrives byte for byte.
+    d, files = inputs
+    want = d / "want_stdout.npy"
+    assert run(["log-softmax", "-i", str(files["f32"]), "-o", str(want)]).returncode == 0
+    for spelling in (["-o", "-.npy"], ["--format", "npy"]):
+        got = run(["log-softmax", "--vocab-parallel", "-i", str(files["f32"])] + spelling, ranks)
+        assert got.returncode == 0, got.stderr
+        assert got.stdout == want.read_bytes(), spelling
+
+
 @pytest.mark.parametrize("args,needle", [
     (["softmax", "--vocab-parallel", "-i", "missing.npy"], b"cannot open 'missing.npy'"),
     (["softmax", "--vocab-parallel", "-i", "SMALL", "--axis", "0"], b"shards the last axis"),
     (["sigmoid", "--vocab-parallel", "-i", "SMALL"], b"applies to softmax, log-softmax"),
     (["softmax", "--vocab-parallel", "1", "2", "3"], b"reads a .npy file"),
     (["softmax", "--vocab-parallel", "-i", "FORTRAN"], b"Fortran order"),
+    # A usage error is met by every rank while parsing: printed once (by rank 0).
+    (["softmax", "--vocab-parallel", "-i", "SMALL", "--no-such-flag"], b"--no-such-flag"),
+    (["log-softmax", "--vocab-parallel", "-i", "SMALL", "-t", "abc"], b"abc"),
 ])
 def test_errors_one_line_exit_2(inputs, tmp_path, args, needle):
     d, _ = inputs

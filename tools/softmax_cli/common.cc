@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <climits>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -173,11 +174,23 @@ bool use_table(Display d) {
   return d == Display::table;
 }
 
+int launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"}) {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == 0) continue;
+    char* end = nullptr;
+    const long r = std::strtol(v, &end, 10);
+    if (*end == 0 && r >= 0 && r <= INT_MAX) return static_cast<int>(r);
+  }
+  return -1;
+}
+
 namespace {
 
-// Binary output on a terminal would only garble it.
+// Binary output on a terminal would only garble it. Under an MPI launcher stdout is its pty,
+// which passes bytes unchanged (Open MPI turns off its output translation).
 void refuse_binary_on_terminal() {
-  if (::isatty(STDOUT_FILENO) == 1) {
+  if (::isatty(STDOUT_FILENO) == 1 && launcher_rank() < 0) {
     throw UsageError("refusing to write binary .npy to a terminal: redirect stdout (> file.npy) "
                      "or use -o FILE.npy");
   }

@@ -41,8 +41,15 @@ bool is_stdout(const std::string& path);  // "-", "-.npy", "-.csv", "-.txt"
 // paths are skipped. Call it before reading any input.
 void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& outputs);
 
+// This process's rank when an MPI launcher started it (OMPI_COMM_WORLD_RANK, PMIX_RANK or
+// PMI_RANK in the environment), else -1. Under a launcher, stdout is the launcher's forwarding
+// stream (Open MPI gives each rank a pty even when mpirun's stdout is a file), so it says
+// nothing about the user's terminal.
+int launcher_rank();
+
 // How results go to stdout when there is no -o: "auto" is a readable table when stdout is a
-// terminal and CSV otherwise; "npy" is a binary .npy (refused when stdout is a terminal).
+// terminal and CSV otherwise; "npy" is a binary .npy (refused when stdout is a terminal and no
+// MPI launcher started the process: see launcher_rank).
 enum class Display { automatic, table, csv, npy };
 Display parse_display(const std::string& name);  // "auto" | "table" | "csv" | "npy"; UsageError else
 bool use_table(Display d);

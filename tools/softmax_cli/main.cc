@@ -65,7 +65,12 @@ std::string printable(const std::string& m) {
   return out;
 }
 
+// A --vocab-parallel command runs on every rank with the same arguments, so every rank meets
+// the same usage error: only rank 0 (or a process no launcher started) prints it.
+bool g_quiet_errors = false;
+
 int fail(const std::string& message) {
+  if (g_quiet_errors) return kExitBadInput;
   std::string m = message;
   // The library prefixes its messages with "softmax::" (or "softmax: "); the tool's own prefix
   // says that already.
@@ -125,5 +130,10 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   std::setlocale(LC_ALL, "C");
   softmax::io::detail::install_temp_cleanup_handlers();  // no half-written temp file on ^C
+  if (softmax::cli::launcher_rank() > 0) {
+    for (int i = 1; i < argc; ++i) {
+      if (std::strcmp(argv[i], "--vocab-parallel") == 0) g_quiet_errors = true;
+    }
+  }
   return finish(run(argc, argv));
 }
