@@ -2,6 +2,7 @@
 #include "src/dist/agree.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "softmax/error.hpp"
@@ -85,6 +86,41 @@ std::string rank_str(int r, int size) {
   throw Error(kind, op, msg);
 }
 
+// A failing rank's message without the "softmax::OP: " its Error already starts with (the
+// agreed Error adds it again).
+std::string without_prefix(const char* msg, const char* op) {
+  const std::string prefix = std::string("softmax::") + op + ": ";
+  return std::strncmp(msg, prefix.c_str(), prefix.size()) == 0 ? std::string(msg + prefix.size())
+                                                              : std::string(msg);
+}
+
+// A key's value as the user wrote it: a dtype's name, a float, set / not set, a reduction.
+std::string key_str(KeyKind kind, int64_t v) {
+  switch (kind) {
+    case KeyKind::kDType:
+      return v >= 0 && v <= static_cast<int64_t>(DType::i64) ? dtype_name(static_cast<DType>(v))
+                                                             : std::to_string(v);
+    case KeyKind::kDouble: {
+      double d;
+      std::memcpy(&d, &v, 8);
+      char buf[40];
+      const auto res = std::to_chars(buf, buf + sizeof buf, d);  // shortest round trip
+      return std::string(buf, res.ptr);
+    }
+    case KeyKind::kFlag:
+      return v != 0 ? "set" : "not set";
+    case KeyKind::kReduction:
+      return v == static_cast<int64_t>(Reduction::kNone)  ? "none"
+             : v == static_cast<int64_t>(Reduction::kSum) ? "sum"
+             : v == static_cast<int64_t>(Reduction::kMean) ? "mean"
+                                                           : std::to_string(v);
+    case KeyKind::kHash:
+    case KeyKind::kInt:
+      break;
+  }
+  return std::to_string(v);
+}
+
 }  // namespace
 
 // The end of a shard, offset + size, for messages ("beyond int64" where it overflows).
@@ -106,6 +142,7 @@ Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()
     mine.n = info.n;
     mine.key_len = static_cast<int64_t>(info.key.size());
     std::copy(info.key.begin(), info.key.end(), mine.key);
+    std::strncpy(mine.msg, op, kMsgBytes - 1);
   } catch (const Error& e) {
     mine.failed = 1;
     mine.kind = static_cast<int64_t>(e.kind());
@@ -121,29 +158,39 @@ Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()
   for (int r = 0; r < size; ++r) {
     if (all[r].failed) {
       all[r].msg[kMsgBytes - 1] = '\0';
-      fail(op, static_cast<ErrorKind>(all[r].kind), rank_str(r, size) + ": " + all[r].msg);
+      fail(op, static_cast<ErrorKind>(all[r].kind), rank_str(r, size) + ": " + without_prefix(all[r].msg, op));
     }
   }
-  // Keys: the same on every rank.
+  // The same op on every rank (its name travels in msg of a passing record), then the same keys.
+  for (int r = 1; r < size; ++r) {
+    all[r].msg[kMsgBytes - 1] = '\0';
+    if (std::strcmp(all[r].msg, all[0].msg) != 0) {
+      fail(op, ErrorKind::kInvalidArgument,
+           rank_str(r, size) + " calls softmax::" + all[r].msg + " where rank 0 calls softmax::" +
+               all[0].msg + ": every rank must call the same op");
+    }
+  }
   for (int r = 1; r < size; ++r) {
     const Record& a = all[0];
     const Record& b = all[r];
-    if (a.key_len != b.key_len) {
+    const int64_t common = std::min(a.key_len, b.key_len);
+    for (int64_t i = 0; i < common; ++i) {
+      if (a.key[i] == b.key[i]) continue;
+      const auto k = static_cast<std::size_t>(i);
+      const std::string what = k < info.key_names.size() ? info.key_names[k] : "argument " + std::to_string(i);
+      const KeyKind kind = k < info.key_kinds.size() ? info.key_kinds[k] : KeyKind::kInt;
+      const std::string detail =
+          kind == KeyKind::kHash
+              ? rank_str(r, size) + "'s " + what + " differs from rank 0's"
+              : rank_str(r, size) + " has " + what + " = " + key_str(kind, b.key[i]) +
+                    " where rank 0 has " + key_str(kind, a.key[i]);
       fail(op, ErrorKind::kShapeMismatch,
-           rank_str(r, size) + " passes a tensor of rank " + std::to_string(b.key_len) +
-               " where rank 0 passes " + std::to_string(a.key_len) +
-               ": every rank's arguments must agree except along the class axis");
+           detail + ": every rank's arguments must agree except along the class axis");
     }
-    for (int64_t i = 0; i < a.key_len; ++i) {
-      if (a.key[i] != b.key[i]) {
-        const std::string what = static_cast<std::size_t>(i) < info.key_names.size()
-                                     ? info.key_names[static_cast<std::size_t>(i)]
-                                     : "argument " + std::to_string(i);
-        fail(op, ErrorKind::kShapeMismatch,
-             rank_str(r, size) + " has " + what + " = " + std::to_string(b.key[i]) +
-                 " where rank 0 has " + std::to_string(a.key[i]) +
-                 ": every rank's arguments must agree except along the class axis");
-      }
+    if (a.key_len != b.key_len) {  // not reached while each op's keys follow from the earlier ones
+      fail(op, ErrorKind::kShapeMismatch,
+           rank_str(r, size) + " passes " + std::to_string(b.key_len) + " values to agree on where rank 0 passes " +
+               std::to_string(a.key_len) + ": every rank's arguments must agree except along the class axis");
     }
   }
   // Shards: tile [0, V).
@@ -206,7 +253,7 @@ void agree_ok(Communicator& comm, const char* op, bool ok, ErrorKind kind,
   for (int r = 0; r < size; ++r) {
     if (all[r].failed) {
       all[r].msg[kMsgBytes - 1] = '\0';
-      fail(op, static_cast<ErrorKind>(all[r].kind), rank_str(r, size) + ": " + all[r].msg);
+      fail(op, static_cast<ErrorKind>(all[r].kind), rank_str(r, size) + ": " + without_prefix(all[r].msg, op));
     }
   }
 }
@@ -275,24 +322,25 @@ void all_reduce_sum(Communicator& comm, const std::vector<int>& order, float* da
   comm.all_gather(sum.data(), data, send.data());
 }
 
+void LocalInfo::add_double(const std::string& name, double v) {
+  int64_t b;
+  std::memcpy(&b, &v, 8);
+  add(name, b, KeyKind::kDouble);
+}
+
 void add_loss_option_keys(LocalInfo& info, const CrossEntropyOptions& o) {
-  auto bits = [](double v) {
-    int64_t b;
-    std::memcpy(&b, &v, 8);
-    return b;
-  };
-  info.add("reduction", static_cast<int64_t>(o.reduction));
+  info.add("reduction", static_cast<int64_t>(o.reduction), KeyKind::kReduction);
   info.add("ignore_index", o.ignore_index);
-  info.add("the bits of label_smoothing", bits(o.label_smoothing));
-  info.add("the bits of z_loss", bits(o.z_loss));
-  info.add("the bits of normalizer", bits(o.normalizer));
-  info.add("the bits of grad_scale", bits(o.grad_scale));
+  info.add_double("label_smoothing", o.label_smoothing);
+  info.add_double("z_loss", o.z_loss);
+  info.add_double("normalizer", o.normalizer);
+  info.add_double("grad_scale", o.grad_scale);
   Hash hw;
   if (o.weight) hw.add_view(*o.weight);
-  info.add("a hash of weight (the whole (C) vector on every rank)", hw.value());
+  info.add_hash("weight (the whole (C) vector on every rank)", hw.value());
   Hash hg;
   if (o.grad_output) hg.add_view(*o.grad_output);
-  info.add("a hash of grad_output", hg.value());
+  info.add_hash("grad_output", hg.value());
 }
 
 }  // namespace softmax::detail::dist

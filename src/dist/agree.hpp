@@ -20,16 +20,25 @@ namespace softmax::detail::dist {
 using softmax::dist::Communicator;
 using softmax::dist::Shard;
 
+// How an agreement key is shown in a mismatch message.
+enum class KeyKind : uint8_t { kInt, kDType, kDouble, kHash, kFlag, kReduction };
+
 // What a rank's validation reports when it passes.
 struct LocalInfo {
   int64_t offset = 0;            // class_offset
   int64_t n = 0;                 // classes in this rank's shard
   std::vector<int64_t> key;      // values that must be equal on every rank (shape, dtypes, ...)
   std::vector<std::string> key_names;  // what each key entry is, for the error message
-  void add(const char* name, int64_t v) {
+  std::vector<KeyKind> key_kinds;      // how to show each entry
+  void add(const std::string& name, int64_t v, KeyKind kind = KeyKind::kInt) {
     key.push_back(v);
-    key_names.emplace_back(name);
+    key_names.push_back(name);
+    key_kinds.push_back(kind);
   }
+  void add_dtype(const std::string& name, DType t) { add(name, static_cast<int64_t>(t), KeyKind::kDType); }
+  void add_flag(const std::string& name, bool set) { add(name, set ? 1 : 0, KeyKind::kFlag); }
+  void add_double(const std::string& name, double v);  // compared bit for bit
+  void add_hash(const std::string& name, int64_t h) { add(name, h, KeyKind::kHash); }
 };
 
 // The keys of the loss options every rank must pass alike (reduction, ignore_index, the bits of

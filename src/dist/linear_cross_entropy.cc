@@ -116,20 +116,20 @@ void linear_cross_entropy(Communicator& comm, ConstTensorView hidden, ConstTenso
     info.add("N (rows of hidden)", pre.n);
     info.add("D (columns of hidden and weight)", pre.d);
     info.add("vocab_chunk", o.vocab_chunk);
-    info.add("whether grad_hidden is set", out.grad_hidden ? 1 : 0);
-    info.add("whether grad_weight is set", out.grad_weight ? 1 : 0);
-    info.add("whether lse is set", out.lse ? 1 : 0);
-    info.add("the dtype of loss", static_cast<int64_t>(out.loss.dtype));
-    info.add("the dtype of targets", static_cast<int64_t>(targets.dtype));
+    info.add_flag("grad_hidden", out.grad_hidden.has_value());
+    info.add_flag("grad_weight", out.grad_weight.has_value());
+    info.add_flag("lse", out.lse.has_value());
+    info.add_dtype("the dtype of loss", out.loss.dtype);
+    info.add_dtype("the dtype of targets", targets.dtype);
     Hash ht;
     ht.add_view(targets);
-    info.add("a hash of the targets (the same on every rank)", ht.value());
+    info.add_hash("targets (the same on every rank)", ht.value());
     Hash hh;
     for (int64_t i = 0; i < pre.n; ++i) {
       hh.add_bytes(static_cast<const float*>(hidden.data) + i * pre.ldh,
                    static_cast<std::size_t>(pre.d) * sizeof(float));
     }
-    info.add("a hash of hidden (the same (N, D) states on every rank)", hh.value());
+    info.add_hash("hidden (the same (N, D) states on every rank)", hh.value());
     softmax::detail::dist::add_loss_option_keys(info, o);
     return info;
   });

@@ -638,12 +638,9 @@ void sample(Communicator& comm, ConstTensorView logits, TensorView tokens, int64
     LocalInfo info;
     info.offset = class_offset;
     info.n = logits.shape[1];
-    auto key = [&](const char* name, int64_t v) {
-      info.key.push_back(v);
-      info.key_names.emplace_back(name);
-    };
+    auto key = [&](const char* name, int64_t v) { info.add(name, v); };
     key("the batch of logits", b);
-    key("the dtype of logits", static_cast<int64_t>(logits.dtype));
+    info.add_dtype("the dtype of logits", logits.dtype);
     key("the rank of tokens", tokens.rank());
     key("the draws per row", draws);
     key("seed", static_cast<int64_t>(seed));
@@ -657,7 +654,7 @@ void sample(Communicator& comm, ConstTensorView logits, TensorView tokens, int64
     hash_span(h, params.streams);
     hash_span(h, params.seeds);
     hash_span(h, params.offsets);
-    key("a hash of temperature, top_k, top_p, min_p, streams, seeds and offsets", h.value());
+    info.add_hash("temperature, top_k, top_p, min_p, streams, seeds or offsets", h.value());
     return info;
   });
   const int64_t rows = logits.shape[0];

@@ -49,29 +49,20 @@ ChunkStats from_wire(const WirePartial& w) {
 }
 
 // The values every rank must agree on, for the agreement record: x's shape with the class axis
-// blanked, then `extra`.
-LocalInfo shard_info(const ConstTensorView& x, int64_t axis, int64_t class_offset,
-                     std::vector<std::pair<const char*, int64_t>> extra) {
+// blanked, the axis, x's and the output's dtypes (the caller adds the rest).
+LocalInfo shard_info(const ConstTensorView& x, int64_t axis, int64_t class_offset, const char* out_name,
+                     DType out_dtype) {
   LocalInfo info;
   info.offset = class_offset;
   info.n = x.shape[static_cast<std::size_t>(axis)];
-  info.key.push_back(x.rank());
-  info.key_names.emplace_back("the rank of x");
+  info.add("the rank of x", x.rank());
   for (int64_t d = 0; d < x.rank(); ++d) {
-    info.key.push_back(d == axis ? -1 : x.shape[static_cast<std::size_t>(d)]);
-    info.key_names.push_back("x.shape[" + std::to_string(d) + "]");
+    info.add("x.shape[" + std::to_string(d) + "]", d == axis ? -1 : x.shape[static_cast<std::size_t>(d)]);
   }
-  for (const auto& [name, v] : extra) {
-    info.key.push_back(v);
-    info.key_names.emplace_back(name);
-  }
+  info.add("axis", axis);
+  info.add_dtype("the dtype of x", x.dtype);
+  info.add_dtype(std::string("the dtype of ") + out_name, out_dtype);
   return info;
-}
-
-int64_t bits_of(double v) {
-  int64_t b;
-  std::memcpy(&b, &v, 8);
-  return b;
 }
 
 void check_offset(const char* op, int64_t class_offset) {
@@ -253,11 +244,9 @@ void normalize(Communicator& comm, const char* op, const ConstTensorView& x,
     softmax::detail::check_temperature(op, o.temperature);
     softmax::detail::check_no_overlap(op, x, y, /*allow_alias=*/true);
     check_offset(op, class_offset);
-    return shard_info(x, axis, class_offset,
-                      {{"axis", axis},
-                       {"the dtype of x", static_cast<int64_t>(x.dtype)},
-                       {"the dtype of y", static_cast<int64_t>(y.dtype)},
-                       {"the bits of temperature", bits_of(o.temperature)}});
+    LocalInfo info = shard_info(x, axis, class_offset, "y", y.dtype);
+    info.add_double("temperature", o.temperature);
+    return info;
   });
   const Temperature temp = cpu::MakeTemperature(o.temperature);
   if (x.dtype != DType::f64 && !temp.f32_ok()) {
@@ -360,12 +349,10 @@ void logsumexp(Communicator& comm, ConstTensorView x, TensorView y, int64_t clas
     softmax::detail::check_temperature(op, o.temperature);
     softmax::detail::check_no_overlap(op, x, y, /*allow_alias=*/false);
     check_offset(op, class_offset);
-    return shard_info(x, axis, class_offset,
-                      {{"axis", axis},
-                       {"keepdims", o.keepdims ? 1 : 0},
-                       {"the dtype of x", static_cast<int64_t>(x.dtype)},
-                       {"the dtype of y", static_cast<int64_t>(y.dtype)},
-                       {"the bits of temperature", bits_of(o.temperature)}});
+    LocalInfo info = shard_info(x, axis, class_offset, "y", y.dtype);
+    info.add_flag("keepdims", o.keepdims);
+    info.add_double("temperature", o.temperature);
+    return info;
   });
   const Temperature temp = cpu::MakeTemperature(o.temperature);
   if (x.dtype != DType::f64 && !temp.f32_ok()) {
@@ -406,11 +393,9 @@ void argmax(Communicator& comm, ConstTensorView x, TensorView indices, int64_t c
     softmax::detail::check_temperature(op, o.temperature);
     softmax::detail::check_no_overlap(op, x, indices, /*allow_alias=*/false, "indices");
     check_offset(op, class_offset);
-    return shard_info(x, axis, class_offset,
-                      {{"axis", axis},
-                       {"keepdims", o.keepdims ? 1 : 0},
-                       {"the dtype of x", static_cast<int64_t>(x.dtype)},
-                       {"the dtype of indices", static_cast<int64_t>(indices.dtype)}});
+    LocalInfo info = shard_info(x, axis, class_offset, "indices", indices.dtype);
+    info.add_flag("keepdims", o.keepdims);
+    return info;
   });
   LocalRows L = local_rows(x, indices, axis, true);
   const int64_t rows = L.g.rows, n = L.g.n;

@@ -65,12 +65,10 @@ TopLogprobs top_logprobs(Communicator& comm, ConstTensorView logits, int64_t n,
     LocalInfo info;
     info.offset = class_offset;
     info.n = logits.shape[1];
-    int64_t tb;
-    std::memcpy(&tb, &temperature, 8);
     info.add("the rows of logits", logits.shape[0]);
-    info.add("the dtype of logits", static_cast<int64_t>(logits.dtype));
+    info.add_dtype("the dtype of logits", logits.dtype);
     info.add("n", n);
-    info.add("the bits of temperature", tb);
+    info.add_double("temperature", temperature);
     return info;
   });
   const int64_t V = lay.vocab;

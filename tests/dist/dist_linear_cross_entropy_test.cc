@@ -242,8 +242,8 @@ TEST(DistLinearCrossEntropy, FailuresAgree) {
     EXPECT_EQ(loss[1], 3.0f);
   };
   attempt([](int, auto&, auto& t) { t[1] = 8; }, "class ids must be in [0, 8)");
-  attempt([](int r, auto& h, auto&) { if (r == 1) h[3] += 1.0f; }, "a hash of hidden");
-  attempt([](int r, auto&, auto& t) { if (r == 0) t[0] = 2; }, "a hash of the targets");
+  attempt([](int r, auto& h, auto&) { if (r == 1) h[3] += 1.0f; }, "rank 1 of 2's hidden (the same (N, D) states on every rank) differs");
+  attempt([](int r, auto&, auto& t) { if (r == 0) t[0] = 2; }, "rank 1 of 2's targets (the same on every rank) differs");
 }
 
 }  // namespace

@@ -327,14 +327,45 @@ TEST(DistSoftmax, FailuresAgreeOnEveryRank) {
     o.temperature = c.rank() == 2 ? -1.0 : 1.0;
     const Shard sh = {c.rank() * 3, c.rank() == 2 ? 4 : 3};
     softmax::dist::log_softmax(c, shard(sh.offset, sh.size), out(sh.offset, sh.size), sh.offset, o);
-  }, "rank 2 of 3: softmax::dist::log_softmax: argument 'temperature'");
+  }, "rank 2 of 3: argument 'temperature'");
   // Temperatures that differ across ranks (each valid).
   expect_all_fail(2, [&](softmax::dist::Communicator& c) {
     SoftmaxOptions o;
     o.temperature = c.rank() == 1 ? 2.0 : 1.0;
     const int64_t off = c.rank() * 5;
     softmax::dist::softmax(c, shard(off, 5), out(off, 5), off, o);
-  }, "rank 1 of 2 has the bits of temperature");
+  }, "rank 1 of 2 has temperature = 2 where rank 0 has 1");
+  // Different ops, tensor ranks and dtypes are named as the caller wrote them.
+  {  // each rank's Error starts with its own op's name; the rest is the same
+    ThreadGroup g(2);
+    std::vector<std::string> errors;
+    g.run([&](softmax::dist::Communicator& c) {
+      const int64_t off = c.rank() * 5;
+      if (c.rank() == 0) softmax::dist::softmax(c, shard(off, 5), out(off, 5), off);
+      else softmax::dist::log_softmax(c, shard(off, 5), out(off, 5), off);
+    }, &errors);
+    EXPECT_EQ(errors[0], "softmax::dist::softmax: rank 1 of 2 calls softmax::dist::log_softmax where "
+                         "rank 0 calls softmax::dist::softmax: every rank must call the same op");
+    EXPECT_EQ(errors[1], "softmax::dist::log_softmax" + errors[0].substr(errors[0].find(": ")));
+  }
+  expect_all_fail(2, [&](softmax::dist::Communicator& c) {
+    const int64_t off = c.rank() * 5;
+    if (c.rank() == 0) {
+      softmax::dist::softmax(c, shard(off, 5), out(off, 5), off);
+    } else {
+      softmax::dist::softmax(c, ConstTensorView(x.data() + off, DType::f32, {1, rows, 5}, {rows * v, v, 1}),
+                             TensorView(y.data() + off, DType::f32, {1, rows, 5}, {rows * v, v, 1}), off);
+    }
+  }, "rank 1 of 2 has the rank of x = 3 where rank 0 has 2");
+  std::vector<uint16_t> y16(rows * v, 0);
+  expect_all_fail(2, [&](softmax::dist::Communicator& c) {
+    const int64_t off = c.rank() * 5;
+    if (c.rank() == 0) {
+      softmax::dist::softmax(c, shard(off, 5), out(off, 5), off);
+    } else {
+      softmax::dist::softmax(c, shard(off, 5), TensorView(y16.data() + off, DType::bf16, {rows, 5}, {v, 1}), off);
+    }
+  }, "rank 1 of 2 has the dtype of y = bf16 where rank 0 has f32");
   // Row counts that differ.
   expect_all_fail(2, [&](softmax::dist::Communicator& c) {
     const int64_t off = c.rank() * 5;
@@ -347,7 +378,7 @@ TEST(DistSoftmax, FailuresAgreeOnEveryRank) {
     const int64_t off = c.rank() * 5;
     softmax::dist::argmax(c, shard(off, 5), TensorView(y.data(), DType::i64, {rows}),
                           c.rank() == 1 ? -5 : 0);
-  }, "rank 1 of 2: softmax::dist::argmax: argument 'class_offset' = -5");
+  }, "rank 1 of 2: argument 'class_offset' = -5");
   for (float e : y) EXPECT_EQ(e, 7.0f);  // nothing written
   // default_shard's own rules.
   EXPECT_THROW(softmax::dist::default_shard(10, 2, 2), softmax::Error);

@@ -113,7 +113,7 @@ void check_failure(softmax::dist::Communicator& comm) {
     what = e.what();
   }
   const std::string want = "rank " + std::to_string(comm.size() - 1) + " of " +
-                           std::to_string(comm.size()) + ": softmax::dist::softmax: argument 'y'";
+                           std::to_string(comm.size()) + ": argument 'y'";
   if (what.find(want) == std::string::npos) fail("expected an error naming '" + want + "', got '" + what + "'");
   for (float e : y) {
     if (e != 3.0f) fail("output written after an error");
