@@ -148,12 +148,17 @@ void register_dist(py::module_& m) {
   m.def("_dist_entered", [] { return t_entered; }, "Internal: see softmax.dist.");
   m.def(
       "_dist_fail",
-      [](int64_t fcomm, const std::string& op, const std::string& what) {
+      [](int64_t fcomm, const std::string& op, const std::string& what, bool type_error) {
         softmax::dist::MpiCommunicator comm(MPI_Comm_f2c(static_cast<MPI_Fint>(fcomm)));
-        nogil([&] { softmax::dist::fail_op(comm, op.c_str(), what); });
+        nogil([&] {
+          softmax::dist::fail_op(comm, op.c_str(), what,
+                                 type_error ? softmax::ErrorKind::kDTypeMismatch
+                                            : softmax::ErrorKind::kInvalidArgument);
+        });
       },
-      py::arg("fcomm"), py::arg("op"), py::arg("what"),
-      "Internal: joins the agreement of `op` as a failing rank (softmax::dist::fail_op).");
+      py::arg("fcomm"), py::arg("op"), py::arg("what"), py::arg("type_error") = false,
+      "Internal: joins the agreement of `op` as a failing rank (softmax::dist::fail_op); "
+      "type_error: every rank raises TypeError (else ValueError).");
   def_op(m, "_dist_softmax", DistOp::kSoftmax, "dist.softmax");
   def_op(m, "_dist_log_softmax", DistOp::kLogSoftmax, "dist.log_softmax");
   def_op(m, "_dist_logsumexp", DistOp::kLogSumExp, "dist.logsumexp");

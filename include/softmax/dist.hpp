@@ -53,6 +53,7 @@
 
 #include "softmax/context.hpp"
 #include "softmax/cross_entropy.hpp"
+#include "softmax/error.hpp"
 #include "softmax/options.hpp"
 #include "softmax/sampling.hpp"
 #include "softmax/tensor.hpp"
@@ -236,8 +237,10 @@ TopLogprobs top_logprobs(Communicator& comm, ConstTensorView logits, int64_t n,
 // Takes this rank's part in an op above that it cannot call, for example because its front end
 // failed to convert its own arguments: joins the validity agreement every op starts with as a
 // failing rank, so the other ranks' call of the op and this call throw the same softmax::Error
-// (kInvalidArgument) naming this rank and `what`, instead of the others waiting forever.
-// Collective: call it exactly where this rank would have called the op. Always throws.
-[[noreturn]] void fail_op(Communicator& comm, const char* op, const std::string& what);
+// (of `kind`, kInvalidArgument by default) naming this rank and `what`, instead of the others
+// waiting forever. Collective: call it exactly where this rank would have called the op.
+// Always throws.
+[[noreturn]] void fail_op(Communicator& comm, const char* op, const std::string& what,
+                          ErrorKind kind = ErrorKind::kInvalidArgument);
 
 }  // namespace softmax::dist

@@ -20,7 +20,8 @@ With the layout of :func:`default_shard` (shard boundaries on multiples of 32768
 results are bit-identical to the single-process ``softmax.softmax`` etc. on the whole tensor;
 other layouts are within the same documented error bounds. Invalid input on any rank (a bad
 argument, shards that do not tile ``[0, V)``, shapes or options that differ across ranks)
-raises the same ``ValueError`` (softmax's error) on every rank, naming the failing rank.
+raises the same error on every rank, naming the failing rank: ``ValueError``, or ``TypeError``
+for a dtype error, as the single-process functions raise.
 See docs/ops/distributed.md.
 
 Example (``mpiexec -n 2 python3 script.py``)::
@@ -32,7 +33,8 @@ Example (``mpiexec -n 2 python3 script.py``)::
     y = softmax.dist.log_softmax(comm, logits[:, offset:offset + size], offset)
 """
 
-from . import _core
+from . import _core, _forms
+from ._losses import _augment
 
 if not hasattr(_core, "_dist_softmax"):
     raise ImportError("softmax.dist: this build of softmax has no MPI support "
@@ -63,9 +65,11 @@ def _collective(op, comm, fn, *args):
     except Exception as e:
         if _core._dist_entered():
             raise
-        what = f"{type(e).__name__}: " + (str(e).splitlines() or [""])[0]
+        what = (str(e).splitlines() or [""])[0]
+        if not isinstance(e, (ValueError, TypeError)):  # those two keep their class
+            what = f"{type(e).__name__}: {what}"
         try:
-            _core._dist_fail(fcomm, op, what)
+            _core._dist_fail(fcomm, op, what, isinstance(e, TypeError))
         except Exception as agreed:
             raise agreed from e
         raise
@@ -77,24 +81,46 @@ def default_shard(vocab, rank, ranks):
     return _core._dist_default_shard(vocab, rank, ranks)
 
 
+def _family(op, core_fn, comm, x, class_offset, axis, temperature, keepdims, dtype, out, threads):
+    """softmax / log_softmax / logsumexp with softmax.softmax's dtype= / out= rules: a float64
+    result of float32-family input computes in float64 (the input cast first); a float32-family
+    result of float64 input computes in float64 and is rounded once."""
+    def run(fcomm):
+        plan = _forms.wide_plan(x, dtype, out)
+        if plan is None:
+            return core_fn(fcomm, x, class_offset, axis, temperature, keepdims, dtype, out, threads)
+        xin = _forms.cast(x, "float64") if plan == "up" else x
+        y = core_fn(fcomm, xin, class_offset, axis, temperature, keepdims, None, None, threads)
+        if plan == "down":
+            y = y.astype(_forms.dtype_name(dtype) or _forms.dtype_name(out.dtype))
+        if out is None:
+            return y
+        import numpy as np
+        np.copyto(out, y, casting="same_kind")
+        return out
+    return _collective(op, comm, run)
+
+
 def softmax(comm, x, class_offset, axis=-1, *, temperature=1.0, dtype=None, out=None, threads=0):
-    """This rank's shard of softmax(x / temperature) over the sharded class axis ``axis``."""
-    return _collective("dist::softmax", comm, _core._dist_softmax, x, class_offset, axis,
-                       temperature, False, dtype, out, threads)
+    """This rank's shard of softmax(x / temperature) over the sharded class axis ``axis``.
+    ``dtype`` / ``out`` as in ``softmax.softmax`` (float64 output of float32 input computes in
+    float64)."""
+    return _family("dist::softmax", _core._dist_softmax, comm, x, class_offset, axis, temperature,
+                   False, dtype, out, threads)
 
 
 def log_softmax(comm, x, class_offset, axis=-1, *, temperature=1.0, dtype=None, out=None,
                 threads=0):
     """This rank's shard of log_softmax(x / temperature) over the sharded class axis."""
-    return _collective("dist::log_softmax", comm, _core._dist_log_softmax, x, class_offset, axis,
-                       temperature, False, dtype, out, threads)
+    return _family("dist::log_softmax", _core._dist_log_softmax, comm, x, class_offset, axis,
+                   temperature, False, dtype, out, threads)
 
 
 def logsumexp(comm, x, class_offset, axis=-1, *, temperature=1.0, keepdims=False, dtype=None,
               out=None, threads=0):
     """logsumexp(x / temperature) over the sharded class axis: the whole result, every rank."""
-    return _collective("dist::logsumexp", comm, _core._dist_logsumexp, x, class_offset, axis,
-                       temperature, keepdims, dtype, out, threads)
+    return _family("dist::logsumexp", _core._dist_logsumexp, comm, x, class_offset, axis,
+                   temperature, keepdims, dtype, out, threads)
 
 
 def argmax(comm, x, class_offset, axis=-1, *, keepdims=False, out=None, threads=0):
@@ -121,21 +147,31 @@ def cross_entropy(comm, input, target, class_offset, weight=None, *, ignore_inde
                        normalizer, grad_scale, return_grad, return_lse, return_log_probs, threads)
 
 
-def linear_cross_entropy(comm, hidden, weight, target, class_offset, *, class_weight=None,
-                         ignore_index=-100, reduction="mean", label_smoothing=0.0, z_loss=0.0,
-                         normalizer=1.0, grad_scale=1.0, vocab_chunk=0, return_grad=False,
-                         return_lse=False, grad_output=None, threads=0):
+def linear_cross_entropy(comm, hidden, weight, target, class_offset, *, bias=None,
+                         class_weight=None, ignore_index=-100, reduction="mean",
+                         label_smoothing=0.0, z_loss=0.0, normalizer=1.0, grad_scale=1.0,
+                         vocab_chunk=0, return_grad=False, return_lse=False, grad_output=None,
+                         threads=0):
     """softmax.linear_cross_entropy with the classifier sharded by vocabulary rows.
 
     ``hidden``: (N, D) float32, the same on every rank. ``weight``: this rank's rows
-    ``[class_offset, class_offset + n_r)`` of the (V, D) float32 classifier. ``target``: (N,)
-    global class ids, every rank. Returns the whole loss on every rank, or
-    ``(loss, grad_hidden, grad_weight[, lse])`` with ``return_grad`` (grad_hidden whole and the
-    same on every rank, grad_weight this rank's rows). The (N, V) logits are never held."""
-    return _collective("dist::linear_cross_entropy", comm, _core._dist_linear_cross_entropy,
-                       hidden, weight, target, class_offset, class_weight, ignore_index, reduction,
-                       label_smoothing, z_loss, normalizer, grad_scale, vocab_chunk, return_grad,
-                       return_lse, grad_output, threads)
+    ``[class_offset, class_offset + n_r)`` of the (V, D) float32 classifier; ``bias``: this
+    rank's (n_r,) entries of the (V,) output bias (logits = hidden @ weight.T + bias), or None.
+    ``target``: (N,) global class ids, every rank. Returns the whole loss on every rank, or
+    ``(loss, grad_hidden, grad_weight[, grad_bias][, lse])`` with ``return_grad`` (grad_hidden
+    whole and the same on every rank, grad_weight and grad_bias this rank's rows). The (N, V)
+    logits are never held."""
+    def run(fcomm):
+        h, w = (hidden, weight) if bias is None else _augment(hidden, weight, bias)
+        res = _core._dist_linear_cross_entropy(
+            fcomm, h, w, target, class_offset, class_weight, ignore_index, reduction,
+            label_smoothing, z_loss, normalizer, grad_scale, vocab_chunk, return_grad, return_lse,
+            grad_output, threads)
+        if bias is None or not return_grad:
+            return res
+        loss, gh, gw = res[:3]
+        return (loss, gh[:, :-1], gw[:, :-1], gw[:, -1]) + tuple(res[3:])
+    return _collective("dist::linear_cross_entropy", comm, run)
 
 
 def sample(comm, logits, class_offset, num_samples=None, *, temperature=1.0, top_k=0, top_p=1.0,

@@ -347,9 +347,9 @@ void add_loss_option_keys(LocalInfo& info, const CrossEntropyOptions& o) {
 
 namespace softmax::dist {
 
-void fail_op(Communicator& comm, const char* op, const std::string& what) {
+void fail_op(Communicator& comm, const char* op, const std::string& what, ErrorKind kind) {
   detail::dist::agree(comm, op, [&]() -> detail::dist::LocalInfo {
-    throw Error(ErrorKind::kInvalidArgument, op, what);
+    throw Error(kind, op, what);
   });
   // agree() throws on every rank when one fails; not reached.
   throw Error(ErrorKind::kUnsupported, op, "fail_op: the agreement did not fail");

@@ -24,6 +24,17 @@ for vocab in (1000, 2 * 32768 + 123):
         want = getattr(softmax, name)(x, temperature=0.7)[:, off:off + n]
         if got.shape != want.shape or got.tobytes() != want.tobytes():
             failures.append(f"{name} V={vocab}: not the single-process bits")
+    # dtype= as in softmax.softmax: float64 output of float32 input computes in float64, float32
+    # output of float64 input is the float64 result rounded once.
+    for name in ("softmax", "log_softmax", "logsumexp"):
+        for xin, dt in ((x, np.float64), (x.astype(np.float64), np.float32)):
+            sl = np.ascontiguousarray(xin[:, off:off + n])
+            got = getattr(softmax.dist, name)(comm, sl, off, dtype=dt)
+            want = getattr(softmax, name)(xin, dtype=dt)
+            if name != "logsumexp":
+                want = want[:, off:off + n]
+            if got.dtype != dt or got.tobytes() != want.tobytes():
+                failures.append(f"{name} V={vocab} dtype={dt.__name__}: not the single-process bits")
     lse = softmax.dist.logsumexp(comm, xs, off)
     if lse.tobytes() != softmax.logsumexp(x).tobytes():
         failures.append(f"logsumexp V={vocab}")
@@ -106,6 +117,30 @@ for vocab in (1000, 2 * 32768 + 123):
         elif np.abs(got_lp - np.take_along_axis(ref, ref_ids, 1)).max() > 1e-5:
             failures.append(f"top_logprobs n={n_top} V={vocab}: far from NumPy")
 
+# linear_cross_entropy with an output bias sharded like the classifier rows.
+vocab, dim = 700, 8
+hid = rng.normal(0, 1, (5, dim)).astype(np.float32)
+wfull = rng.normal(0, 0.5, (vocab, dim)).astype(np.float32)
+bfull = rng.normal(0, 1, vocab).astype(np.float32)
+tg = np.array([0, vocab - 1, 3, -100, vocab // 2])
+off = vocab * rank // size  # an even split: every rank holds classes
+n = vocab * (rank + 1) // size - off
+got = softmax.dist.linear_cross_entropy(comm, hid, np.ascontiguousarray(wfull[off:off + n]), tg,
+                                        off, bias=bfull[off:off + n], return_grad=True)
+want = softmax.linear_cross_entropy(hid, wfull, tg, bias=bfull, return_grad=True)
+ref_logits = hid.astype(np.float64) @ wfull.T.astype(np.float64) + bfull
+keep = tg != -100
+ref_loss = np.mean(np.log(np.exp(ref_logits[keep]).sum(1)) - ref_logits[keep, tg[keep]])
+if len(got) != 4:
+    failures.append(f"linear_cross_entropy with bias returns {len(got)} items, not 4")
+elif abs(float(got[0]) - ref_loss) > 1e-5 * (1 + abs(ref_loss)):
+    failures.append(f"linear_cross_entropy bias loss {float(got[0])} vs {ref_loss}")
+else:
+    for i, name in ((1, "grad_hidden"), (2, "grad_weight"), (3, "grad_bias")):
+        w_i = want[i] if i == 1 else want[i][off:off + n]
+        if got[i].shape != w_i.shape or np.abs(got[i] - w_i).max(initial=0) > 1e-6:
+            failures.append(f"linear_cross_entropy bias {name} differs from the single-process call")
+
 # A target outside every shard: every rank raises the same error.
 try:
     softmax.dist.cross_entropy(comm, np.zeros((1, 3), np.float32), np.array([3 * size]), 3 * rank)
@@ -142,6 +177,10 @@ for what, call in [
     except (ValueError, TypeError) as e:
         if f"rank {size - 1} of {size}" not in str(e):
             failures.append(f"{what}: the error does not name rank {size - 1}: {e}")
+        # The failing rank's class (pybind11's TypeError, a ValueError) on every rank.
+        types = comm.allgather(type(e).__name__)
+        if len(set(types)) != 1:
+            failures.append(f"{what}: the ranks raise different classes {types}")
 # ... and the communicator still works afterwards.
 y = softmax.dist.softmax(comm, x3, 3 * rank)
 if np.abs(y - 1.0 / (3 * size)).max() > 1e-7:
