@@ -18,7 +18,9 @@ TARGETS=("$@")
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 # As the sanitizer build (scripts/sanitize.sh), to fit CI's time: -O1 with line tables, no CUDA,
 # kernels for AVX2 and the scalar fallback only.
-CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# ccache where installed (install-deps.sh adds it): a rerun recompiles only what changed.
+LAUNCH=(); command -v ccache >/dev/null && LAUNCH=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${LAUNCH[@]}" \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
   -DSOFTMAX_BUILD_CUDA=OFF -DSOFTMAX_HWY_DISABLE="HWY_AVX3|HWY_AVX3_DL" \
   -DSOFTMAX_BUILD_FUZZ=ON -DSOFTMAX_BUILD_TESTS=OFF -DSOFTMAX_BUILD_PYTHON=OFF \

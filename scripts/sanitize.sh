@@ -34,7 +34,9 @@ JOBS=${SANITIZE_JOBS:-$(nproc)}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 # To fit CI's time on 2 cores: -O1 with line tables only, no CUDA, and the kernels compiled for
 # AVX2 and the scalar fallback only (AVX-512 targets left out: SOFTMAX_HWY_DISABLE).
-CC=gcc CXX=g++ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# ccache where installed (install-deps.sh adds it): a rerun recompiles only what changed.
+LAUNCH=(); command -v ccache >/dev/null && LAUNCH=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+CC=gcc CXX=g++ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${LAUNCH[@]}" \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
   -DSOFTMAX_BUILD_CUDA=OFF -DSOFTMAX_HWY_DISABLE="HWY_AVX3|HWY_AVX3_DL" \
   -DCMAKE_C_FLAGS="$SAN" -DCMAKE_CXX_FLAGS="$SAN" \

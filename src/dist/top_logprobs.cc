@@ -140,8 +140,11 @@ TopLogprobs top_logprobs(Communicator& comm, ConstTensorView logits, int64_t n,
         softmax::detail::top_logprobs_slice(softmax::detail::row_ptr(logits, r, s), logits.dtype,
                                             len, n, class_offset, gmax[r], temperature, sums, top);
         unsigned char* dst = send.data() + static_cast<std::size_t>(r) * row_bytes;
-        std::memcpy(dst, sums.data(), sums.size() * sizeof(double));
-        std::memcpy(dst + sums.size() * sizeof(double), top.data(), top.size() * sizeof(LogprobCandidate));
+        // (n = 0 leaves `top` empty: memcpy from its null data would be undefined even for 0 bytes)
+        if (!sums.empty()) std::memcpy(dst, sums.data(), sums.size() * sizeof(double));
+        if (!top.empty()) {
+          std::memcpy(dst + sums.size() * sizeof(double), top.data(), top.size() * sizeof(LogprobCandidate));
+        }
       }
     });
   }
