@@ -19,7 +19,7 @@
 #include <benchmark/benchmark.h>
 
 #include "softmax/attention.hpp"
-#include "tests/cpu/attention_ref.hpp"
+#include "src/ref/attention_reference.hpp"
 
 #if defined(SOFTMAX_BENCH_HAVE_DNNL)
 #include <oneapi/dnnl/dnnl.hpp>

@@ -13,7 +13,7 @@
 #include "softmax/dispatch.hpp"
 #include "softmax/error.hpp"
 #include "src/core/half.hpp"
-#include "tests/cpu/attention_ref.hpp"
+#include "src/ref/attention_reference.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // tests/cpu/attention_test.cc: softmax::attention against a float64 reference that
-// materialises the scores (tests/cpu/attention_ref.hpp): Sq != Sk under both alignments, GQA,
+// materialises the scores (src/ref/attention_reference.hpp): Sq != Sk under both alignments, GQA,
 // fully masked rows, D in {64, 128}, bf16, every mask option; determinism across batch
 // composition, threads, the decode split path and SIMD targets; errors.
 #include <gtest/gtest.h>
@@ -13,7 +13,7 @@
 #include "softmax/dispatch.hpp"
 #include "softmax/error.hpp"
 #include "src/core/half.hpp"
-#include "tests/cpu/attention_ref.hpp"
+#include "src/ref/attention_reference.hpp"
 
 namespace {
 

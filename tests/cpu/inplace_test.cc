@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "softmax/backward.hpp"
-#include "tests/cpu/attention_ref.hpp"
+#include "src/ref/attention_reference.hpp"
 #include "tests/cpu/test_util.hpp"
 
 namespace stest {

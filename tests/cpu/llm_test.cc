@@ -15,7 +15,7 @@
 #include "softmax/attention.hpp"
 #include "softmax/ops.hpp"
 #include "softmax/sampling.hpp"
-#include "tests/cpu/attention_ref.hpp"
+#include "src/ref/attention_reference.hpp"
 
 namespace {
 

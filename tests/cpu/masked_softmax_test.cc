@@ -1,5 +1,5 @@
 // tests/cpu/masked_softmax_test.cc: softmax::masked_softmax and masked_softmax_backward against
-// the float64 reference of tests/cpu/attention_ref.hpp (rules of include/softmax/attention.hpp),
+// the float64 reference of src/ref/attention_reference.hpp (rules of include/softmax/attention.hpp),
 // one test per option that fails if the option were ignored, the edge semantics of
 // include/softmax/attention.hpp, and the real stories260K attention scores.
 #include <gtest/gtest.h>
@@ -13,7 +13,7 @@
 #include "softmax/error.hpp"
 #include "softmax/ops.hpp"
 #include "src/core/half.hpp"
-#include "tests/cpu/attention_ref.hpp"
+#include "src/ref/attention_reference.hpp"
 
 namespace {
 

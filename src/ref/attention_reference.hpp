@@ -1,6 +1,7 @@
-// tests/cpu/attention_ref.hpp: a float64 reference of masked softmax and attention written
-// straight from the rules in include/softmax/attention.hpp (materialises the scores), shared by
-// masked_softmax_test and attention_test. Operands are full (already broadcast) arrays.
+// src/ref/attention_reference.hpp: a float64 reference of masked softmax and attention written
+// straight from the rules in include/softmax/attention.hpp (materialises the scores): the oracle of
+// the masked-softmax, attention and attention-backward tests and of bench/attention_bench.
+// Operands are full (already broadcast) arrays.
 #pragma once
 
 #include <cmath>
