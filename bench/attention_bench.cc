@@ -58,9 +58,9 @@ std::string name(const char* impl, int64_t H, int64_t sq, int64_t sk, int64_t d,
 }
 
 void set_counters(benchmark::State& st, const Case& c, double extra_bytes) {
-  st.counters["gflops"] = benchmark::Counter(4.0 * c.H * c.D * c.kept_pairs() * 1e-9 *
-                                                 static_cast<double>(st.iterations()),
-                                             benchmark::Counter::kIsRate);
+  st.counters["gflops"] = benchmark::Counter(
+      4.0 * c.H * c.D * c.kept_pairs() * 1e-9 * static_cast<double>(st.iterations()),
+      benchmark::Counter::kIsRate);
   st.counters["extra_mib"] = extra_bytes / (1 << 20);
 }
 
@@ -120,12 +120,16 @@ int register_all() {
     for (int64_t S : {512, 2048, 8192}) {
       for (int64_t D : {64, 128}) {
         benchmark::RegisterBenchmark(name("fused", 8, S, S, D, t).c_str(), fused, 8, S, S, D, t)
-            ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(S >= 8192 ? 0.01 : 0.2);
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
+            ->MinTime(S >= 8192 ? 0.01 : 0.2);
 #if defined(SOFTMAX_BENCH_HAVE_DNNL)
         if (S < 8192 || run_big) {
-          benchmark::RegisterBenchmark(name("materialised", 8, S, S, D, t).c_str(), materialised,
-                                       8, S, S, D, t)
-              ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(S >= 8192 ? 0.01 : 0.2);
+          benchmark::RegisterBenchmark(name("materialised", 8, S, S, D, t).c_str(), materialised, 8,
+                                       S, S, D, t)
+              ->Unit(benchmark::kMillisecond)
+              ->UseRealTime()
+              ->MinTime(S >= 8192 ? 0.01 : 0.2);
         }
 #endif
       }
@@ -133,11 +137,13 @@ int register_all() {
     // Decode: one query against an 8192-key cache.
     for (int64_t D : {64, 128}) {
       benchmark::RegisterBenchmark(name("fused", 8, 1, 8192, D, t).c_str(), fused, 8, 1, 8192, D, t)
-          ->Unit(benchmark::kMicrosecond)->UseRealTime();
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
 #if defined(SOFTMAX_BENCH_HAVE_DNNL)
-      benchmark::RegisterBenchmark(name("materialised", 8, 1, 8192, D, t).c_str(), materialised,
-                                   8, 1, 8192, D, t)
-          ->Unit(benchmark::kMicrosecond)->UseRealTime();
+      benchmark::RegisterBenchmark(name("materialised", 8, 1, 8192, D, t).c_str(), materialised, 8,
+                                   1, 8192, D, t)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
 #endif
     }
   }

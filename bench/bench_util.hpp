@@ -21,7 +21,6 @@
 //   SOFTMAX_BENCH_ROTATE_BYTES   total rotation footprint, inputs + outputs (default 2 x LLC)
 #pragma once
 
-
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -116,8 +115,8 @@ class Arena {
       return 1;
     }
     const auto footprint = static_cast<std::size_t>(rotate_footprint());
-    pairs_ = std::max<int64_t>(
-        2, static_cast<int64_t>((footprint + in_bytes_ + out_bytes_ - 1) / (in_bytes_ + out_bytes_)));
+    pairs_ = std::max<int64_t>(2, static_cast<int64_t>((footprint + in_bytes_ + out_bytes_ - 1) /
+                                                       (in_bytes_ + out_bytes_)));
     // Reserve enough for every case at once (inputs up to the whole footprint for reductions,
     // outputs half of it), so the arena is allocated and filled once per dtype, not per case.
     constexpr std::size_t kSlack = std::size_t{64} << 20;
@@ -145,7 +144,9 @@ class Arena {
 
  private:
   static constexpr std::size_t kPairAlign = 4096;
-  static std::size_t round_up(std::size_t b) { return (b + kPairAlign - 1) / kPairAlign * kPairAlign; }
+  static std::size_t round_up(std::size_t b) {
+    return (b + kPairAlign - 1) / kPairAlign * kPairAlign;
+  }
 
   // Grows `buf` to at least `bytes`; input buffers are (re)filled with logits of dtype dt.
   static void ensure(Buffer& buf, std::size_t& cap, std::size_t bytes, Dt dt, int& filled_dt,
@@ -192,7 +193,8 @@ inline double memcpy_seconds(std::size_t bytes, int threads, bool rotate, Dt dt)
                                      const Pair p = a.pair(i);
                                      softmax::timing::parallel_copy(p.out, p.in, bytes, threads);
                                    },
-                                   {}, {}};
+                                   {},
+                                   {}};
   return cache[key] = softmax::timing::interleave({copy}, o)[0].median;
 }
 
@@ -202,9 +204,8 @@ inline double memcpy_seconds(std::size_t bytes, int threads, bool rotate, Dt dt)
 // Sets bytes_per_second and the user counters from the bytes an ideal kernel moves per call
 // (bytes_read + bytes_written) and the memcpy baseline for `copy_bytes` per call with the same
 // rotation and thread count. Call after the timing loop. Cases must use ->UseRealTime().
-inline void set_counters(benchmark::State& state, std::size_t bytes_read,
-                         std::size_t bytes_written, int64_t elems, std::size_t copy_bytes,
-                         int threads, bool rotate, Dt dt) {
+inline void set_counters(benchmark::State& state, std::size_t bytes_read, std::size_t bytes_written,
+                         int64_t elems, std::size_t copy_bytes, int threads, bool rotate, Dt dt) {
   const double iters = static_cast<double>(state.iterations());
   const double moved = static_cast<double>(bytes_read + bytes_written);
   state.SetBytesProcessed(static_cast<int64_t>(moved * iters));

@@ -29,10 +29,10 @@ struct SweepPoint {
 };
 
 struct CacheProbe {
-  int64_t l3_bytes = 0;      // what the benchmarks use
-  bool measured = false;     // false: the knee was not visible and sysfs was used
-  double cache_gbps = 0;     // copy bandwidth (read + write) at 4-16 MiB
-  double dram_gbps = 0;      // copy bandwidth at 128-256 MiB
+  int64_t l3_bytes = 0;   // what the benchmarks use
+  bool measured = false;  // false: the knee was not visible and sysfs was used
+  double cache_gbps = 0;  // copy bandwidth (read + write) at 4-16 MiB
+  double dram_gbps = 0;   // copy bandwidth at 128-256 MiB
   std::vector<SweepPoint> sweep;
 };
 

@@ -122,7 +122,8 @@ struct Args {
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr, "cpu_compare: %s\nusage: cpu_compare [--json] [--filter REGEX] "
+  std::fprintf(stderr,
+               "cpu_compare: %s\nusage: cpu_compare [--json] [--filter REGEX] "
                "[--rounds N] [--batch-ms MS] [--nice N] [--realtime] [--l3-bytes B] [--no-python] "
                "[--quick]\n",
                why.c_str());
@@ -147,16 +148,26 @@ Args parse(int argc, char** argv) {
       }
       return d;
     };
-    if (k == "--json") a.json = true;
-    else if (k == "--no-python") a.python = false;
-    else if (k == "--realtime") a.realtime = true;
-    else if (k == "--quick") a.quick = true;
-    else if (k == "--filter") a.filter = value();
-    else if (k == "--rounds") a.rounds = static_cast<int>(number(1, 100000));
-    else if (k == "--batch-ms") a.batch_ms = number(0, 60000);
-    else if (k == "--nice") a.nice = static_cast<int>(number(-20, 19));
-    else if (k == "--l3-bytes") a.l3_bytes = static_cast<int64_t>(number(1, 1e13));
-    else usage("unknown argument '" + k + "'");
+    if (k == "--json")
+      a.json = true;
+    else if (k == "--no-python")
+      a.python = false;
+    else if (k == "--realtime")
+      a.realtime = true;
+    else if (k == "--quick")
+      a.quick = true;
+    else if (k == "--filter")
+      a.filter = value();
+    else if (k == "--rounds")
+      a.rounds = static_cast<int>(number(1, 100000));
+    else if (k == "--batch-ms")
+      a.batch_ms = number(0, 60000);
+    else if (k == "--nice")
+      a.nice = static_cast<int>(number(-20, 19));
+    else if (k == "--l3-bytes")
+      a.l3_bytes = static_cast<int64_t>(number(1, 1e13));
+    else
+      usage("unknown argument '" + k + "'");
   }
   if (a.quick) {
     a.rounds = std::min(a.rounds, 3);
@@ -217,32 +228,44 @@ struct Ctx {
 void add_baselines(const Ctx& c, std::vector<Case>& cases) {
   const std::size_t bytes = c.in_bytes();
   const int t = c.g.threads;
-  for (auto [name, kind] : {std::pair{"memcpy", tm::CopyKind::libc},
-                            std::pair{"ntcopy", tm::CopyKind::streaming}}) {
-    cases.push_back({name, "copy", c.op_bytes("copy"),
-                     {[&c, bytes, t, kind](int64_t i) {
-                        tm::parallel_copy(c.out[i], c.in[i], bytes, t, kind);
-                      },
-                      {}, {}},
-                     ""});
+  for (auto [name, kind] :
+       {std::pair{"memcpy", tm::CopyKind::libc}, std::pair{"ntcopy", tm::CopyKind::streaming}}) {
+    cases.push_back(
+        {name,
+         "copy",
+         c.op_bytes("copy"),
+         {[&c, bytes, t, kind](int64_t i) { tm::parallel_copy(c.out[i], c.in[i], bytes, t, kind); },
+          {},
+          {}},
+         ""});
   }
   if (!sol_supported()) return;
   const int64_t count = c.g.s.numel();
   const bool f32 = c.g.dt == Dt::f32;
   auto sink = std::make_shared<float>();
-  cases.push_back({"read", "sum", c.op_bytes("sum"),
+  cases.push_back({"read",
+                   "sum",
+                   c.op_bytes("sum"),
                    {[&c, count, t, f32, sink](int64_t i) {
-                      if (f32) read_sum<F32>(c.in[i], count, t, sink.get());
-                      else read_sum<BF16>(c.in[i], count, t, sink.get());
+                      if (f32)
+                        read_sum<F32>(c.in[i], count, t, sink.get());
+                      else
+                        read_sum<BF16>(c.in[i], count, t, sink.get());
                     },
-                    {}, {}},
+                    {},
+                    {}},
                    ""});
-  cases.push_back({"sol", "softmax", c.op_bytes("softmax"),
+  cases.push_back({"sol",
+                   "softmax",
+                   c.op_bytes("softmax"),
                    {[&c, t, f32](int64_t i) {
-                      if (f32) sol_softmax<F32>(c.in[i], c.out[i], c.g.s.rows, c.g.s.n, t);
-                      else sol_softmax<BF16>(c.in[i], c.out[i], c.g.s.rows, c.g.s.n, t);
+                      if (f32)
+                        sol_softmax<F32>(c.in[i], c.out[i], c.g.s.rows, c.g.s.n, t);
+                      else
+                        sol_softmax<BF16>(c.in[i], c.out[i], c.g.s.rows, c.g.s.n, t);
                     },
-                    {}, {}},
+                    {},
+                    {}},
                    ""});
 }
 
@@ -260,13 +283,19 @@ void add_ours(const Ctx& c, std::vector<Case>& cases) {
     v->y.emplace_back(c.out[i], t, std::vector<int64_t>{c.g.s.rows, c.g.s.n});
     v->lse.emplace_back(c.out[i], t, std::vector<int64_t>{c.g.s.rows});
   }
-  cases.push_back({"ours", "softmax", c.op_bytes("softmax"),
+  cases.push_back({"ours",
+                   "softmax",
+                   c.op_bytes("softmax"),
                    {[v](int64_t i) { softmax::softmax(v->x[i], v->y[i], v->o); }, {}, {}},
                    ""});
-  cases.push_back({"ours", "log_softmax", c.op_bytes("log_softmax"),
+  cases.push_back({"ours",
+                   "log_softmax",
+                   c.op_bytes("log_softmax"),
                    {[v](int64_t i) { softmax::log_softmax(v->x[i], v->y[i], v->o); }, {}, {}},
                    ""});
-  cases.push_back({"ours", "logsumexp", c.op_bytes("logsumexp"),
+  cases.push_back({"ours",
+                   "logsumexp",
+                   c.op_bytes("logsumexp"),
                    {[v](int64_t i) { softmax::logsumexp(v->x[i], v->lse[i], v->o); }, {}, {}},
                    ""});
 }
@@ -309,7 +338,9 @@ void add_onednn(const Ctx& c, std::vector<Case>& cases) {
                           {DNNL_ARG_DST, dnnl::memory(md, eng, c.out[i])}});
     }
     const int t = c.g.threads;
-    cases.push_back({"onednn", op, c.op_bytes(op),
+    cases.push_back({"onednn",
+                     op,
+                     c.op_bytes(op),
                      {[st](int64_t i) {
                         st->prim.execute(st->strm, st->args[i]);
                         st->strm.wait();
@@ -365,7 +396,9 @@ void add_xnnpack(const Ctx& c, std::vector<Case>& cases) {
   } catch (const std::runtime_error&) {
     return;
   }
-  cases.push_back({"xnnpack", "softmax", c.op_bytes("softmax"),
+  cases.push_back({"xnnpack",
+                   "softmax",
+                   c.op_bytes("softmax"),
                    {[st](int64_t i) { xnn_run_operator(st->ops[i], st->pool); }, setup, teardown},
                    ""});
 }
@@ -405,15 +438,15 @@ void print_group(const Args& a, const Group& g, int64_t pairs, const std::vector
                  const std::vector<tm::Stats>& st) {
   if (a.json) {
     for (std::size_t i = 0; i < cases.size(); ++i) {
-      std::printf("{\"regime\": %s, \"shape\": %s, \"dtype\": %s, \"threads\": %d, \"pairs\": %lld,"
-                  " \"impl\": %s, \"op\": %s, \"median_s\": %s, \"min_s\": %s, \"max_s\": %s,"
-                  " \"rounds\": %d, \"calls_per_round\": %lld, \"bytes\": %s, \"label\": %s}\n",
-                  json_str(g.regime).c_str(), json_str(g.s.str()).c_str(),
-                  json_str(dt_name(g.dt)).c_str(), g.threads, static_cast<long long>(pairs),
-                  json_str(cases[i].impl).c_str(), json_str(cases[i].op).c_str(),
-                  num(st[i].median).c_str(), num(st[i].min).c_str(), num(st[i].max).c_str(),
-                  st[i].rounds, static_cast<long long>(st[i].calls_per_round),
-                  num(cases[i].bytes).c_str(), json_str(cases[i].label).c_str());
+      std::printf(
+          "{\"regime\": %s, \"shape\": %s, \"dtype\": %s, \"threads\": %d, \"pairs\": %lld,"
+          " \"impl\": %s, \"op\": %s, \"median_s\": %s, \"min_s\": %s, \"max_s\": %s,"
+          " \"rounds\": %d, \"calls_per_round\": %lld, \"bytes\": %s, \"label\": %s}\n",
+          json_str(g.regime).c_str(), json_str(g.s.str()).c_str(), json_str(dt_name(g.dt)).c_str(),
+          g.threads, static_cast<long long>(pairs), json_str(cases[i].impl).c_str(),
+          json_str(cases[i].op).c_str(), num(st[i].median).c_str(), num(st[i].min).c_str(),
+          num(st[i].max).c_str(), st[i].rounds, static_cast<long long>(st[i].calls_per_round),
+          num(cases[i].bytes).c_str(), json_str(cases[i].label).c_str());
     }
   } else {
     std::printf("== %s (%lld buffer pair%s)\n", g.name().c_str(), static_cast<long long>(pairs),
@@ -422,8 +455,8 @@ void print_group(const Args& a, const Group& g, int64_t pairs, const std::vector
     for (std::size_t i = 0; i < cases.size(); ++i) {
       const double gbps = cases[i].bytes / st[i].median;
       std::printf("  %-20s %11.3f us  [%9.3f, %9.3f]  %8.2f GB/s  %5.2f x memcpy\n",
-                  (cases[i].impl + "/" + cases[i].op).c_str(), st[i].median * 1e6,
-                  st[i].min * 1e6, st[i].max * 1e6, gbps * 1e-9, gbps / copy);
+                  (cases[i].impl + "/" + cases[i].op).c_str(), st[i].median * 1e6, st[i].min * 1e6,
+                  st[i].max * 1e6, gbps * 1e-9, gbps / copy);
     }
   }
   std::fflush(stdout);
@@ -439,8 +472,8 @@ std::string loadavg() {
 // Raises the priority (a lower nice value) when allowed; returns the nice value in effect.
 int apply_nice(int want) {
   if (want != 0 && setpriority(PRIO_PROCESS, 0, want) != 0) {
-    std::fprintf(stderr, "cpu_compare: could not set nice %d (%s); running at the default\n",
-                 want, std::strerror(errno));
+    std::fprintf(stderr, "cpu_compare: could not set nice %d (%s); running at the default\n", want,
+                 std::strerror(errno));
   }
   errno = 0;
   return getpriority(PRIO_PROCESS, 0);
@@ -505,9 +538,10 @@ void run_group(const Args& a, const Group& g, int64_t l3, Arena& arena) {
   const std::size_t stride = (in_bytes + 4095) / 4096 * 4096;
   const int64_t pairs = pairs_for(g, stride, l3);
   if (pairs == 0) {
-    std::fprintf(stderr, "cpu_compare: %s: one buffer pair (%zu bytes) exceeds half the L3 "
-                 "(%lld bytes): skipped\n", g.name().c_str(), 2 * stride,
-                 static_cast<long long>(l3));
+    std::fprintf(stderr,
+                 "cpu_compare: %s: one buffer pair (%zu bytes) exceeds half the L3 "
+                 "(%lld bytes): skipped\n",
+                 g.name().c_str(), 2 * stride, static_cast<long long>(l3));
     return;
   }
   arena.ensure(stride * static_cast<std::size_t>(pairs), g.dt);
@@ -565,17 +599,17 @@ void print_context(const Args& a, const CacheProbe& p, int nice_now, const std::
     if (ch == '\'') ch = '"';
   }
   const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  std::printf("{\"context\": {\"simd_target\": %s, \"onednn\": %s, \"python_peers\": %s, "
-              "\"cpus\": %ld, \"nice\": %d, \"sched\": %s, \"loadavg_start\": %s, "
-              "\"l3_bytes\": %lld, "
-              "\"l3_measured\": %s, \"l3_sysfs_bytes\": %lld, \"copy_gbps_cache\": %s, "
-              "\"copy_gbps_dram\": %s, \"sweep\": %s, \"rounds\": %d, \"batch_ms\": %s}}\n",
-              json_str(softmax::current_target()).c_str(), onednn.c_str(), versions.c_str(), cpus,
-              nice_now, json_str(sched).c_str(), json_str(load0).c_str(),
-              static_cast<long long>(p.l3_bytes),
-              p.measured ? "true" : "false",
-              static_cast<long long>(tm::sysfs_llc_bytes()), num(p.cache_gbps).c_str(),
-              num(p.dram_gbps).c_str(), sweep.c_str(), a.rounds, num(a.batch_ms).c_str());
+  std::printf(
+      "{\"context\": {\"simd_target\": %s, \"onednn\": %s, \"python_peers\": %s, "
+      "\"cpus\": %ld, \"nice\": %d, \"sched\": %s, \"loadavg_start\": %s, "
+      "\"l3_bytes\": %lld, "
+      "\"l3_measured\": %s, \"l3_sysfs_bytes\": %lld, \"copy_gbps_cache\": %s, "
+      "\"copy_gbps_dram\": %s, \"sweep\": %s, \"rounds\": %d, \"batch_ms\": %s}}\n",
+      json_str(softmax::current_target()).c_str(), onednn.c_str(), versions.c_str(), cpus, nice_now,
+      json_str(sched).c_str(), json_str(load0).c_str(), static_cast<long long>(p.l3_bytes),
+      p.measured ? "true" : "false", static_cast<long long>(tm::sysfs_llc_bytes()),
+      num(p.cache_gbps).c_str(), num(p.dram_gbps).c_str(), sweep.c_str(), a.rounds,
+      num(a.batch_ms).c_str());
   std::fflush(stdout);
 }
 
@@ -588,9 +622,10 @@ int main(int argc, char** argv) {
   const std::string load0 = loadavg();
   const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   if (std::strtod(load0.c_str(), nullptr) > 0.5 * static_cast<double>(cpus)) {
-    std::fprintf(stderr, "cpu_compare: warning: load average %s on %ld CPUs: other work is "
-                 "running, the timings will be noisy (see the min-max spread)\n", load0.c_str(),
-                 cpus);
+    std::fprintf(stderr,
+                 "cpu_compare: warning: load average %s on %ld CPUs: other work is "
+                 "running, the timings will be noisy (see the min-max spread)\n",
+                 load0.c_str(), cpus);
   }
   CacheProbe probe;
   const int64_t l3_env = std::getenv("SOFTMAX_BENCH_L3_BYTES")

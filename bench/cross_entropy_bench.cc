@@ -102,8 +102,8 @@ void run_linear(LinearProblem& p, float& loss) {
 
 void run_materialised(LinearProblem& p, float& loss) {
   std::vector<float> logits(static_cast<std::size_t>(p.n * p.v));  // the (N, V) block
-  dnnl_sgemm('N', 'T', p.n, p.v, p.d, 1.0f, p.h.data(), p.d, p.w.data(), p.d, 0.0f,
-             logits.data(), p.v);
+  dnnl_sgemm('N', 'T', p.n, p.v, p.d, 1.0f, p.h.data(), p.d, p.w.data(), p.d, 0.0f, logits.data(),
+             p.v);
   CrossEntropyOptions o;
   o.threads = 1;
   CrossEntropyOutputs out;
@@ -111,10 +111,10 @@ void run_materialised(LinearProblem& p, float& loss) {
   out.grad = TensorView(logits.data(), {p.n, p.v});  // in place: the gradient overwrites it
   softmax::cross_entropy(ConstTensorView(logits.data(), {p.n, p.v}),
                          ConstTensorView(p.t.data(), DType::i64, {p.n}), out, o);
-  dnnl_sgemm('N', 'N', p.n, p.d, p.v, 1.0f, logits.data(), p.v, p.w.data(), p.d, 0.0f,
-             p.gh.data(), p.d);
-  dnnl_sgemm('T', 'N', p.v, p.d, p.n, 1.0f, logits.data(), p.v, p.h.data(), p.d, 0.0f,
-             p.gw.data(), p.d);
+  dnnl_sgemm('N', 'N', p.n, p.d, p.v, 1.0f, logits.data(), p.v, p.w.data(), p.d, 0.0f, p.gh.data(),
+             p.d);
+  dnnl_sgemm('T', 'N', p.v, p.d, p.n, 1.0f, logits.data(), p.v, p.h.data(), p.d, 0.0f, p.gw.data(),
+             p.d);
 }
 
 void BM_Linear(benchmark::State& state, int64_t v, bool materialised) {
@@ -126,8 +126,10 @@ void BM_Linear(benchmark::State& state, int64_t v, bool materialised) {
   for (auto _ : state) {
     const int64_t before = status_kb("VmRSS:");
     reset_peak_rss();
-    if (materialised) run_materialised(p, loss);
-    else run_linear(p, loss);
+    if (materialised)
+      run_materialised(p, loss);
+    else
+      run_linear(p, loss);
     const int64_t peak = status_kb("VmHWM:");
     peak_mb = std::max(peak_mb, static_cast<double>(peak - before) / 1024.0);
     benchmark::DoNotOptimize(loss);

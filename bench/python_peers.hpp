@@ -54,11 +54,9 @@ class PythonPeers {
                                             const std::vector<void*>& in,
                                             const std::vector<void*>& out, int threads) const {
     Ref ins(addresses(in)), outs(addresses(out));
-    auto fn = std::make_shared<Ref>(PyObject_CallMethod(module_, "make", "sssLLOO", impl.c_str(),
-                                                        op.c_str(), dtype.c_str(),
-                                                        static_cast<long long>(rows),
-                                                        static_cast<long long>(n), ins.get(),
-                                                        outs.get()));
+    auto fn = std::make_shared<Ref>(PyObject_CallMethod(
+        module_, "make", "sssLLOO", impl.c_str(), op.c_str(), dtype.c_str(),
+        static_cast<long long>(rows), static_cast<long long>(n), ins.get(), outs.get()));
     if (!*fn || fn->get() == Py_None) {
       if (PyErr_Occurred()) PyErr_Print();
       return std::nullopt;

@@ -58,9 +58,9 @@ std::vector<float> make_logits(const Case& c) {
 void set_counters(benchmark::State& state, const Case& c) {
   const double rows = static_cast<double>(state.iterations()) * static_cast<double>(c.rows);
   state.counters["rows_per_s"] = benchmark::Counter(rows, benchmark::Counter::kIsRate);
-  state.counters["ns_per_token"] = benchmark::Counter(
-      rows * static_cast<double>(c.vocab) * 1e-9,
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_token"] =
+      benchmark::Counter(rows * static_cast<double>(c.vocab) * 1e-9,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void BM_ours(benchmark::State& state, Case c) {

@@ -102,8 +102,8 @@ void BM_sample(benchmark::State& state, int64_t rows, bool processors) {
     softmax::sample(xv, ov, s.params, 0, offset++);
     benchmark::DoNotOptimize(out.data());
   }
-  state.counters["rows_per_s"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * rows), benchmark::Counter::kIsRate);
+  state.counters["rows_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * rows),
+                                                    benchmark::Counter::kIsRate);
 }
 
 // Target and draft probabilities (B, k + 1, V) and (B, k, V); drafts drawn from the draft rows.
@@ -116,10 +116,12 @@ struct Spec {
     for (std::size_t i = 0; i < ld.size(); ++i) ld[i] += noise[i];
     p.resize(lt.size());
     std::vector<float> qa(ld.size());
-    softmax::softmax(softmax::ConstTensorView(lt.data(), softmax::DType::f32, {rows * (k + 1), kVocab}),
-                     softmax::TensorView(p.data(), softmax::DType::f32, {rows * (k + 1), kVocab}));
-    softmax::softmax(softmax::ConstTensorView(ld.data(), softmax::DType::f32, {rows * (k + 1), kVocab}),
-                     softmax::TensorView(qa.data(), softmax::DType::f32, {rows * (k + 1), kVocab}));
+    softmax::softmax(
+        softmax::ConstTensorView(lt.data(), softmax::DType::f32, {rows * (k + 1), kVocab}),
+        softmax::TensorView(p.data(), softmax::DType::f32, {rows * (k + 1), kVocab}));
+    softmax::softmax(
+        softmax::ConstTensorView(ld.data(), softmax::DType::f32, {rows * (k + 1), kVocab}),
+        softmax::TensorView(qa.data(), softmax::DType::f32, {rows * (k + 1), kVocab}));
     for (int64_t b = 0; b < rows; ++b) {
       q.insert(q.end(), qa.begin() + b * (k + 1) * kVocab, qa.begin() + (b * (k + 1) + k) * kVocab);
     }
@@ -132,7 +134,8 @@ struct Spec {
 
 void BM_speculative(benchmark::State& state, int64_t rows, int64_t k) {
   const Spec s(rows, k);
-  std::vector<int64_t> acc(static_cast<std::size_t>(rows)), tok(static_cast<std::size_t>(rows * (k + 1)));
+  std::vector<int64_t> acc(static_cast<std::size_t>(rows)),
+      tok(static_cast<std::size_t>(rows * (k + 1)));
   uint64_t offset = 0;
   for (auto _ : state) {
     softmax::speculative_verify(
@@ -143,24 +146,31 @@ void BM_speculative(benchmark::State& state, int64_t rows, int64_t k) {
         softmax::TensorView(tok.data(), softmax::DType::i64, {rows, k + 1}), 1, offset++, {}, 1);
     benchmark::DoNotOptimize(tok.data());
   }
-  state.counters["rows_per_s"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * rows), benchmark::Counter::kIsRate);
+  state.counters["rows_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * rows),
+                                                    benchmark::Counter::kIsRate);
 }
 
-std::string shape(int64_t rows) { return "/" + std::to_string(rows) + "x" + std::to_string(kVocab) + "/f32/t1"; }
+std::string shape(int64_t rows) {
+  return "/" + std::to_string(rows) + "x" + std::to_string(kVocab) + "/f32/t1";
+}
 
 const bool registered = [] {
   for (int64_t rows : {int64_t{1}, int64_t{64}, int64_t{256}}) {
-    benchmark::RegisterBenchmark(("ours/sample_plain_perrow" + shape(rows)).c_str(), BM_sample, rows, false)
-        ->UseRealTime()->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("ours/sample_serving" + shape(rows)).c_str(), BM_sample, rows, true)
-        ->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("ours/sample_plain_perrow" + shape(rows)).c_str(), BM_sample,
+                                 rows, false)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("ours/sample_serving" + shape(rows)).c_str(), BM_sample, rows,
+                                 true)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
   }
   for (int64_t k : {int64_t{4}, int64_t{8}}) {
     for (int64_t rows : {int64_t{1}, int64_t{8}}) {
       benchmark::RegisterBenchmark(("ours/speculative_k" + std::to_string(k) + shape(rows)).c_str(),
                                    BM_speculative, rows, k)
-          ->UseRealTime()->Unit(benchmark::kMillisecond);
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
     }
   }
   return true;

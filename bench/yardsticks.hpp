@@ -172,12 +172,18 @@ SOL float sum_range(const void* x, int64_t b, int64_t e) {
 }
 #else
 inline bool sol_supported() { return false; }
-struct F32 { using Elem = float; };
-struct BF16 { using Elem = uint16_t; };
+struct F32 {
+  using Elem = float;
+};
+struct BF16 {
+  using Elem = uint16_t;
+};
 template <class E>
 void sol_rows(const void*, void*, int64_t, int64_t, int64_t) {}
 template <class E>
-float sum_range(const void*, int64_t, int64_t) { return 0; }
+float sum_range(const void*, int64_t, int64_t) {
+  return 0;
+}
 #endif
 
 // [0, count) split into one contiguous range per thread: fn(begin, end) on each.
@@ -207,9 +213,8 @@ template <class E>
 void read_sum(const void* x, int64_t count, int threads, float* sink) {
   constexpr int kMaxThreads = 64;
   float part[kMaxThreads] = {};
-  split_range(count, std::min(threads, kMaxThreads), [&](int64_t b, int64_t e) {
-    part[omp_get_thread_num()] = sum_range<E>(x, b, e);
-  });
+  split_range(count, std::min(threads, kMaxThreads),
+              [&](int64_t b, int64_t e) { part[omp_get_thread_num()] = sum_range<E>(x, b, e); });
   float total = 0;
   for (float p : part) total += p;
   *sink = total;

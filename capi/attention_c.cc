@@ -58,28 +58,27 @@ softmax_status_t softmax_masked_softmax(softmax_context_t* ctx, const softmax_te
     const softmax::MaskOptions o = to_options(op, options);
     if (lse) {
       softmax::masked_softmax(to_view(op, "scores", scores), to_view(op, "y", y),
-                              to_view(op, "lse", lse), o,
-        softmax::detail::capi::context_of(ctx));
+                              to_view(op, "lse", lse), o, softmax::detail::capi::context_of(ctx));
     } else {
       softmax::masked_softmax(to_view(op, "scores", scores), to_view(op, "y", y), o,
-        softmax::detail::capi::context_of(ctx));
+                              softmax::detail::capi::context_of(ctx));
     }
   });
 }
 
-softmax_status_t softmax_masked_softmax_backward(softmax_context_t* ctx,
-                                                 const softmax_tensor_t* dy,
+softmax_status_t softmax_masked_softmax_backward(softmax_context_t* ctx, const softmax_tensor_t* dy,
                                                  const softmax_tensor_t* y,
                                                  const softmax_tensor_t* scores,
                                                  const softmax_tensor_t* dscores,
                                                  const softmax_mask_options_t* options) {
   const char* op = "masked_softmax_backward";
   return guarded([&] {
-    const softmax::ConstTensorView s =
-        scores ? softmax::ConstTensorView(to_view(op, "scores", scores)) : softmax::ConstTensorView();
+    const softmax::ConstTensorView s = scores
+                                           ? softmax::ConstTensorView(to_view(op, "scores", scores))
+                                           : softmax::ConstTensorView();
     softmax::masked_softmax_backward(to_view(op, "dy", dy), to_view(op, "y", y), s,
                                      to_view(op, "dscores", dscores), to_options(op, options),
-        softmax::detail::capi::context_of(ctx));
+                                     softmax::detail::capi::context_of(ctx));
   });
 }
 
@@ -93,11 +92,10 @@ softmax_status_t softmax_attention(softmax_context_t* ctx, const softmax_tensor_
     if (lse) {
       softmax::attention(to_view(op, "q", q), to_view(op, "k", k), to_view(op, "v", v),
                          to_view(op, "out", out), to_view(op, "lse", lse), o,
-        softmax::detail::capi::context_of(ctx));
+                         softmax::detail::capi::context_of(ctx));
     } else {
       softmax::attention(to_view(op, "q", q), to_view(op, "k", k), to_view(op, "v", v),
-                         to_view(op, "out", out), o,
-        softmax::detail::capi::context_of(ctx));
+                         to_view(op, "out", out), o, softmax::detail::capi::context_of(ctx));
     }
   });
 }

@@ -8,10 +8,16 @@ namespace {
 
 CrossEntropyOptions to_options(const char* op, const softmax_cross_entropy_options_t* in) {
   const CrossEntropyOptions d;
-  const softmax_cross_entropy_options_t defaults{
-      sizeof(softmax_cross_entropy_options_t), nullptr, d.ignore_index,
-      static_cast<int64_t>(d.reduction), d.label_smoothing, d.z_loss, d.normalizer,
-      d.grad_scale, nullptr, d.vocab_chunk};
+  const softmax_cross_entropy_options_t defaults{sizeof(softmax_cross_entropy_options_t),
+                                                 nullptr,
+                                                 d.ignore_index,
+                                                 static_cast<int64_t>(d.reduction),
+                                                 d.label_smoothing,
+                                                 d.z_loss,
+                                                 d.normalizer,
+                                                 d.grad_scale,
+                                                 nullptr,
+                                                 d.vocab_chunk};
   const softmax_cross_entropy_options_t c = read_struct(op, "options", in, defaults);
   if (c.reduction < SOFTMAX_REDUCTION_NONE || c.reduction > SOFTMAX_REDUCTION_MEAN) {
     throw Error(ErrorKind::kInvalidArgument, op, "options.reduction", std::to_string(c.reduction),
@@ -54,8 +60,7 @@ softmax_status_t softmax_cross_entropy(softmax_context_t* ctx, const softmax_ten
     out.lse = to_optional_view(op, "lse", lse);
     out.log_probs = to_optional_view(op, "log_probs", log_probs);
     softmax::cross_entropy(to_view(op, "logits", logits), to_view(op, "targets", targets), out,
-                           to_options(op, options),
-        softmax::detail::capi::context_of(ctx));
+                           to_options(op, options), softmax::detail::capi::context_of(ctx));
   });
 }
 
@@ -69,8 +74,7 @@ softmax_status_t softmax_nll_loss(softmax_context_t* ctx, const softmax_tensor_t
     out.loss = to_view(op, "loss", loss);
     out.grad = to_optional_view(op, "grad", grad);
     softmax::nll_loss(to_view(op, "log_probs", log_probs), to_view(op, "targets", targets), out,
-                      to_options(op, options),
-        softmax::detail::capi::context_of(ctx));
+                      to_options(op, options), softmax::detail::capi::context_of(ctx));
   });
 }
 
@@ -87,9 +91,8 @@ softmax_status_t softmax_linear_cross_entropy(
     out.grad_weight = to_optional_view(op, "grad_weight", grad_weight);
     out.lse = to_optional_view(op, "lse", lse);
     softmax::linear_cross_entropy(to_view(op, "hidden", hidden), to_view(op, "weight", weight),
-                                  to_view(op, "targets", targets), out,
-                                  to_options(op, options),
-        softmax::detail::capi::context_of(ctx));
+                                  to_view(op, "targets", targets), out, to_options(op, options),
+                                  softmax::detail::capi::context_of(ctx));
   });
 }
 
@@ -99,8 +102,7 @@ softmax_status_t softmax_linear_cross_entropy_workspace_bytes(
   const char* op = "linear_cross_entropy_workspace_bytes";
   return guarded([&] {
     softmax::detail::capi::require(op, "bytes", bytes);
-    *bytes = softmax::linear_cross_entropy_workspace_bytes(n, d, v,
-                                                           to_options(op, options));
+    *bytes = softmax::linear_cross_entropy_workspace_bytes(n, d, v, to_options(op, options));
   });
 }
 

@@ -35,8 +35,8 @@ softmax_status_t backward_op(BackwardOp fn, const char* op, const softmax_contex
                              const softmax_tensor_t* y, const softmax_tensor_t* dy,
                              const softmax_tensor_t* dx, const softmax_options_t* options) {
   return guarded([&] {
-    fn(to_view(op, "y", y), to_view(op, "dy", dy), to_view(op, "dx", dx),
-       to_options(op, options), context_of(ctx));
+    fn(to_view(op, "y", y), to_view(op, "dy", dy), to_view(op, "dx", dx), to_options(op, options),
+       context_of(ctx));
   });
 }
 
@@ -64,8 +64,7 @@ softmax_status_t softmax_logsumexp(softmax_context_t* ctx, const softmax_tensor_
 }
 
 softmax_status_t softmax_argmax(softmax_context_t* ctx, const softmax_tensor_t* x,
-                                const softmax_tensor_t* indices,
-                                const softmax_options_t* options) {
+                                const softmax_tensor_t* indices, const softmax_options_t* options) {
   return axis_op(softmax::argmax, "argmax", "indices", ctx, x, indices, options);
 }
 

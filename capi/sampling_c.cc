@@ -20,16 +20,24 @@ SamplingParams to_params(const char* op, const softmax_context_t* ctx,
                          const softmax_sampling_params_t* in) {
   const SamplingParams d;
   const softmax_sampling_params_t defaults{sizeof(softmax_sampling_params_t),
-                                           d.temperature[0], d.top_k[0], d.top_p[0], d.min_p[0],
-                                           static_cast<int64_t>(d.method), 0, nullptr, nullptr,
-                                           nullptr, nullptr, nullptr};
+                                           d.temperature[0],
+                                           d.top_k[0],
+                                           d.top_p[0],
+                                           d.min_p[0],
+                                           static_cast<int64_t>(d.method),
+                                           0,
+                                           nullptr,
+                                           nullptr,
+                                           nullptr,
+                                           nullptr,
+                                           nullptr};
   const softmax_sampling_params_t c = read_struct(op, "params", in, defaults);
   if (c.method != SOFTMAX_SAMPLING_INVERSE_CDF && c.method != SOFTMAX_SAMPLING_GUMBEL_MAX) {
     throw Error(ErrorKind::kInvalidArgument, op, "params.method", std::to_string(c.method),
                 "must be a softmax_sampling_method_t (0 = inverse CDF, 1 = Gumbel-max)");
   }
-  const bool any_array = c.temperature_per_row || c.top_k_per_row || c.top_p_per_row ||
-                         c.min_p_per_row || c.streams;
+  const bool any_array =
+      c.temperature_per_row || c.top_k_per_row || c.top_p_per_row || c.min_p_per_row || c.streams;
   if (any_array && c.per_row_length < 0) {
     throw Error(ErrorKind::kInvalidArgument, op, "params.per_row_length",
                 std::to_string(c.per_row_length), "must be >= 0 (the batch size B)");
@@ -73,7 +81,8 @@ template <class T>
 void store_rows(const TensorView& out, const std::vector<T>& values, int64_t rows, int64_t n) {
   T* base = static_cast<T*>(out.data);
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t j = 0; j < n; ++j) base[r * out.strides[0] + j * out.strides[1]] = values[r * n + j];
+    for (int64_t j = 0; j < n; ++j)
+      base[r * out.strides[0] + j * out.strides[1]] = values[r * n + j];
   }
 }
 

@@ -60,8 +60,8 @@ inline int min_exponent(DType t) {
 inline LD ulp(DType t, LD v) {
   int e = 0;
   std::frexp(std::fabs(v), &e);
-  const int ue = (v == 0 || !std::isfinite(v) || e < min_exponent(t) ? min_exponent(t) : e) -
-                 digits(t);
+  const int ue =
+      (v == 0 || !std::isfinite(v) || e < min_exponent(t) ? min_exponent(t) : e) - digits(t);
   return std::ldexp(static_cast<LD>(1), ue);
 }
 
@@ -88,7 +88,8 @@ inline bool within(DType out, double got, LD exact, LD bound, bool rounded = fal
   if (is_narrow(out) || rounded) {
     return round_to(out, exact - bound) <= got && got <= round_to(out, exact + bound);
   }
-  if (std::isinf(got)) return static_cast<LD>(got) == round_to(out, got > 0 ? exact + bound : exact - bound);
+  if (std::isinf(got))
+    return static_cast<LD>(got) == round_to(out, got > 0 ? exact + bound : exact - bound);
   return std::fabs(static_cast<LD>(got) - exact) <= bound;
 }
 
@@ -122,8 +123,8 @@ struct RowGrad {
 };
 inline RowGrad softmax_backward_ref(const std::vector<LD>& y, const std::vector<LD>& dy, DType ct,
                                     double t) {
-  const LD big = ct == DType::f64 ? std::numeric_limits<double>::max()
-                                  : std::numeric_limits<float>::max();
+  const LD big =
+      ct == DType::f64 ? std::numeric_limits<double>::max() : std::numeric_limits<float>::max();
   const LD k = ct == DType::f64 ? 0x1p-51L : 0x1p-22L;
   LD s = 0, sabs = 0;
   RowGrad g;
@@ -137,15 +138,16 @@ inline RowGrad softmax_backward_ref(const std::vector<LD>& y, const std::vector<
     g.dx.push_back(v / t);
     const LD tiny = ct == DType::f64 ? 0x1p-1075L : 0x1p-150L;  // products below the normal range
     g.bound.push_back((k * std::fabs(y[i]) * (std::fabs(dy[i]) + sabs) +
-                       tiny * (1 + static_cast<LD>(y.size()) * std::fabs(y[i]))) / t);
+                       tiny * (1 + static_cast<LD>(y.size()) * std::fabs(y[i]))) /
+                      t);
     if (!(std::fabs(dy[i] - s) <= big) || !(std::fabs(v) <= big)) g.in_range = false;
   }
   return g;
 }
 inline RowGrad log_softmax_backward_ref(const std::vector<LD>& y, const std::vector<LD>& dy,
                                         DType ct, double t) {
-  const LD big = ct == DType::f64 ? std::numeric_limits<double>::max()
-                                  : std::numeric_limits<float>::max();
+  const LD big =
+      ct == DType::f64 ? std::numeric_limits<double>::max() : std::numeric_limits<float>::max();
   const LD k = ct == DType::f64 ? 0x1p-51L : 0x1p-22L;
   LD s = 0, sabs = 0;
   RowGrad g;

@@ -67,7 +67,9 @@ class Bytes {
   }
   uint16_t u16() { return static_cast<uint16_t>(u8() | (u8() << 8)); }
   template <class T, std::size_t N>
-  T pick(const T (&table)[N]) { return table[u8() % N]; }
+  T pick(const T (&table)[N]) {
+    return table[u8() % N];
+  }
 
  private:
   const uint8_t* p_;
@@ -111,7 +113,9 @@ struct Tensor {
     return o;
   }
   LD get(int64_t off) const { return softmax::detail::load_as_double(data(), dtype, off); }
-  void set(int64_t off, double v) const { softmax::detail::store_from_double(data(), dtype, off, v); }
+  void set(int64_t off, double v) const {
+    softmax::detail::store_from_double(data(), dtype, off, v);
+  }
   // Lowest and one-past-highest element offsets (0, 0 when empty).
   void extent(int64_t& lo, int64_t& hi) const {
     lo = hi = 0;
@@ -188,13 +192,20 @@ struct ValueGen {
       const bool f64 = t == DType::f64;
       const double huge = t == DType::f16 ? 65504.0 : f64 ? 1.7e308 : 3.3e38;
       const double sub = f64 ? 4.9e-324 : t == DType::f16 ? 6e-8 : 1.4e-45;
-      if (c >= 242) v = prev;
-      else if (c >= 236) v = u < 0 ? -huge : huge;
-      else if (c >= 228) v = sub * (1 + (m & 0xFF)) * (m & 0x100 ? -1 : 1);
-      else if (c >= 222) v = kNaN;
-      else if (c >= 216) v = kInf;
-      else if (c >= 206) v = -kInf;
-      else if (c >= 200) v = 0;
+      if (c >= 242)
+        v = prev;
+      else if (c >= 236)
+        v = u < 0 ? -huge : huge;
+      else if (c >= 228)
+        v = sub * (1 + (m & 0xFF)) * (m & 0x100 ? -1 : 1);
+      else if (c >= 222)
+        v = kNaN;
+      else if (c >= 216)
+        v = kInf;
+      else if (c >= 206)
+        v = -kInf;
+      else if (c >= 200)
+        v = 0;
     } else if (c >= 240) {
       v = prev;
     }
@@ -204,7 +215,8 @@ struct ValueGen {
 };
 void fill(Bytes& in, const Tensor& t, double scale) {
   ValueGen g{t.dtype, scale};
-  for_each_index(t.shape, [&](const std::vector<int64_t>& idx) { t.set(t.offset(idx), g.next(in)); });
+  for_each_index(t.shape,
+                 [&](const std::vector<int64_t>& idx) { t.set(t.offset(idx), g.next(in)); });
 }
 double pick_scale(Bytes& in) {
   static const double kScales[] = {1, 4, 10, 100, 1e4, 1e30, 0.01, 88};
@@ -241,7 +253,8 @@ struct Call {
       threw = true;
       if (expect == Expect::kOk) fail(std::string("unexpected softmax::Error: ") + e.what());
       for (const auto& s : stores) {
-        if (s->bytes() != s->before) fail(std::string("bytes written before throwing: ") + e.what());
+        if (s->bytes() != s->before)
+          fail(std::string("bytes written before throwing: ") + e.what());
       }
     } catch (const std::exception& e) {
       fail(std::string("exception other than softmax::Error: ") + e.what());
@@ -278,8 +291,9 @@ Common pick_common(Bytes& in, int64_t rank) {
   c.axis = a < 200 ? static_cast<int64_t>(a % (2 * rank)) - rank
                    : static_cast<int64_t>(a % 5) + rank - (a & 8 ? 2 * rank + 4 : 0);
   c.axis_ok = c.axis >= -rank && c.axis < rank;
-  static const double kT[] = {1, 1, 1, 1, 0.5, 2, 0.25, 3, 7, 1.5, 0.1, 1e-3, 100,
-                              0, -1, kNaN, kInf, -kInf, 1e-40, 1e300, 1e-300, 5e-324, 1e30};
+  static const double kT[] = {1,    1,     1,     1,     0.5,    2,      0.25, 3,
+                              7,    1.5,   0.1,   1e-3,  100,    0,      -1,   kNaN,
+                              kInf, -kInf, 1e-40, 1e300, 1e-300, 5e-324, 1e30};
   c.temperature = in.pick(kT);
   c.temperature_ok = std::isfinite(c.temperature) && c.temperature > 0;
   static const int kThreads[] = {1, 1, 0, 2, 3, 1, 2, 7, std::numeric_limits<int>::max(), -1, 1000};
@@ -326,14 +340,13 @@ struct Pair {
   bool ok;
 };
 Pair pick_pair(Bytes& in) {
-  static const Pair kPairs[] = {
-      {DType::f32, DType::f32, true},   {DType::f64, DType::f64, true},
-      {DType::bf16, DType::bf16, true}, {DType::f16, DType::f16, true},
-      {DType::f16, DType::f32, true},   {DType::bf16, DType::f32, true},
-      {DType::f32, DType::bf16, true},  {DType::f32, DType::f16, true},
-      {DType::f32, DType::f32, true},   {DType::f64, DType::f64, true},
-      {DType::f64, DType::f32, false},  {DType::f32, DType::f64, false},
-      {DType::i32, DType::f32, false},  {DType::f32, DType::i64, false}};
+  static const Pair kPairs[] = {{DType::f32, DType::f32, true},   {DType::f64, DType::f64, true},
+                                {DType::bf16, DType::bf16, true}, {DType::f16, DType::f16, true},
+                                {DType::f16, DType::f32, true},   {DType::bf16, DType::f32, true},
+                                {DType::f32, DType::bf16, true},  {DType::f32, DType::f16, true},
+                                {DType::f32, DType::f32, true},   {DType::f64, DType::f64, true},
+                                {DType::f64, DType::f32, false},  {DType::f32, DType::f64, false},
+                                {DType::i32, DType::f32, false},  {DType::f32, DType::i64, false}};
   return in.pick(kPairs);
 }
 
@@ -405,8 +418,8 @@ std::string row_str(const std::vector<LD>& row) {
 void check_value(DType out, double got, LD exact, LD bound, const std::string& what,
                  bool rounded = false) {
   if (!within(out, got, exact, bound, rounded)) {
-    fail(what + ": got " + num(got) + ", exact " + num(exact) + ", bound " + num(bound) +
-         " (err " + num(std::fabs(static_cast<LD>(got) - exact)) + ")");
+    fail(what + ": got " + num(got) + ", exact " + num(exact) + ", bound " + num(bound) + " (err " +
+         num(std::fabs(static_cast<LD>(got) - exact)) + ")");
   }
 }
 std::string describe(const char* op, const Tensor& x, const Tensor& y, const Common& c) {
@@ -418,8 +431,11 @@ std::string describe(const char* op, const Tensor& x, const Tensor& y, const Com
   s += ") y strides (";
   for (int64_t d : y.strides) s += std::to_string(d) + ",";
   s += ") x@" + std::to_string(x.origin % 64) + " y@" + std::to_string(y.origin % 64) +
-       (same_view(x, y) ? " in place" : x.store == y.store ? " shifted" : "") + " axis " +
-       std::to_string(c.axis) + " T " + num(c.temperature) + " threads " + std::to_string(c.threads);
+       (same_view(x, y)      ? " in place"
+        : x.store == y.store ? " shifted"
+                             : "") +
+       " axis " + std::to_string(c.axis) + " T " + num(c.temperature) + " threads " +
+       std::to_string(c.threads);
   return s;
 }
 
@@ -456,12 +472,23 @@ bool output_conflicts(const Tensor& y, const std::vector<const Tensor*>& inputs,
 }
 
 enum class Op {
-  kSoftmax, kLogSoftmax, kLogsumexp, kArgmax, kHardmax, kSigmoid, kSoftmaxBackward,
-  kLogSoftmaxBackward, kCrossEntropy, kNllLoss, kMaskedSoftmax, kCount
+  kSoftmax,
+  kLogSoftmax,
+  kLogsumexp,
+  kArgmax,
+  kHardmax,
+  kSigmoid,
+  kSoftmaxBackward,
+  kLogSoftmaxBackward,
+  kCrossEntropy,
+  kNllLoss,
+  kMaskedSoftmax,
+  kCount
 };
-const char* const kOpNames[] = {"softmax", "log_softmax", "logsumexp", "argmax", "hardmax",
-                                "sigmoid", "softmax_backward", "log_softmax_backward",
-                                "cross_entropy", "nll_loss", "masked_softmax"};
+const char* const kOpNames[] = {
+    "softmax",       "log_softmax", "logsumexp",        "argmax",
+    "hardmax",       "sigmoid",     "softmax_backward", "log_softmax_backward",
+    "cross_entropy", "nll_loss",    "masked_softmax"};
 
 // ---- softmax, log_softmax, logsumexp, argmax, hardmax
 void run_axis_op(Bytes& in, Op op) {
@@ -485,15 +512,18 @@ void run_axis_op(Bytes& in, Op op) {
   std::vector<int64_t> yshape = shape;
   const int64_t ax = c.axis_ok ? (c.axis < 0 ? c.axis + rank : c.axis) : 0;
   if (reduces && c.axis_ok) {
-    if (keepdims) yshape[static_cast<std::size_t>(ax)] = 1;
-    else yshape.erase(yshape.begin() + ax);
+    if (keepdims)
+      yshape[static_cast<std::size_t>(ax)] = 1;
+    else
+      yshape.erase(yshape.begin() + ax);
   }
   const Alias alias = reduces ? Alias::kNone : pick_alias(in);
   Tensor y = make_output(in, x, ydt, yshape, alias);
   const Tensor x0 = clone(x);
   const int64_t n = shape[static_cast<std::size_t>(ax)];
   int64_t rows = 1;
-  for (std::size_t d = 0; d < shape.size(); ++d) rows *= static_cast<int64_t>(d) == ax ? 1 : shape[d];
+  for (std::size_t d = 0; d < shape.size(); ++d)
+    rows *= static_cast<int64_t>(d) == ax ? 1 : shape[d];
   const bool empty_row_error = op == Op::kArgmax && n == 0 && rows > 0;
   const bool bad_args = !c.axis_ok || !c.temperature_ok || !c.threads_ok || !dtypes_ok;
   const bool conflicts = output_conflicts(y, {&x}, {&x});
@@ -501,8 +531,8 @@ void run_axis_op(Bytes& in, Op op) {
   call.track(x);
   call.mark_output(y);
   call.expect = bad_args || empty_row_error ? Expect::kError
-                : conflicts ? expect_of(true, x.numel() == 0 || y.numel() == 0)
-                            : Expect::kOk;
+                : conflicts                 ? expect_of(true, x.numel() == 0 || y.numel() == 0)
+                                            : Expect::kOk;
   g_case = describe(kOpNames[static_cast<int>(op)], x, y, c) + (keepdims ? " keepdims" : "");
   const softmax::SoftmaxOptions o = axis_options(c, keepdims);
   const bool ok = call.run([&] {
@@ -538,8 +568,10 @@ void run_axis_op(Bytes& in, Op op) {
       return;
     }
     std::vector<LD> want;
-    if (op == Op::kSoftmax) want = ref::softmax(row, t);
-    else if (op == Op::kLogSoftmax) want = ref::log_softmax(row, t);
+    if (op == Op::kSoftmax)
+      want = ref::softmax(row, t);
+    else if (op == Op::kLogSoftmax)
+      want = ref::log_softmax(row, t);
     else {
       want.assign(row.size(), 0);
       if (!row.empty()) want[static_cast<std::size_t>(ref::argmax(row))] = 1;
@@ -548,14 +580,15 @@ void run_axis_op(Bytes& in, Op op) {
     for (std::size_t i = 0; i < row.size(); ++i) {
       j[static_cast<std::size_t>(ax)] = static_cast<int64_t>(i);
       const double got = static_cast<double>(y.get(y.offset(j)));
-      const std::string what = std::string(kOpNames[static_cast<int>(op)]) + " i=" +
-                               std::to_string(i) + at;
+      const std::string what =
+          std::string(kOpNames[static_cast<int>(op)]) + " i=" + std::to_string(i) + at;
       if (op == Op::kHardmax) {
         if (got != want[i]) fail(what + ": got " + num(got));
       } else if (row[i] == -INFINITY && std::isfinite(m) && !has_nan) {  // exactly 0 / -inf
         if (got != (op == Op::kSoftmax ? 0.0 : -kInf)) fail(what + ": -inf entry gave " + num(got));
       } else {
-        const LD b = op == Op::kSoftmax ? softmax_bound(ct, want[i]) : log_softmax_bound(ct, want[i]);
+        const LD b =
+            op == Op::kSoftmax ? softmax_bound(ct, want[i]) : log_softmax_bound(ct, want[i]);
         check_value(y.dtype, got, want[i], b, what);
       }
     }
@@ -576,8 +609,7 @@ void run_sigmoid(Bytes& in) {
   call.track(x);
   call.mark_output(y);
   const bool conflicts = output_conflicts(y, {&x}, {&x});
-  call.expect = !p.ok || !c.threads_ok ? Expect::kError
-                : expect_of(conflicts, x.numel() == 0);
+  call.expect = !p.ok || !c.threads_ok ? Expect::kError : expect_of(conflicts, x.numel() == 0);
   c.axis = 0;
   c.temperature = 1;
   g_case = describe("sigmoid", x, y, c);
@@ -615,8 +647,10 @@ void run_backward(Bytes& in, bool log_mode) {
   const int64_t ax = c.axis_ok ? (c.axis < 0 ? c.axis + rank : c.axis) : 0;
   Tensor y = make_tensor(in, p.x, shape, true);
   Tensor dy = make_tensor(in, p.x, shape, true);
-  if (in.u8() < 160 && c.axis_ok) fill_forward_output(in, y, ax, log_mode);
-  else fill(in, y, pick_scale(in));
+  if (in.u8() < 160 && c.axis_ok)
+    fill_forward_output(in, y, ax, log_mode);
+  else
+    fill(in, y, pick_scale(in));
   fill(in, dy, pick_scale(in));
   const uint8_t a = in.u8();  // dx: separate, exactly y, exactly dy, or shifted over dy
   const Alias alias = a < 150 ? Alias::kNone : a < 230 ? Alias::kInPlace : Alias::kShifted;
@@ -635,8 +669,10 @@ void run_backward(Bytes& in, bool log_mode) {
   g_case += ") dy@" + std::to_string(dy.origin % 64);
   const softmax::SoftmaxOptions o = axis_options(c, false);
   if (!call.run([&] {
-        if (log_mode) softmax::log_softmax_backward(y.cview(), dy.cview(), dx.view(), o);
-        else softmax::softmax_backward(y.cview(), dy.cview(), dx.view(), o);
+        if (log_mode)
+          softmax::log_softmax_backward(y.cview(), dy.cview(), dx.view(), o);
+        else
+          softmax::softmax_backward(y.cview(), dy.cview(), dx.view(), o);
       })) {
     return;
   }
@@ -673,8 +709,10 @@ void run_loss(Bytes& in, bool logits_mode) {
   std::vector<int64_t> rshape = shape;  // the rows' shape
   rshape.erase(rshape.begin() + cax);
   Tensor x = make_tensor(in, p.x, shape, true);
-  if (!logits_mode && in.u8() < 128 && classes > 0) fill_forward_output(in, x, cax, true);
-  else fill(in, x, pick_scale(in));
+  if (!logits_mode && in.u8() < 128 && classes > 0)
+    fill_forward_output(in, x, cax, true);
+  else
+    fill(in, x, pick_scale(in));
   // targets
   static const DType kTargetTypes[] = {DType::i64, DType::i64, DType::i32, DType::f32};
   const DType tdt = in.pick(kTargetTypes);
@@ -712,8 +750,8 @@ void run_loss(Bytes& in, bool logits_mode) {
   o.threads = in.pick(kThreads);
   // (nll_loss takes log-probabilities, which have no logsumexp: z_loss must be 0 there)
   const bool opts_ok = o.label_smoothing >= 0 && o.label_smoothing <= 1 && o.z_loss >= 0 &&
-                       (logits_mode || o.z_loss == 0) &&
-                       std::isfinite(o.z_loss) && std::isfinite(o.normalizer) && o.normalizer > 0 &&
+                       (logits_mode || o.z_loss == 0) && std::isfinite(o.z_loss) &&
+                       std::isfinite(o.normalizer) && o.normalizer > 0 &&
                        (o.normalizer == 1 || o.reduction == softmax::Reduction::kSum) &&
                        std::isfinite(o.grad_scale) && o.threads >= 0;
   q.eps = o.label_smoothing;
@@ -755,7 +793,10 @@ void run_loss(Bytes& in, bool logits_mode) {
   bool conflicts = self_overlapping(loss);
   if (want & 1) {
     const uint8_t a = in.u8();
-    grad = make_output(in, x, gdt, shape, a < 150 ? Alias::kNone : a < 230 ? Alias::kInPlace : Alias::kShifted);
+    grad = make_output(in, x, gdt, shape,
+                       a < 150   ? Alias::kNone
+                       : a < 230 ? Alias::kInPlace
+                                 : Alias::kShifted);
     out.grad = grad.view();
     call.mark_output(grad);
     conflicts = conflicts || output_conflicts(grad, {&x, &tg}, {&x});
@@ -782,17 +823,19 @@ void run_loss(Bytes& in, bool logits_mode) {
   Common c;
   c.threads = o.threads;
   g_case = describe(logits_mode ? "cross_entropy" : "nll_loss", x, grad.store ? grad : loss, c) +
-           " pair " + softmax::dtype_name(p.x) + "->" + softmax::dtype_name(p.y) +
-           " reduction " + std::to_string(static_cast<int>(o.reduction)) + " eps " +
-           num(o.label_smoothing) + " z " + num(o.z_loss) + " ignore " +
-           std::to_string(o.ignore_index) + " weights " + std::to_string(q.w.size()) + " loss " +
-           softmax::dtype_name(ldt) + " outputs " + std::to_string(want & 7) + " targets " +
-           softmax::dtype_name(tdt) + " normalizer " + num(o.normalizer) + " grad_scale " +
-           num(o.grad_scale) + (targets_ok ? "" : " (bad targets)") +
-           (opts_ok ? "" : " (bad options)") + (weights_ok ? "" : " (bad weights)");
+           " pair " + softmax::dtype_name(p.x) + "->" + softmax::dtype_name(p.y) + " reduction " +
+           std::to_string(static_cast<int>(o.reduction)) + " eps " + num(o.label_smoothing) +
+           " z " + num(o.z_loss) + " ignore " + std::to_string(o.ignore_index) + " weights " +
+           std::to_string(q.w.size()) + " loss " + softmax::dtype_name(ldt) + " outputs " +
+           std::to_string(want & 7) + " targets " + softmax::dtype_name(tdt) + " normalizer " +
+           num(o.normalizer) + " grad_scale " + num(o.grad_scale) +
+           (targets_ok ? "" : " (bad targets)") + (opts_ok ? "" : " (bad options)") +
+           (weights_ok ? "" : " (bad weights)");
   if (!call.run([&] {
-        if (logits_mode) softmax::cross_entropy(x.cview(), tg.cview(), out, o);
-        else softmax::nll_loss(x.cview(), tg.cview(), out, o);
+        if (logits_mode)
+          softmax::cross_entropy(x.cview(), tg.cview(), out, o);
+        else
+          softmax::nll_loss(x.cview(), tg.cview(), out, o);
       })) {
     return;
   }
@@ -806,8 +849,9 @@ void run_loss(Bytes& in, bool logits_mode) {
     ti.erase(ti.begin() + cax);
     const auto t = static_cast<int64_t>(tg.get(tg.offset(ti)));
     const std::vector<LD> row = gather(x0, offs);
-    RowLoss r = logits_mode ? row_loss(ref::log_softmax(row), ref::softmax(row), ref::logsumexp(row), t, q)
-                            : row_loss(row, {}, 0, t, q);
+    RowLoss r = logits_mode
+                    ? row_loss(ref::log_softmax(row), ref::softmax(row), ref::logsumexp(row), t, q)
+                    : row_loss(row, {}, 0, t, q);
     if (r.kept) denom += r.weight_t;
     total += r.loss;
     total_bound += row_loss_bound(ct, r.loss);
@@ -890,49 +934,53 @@ void run_masked_softmax(Bytes& in) {
   if (!call.run([&] { softmax::masked_softmax(s.cview(), y.view(), o); })) return;
   const DType ct = compute_type(p.x);
   const int64_t sq = shape[static_cast<std::size_t>(rank - 2)], sk = shape.back();
-  for_each_row(s0, rank - 1, [&](const std::vector<int64_t>& idx, const std::vector<int64_t>& offs) {
-    const int64_t i = idx[static_cast<std::size_t>(rank - 2)];
-    const int64_t diag = i + (o.align == softmax::Align::kBottomRight ? sk - sq : 0);
-    std::vector<LD> kept;
-    std::vector<std::size_t> pos;
-    LD amax = 0;
-    bool has_nan = false;
-    for (std::size_t j = 0; j < offs.size(); ++j) {
-      if (o.causal && static_cast<int64_t>(j) > diag) continue;
-      kept.push_back(round_to(ct, scale * s0.get(offs[j])));  // the transform, in the compute type
-      has_nan = has_nan || std::isnan(kept.back());
-      pos.push_back(j);
-      if (std::isfinite(kept.back())) amax = std::fmax(amax, std::fabs(kept.back()));
-    }
-    const LD m = row_max(kept);
-    std::vector<LD> want(offs.size(), 0);
-    const bool fully_masked = m == -INFINITY && !has_nan;
-    // A NaN or +inf among the kept entries makes the whole row NaN, masked entries included
-    // (attention.hpp: in masked_softmax "every entry of the row NaN, the masked ones included").
-    const bool nan_row = has_nan || m == INFINITY;
-    if (nan_row) {
-      want.assign(offs.size(), static_cast<LD>(kNaN));
-    } else if (!fully_masked) {
-      const std::vector<LD> v = ref::softmax(kept, 1);
-      for (std::size_t k = 0; k < pos.size(); ++k) want[pos[k]] = v[k];
-    }
-    for (std::size_t j = 0; j < offs.size(); ++j) {
-      std::vector<int64_t> jj = idx;
-      jj.back() = static_cast<int64_t>(j);
-      const double got = static_cast<double>(y.get(y.offset(jj)));
-      const LD xj = round_to(ct, scale * s0.get(offs[j]));
-      // softmax's bound, plus the rounding of scale * s (0.5 ulp of each x: a relative change
-      // of y_j by at most eps (|x_j| + max |x_k|))
-      LD b = softmax_bound(ct, want[j]);
-      if (scale != 1 && std::isfinite(xj)) b += unit_roundoff(ct) * (std::fabs(xj) + amax) * std::fabs(want[j]);
-      const bool masked = want[j] == 0 && (fully_masked || xj == -INFINITY ||
-                                           (o.causal && static_cast<int64_t>(j) > diag));
-      if (masked ? got != 0 : !within(y.dtype, got, want[j], b)) {
-        fail("masked_softmax j=" + std::to_string(j) + " row " + row_str(gather(s0, offs)) +
-             ": got " + num(got) + ", exact " + num(want[j]) + ", bound " + num(b));
-      }
-    }
-  });
+  for_each_row(
+      s0, rank - 1, [&](const std::vector<int64_t>& idx, const std::vector<int64_t>& offs) {
+        const int64_t i = idx[static_cast<std::size_t>(rank - 2)];
+        const int64_t diag = i + (o.align == softmax::Align::kBottomRight ? sk - sq : 0);
+        std::vector<LD> kept;
+        std::vector<std::size_t> pos;
+        LD amax = 0;
+        bool has_nan = false;
+        for (std::size_t j = 0; j < offs.size(); ++j) {
+          if (o.causal && static_cast<int64_t>(j) > diag) continue;
+          kept.push_back(
+              round_to(ct, scale * s0.get(offs[j])));  // the transform, in the compute type
+          has_nan = has_nan || std::isnan(kept.back());
+          pos.push_back(j);
+          if (std::isfinite(kept.back())) amax = std::fmax(amax, std::fabs(kept.back()));
+        }
+        const LD m = row_max(kept);
+        std::vector<LD> want(offs.size(), 0);
+        const bool fully_masked = m == -INFINITY && !has_nan;
+        // A NaN or +inf among the kept entries makes the whole row NaN, masked entries included
+        // (attention.hpp: in masked_softmax "every entry of the row NaN, the masked ones
+        // included").
+        const bool nan_row = has_nan || m == INFINITY;
+        if (nan_row) {
+          want.assign(offs.size(), static_cast<LD>(kNaN));
+        } else if (!fully_masked) {
+          const std::vector<LD> v = ref::softmax(kept, 1);
+          for (std::size_t k = 0; k < pos.size(); ++k) want[pos[k]] = v[k];
+        }
+        for (std::size_t j = 0; j < offs.size(); ++j) {
+          std::vector<int64_t> jj = idx;
+          jj.back() = static_cast<int64_t>(j);
+          const double got = static_cast<double>(y.get(y.offset(jj)));
+          const LD xj = round_to(ct, scale * s0.get(offs[j]));
+          // softmax's bound, plus the rounding of scale * s (0.5 ulp of each x: a relative change
+          // of y_j by at most eps (|x_j| + max |x_k|))
+          LD b = softmax_bound(ct, want[j]);
+          if (scale != 1 && std::isfinite(xj))
+            b += unit_roundoff(ct) * (std::fabs(xj) + amax) * std::fabs(want[j]);
+          const bool masked = want[j] == 0 && (fully_masked || xj == -INFINITY ||
+                                               (o.causal && static_cast<int64_t>(j) > diag));
+          if (masked ? got != 0 : !within(y.dtype, got, want[j], b)) {
+            fail("masked_softmax j=" + std::to_string(j) + " row " + row_str(gather(s0, offs)) +
+                 ": got " + num(got) + ", exact " + num(want[j]) + ", bound " + num(b));
+          }
+        }
+      });
 }
 
 void run_one(Bytes& in) {

@@ -61,24 +61,24 @@ py::object pair_or_single(Operand& a, std::optional<Operand>& b) {
   return py::make_tuple(a.owner, b->owner);
 }
 
-#define SOFTMAX_PY_MASK_ARGS_DOC                                                                 \
-  "scale : float, optional\n"                                                                    \
-  "    Multiplies the scores first (masked_softmax: default 1; attention: 1 / sqrt(D)).\n"       \
-  "softcap : float, optional\n"                                                                  \
-  "    Logit soft-capping ``softcap * tanh(x / softcap)`` (Gemma 2); 0 = off.\n"                 \
-  "causal : bool, optional\n"                                                                    \
-  "    Key j is visible to query i iff ``j <= p(i)``.\n"                                         \
-  "align : {'top_left', 'bottom_right'}, optional\n"                                             \
-  "    The diagonal ``p(i)`` when Sq != Sk: ``i`` (PyTorch's is_causal) or ``i + Sk - Sq``\n"   \
-  "    (FlashAttention >= 2.1, KV-cache decoding).\n"                                            \
-  "window_left, window_right : int, optional\n"                                                  \
-  "    Sliding window around ``p(i)``; -1 = unbounded.\n"                                        \
-  "alibi_slopes : sequence of float, shape (H,), optional\n"                                     \
-  "    Per-head ALiBi slopes (head axis: -3 of the scores).\n"                                   \
-  "bias : array_like or tensor, optional\n"                                                      \
-  "    Additive bias, broadcastable to the scores (..., Sq, Sk); any floating dtype.\n"          \
-  "mask : array_like or tensor, optional\n"                                                      \
-  "    Keep-mask broadcastable to the scores: bool, int32 or int64, nonzero = keep\n"            \
+#define SOFTMAX_PY_MASK_ARGS_DOC                                                              \
+  "scale : float, optional\n"                                                                 \
+  "    Multiplies the scores first (masked_softmax: default 1; attention: 1 / sqrt(D)).\n"    \
+  "softcap : float, optional\n"                                                               \
+  "    Logit soft-capping ``softcap * tanh(x / softcap)`` (Gemma 2); 0 = off.\n"              \
+  "causal : bool, optional\n"                                                                 \
+  "    Key j is visible to query i iff ``j <= p(i)``.\n"                                      \
+  "align : {'top_left', 'bottom_right'}, optional\n"                                          \
+  "    The diagonal ``p(i)`` when Sq != Sk: ``i`` (PyTorch's is_causal) or ``i + Sk - Sq``\n" \
+  "    (FlashAttention >= 2.1, KV-cache decoding).\n"                                         \
+  "window_left, window_right : int, optional\n"                                               \
+  "    Sliding window around ``p(i)``; -1 = unbounded.\n"                                     \
+  "alibi_slopes : sequence of float, shape (H,), optional\n"                                  \
+  "    Per-head ALiBi slopes (head axis: -3 of the scores).\n"                                \
+  "bias : array_like or tensor, optional\n"                                                   \
+  "    Additive bias, broadcastable to the scores (..., Sq, Sk); any floating dtype.\n"       \
+  "mask : array_like or tensor, optional\n"                                                   \
+  "    Keep-mask broadcastable to the scores: bool, int32 or int64, nonzero = keep\n"         \
   "    (as PyTorch's boolean attn_mask).\n"
 
 constexpr const char* kMaskedSoftmaxDoc =
@@ -149,8 +149,8 @@ constexpr const char* kAttentionDoc =
     "q : array_like or tensor, shape (B, Hq, Sq, D)\n"
     "    float32, float16 (bfloat16 via torch); any strides.\n"
     "k : array_like or tensor, shape (B, Hkv, Sk, D)\n    Keys, the dtype of `q`.\n"
-    "v : array_like or tensor, shape (B, Hkv, Sk, Dv)\n    Values, the dtype of `q`.\n"
-    SOFTMAX_PY_MASK_ARGS_DOC
+    "v : array_like or tensor, shape (B, Hkv, Sk, Dv)\n    Values, the dtype of "
+    "`q`.\n" SOFTMAX_PY_MASK_ARGS_DOC
     "return_lse : bool, optional\n"
     "    Also return the logsumexp of every score row, shape (B, Hq, Sq), float32.\n"
     "dtype : dtype, optional\n"
@@ -184,8 +184,8 @@ constexpr const char* kAttentionBackwardDoc =
     "out : array_like or tensor, shape (B, Hq, Sq, Dv)\n    The forward's output, q's dtype.\n"
     "lse : array_like or tensor, shape (B, Hq, Sq), float32\n"
     "    The forward's logsumexp (``attention(..., return_lse=True)``).\n"
-    "dout : array_like or tensor, shape of `out`\n    d loss / d out, q's dtype.\n"
-    SOFTMAX_PY_MASK_ARGS_DOC
+    "dout : array_like or tensor, shape of `out`\n    d loss / d out, q's "
+    "dtype.\n" SOFTMAX_PY_MASK_ARGS_DOC
     "dtype : dtype, optional\n"
     "    Gradient dtype: float32, float16 or bfloat16; default the dtype of `q`.\n"
     "threads : int, optional\n    Worker threads, 0 = OpenMP default.\n\n"
@@ -204,11 +204,10 @@ constexpr const char* kAttentionBackwardDoc =
     "array([[[[0.5],\n         [0.5]]]], dtype=float32)\n";
 
 // Adds the mask keyword arguments; `f` receives them in this order after its own arguments.
-#define SOFTMAX_PY_MASK_ARGS                                                                   \
-  py::arg("scale") = py::none(), py::arg("softcap") = 0.0, py::arg("causal") = false,           \
-  py::arg("align") = "top_left", py::arg("window_left") = -1, py::arg("window_right") = -1,     \
-  py::arg("alibi_slopes") = py::none(), py::arg("bias") = py::none(),                           \
-  py::arg("mask") = py::none()
+#define SOFTMAX_PY_MASK_ARGS                                                                \
+  py::arg("scale") = py::none(), py::arg("softcap") = 0.0, py::arg("causal") = false,       \
+  py::arg("align") = "top_left", py::arg("window_left") = -1, py::arg("window_right") = -1, \
+  py::arg("alibi_slopes") = py::none(), py::arg("bias") = py::none(), py::arg("mask") = py::none()
 
 }  // namespace
 
@@ -219,8 +218,8 @@ void register_attention(py::module_& m) {
          int64_t wl, int64_t wr, py::handle alibi, py::handle bias, py::handle mask,
          bool return_lse, py::handle dtype, py::handle out, int threads) {
         const char* op = "masked_softmax";
-        MaskArgs a{scale, softcap, causal, std::move(align), wl, wr, alibi, bias, mask, threads,
-                   {}, {}};
+        MaskArgs a{scale, softcap, causal, std::move(align), wl, wr,
+                   alibi, bias,    mask,   threads,          {}, {}};
         const softmax::MaskOptions o = a.options(op);
         const Operand s = input(scores, op, "scores");
         Operand y = make_output(s, out, dtype, s.view.shape, s.view.dtype, op);
@@ -231,8 +230,10 @@ void register_attention(py::module_& m) {
           lse = new_output(s.kind, ls, stat_dtype(s.view.dtype), op);
         }
         nogil([&] {
-          if (lse) softmax::masked_softmax(s.cview(), y.view, lse->view, o);
-          else softmax::masked_softmax(s.cview(), y.view, o);
+          if (lse)
+            softmax::masked_softmax(s.cview(), y.view, lse->view, o);
+          else
+            softmax::masked_softmax(s.cview(), y.view, o);
         });
         return pair_or_single(y, lse);
       },
@@ -242,11 +243,11 @@ void register_attention(py::module_& m) {
   m.def(
       "masked_softmax_backward",
       [](py::handle dy, py::handle y, py::handle scores, py::handle scale, double softcap,
-         bool causal, std::string align, int64_t wl, int64_t wr, py::handle alibi,
-         py::handle bias, py::handle mask, py::handle dtype, py::handle out, int threads) {
+         bool causal, std::string align, int64_t wl, int64_t wr, py::handle alibi, py::handle bias,
+         py::handle mask, py::handle dtype, py::handle out, int threads) {
         const char* op = "masked_softmax_backward";
-        MaskArgs a{scale, softcap, causal, std::move(align), wl, wr, alibi, bias, mask, threads,
-                   {}, {}};
+        MaskArgs a{scale, softcap, causal, std::move(align), wl, wr,
+                   alibi, bias,    mask,   threads,          {}, {}};
         const softmax::MaskOptions o = a.options(op);
         const Operand dyin = input(dy, op, "dy");
         const Operand yin = input(y, op, "y");
@@ -254,8 +255,7 @@ void register_attention(py::module_& m) {
         Operand dx = make_output(yin, out, dtype, yin.view.shape, yin.view.dtype, op);
         nogil([&] {
           softmax::masked_softmax_backward(dyin.cview(), yin.cview(),
-                                           s ? s->cview() : softmax::ConstTensorView(), dx.view,
-                                           o);
+                                           s ? s->cview() : softmax::ConstTensorView(), dx.view, o);
         });
         return dx.owner;
       },
@@ -268,8 +268,8 @@ void register_attention(py::module_& m) {
          std::string align, int64_t wl, int64_t wr, py::handle alibi, py::handle bias,
          py::handle mask, bool return_lse, py::handle dtype, py::handle out, int threads) {
         const char* op = "attention";
-        MaskArgs a{scale, softcap, causal, std::move(align), wl, wr, alibi, bias, mask, threads,
-                   {}, {}};
+        MaskArgs a{scale, softcap, causal, std::move(align), wl, wr,
+                   alibi, bias,    mask,   threads,          {}, {}};
         const softmax::MaskOptions o = a.options(op);
         const Operand qi = input(q, op, "q");
         const Operand ki = input(k, op, "k");
@@ -284,8 +284,10 @@ void register_attention(py::module_& m) {
           lse = new_output(qi.kind, ls, DType::f32, op);
         }
         nogil([&] {
-          if (lse) softmax::attention(qi.cview(), ki.cview(), vi.cview(), y.view, lse->view, o);
-          else softmax::attention(qi.cview(), ki.cview(), vi.cview(), y.view, o);
+          if (lse)
+            softmax::attention(qi.cview(), ki.cview(), vi.cview(), y.view, lse->view, o);
+          else
+            softmax::attention(qi.cview(), ki.cview(), vi.cview(), y.view, o);
         });
         return pair_or_single(y, lse);
       },
@@ -294,13 +296,12 @@ void register_attention(py::module_& m) {
       py::arg("threads") = 0, kAttentionDoc);
   m.def(
       "attention_backward",
-      [](py::handle q, py::handle k, py::handle v, py::handle out, py::handle lse,
-         py::handle dout, py::handle scale, double softcap, bool causal, std::string align,
-         int64_t wl, int64_t wr, py::handle alibi, py::handle bias, py::handle mask,
-         py::handle dtype, int threads) {
+      [](py::handle q, py::handle k, py::handle v, py::handle out, py::handle lse, py::handle dout,
+         py::handle scale, double softcap, bool causal, std::string align, int64_t wl, int64_t wr,
+         py::handle alibi, py::handle bias, py::handle mask, py::handle dtype, int threads) {
         const char* op = "attention_backward";
-        MaskArgs a{scale, softcap, causal, std::move(align), wl, wr, alibi, bias, mask, threads,
-                   {}, {}};
+        MaskArgs a{scale, softcap, causal, std::move(align), wl, wr,
+                   alibi, bias,    mask,   threads,          {}, {}};
         const softmax::MaskOptions o = a.options(op);
         const Operand qi = input(q, op, "q"), ki = input(k, op, "k"), vi = input(v, op, "v");
         const Operand oi = input(out, op, "out"), li = input(lse, op, "lse");

@@ -6,12 +6,12 @@
 namespace softmax_py {
 namespace {
 
-using BackwardFn = void (*)(softmax::ConstTensorView, softmax::ConstTensorView,
-                            softmax::TensorView, const softmax::SoftmaxOptions&);
+using BackwardFn = void (*)(softmax::ConstTensorView, softmax::ConstTensorView, softmax::TensorView,
+                            const softmax::SoftmaxOptions&);
 
-py::object backward_op(const char* op, BackwardFn fn, py::handle y, py::handle dy,
-                       py::handle axis, py::handle dim, double temperature, py::handle dtype,
-                       py::handle out, int threads) {
+py::object backward_op(const char* op, BackwardFn fn, py::handle y, py::handle dy, py::handle axis,
+                       py::handle dim, double temperature, py::handle dtype, py::handle out,
+                       int threads) {
   softmax::SoftmaxOptions o;
   o.axis = parse_axis(axis, dim, op);
   o.temperature = temperature;
@@ -32,7 +32,8 @@ void lib_log_softmax_backward(softmax::ConstTensorView y, softmax::ConstTensorVi
   softmax::log_softmax_backward(std::move(y), std::move(dy), std::move(dx), o);
 }
 
-constexpr const char* kSoftmaxBackwardDoc = R"doc(softmax_backward(y, dy, axis=-1, *, dim=None, temperature=1.0, dtype=None, out=None, threads=0)
+constexpr const char* kSoftmaxBackwardDoc =
+    R"doc(softmax_backward(y, dy, axis=-1, *, dim=None, temperature=1.0, dtype=None, out=None, threads=0)
 
 Gradient of ``y = softmax(x / temperature)`` with respect to ``x``.
 
@@ -77,7 +78,8 @@ Examples
 array([ 0.25, -0.25])
 )doc";
 
-constexpr const char* kLogSoftmaxBackwardDoc = R"doc(log_softmax_backward(y, dy, axis=-1, *, dim=None, temperature=1.0, dtype=None, out=None, threads=0)
+constexpr const char* kLogSoftmaxBackwardDoc =
+    R"doc(log_softmax_backward(y, dy, axis=-1, *, dim=None, temperature=1.0, dtype=None, out=None, threads=0)
 
 Gradient of ``y = log_softmax(x / temperature)`` with respect to ``x``.
 
@@ -130,8 +132,8 @@ void register_backward(py::module_& m) {
       "softmax_backward",
       [](py::handle y, py::handle dy, py::handle axis, py::handle dim, double temperature,
          py::handle dtype, py::handle out, int threads) {
-        return backward_op("softmax_backward", lib_softmax_backward, y, dy, axis, dim,
-                           temperature, dtype, out, threads);
+        return backward_op("softmax_backward", lib_softmax_backward, y, dy, axis, dim, temperature,
+                           dtype, out, threads);
       },
       py::arg("y"), py::arg("dy"), py::arg("axis") = py::none(), py::kw_only(),
       py::arg("dim") = py::none(), py::arg("temperature") = 1.0, py::arg("dtype") = py::none(),

@@ -30,8 +30,8 @@ py::object same_shape_op(const char* op, AxisOp fn, py::handle x, py::handle axi
 
 // logsumexp / argmax: the axis is reduced (dropped, or kept with size 1).
 py::object reduce_op(const char* op, AxisOp fn, py::handle x, py::handle axis, py::handle dim,
-                     py::handle keepdims, py::handle keepdim, double temperature,
-                     py::handle dtype, py::handle out, int threads, bool index_out) {
+                     py::handle keepdims, py::handle keepdim, double temperature, py::handle dtype,
+                     py::handle out, int threads, bool index_out) {
   softmax::SoftmaxOptions o;
   o.axis = parse_axis(axis, dim, op);
   o.keepdims = parse_keepdims(keepdims, keepdim, op);
@@ -39,8 +39,8 @@ py::object reduce_op(const char* op, AxisOp fn, py::handle x, py::handle axis, p
   o.threads = parse_threads(threads, op);
   const Operand xin = input(x, op, "x");
   const DType def = index_out ? DType::i64 : xin.view.dtype;
-  Operand y = make_output(xin, out, dtype, reduced_shape(xin.view.shape, o.axis, o.keepdims), def,
-                          op);
+  Operand y =
+      make_output(xin, out, dtype, reduced_shape(xin.view.shape, o.axis, o.keepdims), def, op);
   nogil([&] { fn(xin.cview(), y.view, o); });
   return y.owner;
 }
@@ -66,7 +66,8 @@ void lib_hardmax(softmax::ConstTensorView x, softmax::TensorView y,
   softmax::hardmax(std::move(x), std::move(y), o);
 }
 
-constexpr const char* kSoftmaxDoc = R"doc(softmax(x, axis=-1, *, dim=None, temperature=1.0, dtype=None, out=None, threads=0)
+constexpr const char* kSoftmaxDoc =
+    R"doc(softmax(x, axis=-1, *, dim=None, temperature=1.0, dtype=None, out=None, threads=0)
 
 Softmax of ``x / temperature`` along one axis.
 
@@ -124,7 +125,8 @@ array([0.09003057, 0.24472847, 0.66524096])
 array([0.5, 0.5], dtype=float32)
 )doc";
 
-constexpr const char* kLogSoftmaxDoc = R"doc(log_softmax(x, axis=-1, *, dim=None, temperature=1.0, dtype=None, out=None, threads=0)
+constexpr const char* kLogSoftmaxDoc =
+    R"doc(log_softmax(x, axis=-1, *, dim=None, temperature=1.0, dtype=None, out=None, threads=0)
 
 Log-softmax of ``x / temperature`` along one axis.
 
@@ -173,7 +175,8 @@ Examples
 array([-0.69314718, -0.69314718])
 )doc";
 
-constexpr const char* kLogsumexpDoc = R"doc(logsumexp(x, axis=-1, *, dim=None, keepdims=None, keepdim=None, temperature=1.0, dtype=None, out=None, threads=0)
+constexpr const char* kLogsumexpDoc =
+    R"doc(logsumexp(x, axis=-1, *, dim=None, keepdims=None, keepdim=None, temperature=1.0, dtype=None, out=None, threads=0)
 
 ``log(sum(exp(x / temperature)))`` along one axis, without overflow.
 
@@ -228,7 +231,8 @@ array([ 0.69314718, 10.69314718])
 (1, 3)
 )doc";
 
-constexpr const char* kArgmaxDoc = R"doc(argmax(x, axis=-1, *, dim=None, keepdims=None, keepdim=None, dtype=None, out=None, threads=0)
+constexpr const char* kArgmaxDoc =
+    R"doc(argmax(x, axis=-1, *, dim=None, keepdims=None, keepdim=None, dtype=None, out=None, threads=0)
 
 Index of the largest element along one axis.
 
@@ -274,7 +278,8 @@ Examples
 array([1, 0])
 )doc";
 
-constexpr const char* kHardmaxDoc = R"doc(hardmax(x, axis=-1, *, dim=None, dtype=None, out=None, threads=0)
+constexpr const char* kHardmaxDoc =
+    R"doc(hardmax(x, axis=-1, *, dim=None, dtype=None, out=None, threads=0)
 
 One-hot of the argmax along one axis (ONNX Hardmax-13).
 
@@ -368,8 +373,8 @@ void register_core(py::module_& m) {
       "log_softmax",
       [](py::handle x, py::handle axis, py::handle dim, double temperature, py::handle dtype,
          py::handle out, int threads) {
-        return same_shape_op("log_softmax", lib_log_softmax, x, axis, dim, temperature, dtype,
-                             out, threads);
+        return same_shape_op("log_softmax", lib_log_softmax, x, axis, dim, temperature, dtype, out,
+                             threads);
       },
       py::arg("x"), py::arg("axis") = py::none(), py::kw_only(), py::arg("dim") = py::none(),
       py::arg("temperature") = 1.0, py::arg("dtype") = py::none(), py::arg("out") = py::none(),
@@ -378,8 +383,8 @@ void register_core(py::module_& m) {
       "logsumexp",
       [](py::handle x, py::handle axis, py::handle dim, py::handle keepdims, py::handle keepdim,
          double temperature, py::handle dtype, py::handle out, int threads) {
-        return reduce_op("logsumexp", lib_logsumexp, x, axis, dim, keepdims, keepdim,
-                         temperature, dtype, out, threads, false);
+        return reduce_op("logsumexp", lib_logsumexp, x, axis, dim, keepdims, keepdim, temperature,
+                         dtype, out, threads, false);
       },
       py::arg("x"), py::arg("axis") = py::none(), py::kw_only(), py::arg("dim") = py::none(),
       py::arg("keepdims") = py::none(), py::arg("keepdim") = py::none(),

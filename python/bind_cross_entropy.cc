@@ -14,17 +14,20 @@ using softmax::DType;
 
 py::object ce_op(bool nll, py::handle input_obj, py::handle target_obj, const LossArgs& a,
                  bool return_grad, bool return_lse, bool return_log_probs) {
-  return loss_call(nll ? "nll_loss" : "cross_entropy", input_obj, target_obj, a, return_grad,
-                   return_lse, return_log_probs,
-                   [nll](const softmax::ConstTensorView& x, const softmax::ConstTensorView& t,
-                         const softmax::CrossEntropyOutputs& out,
-                         const softmax::CrossEntropyOptions& o) {
-                     if (nll) softmax::nll_loss(x, t, out, o);
-                     else softmax::cross_entropy(x, t, out, o);
-                   });
+  return loss_call(
+      nll ? "nll_loss" : "cross_entropy", input_obj, target_obj, a, return_grad, return_lse,
+      return_log_probs,
+      [nll](const softmax::ConstTensorView& x, const softmax::ConstTensorView& t,
+            const softmax::CrossEntropyOutputs& out, const softmax::CrossEntropyOptions& o) {
+        if (nll)
+          softmax::nll_loss(x, t, out, o);
+        else
+          softmax::cross_entropy(x, t, out, o);
+      });
 }
 
-constexpr const char* kCrossEntropyDoc = R"doc(cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction='mean', label_smoothing=0.0, z_loss=0.0, normalizer=1.0, grad_scale=1.0, return_grad=False, return_lse=False, return_log_probs=False, threads=0)
+constexpr const char* kCrossEntropyDoc =
+    R"doc(cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction='mean', label_smoothing=0.0, z_loss=0.0, normalizer=1.0, grad_scale=1.0, return_grad=False, return_lse=False, return_log_probs=False, threads=0)
 
 Fused log-softmax + negative log-likelihood, as ``torch.nn.functional.cross_entropy``.
 
@@ -81,7 +84,8 @@ Examples
 0.490415
 )doc";
 
-constexpr const char* kNllLossDoc = R"doc(nll_loss(input, target, weight=None, *, ignore_index=-100, reduction='mean', label_smoothing=0.0, normalizer=1.0, grad_scale=1.0, return_grad=False, threads=0)
+constexpr const char* kNllLossDoc =
+    R"doc(nll_loss(input, target, weight=None, *, ignore_index=-100, reduction='mean', label_smoothing=0.0, normalizer=1.0, grad_scale=1.0, return_grad=False, threads=0)
 
 Negative log-likelihood on log-probabilities, as ``torch.nn.functional.nll_loss``.
 
@@ -128,7 +132,8 @@ Examples
 array([0.28768207, 0.69314718])
 )doc";
 
-constexpr const char* kLinearCeDoc = R"doc(linear_cross_entropy(hidden, weight, target, *, class_weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0, z_loss=0.0, normalizer=1.0, grad_scale=1.0, vocab_chunk=0, return_grad=False, return_lse=False, grad_output=None, threads=0)
+constexpr const char* kLinearCeDoc =
+    R"doc(linear_cross_entropy(hidden, weight, target, *, class_weight=None, ignore_index=-100, reduction='mean', label_smoothing=0.0, z_loss=0.0, normalizer=1.0, grad_scale=1.0, vocab_chunk=0, return_grad=False, return_lse=False, grad_output=None, threads=0)
 
 ``cross_entropy(hidden @ weight.T, target)`` without ever holding the (N, V) logits.
 
@@ -184,40 +189,37 @@ void register_cross_entropy(py::module_& m) {
       "cross_entropy",
       [](py::handle input_obj, py::handle target, py::handle weight, int64_t ignore_index,
          const std::string& reduction, double label_smoothing, double z_loss, double normalizer,
-         double grad_scale, bool return_grad, bool return_lse, bool return_log_probs,
-         int threads) {
-        LossArgs a{weight, ignore_index, reduction, label_smoothing, z_loss, normalizer,
-                   grad_scale, threads};
+         double grad_scale, bool return_grad, bool return_lse, bool return_log_probs, int threads) {
+        LossArgs a{weight, ignore_index, reduction,  label_smoothing,
+                   z_loss, normalizer,   grad_scale, threads};
         return ce_op(false, input_obj, target, a, return_grad, return_lse, return_log_probs);
       },
       py::arg("input"), py::arg("target"), py::arg("weight") = py::none(), py::kw_only(),
       py::arg("ignore_index") = -100, py::arg("reduction") = "mean",
       py::arg("label_smoothing") = 0.0, py::arg("z_loss") = 0.0, py::arg("normalizer") = 1.0,
-      py::arg("grad_scale") = 1.0, py::arg("return_grad") = false,
-      py::arg("return_lse") = false, py::arg("return_log_probs") = false,
-      py::arg("threads") = 0, kCrossEntropyDoc);
+      py::arg("grad_scale") = 1.0, py::arg("return_grad") = false, py::arg("return_lse") = false,
+      py::arg("return_log_probs") = false, py::arg("threads") = 0, kCrossEntropyDoc);
   m.def(
       "nll_loss",
       [](py::handle input_obj, py::handle target, py::handle weight, int64_t ignore_index,
-         const std::string& reduction, double label_smoothing, double normalizer,
-         double grad_scale, bool return_grad, int threads) {
-        LossArgs a{weight, ignore_index, reduction, label_smoothing, 0.0, normalizer,
-                   grad_scale, threads};
+         const std::string& reduction, double label_smoothing, double normalizer, double grad_scale,
+         bool return_grad, int threads) {
+        LossArgs a{weight, ignore_index, reduction,  label_smoothing,
+                   0.0,    normalizer,   grad_scale, threads};
         return ce_op(true, input_obj, target, a, return_grad, false, false);
       },
       py::arg("input"), py::arg("target"), py::arg("weight") = py::none(), py::kw_only(),
       py::arg("ignore_index") = -100, py::arg("reduction") = "mean",
-      py::arg("label_smoothing") = 0.0, py::arg("normalizer") = 1.0,
-      py::arg("grad_scale") = 1.0, py::arg("return_grad") = false, py::arg("threads") = 0,
-      kNllLossDoc);
+      py::arg("label_smoothing") = 0.0, py::arg("normalizer") = 1.0, py::arg("grad_scale") = 1.0,
+      py::arg("return_grad") = false, py::arg("threads") = 0, kNllLossDoc);
   m.def(
       "linear_cross_entropy",
       [](py::handle hidden_obj, py::handle weight_obj, py::handle target, py::handle class_weight,
-         int64_t ignore_index, const std::string& reduction, double label_smoothing,
-         double z_loss, double normalizer, double grad_scale, int64_t vocab_chunk,
-         bool return_grad, bool return_lse, py::handle grad_output, int threads) {
-        const LossArgs a{class_weight, ignore_index, reduction, label_smoothing, z_loss,
-                         normalizer, grad_scale, threads};
+         int64_t ignore_index, const std::string& reduction, double label_smoothing, double z_loss,
+         double normalizer, double grad_scale, int64_t vocab_chunk, bool return_grad,
+         bool return_lse, py::handle grad_output, int threads) {
+        const LossArgs a{class_weight, ignore_index, reduction,  label_smoothing,
+                         z_loss,       normalizer,   grad_scale, threads};
         return linear_loss_call(
             "linear_cross_entropy", hidden_obj, weight_obj, target, a, vocab_chunk, return_grad,
             return_lse, grad_output,

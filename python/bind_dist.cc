@@ -70,8 +70,8 @@ void def_op(py::module_& m, const char* py_name, DistOp op, const char* op_name)
       [op, op_name](int64_t fcomm, py::handle x, int64_t class_offset, py::handle axis,
                     double temperature, py::handle keepdims, py::handle dtype, py::handle out,
                     int threads) {
-        return dist_op(op, op_name, fcomm, x, class_offset, axis, temperature, keepdims, dtype,
-                       out, threads);
+        return dist_op(op, op_name, fcomm, x, class_offset, axis, temperature, keepdims, dtype, out,
+                       threads);
       },
       py::arg("fcomm"), py::arg("x"), py::arg("class_offset"), py::arg("axis") = -1,
       py::arg("temperature") = 1.0, py::arg("keepdims") = false, py::arg("dtype") = py::none(),
@@ -86,8 +86,7 @@ py::object dist_cross_entropy(int64_t fcomm, py::handle input, py::handle target
   return loss_call("dist.cross_entropy", input, target, a, return_grad, return_lse,
                    return_log_probs,
                    [&](const softmax::ConstTensorView& x, const softmax::ConstTensorView& t,
-                       const softmax::CrossEntropyOutputs& out,
-                       softmax::CrossEntropyOptions o) {
+                       const softmax::CrossEntropyOutputs& out, softmax::CrossEntropyOptions o) {
                      auto comm = op_comm(fcomm);
                      softmax::Context ctx;
                      ctx.threads = threads;
@@ -102,8 +101,8 @@ py::object dist_linear_cross_entropy(int64_t fcomm, py::handle hidden, py::handl
                                      py::handle grad_output) {
   const int threads = parse_threads(a.threads, "dist.linear_cross_entropy");
   return linear_loss_call(
-      "dist.linear_cross_entropy", hidden, weight, target, a, vocab_chunk, return_grad,
-      return_lse, grad_output,
+      "dist.linear_cross_entropy", hidden, weight, target, a, vocab_chunk, return_grad, return_lse,
+      grad_output,
       [&](const softmax::ConstTensorView& h, const softmax::ConstTensorView& w,
           const softmax::ConstTensorView& t, const softmax::LinearCrossEntropyOutputs& out,
           softmax::CrossEntropyOptions o) {
@@ -123,8 +122,8 @@ py::object dist_sample(int64_t fcomm, py::handle x, int64_t class_offset, py::ha
   if (!num_samples.is_none()) {
     const auto d = py::cast<int64_t>(num_samples);
     if (d < 0) {
-      throw py::value_error(std::string("softmax.") + op + ": num_samples = " +
-                            std::to_string(d) + ": must be >= 0");
+      throw py::value_error(std::string("softmax.") + op + ": num_samples = " + std::to_string(d) +
+                            ": must be >= 0");
     }
     shape.push_back(d);
   }
@@ -144,8 +143,10 @@ py::object dist_sample(int64_t fcomm, py::handle x, int64_t class_offset, py::ha
 }  // namespace
 
 void register_dist(py::module_& m) {
-  m.def("_dist_begin", [] { t_entered = false; }, "Internal: see softmax.dist.");
-  m.def("_dist_entered", [] { return t_entered; }, "Internal: see softmax.dist.");
+  m.def(
+      "_dist_begin", [] { t_entered = false; }, "Internal: see softmax.dist.");
+  m.def(
+      "_dist_entered", [] { return t_entered; }, "Internal: see softmax.dist.");
   m.def(
       "_dist_fail",
       [](int64_t fcomm, const std::string& op, const std::string& what, bool type_error) {
@@ -169,16 +170,15 @@ void register_dist(py::module_& m) {
          py::handle weight, int64_t ignore_index, const std::string& reduction,
          double label_smoothing, double z_loss, double normalizer, double grad_scale,
          bool return_grad, bool return_lse, bool return_log_probs, int threads) {
-        const LossArgs a{weight, ignore_index, reduction, label_smoothing, z_loss, normalizer,
-                         grad_scale, threads};
+        const LossArgs a{weight, ignore_index, reduction,  label_smoothing,
+                         z_loss, normalizer,   grad_scale, threads};
         return dist_cross_entropy(fcomm, input, target, class_offset, a, return_grad, return_lse,
                                   return_log_probs);
       },
       py::arg("fcomm"), py::arg("input"), py::arg("target"), py::arg("class_offset"),
-      py::arg("weight"), py::arg("ignore_index"), py::arg("reduction"),
-      py::arg("label_smoothing"), py::arg("z_loss"), py::arg("normalizer"),
-      py::arg("grad_scale"), py::arg("return_grad"), py::arg("return_lse"),
-      py::arg("return_log_probs"), py::arg("threads"),
+      py::arg("weight"), py::arg("ignore_index"), py::arg("reduction"), py::arg("label_smoothing"),
+      py::arg("z_loss"), py::arg("normalizer"), py::arg("grad_scale"), py::arg("return_grad"),
+      py::arg("return_lse"), py::arg("return_log_probs"), py::arg("threads"),
       "Internal: see softmax.dist.cross_entropy (takes the communicator's Fortran handle).");
   m.def(
       "_dist_linear_cross_entropy",
@@ -187,17 +187,16 @@ void register_dist(py::module_& m) {
          const std::string& reduction, double label_smoothing, double z_loss, double normalizer,
          double grad_scale, int64_t vocab_chunk, bool return_grad, bool return_lse,
          py::handle grad_output, int threads) {
-        const LossArgs a{class_weight, ignore_index, reduction, label_smoothing, z_loss,
-                         normalizer, grad_scale, threads};
+        const LossArgs a{class_weight, ignore_index, reduction,  label_smoothing,
+                         z_loss,       normalizer,   grad_scale, threads};
         return dist_linear_cross_entropy(fcomm, hidden, weight, target, class_offset, a,
                                          vocab_chunk, return_grad, return_lse, grad_output);
       },
       py::arg("fcomm"), py::arg("hidden"), py::arg("weight"), py::arg("target"),
       py::arg("class_offset"), py::arg("class_weight"), py::arg("ignore_index"),
-      py::arg("reduction"), py::arg("label_smoothing"), py::arg("z_loss"),
-      py::arg("normalizer"), py::arg("grad_scale"), py::arg("vocab_chunk"),
-      py::arg("return_grad"), py::arg("return_lse"), py::arg("grad_output"),
-      py::arg("threads"),
+      py::arg("reduction"), py::arg("label_smoothing"), py::arg("z_loss"), py::arg("normalizer"),
+      py::arg("grad_scale"), py::arg("vocab_chunk"), py::arg("return_grad"), py::arg("return_lse"),
+      py::arg("grad_output"), py::arg("threads"),
       "Internal: see softmax.dist.linear_cross_entropy (takes the communicator's Fortran handle).");
   m.def(
       "_dist_sample",
@@ -209,8 +208,8 @@ void register_dist(py::module_& m) {
       },
       py::arg("fcomm"), py::arg("logits"), py::arg("class_offset"), py::arg("num_samples"),
       py::arg("temperature"), py::arg("top_k"), py::arg("top_p"), py::arg("min_p"),
-      py::arg("method"), py::arg("seed"), py::arg("offset"), py::arg("streams"),
-      py::arg("threads"), "Internal: see softmax.dist.sample (takes the communicator's Fortran handle).");
+      py::arg("method"), py::arg("seed"), py::arg("offset"), py::arg("streams"), py::arg("threads"),
+      "Internal: see softmax.dist.sample (takes the communicator's Fortran handle).");
   m.def(
       "_dist_top_logprobs",
       [](int64_t fcomm, py::handle x, int64_t n, int64_t class_offset, double temperature,
@@ -221,7 +220,9 @@ void register_dist(py::module_& m) {
         ctx.threads = parse_threads(threads, op);
         softmax::TopLogprobs r;
         auto comm = op_comm(fcomm);
-        nogil([&] { r = softmax::dist::top_logprobs(comm, xin.cview(), n, class_offset, temperature, ctx); });
+        nogil([&] {
+          r = softmax::dist::top_logprobs(comm, xin.cview(), n, class_offset, temperature, ctx);
+        });
         return top_logprobs_arrays(xin, r, op);
       },
       py::arg("fcomm"), py::arg("logits"), py::arg("n"), py::arg("class_offset"),

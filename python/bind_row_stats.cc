@@ -21,12 +21,12 @@ bool stats_f64(const Operand& s) {
   for (int64_t d : v.shape) {
     if (d == 0) return true;  // no records: f64 output (any dtype is accepted then)
   }
-  const double flags =
-      static_cast<const double*>(v.data)[softmax::kStatFlags * v.strides.back()];
+  const double flags = static_cast<const double*>(v.data)[softmax::kStatFlags * v.strides.back()];
   return flags >= 2.0;
 }
 
-constexpr const char* kStatsDoc = R"doc(softmax_stats(x, axis=-1, temperature=1.0, *, refine=None, out=None, threads=0)
+constexpr const char* kStatsDoc =
+    R"doc(softmax_stats(x, axis=-1, temperature=1.0, *, refine=None, out=None, threads=0)
 
 Partial softmax statistics of every row of `x` (or of a slice of every row) along `axis`.
 
@@ -113,7 +113,8 @@ Examples
 (2, 2, 8)
 )doc";
 
-constexpr const char* kSoftmaxFromDoc = R"doc(softmax_from_stats(x, stats, axis=-1, *, dtype=None, out=None, threads=0)
+constexpr const char* kSoftmaxFromDoc =
+    R"doc(softmax_from_stats(x, stats, axis=-1, *, dtype=None, out=None, threads=0)
 
 This slice's part of ``softmax(row / T)``, from the merged statistics of the whole rows.
 
@@ -158,7 +159,8 @@ Examples
 array([0.24472847, 0.66524096])
 )doc";
 
-constexpr const char* kLogSoftmaxFromDoc = R"doc(log_softmax_from_stats(x, stats, axis=-1, *, dtype=None, out=None, threads=0)
+constexpr const char* kLogSoftmaxFromDoc =
+    R"doc(log_softmax_from_stats(x, stats, axis=-1, *, dtype=None, out=None, threads=0)
 
 This slice's part of ``log_softmax(row / T)``, from the merged statistics of the whole rows.
 
@@ -201,7 +203,8 @@ Examples
 array([-0.69314718])
 )doc";
 
-constexpr const char* kLogsumexpFromDoc = R"doc(logsumexp_from_stats(stats, *, dtype=None, out=None, threads=0)
+constexpr const char* kLogsumexpFromDoc =
+    R"doc(logsumexp_from_stats(stats, *, dtype=None, out=None, threads=0)
 
 ``logsumexp(row / T)`` of every row, from its merged statistics.
 
@@ -288,8 +291,10 @@ void register_row_stats(py::module_& m) {
         Operand s = make_output(xin, out, py::none(), shape, DType::f64, op);
         const std::optional<Operand> ref = optional_input(refine, op, "refine");
         nogil([&] {
-          if (ref) softmax::softmax_stats(xin.cview(), ref->cview(), s.view, o);
-          else softmax::softmax_stats(xin.cview(), s.view, o);
+          if (ref)
+            softmax::softmax_stats(xin.cview(), ref->cview(), s.view, o);
+          else
+            softmax::softmax_stats(xin.cview(), s.view, o);
         });
         return s.owner;
       },
@@ -340,8 +345,8 @@ void register_row_stats(py::module_& m) {
         const Operand sin = input(stats, op, "stats");
         std::vector<int64_t> shape = sin.view.shape;
         if (shape.size() >= 2) shape.resize(shape.size() - 2);
-        Operand y = make_output(sin, out, dtype, shape, stats_f64(sin) ? DType::f64 : DType::f32,
-                                op);
+        Operand y =
+            make_output(sin, out, dtype, shape, stats_f64(sin) ? DType::f64 : DType::f32, op);
         nogil([&] { softmax::logsumexp_from_stats(sin.cview(), y.view, o); });
         return y.owner;
       },

@@ -24,15 +24,16 @@ py::object sample_op(bool from_probs, py::handle x, py::handle num_samples, cons
   if (!num_samples.is_none()) {
     const auto d = py::cast<int64_t>(num_samples);
     if (d < 0) {
-      throw py::value_error(std::string("softmax.") + op + ": num_samples = " +
-                            std::to_string(d) + ": must be >= 0");
+      throw py::value_error(std::string("softmax.") + op + ": num_samples = " + std::to_string(d) +
+                            ": must be >= 0");
     }
     shape.push_back(d);
   }
   Operand tokens = new_output(xin.kind, shape, DType::i64, op);
   nogil([&] {
     if (from_probs) {
-      softmax::sample_from_probs(xin.cview(), tokens.view, a.params, a.seed.scalar, a.offset.scalar);
+      softmax::sample_from_probs(xin.cview(), tokens.view, a.params, a.seed.scalar,
+                                 a.offset.scalar);
     } else {
       softmax::sample(xin.cview(), tokens.view, a.params, a.seed.scalar, a.offset.scalar);
     }
@@ -41,7 +42,8 @@ py::object sample_op(bool from_probs, py::handle x, py::handle num_samples, cons
 }
 
 // An int64 array of any integer input (numpy, torch, sequences); a copy when needed.
-py::array_t<int64_t, py::array::c_style> int64_array(py::handle obj, const char* op, const char* arg) {
+py::array_t<int64_t, py::array::c_style> int64_array(py::handle obj, const char* op,
+                                                     const char* arg) {
   py::module_ np = py::module_::import("numpy");
   py::array a = np.attr("asarray")(obj);
   if (a.size() > 0 && a.dtype().kind() != 'i' && a.dtype().kind() != 'u') {
@@ -56,33 +58,33 @@ softmax::ConstTensorView i64_view(const py::array_t<int64_t, py::array::c_style>
   return softmax::ConstTensorView(a.data(), DType::i64, shape);
 }
 
-#define SOFTMAX_PY_FILTER_DOC                                                                   \
-  "temperature : float or sequence of float (one per row), optional\n"                          \
-  "    0 = greedy (argmax, lowest id on ties); otherwise finite and > 0. Default 1.\n"          \
-  "top_k : int or sequence of int, optional\n"                                                  \
-  "    Keep the k most probable tokens; 0 or -1 = off.\n"                                       \
-  "top_p : float or sequence of float, optional\n"                                              \
-  "    Keep the smallest most-probable set whose probability reaches p; in (0, 1], 1 = off.\n"  \
-  "min_p : float or sequence of float, optional\n"                                              \
+#define SOFTMAX_PY_FILTER_DOC                                                                  \
+  "temperature : float or sequence of float (one per row), optional\n"                         \
+  "    0 = greedy (argmax, lowest id on ties); otherwise finite and > 0. Default 1.\n"         \
+  "top_k : int or sequence of int, optional\n"                                                 \
+  "    Keep the k most probable tokens; 0 or -1 = off.\n"                                      \
+  "top_p : float or sequence of float, optional\n"                                             \
+  "    Keep the smallest most-probable set whose probability reaches p; in (0, 1], 1 = off.\n" \
+  "min_p : float or sequence of float, optional\n"                                             \
   "    Keep tokens with ``p >= min_p * p_max``; in [0, 1], 0 = off.\n"
 
-#define SOFTMAX_PY_SEED_DOC                                                                     \
-  "seed : int or sequence of int (one per row), optional\n"                                     \
-  "    Philox key (64 bits); per row: one seed per request.\n"                                  \
-  "offset : int or sequence of int, optional\n"                                                 \
-  "    Philox counter offset (e.g. the decoding step), 64 bits, scalar or per row.\n"           \
-  "streams : sequence of int, shape (B,), optional\n"                                           \
-  "    Philox stream per row, integers in [0, 2^64) (e.g. request ids); default the row\n"    \
+#define SOFTMAX_PY_SEED_DOC                                                                \
+  "seed : int or sequence of int (one per row), optional\n"                                \
+  "    Philox key (64 bits); per row: one seed per request.\n"                             \
+  "offset : int or sequence of int, optional\n"                                            \
+  "    Philox counter offset (e.g. the decoding step), 64 bits, scalar or per row.\n"      \
+  "streams : sequence of int, shape (B,), optional\n"                                      \
+  "    Philox stream per row, integers in [0, 2^64) (e.g. request ids); default the row\n" \
   "    index.\n"
 
 #define SOFTMAX_PY_PROCESSORS_DOC                                                               \
   "prev_tokens : array_like of int, optional\n"                                                 \
-  "    Earlier token ids: 1-d (the same list for every row), 2-d (B, L) padded with -1, or\n" \
-  "    one 1-d sequence per row. Repeats count (frequency penalty).\n"                         \
+  "    Earlier token ids: 1-d (the same list for every row), 2-d (B, L) padded with -1, or\n"   \
+  "    one 1-d sequence per row. Repeats count (frequency penalty).\n"                          \
   "repetition_penalty : float or sequence of float, optional\n"                                 \
   "    CTRL rule on prev_tokens: positive logits divided, negative multiplied; > 0, 1 = off.\n" \
   "presence_penalty, frequency_penalty : float or sequence of float, optional\n"                \
-  "    OpenAI's: ``x -= count * frequency_penalty + (count > 0) * presence_penalty``.\n"       \
+  "    OpenAI's: ``x -= count * frequency_penalty + (count > 0) * presence_penalty``.\n"        \
   "logit_bias : dict {id: bias}, (ids, biases) pair, or one dict per row, optional\n"           \
   "    Added to the logits (after the penalties); -inf bans.\n"                                 \
   "banned_tokens : array_like of int, optional\n"                                               \
@@ -93,8 +95,8 @@ softmax::ConstTensorView i64_view(const py::array_t<int64_t, py::array::c_style>
   "num_generated : int or sequence of int, optional\n"                                          \
   "    Tokens generated so far; default the length of the row's prev_tokens.\n"
 
-#define SOFTMAX_PY_PROCESSORS_SIG                                                               \
-  "prev_tokens=None, repetition_penalty=1.0, presence_penalty=0.0, frequency_penalty=0.0, "     \
+#define SOFTMAX_PY_PROCESSORS_SIG                                                           \
+  "prev_tokens=None, repetition_penalty=1.0, presence_penalty=0.0, frequency_penalty=0.0, " \
   "logit_bias=None, banned_tokens=None, min_tokens=0, eos_token_ids=None, num_generated=None"
 
 constexpr const char* kSampleDoc =
@@ -109,11 +111,11 @@ constexpr const char* kSampleDoc =
     "logits : array_like or tensor, shape (B, V)\n"
     "    float16, float32, float64 (bfloat16 via torch), any strides.\n"
     "num_samples : int, optional\n"
-    "    Draws per row (draw d uses offset + d); None = one draw, tokens of shape (B,).\n"
-    SOFTMAX_PY_FILTER_DOC
+    "    Draws per row (draw d uses offset + d); None = one draw, tokens of shape "
+    "(B,).\n" SOFTMAX_PY_FILTER_DOC
     "method : {'inverse_cdf', 'gumbel_max'}, optional\n"
-    "    Drawing method (same distribution, different random streams).\n"
-    SOFTMAX_PY_SEED_DOC SOFTMAX_PY_PROCESSORS_DOC
+    "    Drawing method (same distribution, different random streams).\n" SOFTMAX_PY_SEED_DOC
+        SOFTMAX_PY_PROCESSORS_DOC
     "threads : int, optional\n    Worker threads over rows, 0 = OpenMP default.\n"
     "\nReturns\n-------\n"
     "tokens : ndarray or tensor of int64, shape (B,) or (B, num_samples)\n"
@@ -136,11 +138,9 @@ constexpr const char* kSampleFromProbsDoc =
     "Parameters\n----------\n"
     "probs : array_like or tensor, shape (B, V)\n"
     "    Finite, >= 0, not all zero in a row; float16, float32, float64 (bfloat16 via torch).\n"
-    "num_samples : int, optional\n    Draws per row.\n"
-    SOFTMAX_PY_FILTER_DOC
+    "num_samples : int, optional\n    Draws per row.\n" SOFTMAX_PY_FILTER_DOC
     "    (temperature must be 1 or 0 here.)\n"
-    "method : {'inverse_cdf', 'gumbel_max'}, optional\n"
-    SOFTMAX_PY_SEED_DOC
+    "method : {'inverse_cdf', 'gumbel_max'}, optional\n" SOFTMAX_PY_SEED_DOC
     "threads : int, optional\n"
     "\nReturns\n-------\n"
     "tokens : ndarray or tensor of int64, shape (B,) or (B, num_samples)\n"
@@ -155,7 +155,8 @@ constexpr const char* kSampleFromProbsDoc =
 
 constexpr const char* kTopLogprobsDoc =
     "top_logprobs(logits, n, *, temperature=1.0, threads=0, mode=None, top_k=0, top_p=1.0, "
-    "min_p=0.0, " SOFTMAX_PY_PROCESSORS_SIG ")\n\n"
+    "min_p=0.0, " SOFTMAX_PY_PROCESSORS_SIG
+    ")\n\n"
     "The n most probable tokens of each row and their log-probabilities, most probable first\n"
     "(lower id first on ties).\n\n"
     "mode=None: under softmax(logits / temperature) (vLLM's raw log-probs at temperature 1).\n"
@@ -193,8 +194,7 @@ constexpr const char* kApplyPenaltiesDoc =
     "tokens, minimum-length EOS suppression, in that order (vLLM's).\n\n"
     "Parameters\n----------\n"
     "logits : array_like or tensor, shape (B, V)\n"
-    "    float16, float32, float64 (bfloat16 via torch), any strides.\n"
-    SOFTMAX_PY_PROCESSORS_DOC
+    "    float16, float32, float64 (bfloat16 via torch), any strides.\n" SOFTMAX_PY_PROCESSORS_DOC
     "threads : int, optional\n\n"
     "Returns\n-------\n"
     "ndarray or tensor, shape (B, V)\n    The logits' dtype and container kind.\n\n"
@@ -206,14 +206,14 @@ constexpr const char* kApplyPenaltiesDoc =
     "array([[ 1., -4.,  1.]])\n";
 
 constexpr const char* kFilteredProbsDoc =
-    "filtered_probs(logits, *, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, "
-    SOFTMAX_PY_PROCESSORS_SIG ", threads=0)\n\n"
+    "filtered_probs(logits, *, temperature=1.0, top_k=0, top_p=1.0, "
+    "min_p=0.0, " SOFTMAX_PY_PROCESSORS_SIG
+    ", threads=0)\n\n"
     "The distribution :func:`sample` draws from with these parameters: processors,\n"
     "temperature, top-k / top-p / min-p, renormalised over the kept tokens (FlashInfer's\n"
     "top_k_renorm_probs / top_p_renorm_probs). A greedy row is one-hot at its argmax.\n\n"
     "Parameters\n----------\n"
-    "logits : array_like or tensor, shape (B, V)\n"
-    SOFTMAX_PY_FILTER_DOC SOFTMAX_PY_PROCESSORS_DOC
+    "logits : array_like or tensor, shape (B, V)\n" SOFTMAX_PY_FILTER_DOC SOFTMAX_PY_PROCESSORS_DOC
     "threads : int, optional\n\n"
     "Returns\n-------\n"
     "probs : ndarray or tensor, shape (B, V)\n    float32 (float64 for float64 logits).\n\n"
@@ -226,15 +226,15 @@ constexpr const char* kFilteredProbsDoc =
 
 constexpr const char* kTokenLogprobsDoc =
     "token_logprobs(logits, tokens, *, mode='raw', temperature=1.0, top_k=0, top_p=1.0, "
-    "min_p=0.0, " SOFTMAX_PY_PROCESSORS_SIG ", threads=0)\n\n"
+    "min_p=0.0, " SOFTMAX_PY_PROCESSORS_SIG
+    ", threads=0)\n\n"
     "The log-probability of given tokens (e.g. the sampled ones) under each row's raw\n"
     "distribution (log_softmax(logits), mode='raw') or processed one (what :func:`sample`\n"
     "draws from, mode='processed'; -inf for a filtered-out token), as vLLM's logprobs_mode.\n\n"
     "Parameters\n----------\n"
     "logits : array_like or tensor, shape (B, V)\n"
     "tokens : array_like of int, shape (B,) or (B, D)\n    Ids in [0, V).\n"
-    "mode : {'raw', 'processed'}, optional\n"
-    SOFTMAX_PY_FILTER_DOC SOFTMAX_PY_PROCESSORS_DOC
+    "mode : {'raw', 'processed'}, optional\n" SOFTMAX_PY_FILTER_DOC SOFTMAX_PY_PROCESSORS_DOC
     "threads : int, optional\n\n"
     "Returns\n-------\n"
     "logprobs : ndarray or tensor, the tokens' shape\n    float32 (float64 for float64 logits).\n\n"
@@ -248,14 +248,15 @@ constexpr const char* kTokenLogprobsDoc =
 
 constexpr const char* kWithoutReplacementDoc =
     "sample_without_replacement(logits, k, *, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, "
-    "seed=0, offset=0, streams=None, " SOFTMAX_PY_PROCESSORS_SIG ", threads=0)\n\n"
+    "seed=0, offset=0, streams=None, " SOFTMAX_PY_PROCESSORS_SIG
+    ", threads=0)\n\n"
     "k distinct tokens per row drawn without replacement, in draw order (Gumbel-top-k over\n"
     "the processed distribution; exact). The first column is :func:`sample`'s draw with\n"
     "method='gumbel_max'. A greedy row gives its k largest logits.\n\n"
     "Parameters\n----------\n"
     "logits : array_like or tensor, shape (B, V)\n"
-    "k : int\n    >= 0, at most the tokens of positive probability after the filters.\n"
-    SOFTMAX_PY_FILTER_DOC SOFTMAX_PY_SEED_DOC SOFTMAX_PY_PROCESSORS_DOC
+    "k : int\n    >= 0, at most the tokens of positive probability after the "
+    "filters.\n" SOFTMAX_PY_FILTER_DOC SOFTMAX_PY_SEED_DOC SOFTMAX_PY_PROCESSORS_DOC
     "threads : int, optional\n\n"
     "Returns\n-------\n"
     "tokens : ndarray or tensor of int64, shape (B, k)\n\n"
@@ -275,7 +276,8 @@ constexpr const char* kSpeculativeDoc =
     "are accepted. The emitted tokens follow the target distributions exactly.\n\n"
     "Parameters\n----------\n"
     "draft_tokens : array_like of int, shape (B, k)\n"
-    "draft_probs : array_like or tensor, shape (B, k, V)\n    float32 or float64 rows summing to 1.\n"
+    "draft_probs : array_like or tensor, shape (B, k, V)\n    float32 or float64 rows summing to "
+    "1.\n"
     "target_probs : array_like or tensor, shape (B, k + 1, V)\n"
     "seed, offset : int, optional\n    Philox key and counter offset.\n"
     "streams : sequence of int, shape (B,), optional\n    Philox stream per row (request ids).\n"
@@ -313,16 +315,17 @@ constexpr const char* kBeamDoc =
     "(array([1, 0]), array([0, 0]))\n";
 
 // The processors' pybind arguments, in SOFTMAX_PY_PROCESSORS_SIG order.
-#define SOFTMAX_PY_PROCESSORS_ARGS                                                              \
-  py::arg("prev_tokens") = py::none(), py::arg("repetition_penalty") = 1.0,                    \
-      py::arg("presence_penalty") = 0.0, py::arg("frequency_penalty") = 0.0,                   \
-      py::arg("logit_bias") = py::none(), py::arg("banned_tokens") = py::none(),               \
-      py::arg("min_tokens") = 0, py::arg("eos_token_ids") = py::none(),                        \
-      py::arg("num_generated") = py::none()
-#define SOFTMAX_PY_PROCESSORS_PARAMS                                                            \
-  py::handle prev, py::handle rep, py::handle pres, py::handle freq, py::handle bias,          \
+#define SOFTMAX_PY_PROCESSORS_ARGS                                           \
+  py::arg("prev_tokens") = py::none(), py::arg("repetition_penalty") = 1.0,  \
+  py::arg("presence_penalty") = 0.0, py::arg("frequency_penalty") = 0.0,     \
+  py::arg("logit_bias") = py::none(), py::arg("banned_tokens") = py::none(), \
+  py::arg("min_tokens") = 0, py::arg("eos_token_ids") = py::none(),          \
+  py::arg("num_generated") = py::none()
+#define SOFTMAX_PY_PROCESSORS_PARAMS                                                  \
+  py::handle prev, py::handle rep, py::handle pres, py::handle freq, py::handle bias, \
       py::handle banned, py::handle min_tokens, py::handle eos, py::handle num_generated
-#define SOFTMAX_PY_PROCESSORS_PASS prev, rep, pres, freq, bias, banned, min_tokens, eos, num_generated
+#define SOFTMAX_PY_PROCESSORS_PASS \
+  prev, rep, pres, freq, bias, banned, min_tokens, eos, num_generated
 
 // Logits-shaped float output: f64 for f64 logits, else f32.
 DType real_dtype(const Operand& x) { return x.view.dtype == DType::f64 ? DType::f64 : DType::f32; }
@@ -373,8 +376,9 @@ void register_sampling(py::module_& m) {
           try {
             temp = py::cast<double>(temperature);
           } catch (py::cast_error&) {
-            throw py::type_error("softmax.top_logprobs: temperature must be a number "
-                                 "(per-row values need mode='processed')");
+            throw py::type_error(
+                "softmax.top_logprobs: temperature must be a number "
+                "(per-row values need mode='processed')");
           }
           nogil([&] { r = softmax::top_logprobs(xin.cview(), n, temp, t); });
         } else if (py::isinstance<py::str>(mode) && py::cast<std::string>(mode) == "processed") {
@@ -382,17 +386,19 @@ void register_sampling(py::module_& m) {
                        py::none(), threads);
           ProcessorArgs pa(op, SOFTMAX_PY_PROCESSORS_PASS);
           a.params.processors = &pa.lp;
-          nogil([&] { r = softmax::top_logprobs(xin.cview(), n, a.params, softmax::LogprobsMode::kProcessed); });
+          nogil([&] {
+            r = softmax::top_logprobs(xin.cview(), n, a.params, softmax::LogprobsMode::kProcessed);
+          });
         } else {
-          throw py::value_error("softmax.top_logprobs: mode = " + py::str(mode).cast<std::string>() +
-                                ": must be None or 'processed'");
+          throw py::value_error(
+              "softmax.top_logprobs: mode = " + py::str(mode).cast<std::string>() +
+              ": must be None or 'processed'");
         }
         return top_logprobs_arrays(xin, r, op);
       },
       py::arg("logits"), py::arg("n"), py::kw_only(), py::arg("temperature") = 1.0,
       py::arg("threads") = 0, py::arg("mode") = py::none(), py::arg("top_k") = 0,
-      py::arg("top_p") = 1.0, py::arg("min_p") = 0.0, SOFTMAX_PY_PROCESSORS_ARGS,
-      kTopLogprobsDoc);
+      py::arg("top_p") = 1.0, py::arg("min_p") = 0.0, SOFTMAX_PY_PROCESSORS_ARGS, kTopLogprobsDoc);
   m.def(
       "apply_penalties",
       [](py::handle x, SOFTMAX_PY_PROCESSORS_PARAMS, int threads) {
@@ -442,7 +448,8 @@ void register_sampling(py::module_& m) {
         const auto tok = int64_array(tokens, op, "tokens");
         const softmax::ConstTensorView tv = i64_view(tok);
         Operand out = new_output(xin.kind, tv.shape, real_dtype(xin), op);
-        const auto m_ = mode == "raw" ? softmax::LogprobsMode::kRaw : softmax::LogprobsMode::kProcessed;
+        const auto m_ =
+            mode == "raw" ? softmax::LogprobsMode::kRaw : softmax::LogprobsMode::kProcessed;
         nogil([&] { softmax::token_logprobs(xin.cview(), tv, out.view, a.params, m_); });
         return out.owner;
       },
@@ -459,12 +466,15 @@ void register_sampling(py::module_& m) {
         SampleArgs a(op, t, tk, p, mp, "inverse_cdf", seed, offset, streams, threads);
         ProcessorArgs pa(op, SOFTMAX_PY_PROCESSORS_PASS);
         a.params.processors = &pa.lp;
-        if (k < 0) throw py::value_error("softmax.sample_without_replacement: k = " + std::to_string(k) + ": must be >= 0");
+        if (k < 0)
+          throw py::value_error("softmax.sample_without_replacement: k = " + std::to_string(k) +
+                                ": must be >= 0");
         const Operand xin = input(x, op, "logits");
         const int64_t rows = xin.view.shape.empty() ? 0 : xin.view.shape[0];
         Operand out = new_output(xin.kind, {rows, k}, DType::i64, op);
         nogil([&] {
-          softmax::sample_without_replacement(xin.cview(), out.view, a.params, a.seed.scalar, a.offset.scalar);
+          softmax::sample_without_replacement(xin.cview(), out.view, a.params, a.seed.scalar,
+                                              a.offset.scalar);
         });
         return out.owner;
       },
@@ -488,7 +498,8 @@ void register_sampling(py::module_& m) {
         Operand na = new_output(p.kind, {b}, DType::i64, op);
         Operand tok = new_output(p.kind, {b, k + 1}, DType::i64, op);
         nogil([&] {
-          softmax::speculative_verify(dv, q.cview(), p.cview(), na.view, tok.view, seed, offset, st, t);
+          softmax::speculative_verify(dv, q.cview(), p.cview(), na.view, tok.view, seed, offset, st,
+                                      t);
         });
         return py::make_tuple(na.owner, tok.owner);
       },
@@ -502,7 +513,8 @@ void register_sampling(py::module_& m) {
         const Operand lp = input(log_probs, op, "log_probs");
         const Operand bs = input(beam_scores, op, "beam_scores");
         const int64_t m2 = beam_width >= 1 && beam_width <= (int64_t{1} << 40) ? 2 * beam_width : 0;
-        const DType st = lp.view.dtype == DType::f64 || bs.view.dtype == DType::f64 ? DType::f64 : DType::f32;
+        const DType st =
+            lp.view.dtype == DType::f64 || bs.view.dtype == DType::f64 ? DType::f64 : DType::f32;
         Operand bi = new_output(lp.kind, {m2}, DType::i64, op);
         Operand tk = new_output(lp.kind, {m2}, DType::i64, op);
         Operand sc = new_output(lp.kind, {m2}, st, op);

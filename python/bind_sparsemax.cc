@@ -160,7 +160,9 @@ void register_sparsemax(py::module_& m) {
         const Operand dyin = input(dy, op, "dy");
         const auto o = gumbel_options(tau, hard, axis, threads, op);
         Operand dx = new_output(xin.kind, xin.view.shape, xin.view.dtype, op);
-        nogil([&] { softmax::gumbel_softmax_backward(xin.cview(), dyin.cview(), dx.view, o, seed, offset); });
+        nogil([&] {
+          softmax::gumbel_softmax_backward(xin.cview(), dyin.cview(), dx.view, o, seed, offset);
+        });
         return dx.owner;
       },
       py::arg("logits"), py::arg("dy"), py::kw_only(), py::arg("tau") = 1.0,

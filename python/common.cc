@@ -90,7 +90,9 @@ void fix_empty_strides(softmax::TensorView& v) {
   }
 }
 
-bool is_float(DType t) { return t == DType::f32 || t == DType::f64 || t == DType::f16 || t == DType::bf16; }
+bool is_float(DType t) {
+  return t == DType::f32 || t == DType::f64 || t == DType::f16 || t == DType::bf16;
+}
 
 const char* kFloatList = "float16, float32 or float64 (bfloat16 through torch)";
 
@@ -145,22 +147,22 @@ Operand from_numpy(py::array a, const char* op, const char* arg, bool writable, 
   }
   Operand o;
   std::vector<int64_t> shape(a.shape(), a.shape() + a.ndim());
-  o.view = softmax::TensorView(const_cast<void*>(a.data()), *t, std::move(shape),
-                               std::move(strides));
+  o.view =
+      softmax::TensorView(const_cast<void*>(a.data()), *t, std::move(shape), std::move(strides));
   fix_empty_strides(o.view);
   o.owner = std::move(a);
   o.kind = Kind::kNumpy;
   return o;
 }
 
-Operand from_dlpack(py::object obj, Kind kind, const char* op, const char* arg,
-                    bool writable, bool allow_int) {
+Operand from_dlpack(py::object obj, Kind kind, const char* op, const char* arg, bool writable,
+                    bool allow_int) {
   if (kind != Kind::kTorch && py::hasattr(obj, "__dlpack_device__")) {
     py::tuple dev = obj.attr("__dlpack_device__")();
     const int type = dev[0].cast<int>();
     if (type != kDLCPU && type != kDLCUDAHost) {
-      value_error(op, std::string("argument '") + arg + "' lives on DLPack device " +
-                          py_repr(dev) + "; the module runs on CPU memory (move it with .cpu())");
+      value_error(op, std::string("argument '") + arg + "' lives on DLPack device " + py_repr(dev) +
+                          "; the module runs on CPU memory (move it with .cpu())");
     }
   }
   py::object cap = kind == Kind::kTorch ? torch_to_dlpack()(obj) : obj.attr("__dlpack__")();
@@ -213,8 +215,10 @@ Operand make_operand(py::handle obj, const char* op, const char* arg, bool writa
                        allow_int);
   }
   if (writable) {
-    type_error(op, std::string("argument '") + arg + "' must be a NumPy array or a tensor with "
-                       "__dlpack__, not " + py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>());
+    type_error(op, std::string("argument '") + arg +
+                       "' must be a NumPy array or a tensor with "
+                       "__dlpack__, not " +
+                       py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>());
   }
   py::module_ np = py::module_::import("numpy");
   py::array a = np.attr("asarray")(obj);
@@ -263,7 +267,8 @@ std::optional<Operand> optional_input(py::handle obj, const char* op, const char
 Operand mask_input(py::handle obj, const char* op, const char* arg) {
   if (py::isinstance<py::array>(obj)) {
     py::array a = py::reinterpret_borrow<py::array>(obj);
-    if (a.dtype().kind() == 'b') return make_operand(a.attr("astype")("int32"), op, arg, false, true);
+    if (a.dtype().kind() == 'b')
+      return make_operand(a.attr("astype")("int32"), op, arg, false, true);
   } else if (is_torch_tensor(obj)) {
     py::module_ torch = torch_module();
     if (obj.attr("dtype").is(torch.attr("bool"))) {
@@ -315,8 +320,7 @@ std::optional<DType> parse_dtype(py::handle dtype, const char* op) {
     name = "bfloat16";
   } else if (py::str(py::type::handle_of(dtype).attr("__module__")).cast<std::string>() ==
                  "torch" &&
-             py::str(py::type::handle_of(dtype).attr("__name__")).cast<std::string>() ==
-                 "dtype") {
+             py::str(py::type::handle_of(dtype).attr("__name__")).cast<std::string>() == "dtype") {
     name = py::str(dtype).cast<std::string>();  // "torch.float32"
     if (name.rfind("torch.", 0) == 0) name = name.substr(6);
   } else {
@@ -375,15 +379,16 @@ int parse_threads(int threads, const char* op) {
   return threads;
 }
 
-std::vector<int64_t> reduced_shape(const std::vector<int64_t>& shape, int64_t axis,
-                                   bool keepdims) {
+std::vector<int64_t> reduced_shape(const std::vector<int64_t>& shape, int64_t axis, bool keepdims) {
   const auto rank = static_cast<int64_t>(shape.size());
   if (axis < -rank || axis >= rank) return shape;
   if (axis < 0) axis += rank;
   std::vector<int64_t> out;
   for (int64_t i = 0; i < rank; ++i) {
-    if (i != axis) out.push_back(shape[static_cast<std::size_t>(i)]);
-    else if (keepdims) out.push_back(1);
+    if (i != axis)
+      out.push_back(shape[static_cast<std::size_t>(i)]);
+    else if (keepdims)
+      out.push_back(1);
   }
   return out;
 }
@@ -393,9 +398,9 @@ void register_error_translator() {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const softmax::Error& e) {
-      PyErr_SetString(e.kind() == softmax::ErrorKind::kDTypeMismatch ? PyExc_TypeError
-                                                                      : PyExc_ValueError,
-                      e.what());
+      PyErr_SetString(
+          e.kind() == softmax::ErrorKind::kDTypeMismatch ? PyExc_TypeError : PyExc_ValueError,
+          e.what());
     }
   });
 }

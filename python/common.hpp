@@ -86,8 +86,7 @@ int parse_threads(int threads, const char* op);
 
 // Shape of a reduction along `axis` (normalised if in range; otherwise returned unchanged so
 // the library reports the bad axis).
-std::vector<int64_t> reduced_shape(const std::vector<int64_t>& shape, int64_t axis,
-                                   bool keepdims);
+std::vector<int64_t> reduced_shape(const std::vector<int64_t>& shape, int64_t axis, bool keepdims);
 
 // Runs f() with the GIL released (the operands' Python objects stay referenced by the caller).
 template <class F>

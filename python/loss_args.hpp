@@ -1,6 +1,7 @@
 // python/loss_args.hpp: the shared keyword arguments and outputs of the loss bindings
-// (bind_cross_entropy.cc, and bind_dist.cc's softmax.dist.cross_entropy / linear_cross_entropy): PyTorch's argument
-// names turned into CrossEntropyOptions, and the (loss, grad, lse, log_probs) result tuple.
+// (bind_cross_entropy.cc, and bind_dist.cc's softmax.dist.cross_entropy / linear_cross_entropy):
+// PyTorch's argument names turned into CrossEntropyOptions, and the (loss, grad, lse, log_probs)
+// result tuple.
 #pragma once
 
 #include <optional>
@@ -32,8 +33,8 @@ struct LossArgs {
   int threads;
 };
 
-inline softmax::CrossEntropyOptions make_options(const LossArgs& a,
-                                                 const std::optional<Operand>& w, const char* op) {
+inline softmax::CrossEntropyOptions make_options(const LossArgs& a, const std::optional<Operand>& w,
+                                                 const char* op) {
   softmax::CrossEntropyOptions o;
   if (w) o.weight = w->cview();
   o.ignore_index = a.ignore_index;
@@ -50,17 +51,16 @@ inline softmax::CrossEntropyOptions make_options(const LossArgs& a,
 // log_probs: input's shape; lse: the rows' shape), runs run(x, target, outputs, options) without
 // the GIL and returns loss alone or the tuple of the requested items.
 template <class Run>
-py::object loss_call(const char* op, py::handle input_obj, py::handle target_obj,
-                     const LossArgs& a, bool return_grad, bool return_lse, bool return_log_probs,
-                     Run&& run) {
+py::object loss_call(const char* op, py::handle input_obj, py::handle target_obj, const LossArgs& a,
+                     bool return_grad, bool return_lse, bool return_log_probs, Run&& run) {
   const Operand x = input(input_obj, op, "input");
   const Operand t = input(target_obj, op, "target", /*allow_int=*/true);
   const std::optional<Operand> w = optional_input(a.weight, op, "weight");
   const softmax::CrossEntropyOptions o = make_options(a, w, op);
   const std::vector<int64_t> rows = rows_shape(x.view.shape);
-  Operand loss = new_output(x.kind, o.reduction == softmax::Reduction::kNone ? rows
-                                                                             : std::vector<int64_t>{},
-                            x.view.dtype, op);
+  Operand loss =
+      new_output(x.kind, o.reduction == softmax::Reduction::kNone ? rows : std::vector<int64_t>{},
+                 x.view.dtype, op);
   softmax::CrossEntropyOutputs out;
   out.loss = loss.view;
   py::tuple result(1 + return_grad + return_lse + return_log_probs);
@@ -101,10 +101,10 @@ py::object linear_loss_call(const char* op, py::handle hidden_obj, py::handle we
   const std::optional<Operand> go = optional_input(grad_output, op, "grad_output");
   if (go) o.grad_output = go->cview();
   const int64_t n = h.view.shape.empty() ? 0 : h.view.shape[0];
-  Operand loss = new_output(h.kind, o.reduction == softmax::Reduction::kNone
-                                        ? std::vector<int64_t>{n}
-                                        : std::vector<int64_t>{},
-                            softmax::DType::f32, op);
+  Operand loss = new_output(
+      h.kind,
+      o.reduction == softmax::Reduction::kNone ? std::vector<int64_t>{n} : std::vector<int64_t>{},
+      softmax::DType::f32, op);
   softmax::LinearCrossEntropyOutputs out;
   out.loss = loss.view;
   std::vector<Operand> extra;

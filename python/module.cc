@@ -1,6 +1,6 @@
-// python/module.cc: the extension module `softmax._core` (the package python/softmax/ wraps it). Each op family registers itself from its
-// own bind_<family>.cc; optional families are compiled in when CMake finds their public header
-// and defines SOFTMAX_PY_HAS_<FAMILY>.
+// python/module.cc: the extension module `softmax._core` (the package python/softmax/ wraps it).
+// Each op family registers itself from its own bind_<family>.cc; optional families are compiled in
+// when CMake finds their public header and defines SOFTMAX_PY_HAS_<FAMILY>.
 #include "common.hpp"
 
 namespace softmax_py {

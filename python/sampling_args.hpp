@@ -58,7 +58,8 @@ inline std::vector<uint64_t> parse_u64s(py::handle obj, const char* op, const ch
                              py::str(py::type::of(v).attr("__name__")).cast<std::string>());
       }
       const py::int_ i = py::reinterpret_steal<py::int_>(PyNumber_Index(v.ptr()));
-      if (py::cast<bool>(i.attr("__lt__")(0)) || py::cast<bool>(i.attr("__ge__")(py::int_(1).attr("__lshift__")(64)))) {
+      if (py::cast<bool>(i.attr("__lt__")(0)) ||
+          py::cast<bool>(i.attr("__ge__")(py::int_(1).attr("__lshift__")(64)))) {
         throw py::value_error(param_name(op, name) + " must be in [0, 2^64)");
       }
       out.push_back(py::cast<uint64_t>(i));
@@ -67,7 +68,8 @@ inline std::vector<uint64_t> parse_u64s(py::handle obj, const char* op, const ch
   }
   py::array a = np.attr("ravel")(obj);
   const char kind = a.dtype().kind();
-  if (kind == 'O') a = np.attr("ravel")(np.attr("array")(obj, "uint64"));  // ints >= 2^63 mix
+  if (kind == 'O')
+    a = np.attr("ravel")(np.attr("array")(obj, "uint64"));  // ints >= 2^63 mix
   else if (kind != 'i' && kind != 'u' && a.size() > 0) {
     throw py::type_error(param_name(op, name) + " must be integers, not " +
                          py::str(a.dtype()).cast<std::string>());
@@ -84,7 +86,8 @@ struct U64Param {
   uint64_t scalar = 0;
   std::vector<uint64_t> values;
   U64Param(py::handle h, const char* op, const char* name) {
-    if (py::isinstance<py::int_>(h) || (py::isinstance<py::array>(h) && py::reinterpret_borrow<py::array>(h).ndim() == 0)) {
+    if (py::isinstance<py::int_>(h) ||
+        (py::isinstance<py::array>(h) && py::reinterpret_borrow<py::array>(h).ndim() == 0)) {
       const std::vector<uint64_t> v = parse_u64s(h, op, name);
       scalar = v.at(0);
     } else {
@@ -126,13 +129,15 @@ struct ListsArg {
       return;
     }
     py::array a = np.attr("asarray")(obj);
-    if (a.ndim() > 2) throw py::value_error(param_name(op, name) + " must be 1-d, 2-d (padded with -1) or ragged");
+    if (a.ndim() > 2)
+      throw py::value_error(param_name(op, name) + " must be 1-d, 2-d (padded with -1) or ragged");
     const std::vector<int64_t> flat = int_list(a, op, name);
     if (a.ndim() < 2) {
       ids = flat;
       return;
     }
-    const auto rows = static_cast<std::size_t>(a.shape(0)), cols = static_cast<std::size_t>(a.shape(1));
+    const auto rows = static_cast<std::size_t>(a.shape(0)),
+               cols = static_cast<std::size_t>(a.shape(1));
     offsets.push_back(0);
     for (std::size_t r = 0; r < rows; ++r) {
       for (std::size_t c = 0; c < cols; ++c) {
@@ -161,7 +166,8 @@ struct BiasArg {
       add_dict(obj);
       return;
     }
-    if (py::isinstance<py::tuple>(obj) && py::len(obj) == 2 && !py::isinstance<py::dict>(obj[py::int_(0)])) {
+    if (py::isinstance<py::tuple>(obj) && py::len(obj) == 2 &&
+        !py::isinstance<py::dict>(obj[py::int_(0)])) {
       ids = int_list(obj[py::int_(0)], op, "logit_bias ids");
       py::array_t<double, py::array::c_style | py::array::forcecast> v =
           py::module_::import("numpy").attr("ravel")(obj[py::int_(1)]);
@@ -173,7 +179,8 @@ struct BiasArg {
       for (py::handle row : obj) {
         if (!row.is_none()) {
           if (!py::isinstance<py::dict>(row)) {
-            throw py::type_error(param_name(op, "logit_bias") + " per row must be dicts {id: bias} or None");
+            throw py::type_error(param_name(op, "logit_bias") +
+                                 " per row must be dicts {id: bias} or None");
           }
           add_dict(row);
         }
@@ -206,7 +213,8 @@ struct ProcessorArgs {
         frequency(frequency_penalty, op, "frequency_penalty"),
         bias(logit_bias, op),
         min_tokens(min_tokens_, op, "min_tokens"),
-        num_generated(num_generated_.is_none() ? py::int_(-1) : num_generated_, op, "num_generated") {
+        num_generated(num_generated_.is_none() ? py::int_(-1) : num_generated_, op,
+                      "num_generated") {
     if (!eos_token_ids.is_none()) eos = int_list(eos_token_ids, op, "eos_token_ids");
     lp.prev_tokens = prev.get();
     lp.repetition_penalty = repetition.get();
@@ -273,8 +281,10 @@ inline py::tuple top_logprobs_arrays(const Operand& xin, const softmax::TopLogpr
   auto* ip = static_cast<int64_t*>(ids.view.data);
   if (!r.ids.empty()) std::memcpy(ip, r.ids.data(), r.ids.size() * sizeof(int64_t));
   for (std::size_t i = 0; i < r.logprobs.size(); ++i) {
-    if (lt == softmax::DType::f64) static_cast<double*>(lps.view.data)[i] = r.logprobs[i];
-    else static_cast<float*>(lps.view.data)[i] = static_cast<float>(r.logprobs[i]);
+    if (lt == softmax::DType::f64)
+      static_cast<double*>(lps.view.data)[i] = r.logprobs[i];
+    else
+      static_cast<float*>(lps.view.data)[i] = static_cast<float>(r.logprobs[i]);
   }
   return py::make_tuple(ids.owner, lps.owner);
 }

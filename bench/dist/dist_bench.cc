@@ -69,9 +69,7 @@ int main(int argc, char** argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   const int rounds = argc > 1 ? std::atoi(argv[1]) : 15;
   softmax::dist::MpiCommunicator comm(MPI_COMM_WORLD);
-  const struct {
-    int64_t rows, v;
-  } shapes[] = {{32, 131072}, {8, 128256}, {1, 262144}};
+  const struct { int64_t rows, v; } shapes[] = {{32, 131072}, {8, 128256}, {1, 262144}};
   const char* ops[] = {"softmax", "log_softmax", "logsumexp", "cross_entropy"};
   softmax::Context ctx;
   ctx.threads = 1;
@@ -83,7 +81,8 @@ int main(int argc, char** argv) {
     for (auto& e : x) e = nd(rng);
     std::vector<float> y(x.size()), y2(x.size()), copy(x.size());
     std::vector<float, std::allocator<float>> stream_buf(x.size() + 4);
-    float* sdst = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(stream_buf.data()) + 15) & ~std::uintptr_t{15});
+    float* sdst = reinterpret_cast<float*>(
+        (reinterpret_cast<std::uintptr_t>(stream_buf.data()) + 15) & ~std::uintptr_t{15});
     std::vector<int64_t> targets(static_cast<std::size_t>(sh.rows));
     for (int64_t r = 0; r < sh.rows; ++r) targets[r] = (r * 7919) % sh.v;
     for (int op = 0; op < 4; ++op) {
@@ -91,20 +90,28 @@ int main(int argc, char** argv) {
       const ConstTensorView xv(x.data(), {sh.rows, s.size});
       std::vector<float> lse(static_cast<std::size_t>(sh.rows));
       auto run_ours = [&] {
-        if (op == 0) softmax::dist::softmax(comm, xv, TensorView(y.data(), {sh.rows, s.size}), s.offset, {}, ctx);
-        else if (op == 1) softmax::dist::log_softmax(comm, xv, TensorView(y.data(), {sh.rows, s.size}), s.offset, {}, ctx);
-        else if (op == 2) softmax::dist::logsumexp(comm, xv, TensorView(lse.data(), {sh.rows}), s.offset, {}, ctx);
+        if (op == 0)
+          softmax::dist::softmax(comm, xv, TensorView(y.data(), {sh.rows, s.size}), s.offset, {},
+                                 ctx);
+        else if (op == 1)
+          softmax::dist::log_softmax(comm, xv, TensorView(y.data(), {sh.rows, s.size}), s.offset,
+                                     {}, ctx);
+        else if (op == 2)
+          softmax::dist::logsumexp(comm, xv, TensorView(lse.data(), {sh.rows}), s.offset, {}, ctx);
         else {
           float loss = 0;
           softmax::CrossEntropyOutputs out;
           out.loss = TensorView(&loss, softmax::DType::f32, {});
-          softmax::dist::cross_entropy(comm, xv, ConstTensorView(targets.data(), softmax::DType::i64, {sh.rows}),
-                                       out, s.offset, {}, ctx);
+          softmax::dist::cross_entropy(
+              comm, xv, ConstTensorView(targets.data(), softmax::DType::i64, {sh.rows}), out,
+              s.offset, {}, ctx);
         }
       };
       auto run_peer = [&] {
-        if (op == 3) megatron_ce(MPI_COMM_WORLD, x.data(), targets.data(), sh.rows, s.size, s.offset);
-        else megatron(MPI_COMM_WORLD, x.data(), op == 2 ? lse.data() : y2.data(), sh.rows, s.size, op);
+        if (op == 3)
+          megatron_ce(MPI_COMM_WORLD, x.data(), targets.data(), sh.rows, s.size, s.offset);
+        else
+          megatron(MPI_COMM_WORLD, x.data(), op == 2 ? lse.data() : y2.data(), sh.rows, s.size, op);
       };
       auto run_mem = [&] { std::memcpy(copy.data(), x.data(), x.size() * sizeof(float)); };
       auto run_stream = [&] { stream_copy(sdst, x.data(), x.size()); };
@@ -115,10 +122,14 @@ int main(int argc, char** argv) {
           MPI_Barrier(MPI_COMM_WORLD);
           comm.reset_stats();
           const double t0 = now();
-          if (impl == 0) run_ours();
-          else if (impl == 1) run_peer();
-          else if (impl == 2) run_mem();
-          else run_stream();
+          if (impl == 0)
+            run_ours();
+          else if (impl == 1)
+            run_peer();
+          else if (impl == 2)
+            run_mem();
+          else
+            run_stream();
           double dt = now() - t0;
           MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
           Result& r = impl == 0 ? ours : impl == 1 ? peer : impl == 2 ? mem : strm;
@@ -139,15 +150,18 @@ int main(int argc, char** argv) {
           Result& r = impl == 0 ? ours : impl == 1 ? peer : impl == 2 ? mem : strm;
           std::sort(r.t.begin(), r.t.end());
           const double med = r.t[r.t.size() / 2];
-          std::printf("{\"impl\": \"%s\", \"op\": \"%s\", \"shape\": \"%lldx%lld\", \"ranks\": %d, "
-                      "\"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
-                      "\"bytes_sent_per_rank\": %lld, \"collectives\": %d, "
-                      "\"ratio_to_ours\": %.3f}\n",
-                      impl == 0 ? "ours" : impl == 1 ? "megatron" : impl == 2 ? "memcpy" : "stream_copy", ops[op],
-                      static_cast<long long>(sh.rows), static_cast<long long>(sh.v), size,
-                      med * 1e3, r.t.front() * 1e3, r.t.back() * 1e3,
-                      static_cast<long long>(r.bytes), static_cast<int>(r.collectives),
-                      med / ours.t[ours.t.size() / 2]);
+          std::printf(
+              "{\"impl\": \"%s\", \"op\": \"%s\", \"shape\": \"%lldx%lld\", \"ranks\": %d, "
+              "\"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, "
+              "\"bytes_sent_per_rank\": %lld, \"collectives\": %d, "
+              "\"ratio_to_ours\": %.3f}\n",
+              impl == 0   ? "ours"
+              : impl == 1 ? "megatron"
+              : impl == 2 ? "memcpy"
+                          : "stream_copy",
+              ops[op], static_cast<long long>(sh.rows), static_cast<long long>(sh.v), size,
+              med * 1e3, r.t.front() * 1e3, r.t.back() * 1e3, static_cast<long long>(r.bytes),
+              static_cast<int>(r.collectives), med / ours.t[ours.t.size() / 2]);
         }
       }
     }

@@ -22,13 +22,13 @@ namespace {
 namespace sc = softmax::cuda;
 using softmax::DType;
 
-#define CK(call)                                                                         \
-  do {                                                                                   \
-    const cudaError_t e_ = (call);                                                       \
-    if (e_ != cudaSuccess) {                                                             \
-      std::fprintf(stderr, "gpu_bench: %s: %s\n", #call, cudaGetErrorString(e_));        \
-      std::exit(1);                                                                      \
-    }                                                                                    \
+#define CK(call)                                                                  \
+  do {                                                                            \
+    const cudaError_t e_ = (call);                                                \
+    if (e_ != cudaSuccess) {                                                      \
+      std::fprintf(stderr, "gpu_bench: %s: %s\n", #call, cudaGetErrorString(e_)); \
+      std::exit(1);                                                               \
+    }                                                                             \
   } while (0)
 
 // Median of `reps` timed runs of fn (after 3 warm-ups), in ms.
@@ -60,12 +60,13 @@ struct Dev {
   ~Dev() { cudaFree(p); }
 };
 
-void emit(const char* op, DType t, int64_t rows, int64_t n, double ms, double bytes,
-          double copy_ms, const char* strategy) {
-  std::printf("{\"op\": \"%s\", \"dtype\": \"%s\", \"rows\": %lld, \"n\": %lld, \"ms\": %.5f, "
-              "\"bytes\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, \"strategy\": \"%s\"}\n",
-              op, softmax::dtype_name(t), static_cast<long long>(rows), static_cast<long long>(n),
-              ms, bytes, bytes / ms / 1e6, bytes / copy_ms / 1e6, strategy);
+void emit(const char* op, DType t, int64_t rows, int64_t n, double ms, double bytes, double copy_ms,
+          const char* strategy) {
+  std::printf(
+      "{\"op\": \"%s\", \"dtype\": \"%s\", \"rows\": %lld, \"n\": %lld, \"ms\": %.5f, "
+      "\"bytes\": %.0f, \"gbps\": %.1f, \"copy_gbps\": %.1f, \"strategy\": \"%s\"}\n",
+      op, softmax::dtype_name(t), static_cast<long long>(rows), static_cast<long long>(n), ms,
+      bytes, bytes / ms / 1e6, bytes / copy_ms / 1e6, strategy);
   std::fflush(stdout);
 }
 
@@ -92,7 +93,8 @@ void bench_shape(DType t, int64_t rows, int64_t n, int reps) {
   Dev x(bytes), y(bytes), dy(bytes), copy(bytes);
   fill(x.p, bytes, t);
   fill(dy.p, bytes, t);
-  const double copy_ms = time_ms([&] { CK(cudaMemcpyAsync(copy.p, x.p, bytes, cudaMemcpyDeviceToDevice)); }, reps);
+  const double copy_ms =
+      time_ms([&] { CK(cudaMemcpyAsync(copy.p, x.p, bytes, cudaMemcpyDeviceToDevice)); }, reps);
   emit("copy", t, rows, n, copy_ms, 2.0 * bytes, copy_ms, "cudaMemcpy D2D");
   for (auto mode : {sc::RowMode::kSoftmax, sc::RowMode::kLogSoftmax}) {
     sc::RowsArgs a;
@@ -132,7 +134,8 @@ void bench_ce(DType t, int64_t rows, int64_t n, int reps) {
   std::vector<int64_t> th(static_cast<std::size_t>(rows));
   for (int64_t r = 0; r < rows; ++r) th[r] = (r * 7919) % n;
   CK(cudaMemcpy(tg.p, th.data(), th.size() * 8, cudaMemcpyHostToDevice));
-  const double copy_ms = time_ms([&] { CK(cudaMemcpyAsync(copy.p, x.p, bytes, cudaMemcpyDeviceToDevice)); }, reps);
+  const double copy_ms =
+      time_ms([&] { CK(cudaMemcpyAsync(copy.p, x.p, bytes, cudaMemcpyDeviceToDevice)); }, reps);
   sc::CrossEntropyArgs a;
   a.logits = x.p;
   a.dtype = a.grad_dtype = t;

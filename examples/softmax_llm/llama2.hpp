@@ -57,20 +57,21 @@ struct Model {
   }
 
   static std::string header_string(const int32_t* h) {
-    const char* names[7] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size",
-                            "seq_len"};
+    const char* names[7] = {"dim",        "hidden_dim", "n_layers", "n_heads",
+                            "n_kv_heads", "vocab_size", "seq_len"};
     std::string s = "(";
-    for (int i = 0; i < 7; ++i) s += std::string(i ? ", " : "") + names[i] + "=" + std::to_string(h[i]);
+    for (int i = 0; i < 7; ++i)
+      s += std::string(i ? ", " : "") + names[i] + "=" + std::to_string(h[i]);
     return s + ")";
   }
 
   // The f32 count of a plausible header's weights; false when it overflows 64 bits.
   static bool weight_count(const Config& c, bool shared, uint64_t& n) {
-    const uint64_t D = c.dim, Hd = c.hidden_dim, L = c.n_layers, V = c.vocab_size,
-                   KV = c.kv_dim(), hs = c.head_size(), S = c.seq_len;
-    const uint64_t terms[][3] = {{V, D, 1},  {L, D, 1},  {L, D, D},  {2 * L, KV, D}, {L, D, D},
-                                 {L, D, 1},  {3 * L, Hd, D}, {D, 1, 1}, {S, hs, 1},
-                                 {shared ? 0 : V, D, 1}};
+    const uint64_t D = c.dim, Hd = c.hidden_dim, L = c.n_layers, V = c.vocab_size, KV = c.kv_dim(),
+                   hs = c.head_size(), S = c.seq_len;
+    const uint64_t terms[][3] = {
+        {V, D, 1}, {L, D, 1},      {L, D, D}, {2 * L, KV, D}, {L, D, D},
+        {L, D, 1}, {3 * L, Hd, D}, {D, 1, 1}, {S, hs, 1},     {shared ? 0 : V, D, 1}};
     n = 0;
     for (const auto& t : terms) {
       uint64_t p = 0;
@@ -195,16 +196,19 @@ class Transformer {
   // scores, when given, receives the layer-by-layer pre-softmax attention scores of this
   // position, q . k_t / sqrt(head_size) for t <= pos, laid out (n_layers, n_heads, pos + 1):
   // computed separately from the fused attention, for tests.
-  const std::vector<float>& forward(int64_t token, int64_t pos, std::vector<float>* scores = nullptr) {
+  const std::vector<float>& forward(int64_t token, int64_t pos,
+                                    std::vector<float>* scores = nullptr) {
     const Config& c = m_.c;
     if (token < 0 || token >= c.vocab_size) {
       throw softmax::Error(softmax::ErrorKind::kInvalidArgument, "softmax-llm", "token",
-                           std::to_string(token), "must be in [0, " + std::to_string(c.vocab_size) + ")");
+                           std::to_string(token),
+                           "must be in [0, " + std::to_string(c.vocab_size) + ")");
     }
     if (pos < 0 || pos >= cap_) {
-      throw softmax::Error(softmax::ErrorKind::kInvalidArgument, "softmax-llm", "pos",
-                           std::to_string(pos), "must be in [0, " + std::to_string(cap_) +
-                           ") (the KV cache's positions; seq_len = " + std::to_string(c.seq_len) + ")");
+      throw softmax::Error(
+          softmax::ErrorKind::kInvalidArgument, "softmax-llm", "pos", std::to_string(pos),
+          "must be in [0, " + std::to_string(cap_) +
+              ") (the KV cache's positions; seq_len = " + std::to_string(c.seq_len) + ")");
     }
     const int64_t D = c.dim, KV = c.kv_dim(), hs = c.head_size(), Hd = c.hidden_dim;
     const int64_t H = c.n_heads, Hkv = c.n_kv_heads, S = cap_;
@@ -221,7 +225,8 @@ class Transformer {
       // RoPE (rotary embeddings) on q and k, pairs (i, i + 1) within each head.
       for (int64_t i = 0; i < D; i += 2) {
         const int64_t hd = i % hs;
-        const float freq = 1.0f / std::pow(10000.0f, static_cast<float>(hd) / static_cast<float>(hs));
+        const float freq =
+            1.0f / std::pow(10000.0f, static_cast<float>(hd) / static_cast<float>(hs));
         const float val = static_cast<float>(pos) * freq;
         const float fcr = std::cos(val), fci = std::sin(val);
         for (int rot = 0; rot < (i < KV ? 2 : 1); ++rot) {
@@ -232,8 +237,10 @@ class Transformer {
         }
       }
       for (int64_t h = 0; h < Hkv; ++h) {
-        std::memcpy(kcache + (h * S + pos) * hs, k.data() + h * hs, static_cast<size_t>(hs) * sizeof(float));
-        std::memcpy(vcache + (h * S + pos) * hs, v.data() + h * hs, static_cast<size_t>(hs) * sizeof(float));
+        std::memcpy(kcache + (h * S + pos) * hs, k.data() + h * hs,
+                    static_cast<size_t>(hs) * sizeof(float));
+        std::memcpy(vcache + (h * S + pos) * hs, v.data() + h * hs,
+                    static_cast<size_t>(hs) * sizeof(float));
       }
       if (scores) {
         const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
@@ -253,10 +260,14 @@ class Transformer {
       o.align = softmax::Align::kBottomRight;
       o.threads = 1;
       softmax::attention(
-          softmax::ConstTensorView(q_.data(), softmax::DType::f32, {1, H, 1, hs}, {H * hs, hs, hs, 1}),
-          softmax::ConstTensorView(kcache, softmax::DType::f32, {1, Hkv, pos + 1, hs}, {Hkv * S * hs, S * hs, hs, 1}),
-          softmax::ConstTensorView(vcache, softmax::DType::f32, {1, Hkv, pos + 1, hs}, {Hkv * S * hs, S * hs, hs, 1}),
-          softmax::TensorView(xb_.data(), softmax::DType::f32, {1, H, 1, hs}, {H * hs, hs, hs, 1}), o);
+          softmax::ConstTensorView(q_.data(), softmax::DType::f32, {1, H, 1, hs},
+                                   {H * hs, hs, hs, 1}),
+          softmax::ConstTensorView(kcache, softmax::DType::f32, {1, Hkv, pos + 1, hs},
+                                   {Hkv * S * hs, S * hs, hs, 1}),
+          softmax::ConstTensorView(vcache, softmax::DType::f32, {1, Hkv, pos + 1, hs},
+                                   {Hkv * S * hs, S * hs, hs, 1}),
+          softmax::TensorView(xb_.data(), softmax::DType::f32, {1, H, 1, hs}, {H * hs, hs, hs, 1}),
+          o);
       matmul(xb2_.data(), xb_.data(), m_.wo + l * D * D, D, D);
       for (int64_t i = 0; i < D; ++i) x_[i] += xb2_[i];
       rmsnorm(xb_.data(), x_.data(), m_.rms_ffn + l * D, D);

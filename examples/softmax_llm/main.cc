@@ -34,8 +34,9 @@ int fail(std::string m) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Generate token ids from a llama2.c checkpoint with the softmax library's "
-               "attention, softmax and sampler"};
+  CLI::App app{
+      "Generate token ids from a llama2.c checkpoint with the softmax library's "
+      "attention, softmax and sampler"};
   std::string model_path;
   int64_t steps = 256;
   double temperature = 0.0, top_p = 1.0;
@@ -60,9 +61,9 @@ int main(int argc, char** argv) {
     }
     const softmax_llm::Model model = softmax_llm::Model::load(model_path);
     if (steps > model.c.seq_len) {
-      throw softmax::Error(softmax::ErrorKind::kInvalidArgument, "softmax-llm", "steps",
-                           std::to_string(steps),
-                           "must be <= the model's seq_len (" + std::to_string(model.c.seq_len) + ")");
+      throw softmax::Error(
+          softmax::ErrorKind::kInvalidArgument, "softmax-llm", "steps", std::to_string(steps),
+          "must be <= the model's seq_len (" + std::to_string(model.c.seq_len) + ")");
     }
     softmax::SamplingParams params;
     params.temperature = temperature;
@@ -74,7 +75,7 @@ int main(int argc, char** argv) {
       softmax::sample(std::span<const float>(probe), params, seed, 0);
     }
     softmax_llm::Transformer tf(model, steps);  // a KV cache for the steps run, not seq_len
-    int64_t token = 1;  // BOS
+    int64_t token = 1;                          // BOS
     std::string line;
     for (int64_t pos = 0; pos < steps; ++pos) {
       const std::vector<float>& logits = tf.forward(token, pos);
@@ -84,7 +85,8 @@ int main(int argc, char** argv) {
       line += (pos ? " " : "") + std::to_string(token);
     }
     std::printf("%s\n", line.c_str());
-    if (std::fflush(stdout) != 0) return fail(std::string("cannot write to stdout: ") + std::strerror(errno));
+    if (std::fflush(stdout) != 0)
+      return fail(std::string("cannot write to stdout: ") + std::strerror(errno));
   } catch (const std::exception& e) {
     return fail(e.what());
   }

@@ -88,8 +88,7 @@ struct MaskOptions {
 void masked_softmax(ConstTensorView scores, TensorView y, const MaskOptions& options = {},
                     const Context& context = {});
 void masked_softmax(ConstTensorView scores, TensorView y, TensorView lse,
-                    const MaskOptions& options,
-                    const Context& context = {});
+                    const MaskOptions& options, const Context& context = {});
 
 // Backward of masked_softmax: dscores = d loss / d scores given dy = d loss / d y and the
 // forward output y (same options as the forward call):
@@ -133,11 +132,9 @@ void masked_softmax_backward(ConstTensorView dy, ConstTensorView y, ConstTensorV
 //   option errors of masked_softmax (ALiBi slopes must have size Hq), overlaps. Nothing is
 //   written when it throws.
 void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
-               const MaskOptions& options = {},
-               const Context& context = {});
+               const MaskOptions& options = {}, const Context& context = {});
 void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
-               TensorView lse, const MaskOptions& options,
-               const Context& context = {});
+               TensorView lse, const MaskOptions& options, const Context& context = {});
 
 // Backward of attention: the gradients dq, dk, dv of a loss given dout = d loss / d out, from
 // the forward's inputs, its output `out` and its logsumexp `lse` (the overload above), with the

@@ -37,8 +37,7 @@ namespace softmax {
 // NaN or inf in y or dy propagate (IEEE); no special casing.
 // Throws softmax::Error (see the common rules).
 void softmax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
-                      const SoftmaxOptions& options = {},
-                      const Context& context = {});
+                      const SoftmaxOptions& options = {}, const Context& context = {});
 
 // dx = (dy - exp(y) * sum(dy)) / T along options.axis, the gradient of y = log_softmax(x / T).
 // y must be a log-softmax output (values <= 0; a value > 0 is treated as 0, -inf gives
@@ -49,7 +48,6 @@ void softmax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
 // spacing, times sum(dy)) and the rounding of its product.
 // Throws softmax::Error (see the common rules).
 void log_softmax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
-                          const SoftmaxOptions& options = {},
-                          const Context& context = {});
+                          const SoftmaxOptions& options = {}, const Context& context = {});
 
 }  // namespace softmax

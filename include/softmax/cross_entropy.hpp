@@ -120,8 +120,7 @@ struct CrossEntropyOutputs {
 // comment for the exact formulas. logits: f32, f64, bf16 or f16.
 // Throws softmax::Error (nothing written).
 void cross_entropy(ConstTensorView logits, ConstTensorView targets, const CrossEntropyOutputs& out,
-                   const CrossEntropyOptions& options = {},
-                   const Context& context = {});
+                   const CrossEntropyOptions& options = {}, const Context& context = {});
 
 // Negative log-likelihood on log-probabilities (ONNX NegativeLogLikelihoodLoss-13, PyTorch
 // nll_loss, extended with label_smoothing and soft targets by the same formulas with lp given):
@@ -129,15 +128,14 @@ void cross_entropy(ConstTensorView logits, ConstTensorView targets, const CrossE
 //   -g * ((1 - eps) * w_t * [c == t] + (eps / C) * w_c) (soft: -g * w_c * q'_c).
 // z_loss must be 0; out.lse and out.log_probs must be unset. Throws softmax::Error.
 void nll_loss(ConstTensorView log_probs, ConstTensorView targets, const CrossEntropyOutputs& out,
-              const CrossEntropyOptions& options = {},
-              const Context& context = {});
+              const CrossEntropyOptions& options = {}, const Context& context = {});
 
 // Outputs of linear_cross_entropy.
 struct LinearCrossEntropyOutputs {
-  TensorView loss;                          // as CrossEntropyOutputs::loss; f32 or f64
-  std::optional<TensorView> grad_hidden;    // (N, D) f32
-  std::optional<TensorView> grad_weight;    // (V, D) f32
-  std::optional<TensorView> lse;            // (N), any floating dtype
+  TensorView loss;                        // as CrossEntropyOutputs::loss; f32 or f64
+  std::optional<TensorView> grad_hidden;  // (N, D) f32
+  std::optional<TensorView> grad_weight;  // (V, D) f32
+  std::optional<TensorView> lse;          // (N), any floating dtype
 };
 
 // cross_entropy(hidden @ weight^T, targets) and its gradients with respect to hidden and
@@ -152,8 +150,7 @@ struct LinearCrossEntropyOutputs {
 // Throws softmax::Error (nothing written).
 void linear_cross_entropy(ConstTensorView hidden, ConstTensorView weight, ConstTensorView targets,
                           const LinearCrossEntropyOutputs& out,
-                          const CrossEntropyOptions& options = {},
-                          const Context& context = {});
+                          const CrossEntropyOptions& options = {}, const Context& context = {});
 
 // Bytes of scratch linear_cross_entropy allocates for these sizes and options (the N x chunk
 // logits block plus per-row state), so callers can budget memory.

@@ -65,9 +65,9 @@ inline constexpr int64_t kShardAlign = 32768;
 
 // What a communicator has moved since construction or reset_stats().
 struct CommStats {
-  int64_t collectives = 0;      // collective calls
-  int64_t bytes_sent = 0;       // bytes this rank contributed
-  int64_t bytes_received = 0;   // bytes this rank received (its own contribution excluded)
+  int64_t collectives = 0;     // collective calls
+  int64_t bytes_sent = 0;      // bytes this rank contributed
+  int64_t bytes_received = 0;  // bytes this rank received (its own contribution excluded)
 };
 
 // The process group. Implementations: MpiCommunicator (softmax/dist_mpi.hpp) over an MPI_Comm,

@@ -9,14 +9,14 @@
 namespace softmax::dist {
 
 // Wraps a user's communicator (not owned, not duplicated: the ops' collectives are ordinary
-// MPI_Allgatherv / MPI_Alltoallv calls on it, made in the same order on every rank). MPI must be initialised
-// (MPI_Init or MPI_Init_thread) before the ops run and finalised after. The communicator's error
-// handler is left as the user set it; with MPI's default (MPI_ERRORS_ARE_FATAL) a failed
-// collective, e.g. a peer that died, aborts the job instead of hanging or returning. With
-// MPI_ERRORS_RETURN a failed collective throws softmax::Error (ErrorKind::kIO) naming the
-// MPI error.
-// Collectives pass byte counts as int: one collective moving more than INT_MAX bytes in total
-// throws softmax::Error (kOverflow) on every rank (the counts are the same everywhere).
+// MPI_Allgatherv / MPI_Alltoallv calls on it, made in the same order on every rank). MPI must be
+// initialised (MPI_Init or MPI_Init_thread) before the ops run and finalised after. The
+// communicator's error handler is left as the user set it; with MPI's default
+// (MPI_ERRORS_ARE_FATAL) a failed collective, e.g. a peer that died, aborts the job instead of
+// hanging or returning. With MPI_ERRORS_RETURN a failed collective throws softmax::Error
+// (ErrorKind::kIO) naming the MPI error. Collectives pass byte counts as int: one collective moving
+// more than INT_MAX bytes in total throws softmax::Error (kOverflow) on every rank (the counts are
+// the same everywhere).
 class MpiCommunicator final : public Communicator {
  public:
   explicit MpiCommunicator(MPI_Comm comm);

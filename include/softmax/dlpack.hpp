@@ -13,7 +13,8 @@
 namespace softmax {
 
 // The DType of a DLPack dtype: float 32/64 -> f32/f64, float 16 -> f16, bfloat 16 -> bf16,
-// int 32/64 -> i32/i64. Throws softmax::Error (kDTypeMismatch) for anything else (incl. lanes != 1).
+// int 32/64 -> i32/i64. Throws softmax::Error (kDTypeMismatch) for anything else (incl. lanes !=
+// 1).
 inline DType dtype_from_dlpack(DLDataType t) {
   if (t.lanes == 1) {
     if (t.code == kDLFloat && t.bits == 32) return DType::f32;
@@ -37,8 +38,10 @@ inline DType dtype_from_dlpack(DLDataType t) {
 inline TensorView from_dlpack(const DLTensor& t) {
   const DType dtype = dtype_from_dlpack(t.dtype);
   Device device;
-  if (t.device.device_type == kDLCPU || t.device.device_type == kDLCUDAHost) device = Device::cpu;
-  else if (t.device.device_type == kDLCUDA) device = Device::cuda;
+  if (t.device.device_type == kDLCPU || t.device.device_type == kDLCUDAHost)
+    device = Device::cpu;
+  else if (t.device.device_type == kDLCUDA)
+    device = Device::cuda;
   else {
     throw Error(ErrorKind::kUnsupported, "from_dlpack", "device",
                 "type " + std::to_string(static_cast<int>(t.device.device_type)),
@@ -50,12 +53,12 @@ inline TensorView from_dlpack(const DLTensor& t) {
     throw Error(ErrorKind::kInvalidArgument, "from_dlpack", "byte_offset",
                 std::to_string(t.byte_offset) + " (data + byte_offset = " +
                     std::to_string(address % es) + " mod " + std::to_string(es) + ")",
-                "data + byte_offset must be a multiple of the element size (" +
-                    std::to_string(es) + " bytes)");
+                "data + byte_offset must be a multiple of the element size (" + std::to_string(es) +
+                    " bytes)");
   }
   std::vector<int64_t> shape(t.shape, t.shape + t.ndim);
-  std::vector<int64_t> strides = t.strides ? std::vector<int64_t>(t.strides, t.strides + t.ndim)
-                                           : contiguous_strides(shape);
+  std::vector<int64_t> strides =
+      t.strides ? std::vector<int64_t>(t.strides, t.strides + t.ndim) : contiguous_strides(shape);
   return TensorView(static_cast<char*>(t.data) + t.byte_offset, dtype, std::move(shape),
                     std::move(strides), device);
 }

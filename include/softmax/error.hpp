@@ -26,8 +26,8 @@ class Error : public std::invalid_argument {
  public:
   Error(ErrorKind kind, const std::string& op, const std::string& argument,
         const std::string& value, const std::string& rule)
-      : std::invalid_argument("softmax::" + op + ": argument '" + argument + "' = " + value +
-                              ": " + rule),
+      : std::invalid_argument("softmax::" + op + ": argument '" + argument + "' = " + value + ": " +
+                              rule),
         kind_(kind) {}
   // For errors that are not about one argument (I/O): "softmax::<op>: <message>".
   Error(ErrorKind kind, const std::string& op, const std::string& message)

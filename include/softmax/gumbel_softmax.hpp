@@ -19,10 +19,10 @@
 namespace softmax {
 
 struct GumbelSoftmaxOptions {
-  int64_t axis = -1;    // as SoftmaxOptions::axis
-  double tau = 1.0;     // temperature, finite and > 0
-  bool hard = false;    // straight-through one-hot forward
-  int threads = 0;      // as SoftmaxOptions::threads
+  int64_t axis = -1;  // as SoftmaxOptions::axis
+  double tau = 1.0;   // temperature, finite and > 0
+  bool hard = false;  // straight-through one-hot forward
+  int threads = 0;    // as SoftmaxOptions::threads
 };
 
 // Shapes: logits (..., n, ...) f32, f64, bf16 or f16, any strides, n < 2^32 - 1 along the axis;

@@ -38,8 +38,9 @@
 // sum_d |w_d x_d| + 2^-24 |logit|); the sampled columns' logsumexp is the library's f32
 // logsumexp (relative error <= 2^-23), the rest is formed in f64. Error bound:
 // |loss_i - exact(logits)| <= 2^-21 (1 + |lse_i|), lse_i the normaliser over the n + S columns,
-// plus the logits' own error (a logit error e moves the loss by at most 2e). Gradients: each element within 2^-20
-// of its exact value given the f32 logits, plus D * 2^-24 * sum |terms| of its f32 product.
+// plus the logits' own error (a logit error e moves the loss by at most 2e). Gradients: each
+// element within 2^-20 of its exact value given the f32 logits, plus D * 2^-24 * sum |terms| of its
+// f32 product.
 //
 // Errors (softmax::Error, nothing returned half-way): weights not (num_classes, D) f32 with a
 // unit column stride, biases not (num_classes) f32, inputs not (N, D) f32, labels not (N,

@@ -57,8 +57,8 @@
 //   a processors rule (softmax/logit_processors.hpp); temperature < 0, NaN or +inf; top_k < -1;
 //   top_p outside (0, 1]; min_p
 //   outside [0, 1]; threads < 0; a row holding NaN or +inf, or all -inf (kInvalidArgument; the
-//   message names the first such row). sample_from_probs: a probability < 0, NaN or +inf, a row of zeros, or a
-//   temperature other than 1 or 0.
+//   message names the first such row). sample_from_probs: a probability < 0, NaN or +inf, a row of
+//   zeros, or a temperature other than 1 or 0.
 #pragma once
 
 #include <cstdint>
@@ -108,8 +108,8 @@ struct SamplingParams {
 // Shapes: logits (B, V), any strides, dtype f32, f64, bf16 or f16; tokens (B) or (B, D), i64.
 // Draw d of a row uses offset + d (as D separate calls with consecutive offsets would).
 // Throws softmax::Error (see the header comment); nothing is written then.
-void sample(ConstTensorView logits, TensorView tokens, const SamplingParams& params,
-            uint64_t seed, uint64_t offset = 0);
+void sample(ConstTensorView logits, TensorView tokens, const SamplingParams& params, uint64_t seed,
+            uint64_t offset = 0);
 // As above, one draw per row; returns B token ids.
 std::vector<int64_t> sample(ConstTensorView logits, const SamplingParams& params, uint64_t seed,
                             uint64_t offset = 0);
@@ -195,7 +195,6 @@ TopLogprobs top_logprobs(ConstTensorView logits, int64_t n, const SamplingParams
 // Throws softmax::Error as sample, and when a row has fewer than k tokens of positive
 // probability after the filters (finite logits for a greedy row).
 void sample_without_replacement(ConstTensorView logits, TensorView tokens,
-                                const SamplingParams& params, uint64_t seed,
-                                uint64_t offset = 0);
+                                const SamplingParams& params, uint64_t seed, uint64_t offset = 0);
 
 }  // namespace softmax

@@ -157,14 +157,14 @@ typedef struct softmax_sampling_params {
  * (softmax/attention.hpp). */
 typedef struct softmax_mask_options {
   size_t struct_size;
-  const double* scale;  /* NULL = the op's default (masked_softmax 1, attention 1 / sqrt(D)) */
-  double softcap;       /* default 0 (off); otherwise finite and > 0 */
-  int64_t causal;       /* default 0; nonzero = causal masking */
-  int64_t align;        /* a softmax_align_t; default SOFTMAX_ALIGN_TOP_LEFT */
-  int64_t window_left;  /* default -1 (unbounded) */
-  int64_t window_right; /* default -1 (unbounded) */
-  const float* alibi_slopes;  /* per-head ALiBi slopes; NULL = off */
-  int64_t alibi_slopes_count; /* number of slopes (H) when alibi_slopes is set */
+  const double* scale;       /* NULL = the op's default (masked_softmax 1, attention 1 / sqrt(D)) */
+  double softcap;            /* default 0 (off); otherwise finite and > 0 */
+  int64_t causal;            /* default 0; nonzero = causal masking */
+  int64_t align;             /* a softmax_align_t; default SOFTMAX_ALIGN_TOP_LEFT */
+  int64_t window_left;       /* default -1 (unbounded) */
+  int64_t window_right;      /* default -1 (unbounded) */
+  const float* alibi_slopes; /* per-head ALiBi slopes; NULL = off */
+  int64_t alibi_slopes_count;   /* number of slopes (H) when alibi_slopes is set */
   const softmax_tensor_t* bias; /* additive bias, broadcastable to the scores; NULL = none */
   const softmax_tensor_t* mask; /* keep-mask (i32 / i64, nonzero = keep); NULL = none */
 } softmax_mask_options_t;
@@ -358,8 +358,7 @@ softmax_status_t softmax_masked_softmax(softmax_context_t* ctx, const softmax_te
                                         const softmax_mask_options_t* options);
 /* dscores from dy and the forward output y (softmax::masked_softmax_backward); scores is
  * needed only when softcap > 0 (NULL otherwise allowed). */
-softmax_status_t softmax_masked_softmax_backward(softmax_context_t* ctx,
-                                                 const softmax_tensor_t* dy,
+softmax_status_t softmax_masked_softmax_backward(softmax_context_t* ctx, const softmax_tensor_t* dy,
                                                  const softmax_tensor_t* y,
                                                  const softmax_tensor_t* scores,
                                                  const softmax_tensor_t* dscores,

@@ -36,8 +36,8 @@ namespace softmax {
 // token ids, streams of the wrong length, or overlapping outputs throw softmax::Error.
 // Nothing is written when it throws.
 void speculative_verify(ConstTensorView draft_tokens, ConstTensorView draft_probs,
-                        ConstTensorView target_probs, TensorView num_accepted,
-                        TensorView tokens, uint64_t seed, uint64_t offset = 0,
-                        std::span<const uint64_t> streams = {}, int threads = 0);
+                        ConstTensorView target_probs, TensorView num_accepted, TensorView tokens,
+                        uint64_t seed, uint64_t offset = 0, std::span<const uint64_t> streams = {},
+                        int threads = 0);
 
 }  // namespace softmax

@@ -37,7 +37,10 @@ struct ConstTensorView {
   ConstTensorView() = default;
   ConstTensorView(const void* data_, DType dtype_, std::vector<int64_t> shape_,
                   std::vector<int64_t> strides_, Device device_ = Device::cpu)
-      : data(data_), dtype(dtype_), shape(std::move(shape_)), strides(std::move(strides_)),
+      : data(data_),
+        dtype(dtype_),
+        shape(std::move(shape_)),
+        strides(std::move(strides_)),
         device(device_) {}
   // Contiguous (C order) view.
   ConstTensorView(const void* data_, DType dtype_, std::vector<int64_t> shape_)
@@ -66,7 +69,10 @@ struct TensorView {
   TensorView() = default;
   TensorView(void* data_, DType dtype_, std::vector<int64_t> shape_, std::vector<int64_t> strides_,
              Device device_ = Device::cpu)
-      : data(data_), dtype(dtype_), shape(std::move(shape_)), strides(std::move(strides_)),
+      : data(data_),
+        dtype(dtype_),
+        shape(std::move(shape_)),
+        strides(std::move(strides_)),
         device(device_) {}
   TensorView(void* data_, DType dtype_, std::vector<int64_t> shape_)
       : data(data_), dtype(dtype_), shape(std::move(shape_)), strides(contiguous_strides(shape)) {}

@@ -74,8 +74,10 @@ inline void fill_logits(void* dst, std::size_t elem_size, int64_t count, uint64_
     s ^= s >> 7;
     s ^= s << 17;
     const float v = static_cast<float>(static_cast<double>(s >> 40) * 0x1p-24 * 16.0 - 8.0);
-    if (elem_size == 4) static_cast<float*>(dst)[i] = v;
-    else static_cast<uint16_t*>(dst)[i] = f32_to_bf16(v);
+    if (elem_size == 4)
+      static_cast<float*>(dst)[i] = v;
+    else
+      static_cast<uint16_t*>(dst)[i] = f32_to_bf16(v);
   }
 }
 
@@ -131,8 +133,10 @@ inline void streaming_copy(void* out, const void* in, std::size_t bytes) {
 #endif
 
 inline void copy_range(void* out, const void* in, std::size_t bytes, CopyKind kind) {
-  if (kind == CopyKind::streaming) streaming_copy(out, in, bytes);
-  else std::memcpy(out, in, bytes);
+  if (kind == CopyKind::streaming)
+    streaming_copy(out, in, bytes);
+  else
+    std::memcpy(out, in, bytes);
 }
 
 // `bytes` from in to out, one contiguous 64-byte-aligned range per thread.
@@ -168,12 +172,12 @@ struct Impl {
 };
 
 struct InterleaveOptions {
-  int64_t pairs = 1;           // buffer pairs the shared cursor walks through
-  int min_rounds = 5;          // rounds at least ...
-  int max_rounds = 1000000;    // ... and at most
-  double min_seconds = 0.0;    // and at least this much timed per implementation
-  double batch_seconds = 1e-3; // calls per batch: about this long (at least 1 call)
-  int warmup_calls = 2;        // untimed calls of each implementation first
+  int64_t pairs = 1;            // buffer pairs the shared cursor walks through
+  int min_rounds = 5;           // rounds at least ...
+  int max_rounds = 1000000;     // ... and at most
+  double min_seconds = 0.0;     // and at least this much timed per implementation
+  double batch_seconds = 1e-3;  // calls per batch: about this long (at least 1 call)
+  int warmup_calls = 2;         // untimed calls of each implementation first
   // Called after every round with (rounds done, seconds timed so far by the slowest impl).
   std::function<void(int, double)> progress;
 };

@@ -170,13 +170,12 @@ AdaptiveSoftmaxResult adaptive_log_softmax_with_loss(ConstTensorView input, Cons
     softmax_grad(z.data(), nr, wo.rows, rel, g, o.threads);
     std::vector<float> gp(us(nr * wp.rows)), gx(us(nr * d));
     cpu::sgemm(op, 'T', 'N', wo.rows, wo.cols, nr, z.data(), wo.rows, pr.data(), wp.rows, 0.0f,
-                  r.grad_tail_output[us(c)].data(), wo.cols);
-    cpu::sgemm(op, 'N', 'N', nr, wp.rows, wo.rows, z.data(), wo.rows, wo.p, wo.ld, 0.0f,
-                  gp.data(), wp.rows);
+               r.grad_tail_output[us(c)].data(), wo.cols);
+    cpu::sgemm(op, 'N', 'N', nr, wp.rows, wo.rows, z.data(), wo.rows, wo.p, wo.ld, 0.0f, gp.data(),
+               wp.rows);
     cpu::sgemm(op, 'T', 'N', wp.rows, d, nr, gp.data(), wp.rows, xr.data(), d, 0.0f,
-                  r.grad_tail_projection[us(c)].data(), d);
-    cpu::sgemm(op, 'N', 'N', nr, d, wp.rows, gp.data(), wp.rows, wp.p, wp.ld, 0.0f, gx.data(),
-                  d);
+               r.grad_tail_projection[us(c)].data(), d);
+    cpu::sgemm(op, 'N', 'N', nr, d, wp.rows, gp.data(), wp.rows, wp.p, wp.ld, 0.0f, gx.data(), d);
     for (int64_t q = 0; q < nr; ++q) {
       float* dst = r.grad_input.data() + rows[us(q)] * d;
       for (int64_t k = 0; k < d; ++k) dst[k] += gx[us(q * d + k)];
@@ -196,15 +195,15 @@ AdaptiveSoftmaxResult adaptive_log_softmax_with_loss(ConstTensorView input, Cons
   if (!o.compute_grad) return r;
   softmax_grad(z.data(), n, hs, gather, g, o.threads);
   r.grad_head_weight.assign(us(hs * d), 0.0f);
-  cpu::sgemm(op, 'T', 'N', hs, d, n, z.data(), hs, m.x.p, m.x.ld, 0.0f,
-                r.grad_head_weight.data(), d);
-  cpu::sgemm(op, 'N', 'N', n, d, hs, z.data(), hs, m.head.p, m.head.ld, 1.0f,
-                r.grad_input.data(), d);
+  cpu::sgemm(op, 'T', 'N', hs, d, n, z.data(), hs, m.x.p, m.x.ld, 0.0f, r.grad_head_weight.data(),
+             d);
+  cpu::sgemm(op, 'N', 'N', n, d, hs, z.data(), hs, m.head.p, m.head.ld, 1.0f, r.grad_input.data(),
+             d);
   if (head_bias) {
     r.grad_head_bias.assign(us(hs), 0.0f);
     const std::vector<float> ones(us(n), 1.0f);
-    cpu::sgemm(op, 'T', 'N', hs, 1, n, z.data(), hs, ones.data(), 1, 0.0f,
-                  r.grad_head_bias.data(), 1);
+    cpu::sgemm(op, 'T', 'N', hs, 1, n, z.data(), hs, ones.data(), 1, 0.0f, r.grad_head_bias.data(),
+               1);
   }
   return r;
 }

@@ -132,7 +132,8 @@ void pack_queries(const Problem& P, int64_t b, int64_t h, int64_t i0, int64_t br
   const int64_t base = b * q.strides[0] + h * q.strides[1];
   for (int64_t i = 0; i < br; ++i) {
     const int64_t off = base + (i0 + i) * q.strides[2];
-    for (int64_t x = 0; x < P.D; ++x) qt[x * kQ + i] = load_f32(q.data, q.dtype, off + x * q.strides[3]);
+    for (int64_t x = 0; x < P.D; ++x)
+      qt[x * kQ + i] = load_f32(q.data, q.dtype, off + x * q.strides[3]);
   }
   s.rows.clear();
   if (P.plan.elementwise()) {
@@ -228,7 +229,7 @@ void finish(const Problem& P, int64_t b, int64_t h, int64_t i0, int64_t br, cons
     }
     if (P.lse) {
       const TensorView& L = *P.lse;
-      const float lv = bad ? std::numeric_limits<float>::quiet_NaN()
+      const float lv = bad     ? std::numeric_limits<float>::quiet_NaN()
                        : empty ? -kInfF
                                : t.m[i] + std::log(t.l[i]);
       detail::store_from_double(L.data, L.dtype,
@@ -271,13 +272,13 @@ void run(const ConstTensorView& q, const ConstTensorView& k, const ConstTensorVi
   const int64_t Hkv = k.shape[1], Sk = k.shape[2], Dv = v.shape[3];
   if (k.shape[0] != B || k.shape[3] != D) {
     throw Error(ErrorKind::kShapeMismatch, op, "k", "shape " + detail::shape_str(k.shape),
-                "must be (B, Hkv, Sk, D) with q's B = " + std::to_string(B) + " and D = " +
-                    std::to_string(D));
+                "must be (B, Hkv, Sk, D) with q's B = " + std::to_string(B) +
+                    " and D = " + std::to_string(D));
   }
   if (v.shape[0] != B || v.shape[1] != Hkv || v.shape[2] != Sk) {
     throw Error(ErrorKind::kShapeMismatch, op, "v", "shape " + detail::shape_str(v.shape),
-                "must be (B, Hkv, Sk, Dv) with B, Hkv, Sk of q and k (" + std::to_string(B) +
-                    ", " + std::to_string(Hkv) + ", " + std::to_string(Sk) + ")");
+                "must be (B, Hkv, Sk, Dv) with B, Hkv, Sk of q and k (" + std::to_string(B) + ", " +
+                    std::to_string(Hkv) + ", " + std::to_string(Sk) + ")");
   }
   if ((Hkv == 0 && Hq != 0) || (Hkv != 0 && Hq % Hkv != 0)) {
     throw Error(ErrorKind::kShapeMismatch, op, "k", "shape " + detail::shape_str(k.shape),
@@ -287,9 +288,24 @@ void run(const ConstTensorView& q, const ConstTensorView& k, const ConstTensorVi
   }
   detail::check_same_shape(op, "out", {B, Hq, Sq, Dv}, out.shape);
   const double default_scale = D > 0 ? 1.0 / std::sqrt(static_cast<double>(D)) : 1.0;
-  Problem P{op, q, k, v, out, lse, detail::make_mask_plan(op, o, {B, Hq, Sq, Sk}, default_scale),
-            B, Hq, Hkv, Hkv ? Hq / Hkv : 1, Sq, Sk, D, Dv, (Sq + kQ - 1) / kQ,
-            std::max<int64_t>(1, (Sk + kSplit - 1) / kSplit), &cpu::attention_kernels()};
+  Problem P{op,
+            q,
+            k,
+            v,
+            out,
+            lse,
+            detail::make_mask_plan(op, o, {B, Hq, Sq, Sk}, default_scale),
+            B,
+            Hq,
+            Hkv,
+            Hkv ? Hq / Hkv : 1,
+            Sq,
+            Sk,
+            D,
+            Dv,
+            (Sq + kQ - 1) / kQ,
+            std::max<int64_t>(1, (Sk + kSplit - 1) / kSplit),
+            &cpu::attention_kernels()};
   detail::check_disjoint(op, "q", q, "out", out);
   detail::check_disjoint(op, "k", k, "out", out);
   detail::check_disjoint(op, "v", v, "out", out);
@@ -324,8 +340,10 @@ void run(const ConstTensorView& q, const ConstTensorView& k, const ConstTensorVi
   };
   const bool split_parallel = items < threads && P.splits > 1;
   if (!split_parallel) {
-    const int outer = items * std::max<int64_t>(Sk, 1) * std::max<int64_t>(D, 1) >= detail::kMinParallelElems
-                          ? threads : 1;
+    const int outer =
+        items * std::max<int64_t>(Sk, 1) * std::max<int64_t>(D, 1) >= detail::kMinParallelElems
+            ? threads
+            : 1;
     detail::parallel_for(items, outer, [&](int64_t ib, int64_t ie) {
       Scratch s;
       State total, part;
@@ -365,7 +383,8 @@ void run(const ConstTensorView& q, const ConstTensorView& k, const ConstTensorVi
     item_pos(it, b, h, i0, br);
     State total;
     total.init(Dv);
-    for (int64_t sp = 0; sp < P.splits; ++sp) merge(P, br, total, parts[static_cast<std::size_t>(it * P.splits + sp)]);
+    for (int64_t sp = 0; sp < P.splits; ++sp)
+      merge(P, br, total, parts[static_cast<std::size_t>(it * P.splits + sp)]);
     finish(P, b, h, i0, br, total);
   }
 }
@@ -373,15 +392,13 @@ void run(const ConstTensorView& q, const ConstTensorView& k, const ConstTensorVi
 }  // namespace
 
 void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
-               const MaskOptions& options,
-               const Context& context) {
+               const MaskOptions& options, const Context& context) {
   const detail::ExecScope exec_scope("attention", context, options.threads);
   run(q, k, v, out, nullptr, options);
 }
 
 void attention(ConstTensorView q, ConstTensorView k, ConstTensorView v, TensorView out,
-               TensorView lse, const MaskOptions& options,
-               const Context& context) {
+               TensorView lse, const MaskOptions& options, const Context& context) {
   const detail::ExecScope exec_scope("attention", context, options.threads);
   run(q, k, v, out, &lse, options);
 }

@@ -72,7 +72,8 @@ void rows_f32(const Problem& P, const ConstTensorView& t, int64_t off, int64_t r
       P.kt->widen(static_cast<const char*>(t.data) + o * es, t.dtype, x, dst + r * x);
     } else {
       for (int64_t c = 0; c < x; ++c) {
-        dst[r * x + c] = static_cast<float>(detail::load_as_double(t.data, t.dtype, o + c * t.strides[3]));
+        dst[r * x + c] =
+            static_cast<float>(detail::load_as_double(t.data, t.dtype, o + c * t.strides[3]));
       }
     }
   }
@@ -85,7 +86,8 @@ void rows_transposed(const ConstTensorView& t, int64_t off, int64_t r0, int64_t 
   for (int64_t r = 0; r < n; ++r) {
     const int64_t o = off + (r0 + r) * t.strides[2];
     for (int64_t c = 0; c < x; ++c) {
-      dst[c * kL + r] = static_cast<float>(detail::load_as_double(t.data, t.dtype, o + c * t.strides[3]));
+      dst[c * kL + r] =
+          static_cast<float>(detail::load_as_double(t.data, t.dtype, o + c * t.strides[3]));
     }
   }
 }
@@ -231,7 +233,7 @@ void dkv_tile(const Problem& P, int64_t b, int64_t hk, int64_t t, int64_t nk, Sc
       mask_tile(P, b, h, i0, nq, t, nk, inside, st, kL, 1, fac);
       P.bt->probs(st, nq, nk, s.lse.data(), false);
       P.kt->pv(st, nq, nk, dop, P.Dv, P.Dv, s.ones.data(), dvt);  // dV_j += sum_i P[i][j] dO_i
-      P.kt->scores(vt, P.Dv, nk, dop, P.Dv, nq, 1.0f, dp);  // dP[i][j] = dO_i . v_j
+      P.kt->scores(vt, P.Dv, nk, dop, P.Dv, nq, 1.0f, dp);        // dP[i][j] = dO_i . v_j
       P.bt->dscores(st, dp, nq, nk, s.delta.data(), false, scale);
       apply_fac(P, dp, fac, nq, nk);
       P.kt->pv(dp, nq, nk, qp, P.D, P.D, s.ones.data(), dkt);  // dK_j += sum_i dS[i][j] q_i
@@ -256,11 +258,14 @@ void validate(const char* op, Problem& P, const MaskOptions& o) {
   const std::pair<const char*, const ConstTensorView*> ins[] = {
       {"q", &P.q}, {"k", &P.k}, {"v", &P.v}, {"out", &P.out}, {"lse", &P.lse}, {"dout", &P.dout}};
   for (const auto& [name, t] : ins) detail::check_view(op, name, *t);
-  const std::pair<const char*, const TensorView*> outs[] = {{"dq", &P.dq}, {"dk", &P.dk}, {"dv", &P.dv}};
+  const std::pair<const char*, const TensorView*> outs[] = {
+      {"dq", &P.dq}, {"dk", &P.dk}, {"dv", &P.dv}};
   for (const auto& [name, t] : outs) detail::check_output_view(op, name, *t);
   if (P.q.shape.size() != 4 || P.k.shape.size() != 4 || P.v.shape.size() != 4) {
     const char* arg = P.q.shape.size() != 4 ? "q" : P.k.shape.size() != 4 ? "k" : "v";
-    const auto& sh = P.q.shape.size() != 4 ? P.q.shape : P.k.shape.size() != 4 ? P.k.shape : P.v.shape;
+    const auto& sh = P.q.shape.size() != 4   ? P.q.shape
+                     : P.k.shape.size() != 4 ? P.k.shape
+                                             : P.v.shape;
     throw Error(ErrorKind::kShapeMismatch, op, arg, "shape " + detail::shape_str(sh),
                 "must have rank 4: q (B, Hq, Sq, D), k (B, Hkv, Sk, D), v (B, Hkv, Sk, Dv)");
   }
@@ -332,8 +337,27 @@ void attention_backward(ConstTensorView q, ConstTensorView k, ConstTensorView v,
                         ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
                         TensorView dq, TensorView dk, TensorView dv, const MaskOptions& options) {
   const char* op = "attention_backward";
-  Problem P{q, k, v, out, lse, dout, dq, dk, dv, {}, 0, 0, 0, 1, 0, 0, 0, 0, {},
-            &cpu::attention_kernels(), &cpu::attention_backward_kernels()};
+  Problem P{q,
+            k,
+            v,
+            out,
+            lse,
+            dout,
+            dq,
+            dk,
+            dv,
+            {},
+            0,
+            0,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            {},
+            &cpu::attention_kernels(),
+            &cpu::attention_backward_kernels()};
   validate(op, P, options);
   const int threads = detail::resolve_threads(options.threads);
   compute_delta(P, threads);

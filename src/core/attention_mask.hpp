@@ -27,8 +27,8 @@ inline std::vector<int64_t> broadcast_strides(const char* op, const char* arg,
   const auto R = static_cast<int64_t>(target.size());
   if (r > R) {
     throw Error(ErrorKind::kShapeMismatch, op, arg, "shape " + shape_str(v.shape),
-                "must broadcast to " + shape_str(target) + " (rank " + std::to_string(r) +
-                    " > " + std::to_string(R) + ")");
+                "must broadcast to " + shape_str(target) + " (rank " + std::to_string(r) + " > " +
+                    std::to_string(R) + ")");
   }
   std::vector<int64_t> s(static_cast<std::size_t>(R), 0);
   for (int64_t k = 0; k < r; ++k) {
@@ -38,8 +38,9 @@ inline std::vector<int64_t> broadcast_strides(const char* op, const char* arg,
       s[static_cast<std::size_t>(R - 1 - k)] = v.strides[static_cast<std::size_t>(r - 1 - k)];
     } else if (dv != 1 && !(dv == dt)) {
       throw Error(ErrorKind::kShapeMismatch, op, arg, "shape " + shape_str(v.shape),
-                  "must broadcast to " + shape_str(target) + " (NumPy rules: each trailing "
-                  "dimension equal or 1)");
+                  "must broadcast to " + shape_str(target) +
+                      " (NumPy rules: each trailing "
+                      "dimension equal or 1)");
     }
   }
   return s;
@@ -133,10 +134,10 @@ inline MaskPlan make_mask_plan(const char* op, const MaskOptions& o,
   p.offset = o.align == Align::kBottomRight ? sk - sq : 0;
   if (!o.alibi_slopes.empty()) {
     if (R < 3) {
-      throw Error(ErrorKind::kShapeMismatch, op, "alibi_slopes",
-                  std::to_string(o.alibi_slopes.size()) + " slopes",
-                  "ALiBi needs a head axis: scores of rank >= 3 (..., H, Sq, Sk), got " +
-                      shape_str(shape));
+      throw Error(
+          ErrorKind::kShapeMismatch, op, "alibi_slopes",
+          std::to_string(o.alibi_slopes.size()) + " slopes",
+          "ALiBi needs a head axis: scores of rank >= 3 (..., H, Sq, Sk), got " + shape_str(shape));
     }
     const int64_t h = shape[static_cast<std::size_t>(R - 3)];
     if (static_cast<int64_t>(o.alibi_slopes.size()) != h) {

@@ -42,8 +42,8 @@ void backward_op(const char* op, const ConstTensorView& y, const ConstTensorView
   // exact dx beyond the range gives +-inf, as IEEE).
   const DType ct = y.dtype == DType::f64 ? DType::f64 : DType::f32;
   const double t = o.temperature, inv = 1.0 / t;
-  const bool divide = ct == DType::f64 ? !(inv >= DBL_MIN && inv <= DBL_MAX)
-                                       : !(inv >= FLT_MIN && inv <= FLT_MAX);
+  const bool divide =
+      ct == DType::f64 ? !(inv >= DBL_MIN && inv <= DBL_MAX) : !(inv >= FLT_MIN && inv <= FLT_MAX);
   detail::check_no_overlap(op, y, dx, /*allow_alias=*/true, "dx", "y");
   detail::check_no_overlap(op, dy, dx, /*allow_alias=*/true, "dx", "dy");
 
@@ -101,15 +101,13 @@ void backward_op(const char* op, const ConstTensorView& y, const ConstTensorView
 }  // namespace
 
 void softmax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
-                      const SoftmaxOptions& options,
-                      const Context& context) {
+                      const SoftmaxOptions& options, const Context& context) {
   const detail::ExecScope exec_scope("softmax_backward", context, options.threads);
   backward_op("softmax_backward", y, dy, dx, options, BackwardMode::kSoftmax);
 }
 
 void log_softmax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
-                          const SoftmaxOptions& options,
-                          const Context& context) {
+                          const SoftmaxOptions& options, const Context& context) {
   const detail::ExecScope exec_scope("log_softmax_backward", context, options.threads);
   backward_op("log_softmax_backward", y, dy, dx, options, BackwardMode::kLogSoftmax);
 }

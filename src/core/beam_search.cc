@@ -77,7 +77,8 @@ void beam_search_step(ConstTensorView log_probs, ConstTensorView beam_scores, in
   constexpr double kInf = std::numeric_limits<double>::infinity();
   std::vector<Cand> all;
   for (int64_t b = 0; b < B; ++b) {
-    const double s = detail::load_as_double(beam_scores.data, beam_scores.dtype, b * beam_scores.strides[0]);
+    const double s =
+        detail::load_as_double(beam_scores.data, beam_scores.dtype, b * beam_scores.strides[0]);
     if (std::isnan(s) || s == kInf) {
       throw Error(ErrorKind::kInvalidArgument, op, "beam_scores", "beam " + std::to_string(b),
                   "scores must not be NaN or +inf");
@@ -94,7 +95,8 @@ void beam_search_step(ConstTensorView log_probs, ConstTensorView beam_scores, in
       }
       const Cand c{s + lp, b, v};
       if (c.score == -kInf) continue;
-      if (static_cast<int64_t>(heap.size()) < m) heap.push(c);
+      if (static_cast<int64_t>(heap.size()) < m)
+        heap.push(c);
       else if (better(c, heap.top())) {
         heap.pop();
         heap.push(c);
@@ -104,8 +106,8 @@ void beam_search_step(ConstTensorView log_probs, ConstTensorView beam_scores, in
   }
   if (static_cast<int64_t>(all.size()) < m) {
     throw Error(ErrorKind::kInvalidArgument, op, "beam_width", std::to_string(beam_width),
-                "needs 2 * beam_width = " + std::to_string(m) + " candidates of finite score, found " +
-                    std::to_string(all.size()));
+                "needs 2 * beam_width = " + std::to_string(m) +
+                    " candidates of finite score, found " + std::to_string(all.size()));
   }
   const auto mm = static_cast<std::ptrdiff_t>(m);
   std::nth_element(all.begin(), all.begin() + mm - 1, all.end(), better);

@@ -26,8 +26,7 @@ struct Sampler {
       case CandidateSampler::kLogUniform:
         return std::log((static_cast<double>(k) + 2.0) / (static_cast<double>(k) + 1.0)) /
                log_range;
-      case CandidateSampler::kUniform:
-        return 1.0 / static_cast<double>(v);
+      case CandidateSampler::kUniform: return 1.0 / static_cast<double>(v);
       case CandidateSampler::kUnigram: {
         const auto u = static_cast<std::size_t>(k);
         return (cdf[u] - (k == 0 ? 0.0 : cdf[u - 1])) / cdf.back();

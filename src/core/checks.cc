@@ -104,8 +104,8 @@ void check_distinct_elements(const char* op, const char* arg, const TensorView& 
     if (mag(i) <= span) {
       throw Error(ErrorKind::kOverlap, op, arg,
                   "shape " + shape_str(v.shape) + ", strides " + shape_str(v.strides),
-                  "two elements of an output may not share memory: dimension " +
-                      std::to_string(i) + " (size " + std::to_string(v.shape[i]) + ", stride " +
+                  "two elements of an output may not share memory: dimension " + std::to_string(i) +
+                      " (size " + std::to_string(v.shape[i]) + ", stride " +
                       std::to_string(v.strides[i]) + ") revisits the " + std::to_string(span + 1) +
                       "-element span of the dimensions with smaller strides (rule: sorted by "
                       "|stride|, each |stride| must exceed that span)");
@@ -141,8 +141,7 @@ double check_temperature(const char* op, double temperature) {
   if (!(temperature > 0) || !std::isfinite(temperature)) {
     std::ostringstream os;
     os << temperature;
-    throw Error(ErrorKind::kInvalidArgument, op, "temperature", os.str(),
-                "must be finite and > 0");
+    throw Error(ErrorKind::kInvalidArgument, op, "temperature", os.str(), "must be finite and > 0");
   }
   const double inv = 1.0 / temperature;
   return std::isfinite(inv) ? inv : std::numeric_limits<double>::max();
@@ -174,12 +173,13 @@ void check_same_shape(const char* op, const char* arg, const std::vector<int64_t
   }
 }
 
-std::vector<int64_t> reduced_shape(const std::vector<int64_t>& shape, int64_t axis,
-                                   bool keepdims) {
+std::vector<int64_t> reduced_shape(const std::vector<int64_t>& shape, int64_t axis, bool keepdims) {
   std::vector<int64_t> out;
   for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (static_cast<int64_t>(i) != axis) out.push_back(shape[i]);
-    else if (keepdims) out.push_back(1);
+    if (static_cast<int64_t>(i) != axis)
+      out.push_back(shape[i]);
+    else if (keepdims)
+      out.push_back(1);
   }
   return out;
 }
@@ -193,8 +193,8 @@ void check_no_overlap(const char* op, const ConstTensorView& x, const ConstTenso
   const auto* by = static_cast<const char*>(y.data);
   const bool disjoint = by + ry.hi <= bx + rx.lo || bx + rx.hi <= by + ry.lo;
   if (disjoint) return;
-  const bool alias = allow_alias && x.data == y.data && x.dtype == y.dtype &&
-                     x.shape == y.shape && x.strides == y.strides;
+  const bool alias = allow_alias && x.data == y.data && x.dtype == y.dtype && x.shape == y.shape &&
+                     x.strides == y.strides;
   if (!alias) {
     throw Error(ErrorKind::kOverlap, op, y_arg, std::string("memory overlapping ") + x_arg,
                 allow_alias ? std::string(y_arg) + " must be exactly " + x_arg +

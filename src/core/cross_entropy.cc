@@ -64,8 +64,7 @@ void check_ce_options(const char* op, const CrossEntropyOptions& o, bool allow_z
                 "applies only to reduction sum (it would be ignored otherwise)");
   }
   if (!std::isfinite(o.grad_scale)) {
-    throw Error(ErrorKind::kInvalidArgument, op, "grad_scale", num(o.grad_scale),
-                "must be finite");
+    throw Error(ErrorKind::kInvalidArgument, op, "grad_scale", num(o.grad_scale), "must be finite");
   }
   if (o.vocab_chunk < 0) {
     throw Error(ErrorKind::kInvalidArgument, op, "vocab_chunk", std::to_string(o.vocab_chunk),
@@ -119,8 +118,7 @@ ReductionPlan plan_reduction(const CrossEntropyOptions& o, double mean_denom) {
   switch (o.reduction) {
     case Reduction::kNone: return {1.0, o.grad_scale};
     case Reduction::kSum: return {o.normalizer, o.grad_scale / o.normalizer};
-    case Reduction::kMean:
-      return {mean_denom, mean_denom == 0.0 ? 0.0 : o.grad_scale / mean_denom};
+    case Reduction::kMean: return {mean_denom, mean_denom == 0.0 ? 0.0 : o.grad_scale / mean_denom};
   }
   return {1.0, o.grad_scale};
 }
@@ -141,7 +139,8 @@ std::vector<double> read_grad_output(const char* op, const CrossEntropyOptions& 
   const int64_t rows = v.numel();
   go.resize(static_cast<std::size_t>(rows));
   for (int64_t r = 0; r < rows; ++r) {
-    go[static_cast<std::size_t>(r)] = load_as_double(v.data, v.dtype, row_offset(r, v.shape, v.strides));
+    go[static_cast<std::size_t>(r)] =
+        load_as_double(v.data, v.dtype, row_offset(r, v.shape, v.strides));
   }
   return go;
 }
@@ -169,39 +168,39 @@ void run_rows(LossJob& job, int threads) {
   if (job.has_w) wct.assign(job.w.begin(), job.w.end());
   const auto* xb = static_cast<const char*>(job.x.data);
 
-  detail::parallel_for(job.rows, job.rows * c >= detail::kMinParallelElems ? threads : 1,
-                       [&](int64_t b, int64_t e) {
-    std::vector<unsigned char> xs, gs, ls;
-    std::vector<CT> v;
-    std::vector<double> sums;
-    for (int64_t r = b; r < e; ++r) {
-      const char* xrow = xb + detail::row_offset(r, job.row_dims, job.x_row_strides) * xes;
-      const void* src = xrow;
-      if (job.class_step != 1) {
-        xs.resize(static_cast<std::size_t>(c * xes));
-        detail::gather(xrow, job.class_step, c, static_cast<std::size_t>(xes), xs.data());
-        src = xs.data();
-      }
-      RowGlobals g;
-      // log_softmax's statistics (src/core/row_stats.hpp), so the log-probs are its bits.
-      if (job.logits) g.st = detail::row_stats_log(sk, src, xt, c, cpu::Temperature{}, 1);
-      const double m = job.logits && !g.st.special() ? g.st.max : 0.0;
-      const int64_t t = job.soft ? -1 : job.hard[static_cast<std::size_t>(r)];
-      if (!job.soft && t != job.ignore_index) g.xt = detail::load_as_double(src, xt, t);
-      if (job.soft) {
-        detail::soft_weights(job, r, v, sums);
-        for (double part : sums) g.s += part;
-      }
-      const bool kept = job.soft || t != job.ignore_index;
-      if (job.needs_dot() && kept) {
-        const CT* wv = job.soft ? v.data() : job.has_w ? wct.data() : nullptr;
-        const std::vector<detail::DotPart> parts = detail::chunk_dots(src, xt, wv, c, m);
-        g.dot = detail::combine_dots(parts.data(), static_cast<int64_t>(parts.size()));
-      }
-      detail::finish_row(job, r, src, g, job.soft ? v.data() : nullptr,
-                         job.has_w ? wct.data() : nullptr, gs, ls);
-    }
-  });
+  detail::parallel_for(
+      job.rows, job.rows * c >= detail::kMinParallelElems ? threads : 1, [&](int64_t b, int64_t e) {
+        std::vector<unsigned char> xs, gs, ls;
+        std::vector<CT> v;
+        std::vector<double> sums;
+        for (int64_t r = b; r < e; ++r) {
+          const char* xrow = xb + detail::row_offset(r, job.row_dims, job.x_row_strides) * xes;
+          const void* src = xrow;
+          if (job.class_step != 1) {
+            xs.resize(static_cast<std::size_t>(c * xes));
+            detail::gather(xrow, job.class_step, c, static_cast<std::size_t>(xes), xs.data());
+            src = xs.data();
+          }
+          RowGlobals g;
+          // log_softmax's statistics (src/core/row_stats.hpp), so the log-probs are its bits.
+          if (job.logits) g.st = detail::row_stats_log(sk, src, xt, c, cpu::Temperature{}, 1);
+          const double m = job.logits && !g.st.special() ? g.st.max : 0.0;
+          const int64_t t = job.soft ? -1 : job.hard[static_cast<std::size_t>(r)];
+          if (!job.soft && t != job.ignore_index) g.xt = detail::load_as_double(src, xt, t);
+          if (job.soft) {
+            detail::soft_weights(job, r, v, sums);
+            for (double part : sums) g.s += part;
+          }
+          const bool kept = job.soft || t != job.ignore_index;
+          if (job.needs_dot() && kept) {
+            const CT* wv = job.soft ? v.data() : job.has_w ? wct.data() : nullptr;
+            const std::vector<detail::DotPart> parts = detail::chunk_dots(src, xt, wv, c, m);
+            g.dot = detail::combine_dots(parts.data(), static_cast<int64_t>(parts.size()));
+          }
+          detail::finish_row(job, r, src, g, job.soft ? v.data() : nullptr,
+                             job.has_w ? wct.data() : nullptr, gs, ls);
+        }
+      });
 }
 
 void loss_op(const char* op, bool logits, const ConstTensorView& x, const ConstTensorView& targets,
@@ -209,8 +208,10 @@ void loss_op(const char* op, bool logits, const ConstTensorView& x, const ConstT
   LossJob job = detail::prepare_loss(op, logits, x, targets, out, o);
   if (job.c > 0 || job.rows == 0) {
     const int threads = detail::current_exec().threads;
-    if (x.dtype == DType::f64) run_rows<double>(job, threads);
-    else run_rows<float>(job, threads);
+    if (x.dtype == DType::f64)
+      run_rows<double>(job, threads);
+    else
+      run_rows<float>(job, threads);
   } else {
     // C == 0: every row is empty: lse -inf; a kept row's loss is NaN (no class to pick cannot
     // happen: targets were validated against C = 0, so every row is ignored).
@@ -222,15 +223,13 @@ void loss_op(const char* op, bool logits, const ConstTensorView& x, const ConstT
 }  // namespace
 
 void cross_entropy(ConstTensorView logits, ConstTensorView targets, const CrossEntropyOutputs& out,
-                   const CrossEntropyOptions& options,
-                   const Context& context) {
+                   const CrossEntropyOptions& options, const Context& context) {
   const detail::ExecScope exec_scope("cross_entropy", context, options.threads);
   loss_op("cross_entropy", true, logits, targets, out, options);
 }
 
 void nll_loss(ConstTensorView log_probs, ConstTensorView targets, const CrossEntropyOutputs& out,
-              const CrossEntropyOptions& options,
-              const Context& context) {
+              const CrossEntropyOptions& options, const Context& context) {
   const detail::ExecScope exec_scope("nll_loss", context, options.threads);
   loss_op("nll_loss", false, log_probs, targets, out, options);
 }
@@ -244,7 +243,7 @@ const char* reduction_name(Reduction r) {
   return r == Reduction::kNone ? "none" : r == Reduction::kSum ? "sum" : "mean";
 }
 void split_strides(const std::vector<int64_t>& strides, int64_t rank, std::vector<int64_t>& row,
-                    int64_t& class_step) {
+                   int64_t& class_step) {
   row.clear();
   if (rank == 1) {
     class_step = strides[0];
@@ -354,11 +353,11 @@ LossJob prepare_loss(const char* op, bool logits, const ConstTensorView& x,
   if (out.log_probs) outs.emplace_back("log_probs", *out.log_probs);
   if (out.lse) outs.emplace_back("lse", *out.lse);
   for (std::size_t i = 0; i < outs.size(); ++i) {
-    const bool may_alias_x = std::string(outs[i].first) == "grad" ||
-                             std::string(outs[i].first) == "log_probs";
+    const bool may_alias_x =
+        std::string(outs[i].first) == "grad" || std::string(outs[i].first) == "log_probs";
     for (const auto& in : ins) {
-      check_no_overlap(op, in.second, outs[i].second, may_alias_x && &in == &ins[0],
-                       outs[i].first, in.first);
+      check_no_overlap(op, in.second, outs[i].second, may_alias_x && &in == &ins[0], outs[i].first,
+                       in.first);
     }
     for (std::size_t j = 0; j < i; ++j) {
       check_no_overlap(op, outs[j].second, outs[i].second, false, outs[i].first, outs[j].first);
@@ -396,14 +395,13 @@ void soft_weights(const LossJob& job, int64_t r, std::vector<CT>& v, std::vector
   const double cd = static_cast<double>(job.c);
   v.resize(static_cast<std::size_t>(n));
   sums.clear();
-  const char* qrow = static_cast<const char*>(job.q.data) +
-                     row_offset(r, job.row_dims, job.q_row_strides) *
-                         static_cast<int64_t>(dtype_size(job.q.dtype));
+  const char* qrow =
+      static_cast<const char*>(job.q.data) + row_offset(r, job.row_dims, job.q_row_strides) *
+                                                 static_cast<int64_t>(dtype_size(job.q.dtype));
   double s_chunk = 0.0;
   for (int64_t i = 0; i < n; ++i) {
     const double q = load_as_double(qrow, job.q.dtype, i * job.q_class_step);
-    const double vq =
-        class_weight(job.w, job.offset + i) * ((1.0 - job.eps) * q + job.eps / cd);
+    const double vq = class_weight(job.w, job.offset + i) * ((1.0 - job.eps) * q + job.eps / cd);
     v[static_cast<std::size_t>(i)] = static_cast<CT>(vq);
     s_chunk += vq;
     if ((i + 1) % cpu::kChunkElems == 0 || i + 1 == n) {
@@ -519,8 +517,8 @@ void finish_row(LossJob& job, int64_t r, const void* src, const RowGlobals& gl, 
   job.loss[static_cast<std::size_t>(r)] = kept ? loss : 0.0;
 
   // Outputs over the classes held: log-probs first unless they overwrite the input in place.
-  auto write = [&](const TensorView* out, const std::vector<int64_t>& rs, int64_t step,
-                   RowOut what, std::vector<unsigned char>& scratch) {
+  auto write = [&](const TensorView* out, const std::vector<int64_t>& rs, int64_t step, RowOut what,
+                   std::vector<unsigned char>& scratch) {
     const auto oes = static_cast<int64_t>(dtype_size(out->dtype));
     char* orow = static_cast<char*>(out->data) + row_offset(r, job.row_dims, rs) * oes;
     void* dst = orow;
@@ -543,7 +541,8 @@ void finish_row(LossJob& job, int64_t r, const void* src, const RowGlobals& gl, 
     if (step != 1) scatter(dst, n, static_cast<std::size_t>(oes), orow, step);
   };
   const bool lp_in_place = job.lp && job.lp->data == job.x.data;
-  if (job.lp && !lp_in_place) write(job.lp, job.lp_row_strides, job.lp_class_step, RowOut::kLogProb, ls);
+  if (job.lp && !lp_in_place)
+    write(job.lp, job.lp_row_strides, job.lp_class_step, RowOut::kLogProb, ls);
   if (job.grad) write(job.grad, job.grad_row_strides, job.grad_class_step, RowOut::kGrad, gs);
   if (lp_in_place) write(job.lp, job.lp_row_strides, job.lp_class_step, RowOut::kLogProb, ls);
 }
@@ -568,13 +567,18 @@ void store_loss_outputs(const LossJob& job, const CrossEntropyOutputs& out,
   }
 }
 
-template void soft_weights<float>(const LossJob&, int64_t, std::vector<float>&, std::vector<double>&);
-template void soft_weights<double>(const LossJob&, int64_t, std::vector<double>&, std::vector<double>&);
+template void soft_weights<float>(const LossJob&, int64_t, std::vector<float>&,
+                                  std::vector<double>&);
+template void soft_weights<double>(const LossJob&, int64_t, std::vector<double>&,
+                                   std::vector<double>&);
 template std::vector<DotPart> chunk_dots<float>(const void*, DType, const float*, int64_t, double);
-template std::vector<DotPart> chunk_dots<double>(const void*, DType, const double*, int64_t, double);
+template std::vector<DotPart> chunk_dots<double>(const void*, DType, const double*, int64_t,
+                                                 double);
 template void finish_row<float>(LossJob&, int64_t, const void*, const RowGlobals&, const float*,
-                                const float*, std::vector<unsigned char>&, std::vector<unsigned char>&);
+                                const float*, std::vector<unsigned char>&,
+                                std::vector<unsigned char>&);
 template void finish_row<double>(LossJob&, int64_t, const void*, const RowGlobals&, const double*,
-                                 const double*, std::vector<unsigned char>&, std::vector<unsigned char>&);
+                                 const double*, std::vector<unsigned char>&,
+                                 std::vector<unsigned char>&);
 
 }  // namespace softmax::detail

@@ -69,8 +69,8 @@ inline HardRowCoeffs hard_row_coeffs(double g, double w_t, double eps, double c,
 
 // The reduction's denominator and gradient factor.
 struct ReductionPlan {
-  double denom;   // divides the summed loss (1 for none)
-  double g;       // gradient factor of every row (0 when denom == 0)
+  double denom;  // divides the summed loss (1 for none)
+  double g;      // gradient factor of every row (0 when denom == 0)
 };
 ReductionPlan plan_reduction(const CrossEntropyOptions& o, double mean_denom);
 

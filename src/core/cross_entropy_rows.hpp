@@ -18,8 +18,8 @@ namespace softmax::detail {
 struct LossJob {
   bool logits = true;  // cross_entropy (true) or nll_loss (input holds log-probs)
   ConstTensorView x;
-  int64_t c = 0;       // classes of a row (all ranks together)
-  int64_t n = 0;       // classes held here: [offset, offset + n) (n == c in one process)
+  int64_t c = 0;  // classes of a row (all ranks together)
+  int64_t n = 0;  // classes held here: [offset, offset + n) (n == c in one process)
   int64_t offset = 0;
   int64_t rows = 0;
   int64_t class_step = 1;
@@ -67,15 +67,16 @@ struct ChunkedDot {
 // A row's quantities that depend on all its classes.
 struct RowGlobals {
   RowStats st{0.0, 1.0, 1.0, 0.0, false};  // cross_entropy: log_softmax's statistics
-  ChunkedDot dot;     // needs_dot(): sum_c v_c (x_c - max) over every class
-  double s = 0.0;     // soft: sum_c w_c q'_c (per chunk, chunks in order)
-  double xt = 0.0;    // hard and kept: x at the target
+  ChunkedDot dot;                          // needs_dot(): sum_c v_c (x_c - max) over every class
+  double s = 0.0;                          // soft: sum_c w_c q'_c (per chunk, chunks in order)
+  double xt = 0.0;                         // hard and kept: x at the target
 };
 
 // The soft-target weights v_c = w_c ((1 - eps) q_c + eps / C) of row r's classes held, and
 // their sums per 32768-class chunk (chunks from the first class held).
 template <typename CT>
-void soft_weights(const LossJob& job, int64_t r, std::vector<CT>& v, std::vector<double>& chunk_sums);
+void soft_weights(const LossJob& job, int64_t r, std::vector<CT>& v,
+                  std::vector<double>& chunk_sums);
 
 // One chunk's sum_c v_c (x_c - shift); `ld` is that sum in long double when `d` overflowed.
 struct DotPart {

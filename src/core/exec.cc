@@ -26,8 +26,7 @@ const Exec& default_exec() {
 
 const Exec& current_exec() { return t_current != nullptr ? *t_current : default_exec(); }
 
-ExecScope::ExecScope(const char* op, const Context& c, int options_threads)
-    : saved_(t_current) {
+ExecScope::ExecScope(const char* op, const Context& c, int options_threads) : saved_(t_current) {
   if (saved_ != nullptr) return;  // nested public call: the outer context rules
   check_threads(op, c.threads);
   check_threads(op, options_threads);
@@ -37,7 +36,8 @@ ExecScope::ExecScope(const char* op, const Context& c, int options_threads)
   exec_.threads = c.parallel_for != nullptr && !in_forked_child()
                       ? (requested > 0 ? requested : resolve_threads(0))
                       : resolve_threads(requested);
-  exec_.target = c.target.empty() ? cpu::active_target_or_best() : cpu::resolve_target(op, "target", c.target);
+  exec_.target =
+      c.target.empty() ? cpu::active_target_or_best() : cpu::resolve_target(op, "target", c.target);
   saved_target_ = cpu::active_target();
   cpu::set_thread_target(exec_.target);
   t_current = &exec_;

@@ -19,7 +19,7 @@ struct Exec {
   int threads = 1;                       // resolved: >= 1 (1 in a forked child)
   ParallelForFn parallel_for = nullptr;  // the caller's pool, or OpenMP when null
   void* pool = nullptr;
-  int64_t target = 0;                    // Highway target bit of the CPU kernels
+  int64_t target = 0;  // Highway target bit of the CPU kernels
 };
 
 // The execution of the public call running on this thread (a default one outside any call:
@@ -28,10 +28,10 @@ const Exec& current_exec();
 
 class ExecScope {
  public:
-  // Validates the context (threads >= 0, a usable target name) and installs it for this thread, unless an outer scope is active.
-  // `options_threads`: the deprecated `threads` field of the op's options struct, used when
-  // context.threads is 0 (removed with that field).
-  // Throws softmax::Error naming `op`.
+  // Validates the context (threads >= 0, a usable target name) and installs it for this thread,
+  // unless an outer scope is active. `options_threads`: the deprecated `threads` field of the op's
+  // options struct, used when context.threads is 0 (removed with that field). Throws softmax::Error
+  // naming `op`.
   ExecScope(const char* op, const Context& context, int options_threads = 0);
   ~ExecScope();
   ExecScope(const ExecScope&) = delete;

@@ -52,18 +52,24 @@ Perturbed perturb(const ConstTensorView& x, int64_t axis, uint64_t seed, uint64_
   Perturbed p;
   const int64_t total = x.numel();
   const bool f64 = x.dtype == DType::f64;
-  if (f64) p.d.resize(static_cast<std::size_t>(total));
-  else p.f.resize(static_cast<std::size_t>(total));
+  if (f64)
+    p.d.resize(static_cast<std::size_t>(total));
+  else
+    p.f.resize(static_cast<std::size_t>(total));
   p.view = ConstTensorView(f64 ? static_cast<const void*>(p.d.data()) : p.f.data(),
                            f64 ? DType::f64 : DType::f32, x.shape);
   if (total == 0) return p;
   const detail::RowGeometry g = detail::make_row_geometry(x, p.view, axis, false);
   detail::for_each_row(g, 0, g.rows, [&](int64_t r, int64_t xo, int64_t zo) {
     for (int64_t i = 0; i < g.n; ++i) {
-      const double u = detail::philox_open01(seed, offset, static_cast<uint64_t>(r), static_cast<uint32_t>(i));
-      const double v = detail::load_as_double(x.data, x.dtype, xo + i * g.x_step) - std::log(-std::log(u));
-      if (f64) p.d[zo + i * g.y_step] = v;
-      else p.f[zo + i * g.y_step] = static_cast<float>(v);
+      const double u =
+          detail::philox_open01(seed, offset, static_cast<uint64_t>(r), static_cast<uint32_t>(i));
+      const double v =
+          detail::load_as_double(x.data, x.dtype, xo + i * g.x_step) - std::log(-std::log(u));
+      if (f64)
+        p.d[zo + i * g.y_step] = v;
+      else
+        p.f[zo + i * g.y_step] = static_cast<float>(v);
     }
   });
   return p;
@@ -110,8 +116,7 @@ void gumbel_softmax(ConstTensorView logits, TensorView y, const GumbelSoftmaxOpt
 }
 
 void gumbel_softmax_backward(ConstTensorView logits, ConstTensorView dy, TensorView dx,
-                             const GumbelSoftmaxOptions& options, uint64_t seed,
-                             uint64_t offset) {
+                             const GumbelSoftmaxOptions& options, uint64_t seed, uint64_t offset) {
   const char* op = "gumbel_softmax_backward";
   const int64_t axis = check_input(op, logits, options);
   detail::check_view(op, "dy", dy);
@@ -134,9 +139,10 @@ void gumbel_softmax_backward(ConstTensorView logits, ConstTensorView dy, TensorV
   const int64_t total = logits.numel();
   std::vector<float> ysf, dyf;
   std::vector<double> ysd;
-  TensorView ys = logits.dtype == DType::f64
-                      ? (ysd.resize(static_cast<std::size_t>(total)), TensorView(ysd.data(), DType::f64, logits.shape))
-                      : (ysf.resize(static_cast<std::size_t>(total)), TensorView(ysf.data(), DType::f32, logits.shape));
+  TensorView ys = logits.dtype == DType::f64 ? (ysd.resize(static_cast<std::size_t>(total)),
+                                                TensorView(ysd.data(), DType::f64, logits.shape))
+                                             : (ysf.resize(static_cast<std::size_t>(total)),
+                                                TensorView(ysf.data(), DType::f32, logits.shape));
   softmax(z.view, ys, so);
   ConstTensorView dyc = dy;
   if (dy.dtype == DType::bf16 || dy.dtype == DType::f16) {
@@ -145,7 +151,9 @@ void gumbel_softmax_backward(ConstTensorView logits, ConstTensorView dy, TensorV
     if (total > 0) {
       const detail::RowGeometry g = detail::make_row_geometry(dy, dst, axis, false);
       detail::for_each_row(g, 0, g.rows, [&](int64_t, int64_t so_, int64_t d) {
-        for (int64_t i = 0; i < g.n; ++i) dyf[d + i * g.y_step] = static_cast<float>(detail::load_as_double(dy.data, dy.dtype, so_ + i * g.x_step));
+        for (int64_t i = 0; i < g.n; ++i)
+          dyf[d + i * g.y_step] =
+              static_cast<float>(detail::load_as_double(dy.data, dy.dtype, so_ + i * g.x_step));
       });
     }
     dyc = dst;

@@ -48,8 +48,10 @@ inline float f16_to_f32(uint16_t h) {
   const uint32_t sign = (static_cast<uint32_t>(h) & 0x8000u) << 16;
   const uint32_t em = h & 0x7FFFu;
   float v;
-  if (em >= 0x7C00u) v = bits_f32((em << 13) | 0x7F800000u);
-  else v = bits_f32(em << 13) * 0x1.0p112f;
+  if (em >= 0x7C00u)
+    v = bits_f32((em << 13) | 0x7F800000u);
+  else
+    v = bits_f32(em << 13) * 0x1.0p112f;
   return bits_f32(f32_bits(v) | sign);
 }
 
@@ -60,7 +62,7 @@ inline float f64_to_f32_round_odd(double v) {
   if (!std::isfinite(v)) return static_cast<float>(v);
   float f = static_cast<float>(v);
   if (std::fabs(static_cast<double>(f)) > std::fabs(v)) f = std::nextafter(f, 0.0f);  // truncate
-  if (static_cast<double>(f) != v) f = bits_f32(f32_bits(f) | 1u);  // sticky bit
+  if (static_cast<double>(f) != v) f = bits_f32(f32_bits(f) | 1u);                    // sticky bit
   return f;
 }
 inline uint16_t f64_to_bf16(double v) { return f32_to_bf16(f64_to_f32_round_odd(v)); }

@@ -117,7 +117,6 @@ inline void check_finite(const char* op, const char* arg, double v) {
   }
 }
 
-
 // sum_i a_i b_i with exact f32 products summed in f64 (four fixed partial sums).
 inline double dot_f64(const float* a, const float* b, int64_t n) {
   double s[4] = {0, 0, 0, 0};

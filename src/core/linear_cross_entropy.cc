@@ -64,8 +64,6 @@ int64_t check_matrix(const char* op, const char* arg, const ConstTensorView& m, 
   return ld;
 }
 
-
-
 }  // namespace
 
 int64_t linear_cross_entropy_workspace_bytes(int64_t n, int64_t d, int64_t v,
@@ -288,9 +286,15 @@ void lce_pass2(const char* op, const LceJob& j, const LceRows& rows, int threads
         const double wt = class_weight(j.w, j.t[u]);
         const double g = j.go.empty() ? rows.plan.g : rows.plan.g * j.go[u];
         const auto co = hard_row_coeffs(g, wt, j.eps, cd, j.w_sum, j.z, rows.lse[u], true);
-        cpu::CeWrite p{st.m, 1.0 / st.s, std::log(st.s), co.alpha, j.eps != 0.0 ? co.beta : 0.0,
-                       co.gamma, (j.t[u] >= v0 && j.t[u] < v0 + len) ? j.t[u] - v0 : -1,
-                       j.has_w && j.eps != 0.0 ? j.wf.data() + v0 : nullptr, true};
+        cpu::CeWrite p{st.m,
+                       1.0 / st.s,
+                       std::log(st.s),
+                       co.alpha,
+                       j.eps != 0.0 ? co.beta : 0.0,
+                       co.gamma,
+                       (j.t[u] >= v0 && j.t[u] < v0 + len) ? j.t[u] - v0 : -1,
+                       j.has_w && j.eps != 0.0 ? j.wf.data() + v0 : nullptr,
+                       true};
         k.write(row, DType::f32, row, DType::f32, len, p, cpu::RowOut::kGrad);
       }
     });
@@ -306,8 +310,8 @@ void lce_pass2(const char* op, const LceJob& j, const LceRows& rows, int threads
   });
 }
 
-void lce_store(const LceJob& j, const LinearCrossEntropyOutputs& out,
-               const CrossEntropyOptions& o, const LceRows& rows) {
+void lce_store(const LceJob& j, const LinearCrossEntropyOutputs& out, const CrossEntropyOptions& o,
+               const LceRows& rows) {
   if (o.reduction == Reduction::kNone) {
     for (int64_t i = 0; i < j.n; ++i) {
       store_loss(out.loss, i * out.loss.strides[0], rows.loss[static_cast<std::size_t>(i)]);
@@ -347,7 +351,8 @@ void linear_cross_entropy(ConstTensorView hidden, ConstTensorView weight, ConstT
     }
   }
   detail::lce_finish_rows(job, o, rows);
-  if (out.grad_hidden || out.grad_weight) detail::lce_pass2(op, job, rows, threads, job.GH, job.ldgh);
+  if (out.grad_hidden || out.grad_weight)
+    detail::lce_pass2(op, job, rows, threads, job.GH, job.ldgh);
   detail::lce_store(job, out, o, rows);
 }
 

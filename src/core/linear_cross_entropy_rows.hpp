@@ -25,24 +25,24 @@ inline constexpr int64_t kLceBlock = 32768;
 // Everything the passes need, fixed after validation.
 struct LceJob {
   int64_t n = 0, d = 0;
-  int64_t v = 0;       // classes of a row (all ranks together)
-  int64_t vn = 0;      // weight rows held: global classes [offset, offset + vn)
+  int64_t v = 0;   // classes of a row (all ranks together)
+  int64_t vn = 0;  // weight rows held: global classes [offset, offset + vn)
   int64_t offset = 0;
   const float* H = nullptr;
   int64_t ldh = 0;
   const float* W = nullptr;  // row 0 = class `offset`
   int64_t ldw = 0;
-  int64_t chunk = 1;   // vocabulary columns per GEMM (<= kLceBlock)
+  int64_t chunk = 1;       // vocabulary columns per GEMM (<= kLceBlock)
   std::vector<int64_t> t;  // global targets
   int64_t ignore_index = -100;
-  std::vector<double> w;   // class weights (v entries)
-  std::vector<float> wf;   // the same in f32 (empty when unweighted)
+  std::vector<double> w;  // class weights (v entries)
+  std::vector<float> wf;  // the same in f32 (empty when unweighted)
   bool has_w = false;
   double w_sum = 0.0, eps = 0.0, z = 0.0;
   std::vector<double> go;  // per-row upstream gradients, or empty
   float* GH = nullptr;
   int64_t ldgh = 0;
-  float* GW = nullptr;     // rows as W
+  float* GW = nullptr;  // rows as W
   int64_t ldgw = 0;
 };
 

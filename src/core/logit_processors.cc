@@ -56,10 +56,10 @@ void check_lists(const char* op, const char* arg, const TokenLists& l, int64_t r
                   "needs B + 1 = " + std::to_string(rows + 1) + " offsets (or none: shared)");
     }
     if (o.front() != 0 || o.back() != static_cast<int64_t>(l.ids.size())) {
-      throw Error(ErrorKind::kInvalidArgument, op, arg,
-                  "offsets " + std::to_string(o.front()) + " .. " + std::to_string(o.back()),
-                  "must start at 0 and end at the number of ids (" +
-                      std::to_string(l.ids.size()) + ")");
+      throw Error(
+          ErrorKind::kInvalidArgument, op, arg,
+          "offsets " + std::to_string(o.front()) + " .. " + std::to_string(o.back()),
+          "must start at 0 and end at the number of ids (" + std::to_string(l.ids.size()) + ")");
     }
     for (std::size_t r = 0; r + 1 < o.size(); ++r) {
       if (o[r + 1] < o[r]) {
@@ -82,12 +82,15 @@ std::span<const int64_t> row_list(const TokenLists& l, int64_t r) {
 
 void check_processors(const char* op, const LogitProcessors& p, int64_t rows, int64_t vocab) {
   check_lists(op, "prev_tokens", p.prev_tokens, rows, vocab);
-  check_param(op, "repetition_penalty", p.repetition_penalty, rows,
-              [](double v) { return v > 0 && std::isfinite(v); }, "must be finite and > 0 (1 = off)");
-  check_param(op, "presence_penalty", p.presence_penalty, rows,
-              [](double v) { return std::isfinite(v); }, "must be finite (0 = off)");
-  check_param(op, "frequency_penalty", p.frequency_penalty, rows,
-              [](double v) { return std::isfinite(v); }, "must be finite (0 = off)");
+  check_param(
+      op, "repetition_penalty", p.repetition_penalty, rows,
+      [](double v) { return v > 0 && std::isfinite(v); }, "must be finite and > 0 (1 = off)");
+  check_param(
+      op, "presence_penalty", p.presence_penalty, rows, [](double v) { return std::isfinite(v); },
+      "must be finite (0 = off)");
+  check_param(
+      op, "frequency_penalty", p.frequency_penalty, rows, [](double v) { return std::isfinite(v); },
+      "must be finite (0 = off)");
   check_lists(op, "logit_bias", p.logit_bias, rows, vocab);
   if (p.logit_bias_values.size() != p.logit_bias.ids.size()) {
     throw Error(ErrorKind::kShapeMismatch, op, "logit_bias",
@@ -105,10 +108,12 @@ void check_processors(const char* op, const LogitProcessors& p, int64_t rows, in
   }
   check_lists(op, "banned_tokens", p.banned_tokens, rows, vocab);
   check_ids(op, "eos_token_ids", p.eos_token_ids, vocab);
-  check_param(op, "min_tokens", p.min_tokens, rows, [](int64_t v) { return v >= 0; },
-              "must be >= 0 (0 = off)");
-  check_param(op, "num_generated", p.num_generated, rows, [](int64_t v) { return v >= -1; },
-              "must be >= 0, or -1 (the length of the row's prev_tokens)");
+  check_param(
+      op, "min_tokens", p.min_tokens, rows, [](int64_t v) { return v >= 0; },
+      "must be >= 0 (0 = off)");
+  check_param(
+      op, "num_generated", p.num_generated, rows, [](int64_t v) { return v >= -1; },
+      "must be >= 0, or -1 (the length of the row's prev_tokens)");
 }
 
 bool processors_active(const LogitProcessors& p) {
@@ -119,9 +124,9 @@ bool processors_active(const LogitProcessors& p) {
     }
     return false;
   };
-  const bool penalties = !p.prev_tokens.ids.empty() &&
-                         (any(p.repetition_penalty, 1.0) || any(p.presence_penalty, 0.0) ||
-                          any(p.frequency_penalty, 0.0));
+  const bool penalties =
+      !p.prev_tokens.ids.empty() && (any(p.repetition_penalty, 1.0) ||
+                                     any(p.presence_penalty, 0.0) || any(p.frequency_penalty, 0.0));
   const bool min_len = !p.eos_token_ids.empty() && (p.min_tokens.per_row() || p.min_tokens[0] > 0);
   return penalties || !p.logit_bias.ids.empty() || !p.banned_tokens.ids.empty() || min_len;
 }
@@ -140,8 +145,10 @@ void RowProcessor::apply(const LogitProcessors& p, int64_t r, T* x, int64_t) {
       while (e < sorted_.size() && sorted_[e] == sorted_[j]) ++e;
       const auto count = static_cast<double>(e - j);
       T& v = x[sorted_[j]];
-      if (rho != 1.0) v = static_cast<T>(v > 0 ? static_cast<double>(v) / rho : static_cast<double>(v) * rho);
-      if (pres != 0.0 || freq != 0.0) v = static_cast<T>(static_cast<double>(v) - (count * freq + pres));
+      if (rho != 1.0)
+        v = static_cast<T>(v > 0 ? static_cast<double>(v) / rho : static_cast<double>(v) * rho);
+      if (pres != 0.0 || freq != 0.0)
+        v = static_cast<T>(static_cast<double>(v) - (count * freq + pres));
       j = e;
     }
   }
@@ -154,7 +161,8 @@ void RowProcessor::apply(const LogitProcessors& p, int64_t r, T* x, int64_t) {
     }
   }
   for (const int64_t id : row_list(p.banned_tokens, r)) x[id] = kNegInf;
-  const int64_t gen = p.num_generated[r] >= 0 ? p.num_generated[r] : static_cast<int64_t>(prev.size());
+  const int64_t gen =
+      p.num_generated[r] >= 0 ? p.num_generated[r] : static_cast<int64_t>(prev.size());
   if (gen < p.min_tokens[r]) {
     for (const int64_t id : p.eos_token_ids) x[id] = kNegInf;
   }
@@ -198,15 +206,19 @@ void apply_penalties(ConstTensorView logits, TensorView out, const LogitProcesso
         w.resize(static_cast<std::size_t>(n));
         using T = typename std::decay_t<decltype(w)>::value_type;
         for (int64_t i = 0; i < n; ++i) {
-          w[i] = static_cast<T>(detail::load_as_double(logits.data, logits.dtype, xo + i * logits.strides[1]));
+          w[i] = static_cast<T>(
+              detail::load_as_double(logits.data, logits.dtype, xo + i * logits.strides[1]));
         }
         proc.apply(processors, r, w.data(), n);
         for (int64_t i = 0; i < n; ++i) {
-          detail::store_from_double(out.data, out.dtype, yo + i * out.strides[1], static_cast<double>(w[i]));
+          detail::store_from_double(out.data, out.dtype, yo + i * out.strides[1],
+                                    static_cast<double>(w[i]));
         }
       };
-      if (logits.dtype == DType::f64) run(wd);
-      else run(wf);
+      if (logits.dtype == DType::f64)
+        run(wd);
+      else
+        run(wf);
     }
   });
 }

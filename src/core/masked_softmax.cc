@@ -87,7 +87,8 @@ void forward_impl(const ConstTensorView& s, const TensorView& y, const TensorVie
       std::vector<int64_t> idx(static_cast<std::size_t>(R));
       for (int64_t r = b; r < e; ++r) {
         detail::unravel(r0 + r, rs.dims.data(), R - 1, idx.data());
-        const char* srow = static_cast<const char*>(s.data) + row_offset(s.strides, idx.data(), R - 1) * ses;
+        const char* srow =
+            static_cast<const char*>(s.data) + row_offset(s.strides, idx.data(), R - 1) * ses;
         const detail::MaskRow mr(plan, idx.data(), R);
         int64_t lo, hi;
         plan.key_range(mr.i, n, lo, hi);
@@ -119,11 +120,13 @@ void forward_impl(const ConstTensorView& s, const TensorView& y, const TensorVie
       const bool masked = !any[static_cast<std::size_t>(r)];
       const T* src = yb.data() + r * n;
       for (int64_t j = 0; j < n; ++j) {
-        detail::store_from_double(yrow, y.dtype, j * y_step, masked ? 0.0 : static_cast<double>(src[j]));
+        detail::store_from_double(yrow, y.dtype, j * y_step,
+                                  masked ? 0.0 : static_cast<double>(src[j]));
       }
       if (lse) {
         const double lv = masked ? -kInf : static_cast<double>(lb[static_cast<std::size_t>(r)]);
-        detail::store_from_double(lse->data, lse->dtype, row_offset(lse->strides, idx.data(), R - 1), lv);
+        detail::store_from_double(lse->data, lse->dtype,
+                                  row_offset(lse->strides, idx.data(), R - 1), lv);
       }
     }
   }
@@ -160,8 +163,10 @@ void forward(const ConstTensorView& s, const TensorView& y, const TensorView* ls
     if (plan.mask) detail::check_disjoint(op, "mask", o.mask, "lse", *lse);
   }
   const int threads = detail::current_exec().threads;
-  if (s.dtype == DType::f64) forward_impl<double>(s, y, lse, plan, threads);
-  else forward_impl<float>(s, y, lse, plan, threads);
+  if (s.dtype == DType::f64)
+    forward_impl<double>(s, y, lse, plan, threads);
+  else
+    forward_impl<float>(s, y, lse, plan, threads);
 }
 
 template <typename T>
@@ -173,7 +178,9 @@ void backward_impl(const ConstTensorView& dy, const ConstTensorView& y, const Co
   const T scale = static_cast<T>(plan.scale);
   const bool capped = plan.softcap > 0;
   const T cap = static_cast<T>(plan.softcap);
-  const auto es = [](const ConstTensorView& v) { return static_cast<int64_t>(dtype_size(v.dtype)); };
+  const auto es = [](const ConstTensorView& v) {
+    return static_cast<int64_t>(dtype_size(v.dtype));
+  };
   const int outer = rs.rows * std::max<int64_t>(n, 1) >= detail::kMinParallelElems ? threads : 1;
   detail::parallel_for(rs.rows, outer, [&](int64_t b, int64_t e) {
     std::vector<int64_t> idx(static_cast<std::size_t>(R));
@@ -181,8 +188,10 @@ void backward_impl(const ConstTensorView& dy, const ConstTensorView& y, const Co
     std::vector<unsigned char> keep(static_cast<std::size_t>(n));
     for (int64_t r = b; r < e; ++r) {
       detail::unravel(r, rs.dims.data(), R - 1, idx.data());
-      const char* yrow = static_cast<const char*>(y.data) + row_offset(y.strides, idx.data(), R - 1) * es(y);
-      const char* grow = static_cast<const char*>(dy.data) + row_offset(dy.strides, idx.data(), R - 1) * es(dy);
+      const char* yrow =
+          static_cast<const char*>(y.data) + row_offset(y.strides, idx.data(), R - 1) * es(y);
+      const char* grow =
+          static_cast<const char*>(dy.data) + row_offset(dy.strides, idx.data(), R - 1) * es(dy);
       char* xrow = static_cast<char*>(dx.data) + row_offset(dx.strides, idx.data(), R - 1) * es(dx);
       const char* srow = capped ? static_cast<const char*>(s.data) +
                                       row_offset(s.strides, idx.data(), R - 1) * es(s)
@@ -233,15 +242,13 @@ void masked_softmax(ConstTensorView scores, TensorView y, const MaskOptions& opt
 }
 
 void masked_softmax(ConstTensorView scores, TensorView y, TensorView lse,
-                    const MaskOptions& options,
-                    const Context& context) {
+                    const MaskOptions& options, const Context& context) {
   const detail::ExecScope exec_scope("masked_softmax", context, options.threads);
   forward(scores, y, &lse, options);
 }
 
 void masked_softmax_backward(ConstTensorView dy, ConstTensorView y, ConstTensorView scores,
-                             TensorView dscores, const MaskOptions& o,
-                             const Context& context) {
+                             TensorView dscores, const MaskOptions& o, const Context& context) {
   const detail::ExecScope exec_scope("masked_softmax_backward", context, o.threads);
   const char* op = "masked_softmax_backward";
   detail::check_threads(op, o.threads);
@@ -273,8 +280,10 @@ void masked_softmax_backward(ConstTensorView dy, ConstTensorView y, ConstTensorV
   if (plan.bias) detail::check_disjoint(op, "bias", o.bias, "dscores", dscores);
   if (plan.mask) detail::check_disjoint(op, "mask", o.mask, "dscores", dscores);
   const int threads = detail::current_exec().threads;
-  if (y.dtype == DType::f64) backward_impl<double>(dy, y, scores, dscores, plan, threads);
-  else backward_impl<float>(dy, y, scores, dscores, plan, threads);
+  if (y.dtype == DType::f64)
+    backward_impl<double>(dy, y, scores, dscores, plan, threads);
+  else
+    backward_impl<float>(dy, y, scores, dscores, plan, threads);
 }
 
 }  // namespace softmax

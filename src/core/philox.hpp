@@ -52,10 +52,10 @@ inline uint64_t philox_u64(uint64_t seed, uint64_t offset, uint64_t stream, uint
     const PhiloxCounter k = philox4x32_10({kPhiloxKeyDraw, hi, 0, 0}, key);
     key = {k[0], k[1]};
   }
-  const PhiloxCounter out = philox4x32_10(
-      {draw, static_cast<uint32_t>(stream), static_cast<uint32_t>(offset),
-       static_cast<uint32_t>(offset >> 32)},
-      key);
+  const PhiloxCounter out =
+      philox4x32_10({draw, static_cast<uint32_t>(stream), static_cast<uint32_t>(offset),
+                     static_cast<uint32_t>(offset >> 32)},
+                    key);
   return (static_cast<uint64_t>(out[1]) << 32) | out[0];
 }
 

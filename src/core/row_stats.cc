@@ -22,12 +22,9 @@ cpu::ChunkStats chunk_partial(const cpu::KernelTable& k, const void* x, DType t,
   const auto* base = static_cast<const char*>(x) + c * kChunkElems * es;
   const int64_t len = std::min(kChunkElems, n - c * kChunkElems);
   switch (kind) {
-    case PartialKind::kMax:
-      return k.chunk_max(base, t, len);
-    case PartialKind::kLog:
-      return k.chunk_stats_log(base, t, len, temp, known);
-    case PartialKind::kPlain:
-      break;
+    case PartialKind::kMax: return k.chunk_max(base, t, len);
+    case PartialKind::kLog: return k.chunk_stats_log(base, t, len, temp, known);
+    case PartialKind::kPlain: break;
   }
   return k.chunk_stats(base, t, len, temp,
                        e_out ? static_cast<char*>(e_out) + c * kChunkElems * cs : nullptr,

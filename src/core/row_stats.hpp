@@ -59,8 +59,8 @@ RowStats merge_chunks(const cpu::KernelTable& k, const cpu::ChunkStats* parts, i
 // (PartialKind::kLog), `known` the row's max when the caller has it (NaN: not known).
 // f64 rows of more than one chunk find their max first (so no chunk's sum needs rescaling).
 RowStats row_stats(const cpu::KernelTable& k, const void* x, DType t, int64_t n,
-                   const cpu::Temperature& temp, int threads, bool log_mode,
-                   void* e_out = nullptr, double* block_max = nullptr,
+                   const cpu::Temperature& temp, int threads, bool log_mode, void* e_out = nullptr,
+                   double* block_max = nullptr,
                    double known = std::numeric_limits<double>::quiet_NaN());
 
 // Statistics for the log modes: f32 compute sums plainly and redoes the sum (kLog, with the

@@ -115,8 +115,7 @@ StatsInfo check_stats_values(const char* op, const char* arg, const std::vector<
                   "every record must have the same temperature (others have " +
                       num_str(info.temperature) + ")");
     } else if (f64 != info.f64) {
-      throw Error(ErrorKind::kInvalidArgument, op, arg,
-                  at + (f64 ? "f64 compute" : "f32 compute"),
+      throw Error(ErrorKind::kInvalidArgument, op, arg, at + (f64 ? "f64 compute" : "f32 compute"),
                   "every record must have the same compute type (flag bit 1)");
     }
   }
@@ -157,8 +156,9 @@ Merged merge_row(const cpu::KernelTable& k, const double* rec, int64_t c, const 
 std::vector<double> widen(const ConstTensorView& x) {
   std::vector<double> xd(static_cast<std::size_t>(std::max<int64_t>(x.numel(), 1)));
   std::size_t i = 0;
-  detail::for_each_element(x.shape, x.strides,
-                           [&](int64_t off) { xd[i++] = detail::load_as_double(x.data, x.dtype, off); });
+  detail::for_each_element(x.shape, x.strides, [&](int64_t off) {
+    xd[i++] = detail::load_as_double(x.data, x.dtype, off);
+  });
   return xd;
 }
 
@@ -187,8 +187,8 @@ void compute_stats(const ConstTensorView& x, int64_t axis, const Temperature& te
         src = reinterpret_cast<const char*>(buf.data());
       }
       // What the single-process ops know of the row before summing this chunk.
-      double known = kNaN;      // f64: the row's max (rows of more than one chunk)
-      bool log_redo = false;    // f32: a near-certain row, summed again with its max known
+      double known = kNaN;    // f64: the row's max (rows of more than one chunk)
+      bool log_redo = false;  // f32: a near-certain row, summed again with its max known
       double log_known = kNaN;
       if (refine) {
         const Merged m = merge_row(k, refine->data() + r * refine_c * K, refine_c, temp, scratch);
@@ -253,8 +253,8 @@ void stats_op(const char* op, const ConstTensorView& x, const ConstTensorView* r
     if (info.any && info.f64 != f64) {
       throw Error(ErrorKind::kInvalidArgument, op, "refine",
                   info.f64 ? "f64 compute" : "f32 compute",
-                  std::string("must have this call's compute type (") +
-                      (f64 ? "f64" : "f32") + " for x " + dtype_name(x.dtype) + ")");
+                  std::string("must have this call's compute type (") + (f64 ? "f64" : "f32") +
+                      " for x " + dtype_name(x.dtype) + ")");
     }
     refine_c = refine->shape[refine->shape.size() - 2];
   }
@@ -370,7 +370,8 @@ void from_stats_op(const char* op, const ConstTensorView& x, const ConstTensorVi
   const Temperature temp = cpu::MakeTemperature(L.info.temperature);
   const bool f64 = x.dtype == DType::f64 || !temp.f32_ok();
   if (f64 != L.info.f64) {
-    throw Error(ErrorKind::kInvalidArgument, op, "stats", L.info.f64 ? "f64 compute" : "f32 compute",
+    throw Error(ErrorKind::kInvalidArgument, op, "stats",
+                L.info.f64 ? "f64 compute" : "f32 compute",
                 std::string("must have x's compute type (") + (f64 ? "f64" : "f32") + " for x " +
                     dtype_name(x.dtype) + " at temperature " + num_str(L.info.temperature) + ")");
   }
@@ -488,8 +489,9 @@ void logsumexp_from_stats(ConstTensorView stats, TensorView y, const SoftmaxOpti
   detail::for_each_element(y.shape, y.strides, [&](int64_t off) {
     const Merged m = merge_row(k, v.data() + r * c * K, c, temp, scratch);
     ++r;
-    detail::store_from_double(y.data, y.dtype, off,
-                              detail::logsumexp_value(m.log, temp, info.f64 ? DType::f64 : DType::f32));
+    detail::store_from_double(
+        y.data, y.dtype, off,
+        detail::logsumexp_value(m.log, temp, info.f64 ? DType::f64 : DType::f32));
   });
 }
 

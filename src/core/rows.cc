@@ -107,7 +107,8 @@ void parallel_ranges(int64_t count, int threads, void (*fn)(int64_t, int64_t, vo
         [](void* c, int64_t begin, int64_t end) {
           const auto& sp = *static_cast<const Split*>(c);
           const cpu::ActiveTargetScope target_scope(sp.target);
-          for (int64_t i = begin; i < end; ++i) sp.fn(sp.count * i / sp.t, sp.count * (i + 1) / sp.t, sp.ctx);
+          for (int64_t i = begin; i < end; ++i)
+            sp.fn(sp.count * i / sp.t, sp.count * (i + 1) / sp.t, sp.ctx);
         },
         &split);
     return;

@@ -14,10 +14,10 @@ namespace softmax::detail {
 //   x: shape (d0, ..., n at axis, ..., dk); y either has x's shape (elementwise over the row)
 //   or is a reduction output (the axis dropped or kept with size 1).
 struct RowGeometry {
-  int64_t n = 0;        // row length
-  int64_t rows = 0;     // product of the other dims
-  int64_t x_step = 1;   // x stride along the axis (elements)
-  int64_t y_step = 1;   // y stride along the axis (elements; 0 for reductions)
+  int64_t n = 0;       // row length
+  int64_t rows = 0;    // product of the other dims
+  int64_t x_step = 1;  // x stride along the axis (elements)
+  int64_t y_step = 1;  // y stride along the axis (elements; 0 for reductions)
   std::vector<int64_t> dims, x_strides, y_strides;  // the other dims, outermost first
 };
 
@@ -58,12 +58,14 @@ void for_each_row(const RowGeometry& g, int64_t begin, int64_t end, Fn&& fn) {
 inline void gather(const void* src, int64_t step, int64_t n, std::size_t elem, void* dst) {
   const auto* s = static_cast<const char*>(src);
   auto* d = static_cast<char*>(dst);
-  for (int64_t i = 0; i < n; ++i) std::memcpy(d + i * elem, s + i * step * static_cast<int64_t>(elem), elem);
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(d + i * elem, s + i * step * static_cast<int64_t>(elem), elem);
 }
 inline void scatter(const void* src, int64_t n, std::size_t elem, void* dst, int64_t step) {
   const auto* s = static_cast<const char*>(src);
   auto* d = static_cast<char*>(dst);
-  for (int64_t i = 0; i < n; ++i) std::memcpy(d + i * step * static_cast<int64_t>(elem), s + i * elem, elem);
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(d + i * step * static_cast<int64_t>(elem), s + i * elem, elem);
 }
 
 // Number of threads to use for `requested`, the one thread rule of every op:
@@ -95,8 +97,7 @@ void parallel_ranges(int64_t count, int threads, void (*fn)(int64_t, int64_t, vo
 template <class Fn>
 void parallel_for(int64_t count, int threads, Fn&& fn) {
   parallel_ranges(
-      count, threads,
-      [](int64_t b, int64_t e, void* c) { (*static_cast<Fn*>(c))(b, e); },
+      count, threads, [](int64_t b, int64_t e, void* c) { (*static_cast<Fn*>(c))(b, e); },
       static_cast<void*>(&fn));
 }
 

@@ -42,9 +42,9 @@ int64_t check_tokens(const char* op, const ConstTensorView& x, const TensorView&
   const int64_t b = x.shape[0];
   if (!((tokens.rank() == 1 && tokens.shape[0] == b) ||
         (tokens.rank() == 2 && tokens.shape[0] == b))) {
-    throw Error(ErrorKind::kShapeMismatch, op, "tokens", detail::shape_str(tokens.shape),
-                "must have shape (" + std::to_string(b) + ",) or (" + std::to_string(b) +
-                    ", draws)");
+    throw Error(
+        ErrorKind::kShapeMismatch, op, "tokens", detail::shape_str(tokens.shape),
+        "must have shape (" + std::to_string(b) + ",) or (" + std::to_string(b) + ", draws)");
   }
   detail::check_no_overlap(op, x, tokens, /*allow_alias=*/false);
   return tokens.rank() == 2 ? tokens.shape[1] : 1;
@@ -64,8 +64,8 @@ void draw_row(detail::RowFilter<W>& f, const W* w, int64_t n, W w_max, const Pre
 }
 
 void sample_impl(const char* op, const char* arg, const ConstTensorView& x,
-                 const TensorView& tokens, const SamplingParams& p, uint64_t seed,
-                 uint64_t offset, bool probs) {
+                 const TensorView& tokens, const SamplingParams& p, uint64_t seed, uint64_t offset,
+                 bool probs) {
   detail::check_sampling_rows(op, arg, x);
   const int64_t draws = check_tokens(op, x, tokens);
   const int64_t rows = x.shape[0], n = x.shape[1];
@@ -75,17 +75,22 @@ void sample_impl(const char* op, const char* arg, const ConstTensorView& x,
   std::vector<int64_t> out(static_cast<std::size_t>(rows * draws));
   std::vector<RowError> errors(static_cast<std::size_t>(rows), RowError::kNone);
   const detail::RowPreparer prep(x, p, probs, seed, offset);
-  detail::parallel_for(rows, detail::sampling_threads(p.threads, rows, n), [&](int64_t b, int64_t e) {
-    RowScratch& s = detail::thread_scratch();
-    for (int64_t r = b; r < e; ++r) {
-      const PreparedRow pr = prep.prepare(r, s);
-      int64_t* o = out.data() + r * draws;
-      if (pr.error != RowError::kNone) errors[r] = pr.error;
-      else if (pr.greedy) std::fill(o, o + draws, pr.argmax);
-      else if (pr.f64) draw_row(s.fd, pr.wd, n, pr.wd_max, pr, p, r, draws, o);
-      else draw_row(s.ff, pr.wf, n, pr.wf_max, pr, p, r, draws, o);
-    }
-  });
+  detail::parallel_for(rows, detail::sampling_threads(p.threads, rows, n),
+                       [&](int64_t b, int64_t e) {
+                         RowScratch& s = detail::thread_scratch();
+                         for (int64_t r = b; r < e; ++r) {
+                           const PreparedRow pr = prep.prepare(r, s);
+                           int64_t* o = out.data() + r * draws;
+                           if (pr.error != RowError::kNone)
+                             errors[r] = pr.error;
+                           else if (pr.greedy)
+                             std::fill(o, o + draws, pr.argmax);
+                           else if (pr.f64)
+                             draw_row(s.fd, pr.wd, n, pr.wd_max, pr, p, r, draws, o);
+                           else
+                             draw_row(s.ff, pr.wf, n, pr.wf_max, pr, p, r, draws, o);
+                         }
+                       });
   detail::throw_first_row_error(op, arg, errors);
   auto* dst = static_cast<int64_t*>(tokens.data);
   for (int64_t r = 0; r < rows; ++r) {
@@ -185,16 +190,15 @@ void logprobs_slice(const T* x, int64_t len, int64_t n, int64_t offset, double m
   for (const auto& [key, id] : sel) {
     T z = x[id] - m;
     if (t != T(1)) z = z / t;
-    top.push_back({static_cast<uint64_t>(key), static_cast<int64_t>(id) + offset,
-                   static_cast<double>(z)});
+    top.push_back(
+        {static_cast<uint64_t>(key), static_cast<int64_t>(id) + offset, static_cast<double>(z)});
   }
 }
 
 // The whole row: the pieces added in order.
 template <class T>
 void logprobs_row(const T* x, int64_t len, int64_t n, double max, double temperature,
-                  const cpu::SamplingKernelTable& sk, std::vector<T>& w, int64_t* ids,
-                  double* lp) {
+                  const cpu::SamplingKernelTable& sk, std::vector<T>& w, int64_t* ids, double* lp) {
   std::vector<double> sums;
   std::vector<detail::LogprobCandidate> top;
   logprobs_slice(x, len, n, 0, max, temperature, sk, w, sums, top);
@@ -209,8 +213,8 @@ void logprobs_row(const T* x, int64_t len, int64_t n, double max, double tempera
 
 }  // namespace
 
-void sample(ConstTensorView logits, TensorView tokens, const SamplingParams& params,
-            uint64_t seed, uint64_t offset) {
+void sample(ConstTensorView logits, TensorView tokens, const SamplingParams& params, uint64_t seed,
+            uint64_t offset) {
   sample_impl("sample", "logits", logits, tokens, params, seed, offset, /*probs=*/false);
 }
 
@@ -261,34 +265,38 @@ TopLogprobs top_logprobs(ConstTensorView logits, int64_t n, double temperature, 
   res.logprobs.resize(static_cast<std::size_t>(rows * n));
   std::vector<RowError> errors(static_cast<std::size_t>(rows), RowError::kNone);
   const cpu::SamplingKernelTable& sk = cpu::sampling_kernels();
-  detail::parallel_for(rows, detail::sampling_threads(threads, rows, len), [&](int64_t b, int64_t e) {
-    RowScratch& s = detail::thread_scratch();
-    std::vector<float> xf;
-    for (int64_t r = b; r < e; ++r) {
-      const void* xr = detail::row_ptr(logits, r, s);
-      const cpu::RowRange range = sk.row_range(xr, logits.dtype, len);
-      if (range.has_nan) errors[r] = RowError::kNaN;
-      else if (range.max == kInf) errors[r] = RowError::kPosInf;
-      else if (range.max == -kInf) errors[r] = RowError::kAllNegInf;
-      if (errors[r] != RowError::kNone) continue;
-      int64_t* ids = res.ids.data() + r * n;
-      double* lp = res.logprobs.data() + r * n;
-      if (logits.dtype == DType::f64) {
-        logprobs_row(static_cast<const double*>(xr), len, n, range.max, temperature, sk, s.wd,
-                     ids, lp);
-        continue;
-      }
-      const float* xf32 = static_cast<const float*>(xr);
-      if (logits.dtype != DType::f32) {
-        xf.resize(static_cast<std::size_t>(len));
-        for (int64_t i = 0; i < len; ++i) {
-          xf[i] = static_cast<float>(detail::load_as_double(xr, logits.dtype, i));
+  detail::parallel_for(
+      rows, detail::sampling_threads(threads, rows, len), [&](int64_t b, int64_t e) {
+        RowScratch& s = detail::thread_scratch();
+        std::vector<float> xf;
+        for (int64_t r = b; r < e; ++r) {
+          const void* xr = detail::row_ptr(logits, r, s);
+          const cpu::RowRange range = sk.row_range(xr, logits.dtype, len);
+          if (range.has_nan)
+            errors[r] = RowError::kNaN;
+          else if (range.max == kInf)
+            errors[r] = RowError::kPosInf;
+          else if (range.max == -kInf)
+            errors[r] = RowError::kAllNegInf;
+          if (errors[r] != RowError::kNone) continue;
+          int64_t* ids = res.ids.data() + r * n;
+          double* lp = res.logprobs.data() + r * n;
+          if (logits.dtype == DType::f64) {
+            logprobs_row(static_cast<const double*>(xr), len, n, range.max, temperature, sk, s.wd,
+                         ids, lp);
+            continue;
+          }
+          const float* xf32 = static_cast<const float*>(xr);
+          if (logits.dtype != DType::f32) {
+            xf.resize(static_cast<std::size_t>(len));
+            for (int64_t i = 0; i < len; ++i) {
+              xf[i] = static_cast<float>(detail::load_as_double(xr, logits.dtype, i));
+            }
+            xf32 = xf.data();
+          }
+          logprobs_row(xf32, len, n, range.max, temperature, sk, s.wf, ids, lp);
         }
-        xf32 = xf.data();
-      }
-      logprobs_row(xf32, len, n, range.max, temperature, sk, s.wf, ids, lp);
-    }
-  });
+      });
   detail::throw_first_row_error(op, "logits", errors);
   return res;
 }

@@ -58,8 +58,10 @@ void for_rows(const char* op, const ConstTensorView& x, const SamplingParams& p,
                          RowScratch& s = detail::thread_scratch();
                          for (int64_t r = b; r < e; ++r) {
                            const PreparedRow pr = prep.prepare(r, s);
-                           if (pr.error != RowError::kNone) errors[r] = pr.error;
-                           else fn(r, pr, s);
+                           if (pr.error != RowError::kNone)
+                             errors[r] = pr.error;
+                           else
+                             fn(r, pr, s);
                          }
                        });
   detail::throw_first_row_error(op, "logits", errors);
@@ -101,8 +103,8 @@ void filtered_probs(ConstTensorView logits, TensorView probs, const SamplingPara
   });
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t i = 0; i < n; ++i) {
-      detail::store_from_double(probs.data, probs.dtype, r * probs.strides[0] + i * probs.strides[1],
-                                out[r * n + i]);
+      detail::store_from_double(probs.data, probs.dtype,
+                                r * probs.strides[0] + i * probs.strides[1], out[r * n + i]);
     }
   }
 }
@@ -118,9 +120,9 @@ void token_logprobs(ConstTensorView logits, ConstTensorView tokens, TensorView l
     throw Error(ErrorKind::kDTypeMismatch, op, "tokens", dtype_name(tokens.dtype), "must be i64");
   }
   if (tokens.rank() < 1 || tokens.rank() > 2 || tokens.shape[0] != rows) {
-    throw Error(ErrorKind::kShapeMismatch, op, "tokens", detail::shape_str(tokens.shape),
-                "must have shape (" + std::to_string(rows) + ",) or (" + std::to_string(rows) +
-                    ", D)");
+    throw Error(
+        ErrorKind::kShapeMismatch, op, "tokens", detail::shape_str(tokens.shape),
+        "must have shape (" + std::to_string(rows) + ",) or (" + std::to_string(rows) + ", D)");
   }
   if (mode != LogprobsMode::kRaw && mode != LogprobsMode::kProcessed) {
     throw Error(ErrorKind::kInvalidArgument, op, "mode", std::to_string(static_cast<int>(mode)),
@@ -167,14 +169,16 @@ void token_logprobs(ConstTensorView logits, ConstTensorView tokens, TensorView l
     const double log_sum = std::log((acc[0] + acc[1]) + (acc[2] + acc[3]));
     for (int64_t d = 0; d < d_count; ++d) {
       const double xt = detail::load_as_double(pr.x, pr.dtype, tok_at(r, d));
-      const double z = pr.f64 ? xt - pr.max
-                              : static_cast<double>(static_cast<float>(xt) - static_cast<float>(pr.max));
+      const double z =
+          pr.f64 ? xt - pr.max
+                 : static_cast<double>(static_cast<float>(xt) - static_cast<float>(pr.max));
       o[d] = z - log_sum;
     }
   });
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t d = 0; d < d_count; ++d) {
-      const int64_t o = r * logprobs.strides[0] + (logprobs.rank() == 2 ? d * logprobs.strides[1] : 0);
+      const int64_t o =
+          r * logprobs.strides[0] + (logprobs.rank() == 2 ? d * logprobs.strides[1] : 0);
       detail::store_from_double(logprobs.data, logprobs.dtype, o, out[r * d_count + d]);
     }
   }

@@ -59,8 +59,8 @@ void check_values(const char* op, const char* arg, const PerRow<T>& v, int64_t r
 
 // Row r's logits in the compute type with the processors applied.
 template <class T>
-const T* processed_row(const void* xr, DType dtype, int64_t n, const LogitProcessors& lp,
-                       int64_t r, std::vector<T>& buf, RowProcessor& proc) {
+const T* processed_row(const void* xr, DType dtype, int64_t n, const LogitProcessors& lp, int64_t r,
+                       std::vector<T>& buf, RowProcessor& proc) {
   buf.resize(static_cast<std::size_t>(n));
   if (dtype == DType::f32 && std::is_same_v<T, float>) {
     std::memcpy(buf.data(), xr, static_cast<std::size_t>(n) * sizeof(float));
@@ -76,8 +76,8 @@ const T* processed_row(const void* xr, DType dtype, int64_t n, const LogitProces
 // f32 temperature as the kernel divides by it: never 0 or inf, so (x - max) / t is -inf or
 // finite (-inf / t = -inf) and 0 / t = 0 at the maximum.
 float kernel_temperature(double t) {
-  return static_cast<float>(std::clamp(t, static_cast<double>(FLT_TRUE_MIN),
-                                       static_cast<double>(FLT_MAX)));
+  return static_cast<float>(
+      std::clamp(t, static_cast<double>(FLT_TRUE_MIN), static_cast<double>(FLT_MAX)));
 }
 
 // A contiguous view of row r (gathered into scratch when strided).
@@ -153,24 +153,28 @@ void check_sampling_params(const char* op, const SamplingParams& p, int64_t rows
   check_row_span(op, "seed", p.seeds, rows);
   check_row_span(op, "offset", p.offsets, rows);
   if (probs) {
-    check_values(op, "temperature", p.temperature, rows,
-                 [](double t) { return t == 0.0 || t == 1.0; },
-                 "must be 1 (temperature applies to logits; use sample) or 0 (greedy)");
+    check_values(
+        op, "temperature", p.temperature, rows, [](double t) { return t == 0.0 || t == 1.0; },
+        "must be 1 (temperature applies to logits; use sample) or 0 (greedy)");
     if (p.processors != nullptr) {
       throw Error(ErrorKind::kInvalidArgument, op, "processors", "given",
                   "logit processors apply to logits; use sample");
     }
   } else {
-    check_values(op, "temperature", p.temperature, rows,
-                 [](double t) { return t >= 0.0 && std::isfinite(t); },
-                 "must be finite and >= 0 (0 = greedy)");
+    check_values(
+        op, "temperature", p.temperature, rows,
+        [](double t) { return t >= 0.0 && std::isfinite(t); },
+        "must be finite and >= 0 (0 = greedy)");
   }
-  check_values(op, "top_k", p.top_k, rows, [](int64_t k) { return k >= -1; },
-               "must be >= 0, or -1 (0 and -1 = off)");
-  check_values(op, "top_p", p.top_p, rows, [](double v) { return v > 0.0 && v <= 1.0; },
-               "must be in (0, 1] (1 = off)");
-  check_values(op, "min_p", p.min_p, rows, [](double v) { return v >= 0.0 && v <= 1.0; },
-               "must be in [0, 1] (0 = off)");
+  check_values(
+      op, "top_k", p.top_k, rows, [](int64_t k) { return k >= -1; },
+      "must be >= 0, or -1 (0 and -1 = off)");
+  check_values(
+      op, "top_p", p.top_p, rows, [](double v) { return v > 0.0 && v <= 1.0; },
+      "must be in (0, 1] (1 = off)");
+  check_values(
+      op, "min_p", p.min_p, rows, [](double v) { return v >= 0.0 && v <= 1.0; },
+      "must be in [0, 1] (0 = off)");
   if (p.method != SamplingMethod::kInverseCdf && p.method != SamplingMethod::kGumbelMax) {
     throw Error(ErrorKind::kInvalidArgument, op, "method",
                 std::to_string(static_cast<int>(p.method)), "must be kInverseCdf or kGumbelMax");
@@ -203,11 +207,16 @@ PreparedRow RowPreparer::prepare(int64_t r, RowScratch& s, bool weights) const {
   }
   const cpu::RowRange range = sk->row_range(out.x, out.dtype, n);
   out.max = range.max;
-  if (range.has_nan) out.error = RowError::kNaN;
-  else if (range.max == kInf) out.error = RowError::kPosInf;
-  else if (probs && range.min < 0) out.error = RowError::kNegative;
-  else if (probs && range.max == 0) out.error = RowError::kAllZero;
-  else if (!probs && range.max == -kInf) out.error = RowError::kAllNegInf;
+  if (range.has_nan)
+    out.error = RowError::kNaN;
+  else if (range.max == kInf)
+    out.error = RowError::kPosInf;
+  else if (probs && range.min < 0)
+    out.error = RowError::kNegative;
+  else if (probs && range.max == 0)
+    out.error = RowError::kAllZero;
+  else if (!probs && range.max == -kInf)
+    out.error = RowError::kAllNegInf;
   if (out.error != RowError::kNone) return out;
   const double t = p->temperature[r];
   if (t == 0.0) {  // greedy: argmax, lowest id on ties; no randomness, filters irrelevant
@@ -239,7 +248,8 @@ PreparedRow RowPreparer::prepare(int64_t r, RowScratch& s, bool weights) const {
     out.wf = static_cast<const float*>(out.x);
   } else {
     s.wf.resize(static_cast<std::size_t>(n));
-    for (int64_t i = 0; i < n; ++i) s.wf[i] = static_cast<float>(load_as_double(out.x, out.dtype, i));
+    for (int64_t i = 0; i < n; ++i)
+      s.wf[i] = static_cast<float>(load_as_double(out.x, out.dtype, i));
     out.wf = s.wf.data();
   }
   return out;

@@ -41,8 +41,8 @@ int sampling_threads(int requested, int64_t rows, int64_t n);
 // One thread's row scratch.
 struct RowScratch {
   std::vector<unsigned char> gathered;
-  std::vector<float> wf, pf;    // weights, processed logits (f32)
-  std::vector<double> wd, pd;   // the same in f64
+  std::vector<float> wf, pf;   // weights, processed logits (f32)
+  std::vector<double> wd, pd;  // the same in f64
   RowFilter<float> ff;
   RowFilter<double> fd;
   RowProcessor proc;
@@ -57,9 +57,9 @@ struct PreparedRow {
   RowError error = RowError::kNone;
   bool greedy = false;
   int64_t argmax = 0;
-  const void* x = nullptr;     // the (processed) row, contiguous
-  DType dtype = DType::f32;    // its dtype (f32 or f64 after processing)
-  double max = 0;              // its maximum
+  const void* x = nullptr;   // the (processed) row, contiguous
+  DType dtype = DType::f32;  // its dtype (f32 or f64 after processing)
+  double max = 0;            // its maximum
   // Weights (w_max: their maximum): f64 rows use wd, the others wf.
   bool f64 = false;
   const float* wf = nullptr;
@@ -79,7 +79,12 @@ struct RowPreparer {
 
   RowPreparer(const ConstTensorView& x_, const SamplingParams& p_, bool probs_, uint64_t seed_,
               uint64_t offset_)
-      : x(x_), p(&p_), probs(probs_), seed(seed_), offset(offset_), k(&cpu::kernels()),
+      : x(x_),
+        p(&p_),
+        probs(probs_),
+        seed(seed_),
+        offset(offset_),
+        k(&cpu::kernels()),
         sk(&cpu::sampling_kernels()) {}
 
   // Row r (the weights are only computed when `weights`).

@@ -112,8 +112,7 @@ inline u128 scale_uniform(u128 s, uint64_t u) {
 
 // The Gumbel-max key of token `id` of weight wi > 0: log(w_i) - log(-log(u_i)) with
 // u_i = philox_open01(seed, offset, stream, id) (draw_gumbel; the vocabulary-parallel sample).
-inline double gumbel_key(double wi, uint64_t seed, uint64_t offset, uint64_t stream,
-                         uint32_t id) {
+inline double gumbel_key(double wi, uint64_t seed, uint64_t offset, uint64_t stream, uint32_t id) {
   const double u = philox_open01(seed, offset, stream, id);
   return std::log(wi) - std::log(-std::log(u));
 }
@@ -329,8 +328,8 @@ class RowFilter {
       kmin = std::min(kmin, keys_[j]);
       kmax = std::max(kmax, keys_[j]);
     }
-    u128 rem = goal;         // measure still needed inside the current candidates
-    u128 above_mass = 0;     // mass of tokens ranked above every candidate
+    u128 rem = goal;      // measure still needed inside the current candidates
+    u128 above_mass = 0;  // mass of tokens ranked above every candidate
     for (int shift = kBits - kDigitBits; shift >= 0 && kmin != kmax; shift -= kDigitBits) {
       uint32_t dcnt[kDigitBuckets] = {};
       u128 dmass[kDigitBuckets] = {};

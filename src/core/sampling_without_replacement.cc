@@ -30,7 +30,8 @@ bool top_k_of(std::vector<Cand>& c, int64_t k, int64_t* out) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   };
   const auto kk = static_cast<std::ptrdiff_t>(k);
-  if (kk < static_cast<std::ptrdiff_t>(c.size())) std::nth_element(c.begin(), c.begin() + kk, c.end(), better);
+  if (kk < static_cast<std::ptrdiff_t>(c.size()))
+    std::nth_element(c.begin(), c.begin() + kk, c.end(), better);
   std::sort(c.begin(), c.begin() + kk, better);
   for (int64_t j = 0; j < k; ++j) out[j] = c[j].second;
   return true;
@@ -70,31 +71,34 @@ void sample_without_replacement(ConstTensorView logits, TensorView tokens,
   std::vector<RowError> errors(static_cast<std::size_t>(rows), RowError::kNone);
   std::vector<int64_t> short_rows(static_cast<std::size_t>(rows), -1);  // candidates when < k
   const detail::RowPreparer prep(logits, params, /*probs=*/false, seed, offset);
-  detail::parallel_for(rows, detail::sampling_threads(params.threads, rows, n), [&](int64_t b, int64_t e) {
-    RowScratch& s = detail::thread_scratch();
-    std::vector<Cand> c;
-    for (int64_t r = b; r < e; ++r) {
-      const PreparedRow pr = prep.prepare(r, s);
-      if (pr.error != RowError::kNone) {
-        errors[r] = pr.error;
-        continue;
-      }
-      c.clear();
-      if (pr.greedy) {  // the k largest processed logits
-        for (int64_t i = 0; i < n; ++i) {
-          const double v = detail::load_as_double(pr.x, pr.dtype, i);
-          if (v > -std::numeric_limits<double>::infinity()) c.emplace_back(v, static_cast<uint32_t>(i));
-        }
-      } else if (pr.f64) {
-        s.fd.filter(pr.wd, n, pr.wd_max, detail::filter_spec(params, r));
-        gumbel_keys(s.fd, pr.wd, pr, c);
-      } else {
-        s.ff.filter(pr.wf, n, pr.wf_max, detail::filter_spec(params, r));
-        gumbel_keys(s.ff, pr.wf, pr, c);
-      }
-      if (!top_k_of(c, k, out.data() + r * k)) short_rows[r] = static_cast<int64_t>(c.size());
-    }
-  });
+  detail::parallel_for(rows, detail::sampling_threads(params.threads, rows, n),
+                       [&](int64_t b, int64_t e) {
+                         RowScratch& s = detail::thread_scratch();
+                         std::vector<Cand> c;
+                         for (int64_t r = b; r < e; ++r) {
+                           const PreparedRow pr = prep.prepare(r, s);
+                           if (pr.error != RowError::kNone) {
+                             errors[r] = pr.error;
+                             continue;
+                           }
+                           c.clear();
+                           if (pr.greedy) {  // the k largest processed logits
+                             for (int64_t i = 0; i < n; ++i) {
+                               const double v = detail::load_as_double(pr.x, pr.dtype, i);
+                               if (v > -std::numeric_limits<double>::infinity())
+                                 c.emplace_back(v, static_cast<uint32_t>(i));
+                             }
+                           } else if (pr.f64) {
+                             s.fd.filter(pr.wd, n, pr.wd_max, detail::filter_spec(params, r));
+                             gumbel_keys(s.fd, pr.wd, pr, c);
+                           } else {
+                             s.ff.filter(pr.wf, n, pr.wf_max, detail::filter_spec(params, r));
+                             gumbel_keys(s.ff, pr.wf, pr, c);
+                           }
+                           if (!top_k_of(c, k, out.data() + r * k))
+                             short_rows[r] = static_cast<int64_t>(c.size());
+                         }
+                       });
   detail::throw_first_row_error(op, "logits", errors);
   for (int64_t r = 0; r < rows; ++r) {
     if (short_rows[r] >= 0) {
@@ -106,7 +110,8 @@ void sample_without_replacement(ConstTensorView logits, TensorView tokens,
   }
   auto* dst = static_cast<int64_t*>(tokens.data);
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t j = 0; j < k; ++j) dst[r * tokens.strides[0] + j * tokens.strides[1]] = out[r * k + j];
+    for (int64_t j = 0; j < k; ++j)
+      dst[r * tokens.strides[0] + j * tokens.strides[1]] = out[r * k + j];
   }
 }
 

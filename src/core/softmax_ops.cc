@@ -25,12 +25,12 @@ using cpu::kChunkElems;
 using cpu::KernelTable;
 using cpu::RowMode;
 using cpu::Temperature;
-using detail::RowGeometry;
-using detail::RowStats;
+using detail::logsumexp_value;
 using detail::num_chunks;
 using detail::row_stats;
 using detail::row_stats_log;
-using detail::logsumexp_value;
+using detail::RowGeometry;
+using detail::RowStats;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -65,8 +65,8 @@ struct NormalizeJob {
       detail::gather(xrow, g.x_step, n, xes, buf);
       src = buf;
     }
-    void* dst = g.y_step == 1 ? static_cast<void*>(yrow)
-                              : s.ensure(s.y, static_cast<std::size_t>(n) * yes);
+    void* dst =
+        g.y_step == 1 ? static_cast<void*>(yrow) : s.ensure(s.y, static_cast<std::size_t>(n) * yes);
     const int64_t chunks = num_chunks(n);
     if (mode == RowMode::kSoftmax) {
       // Pass 1 stores exp((x - m_block) / T) in the compute type (into y itself when it has
@@ -86,8 +86,8 @@ struct NormalizeJob {
             const int64_t off = c * kChunkElems;
             k->scale_blocks(static_cast<const char*>(work) + off * static_cast<int64_t>(cs),
                             static_cast<char*>(dst) + off * static_cast<int64_t>(yes), yt,
-                            std::min(kChunkElems, n - off), bm + off / cpu::kBlockElems,
-                            st.max, temp, st.sum);
+                            std::min(kChunkElems, n - off), bm + off / cpu::kBlockElems, st.max,
+                            temp, st.sum);
           }
         });
       }
@@ -115,10 +115,10 @@ struct NormalizeJob {
 void log_path(const char* op, const KernelTable& k, const RowGeometry& g, DType xt, DType yt,
               int threads, const char* path, const char* why) {
   if (!detail::verbose_enabled()) return;
-  detail::verbose_log(op, std::string("rows=") + std::to_string(g.rows) + " n=" +
-                              std::to_string(g.n) + " " + dtype_name(xt) + "->" + dtype_name(yt) +
-                              " target=" + k.target_name + " threads=" + std::to_string(threads) +
-                              " path=" + path + " (" + why + ")");
+  detail::verbose_log(
+      op, std::string("rows=") + std::to_string(g.rows) + " n=" + std::to_string(g.n) + " " +
+              dtype_name(xt) + "->" + dtype_name(yt) + " target=" + k.target_name +
+              " threads=" + std::to_string(threads) + " path=" + path + " (" + why + ")");
 }
 
 // Fast path for many short contiguous rows with a constant row stride: whole ranges of rows go
@@ -132,8 +132,10 @@ bool run_short_rows(const KernelTable& k, const RowGeometry& g, const char* x, D
   }
   const int64_t xs = g.dims.empty() ? 0 : g.x_strides[0];
   const int64_t ys = g.dims.empty() ? 0 : g.y_strides[0];
-  log_path(reduction ? "logsumexp" : mode == RowMode::kSoftmax ? "softmax" : "log_softmax", k, g,
-           xt, yt, threads, "short-rows",
+  log_path(reduction                   ? "logsumexp"
+           : mode == RowMode::kSoftmax ? "softmax"
+                                       : "log_softmax",
+           k, g, xt, yt, threads, "short-rows",
            "contiguous rows of <= 2048 elements with a constant stride: one block per row kept "
            "in L1, batches of rows per kernel call, rows split across threads");
   const auto xes = static_cast<int64_t>(dtype_size(xt)), yes = static_cast<int64_t>(dtype_size(yt));
@@ -151,22 +153,20 @@ void run_rows(const Job& job, int threads) {
   const RowGeometry& g = job.g;
   const bool split_rows = g.rows >= threads || g.n <= 2 * kChunkElems;
   const int row_threads = split_rows ? 1 : threads;
-  log_path(job.op_name(), *job.k, g, job.xt, job.yt, threads,
-           split_rows ? "rows" : "split-row",
+  log_path(job.op_name(), *job.k, g, job.xt, job.yt, threads, split_rows ? "rows" : "split-row",
            split_rows ? (g.x_step != 1 ? "strided axis: each row gathered, then chunked online "
                                          "(max, sum) per 32768 elements, rows across threads"
                                        : "long or irregular rows: online (max, sum) per block of "
                                          "2048, fixed chunks of 32768, rows across threads")
                       : "fewer rows than threads: each row's fixed 32768-element chunks split "
                         "across threads, partials merged in chunk order");
-  const int outer = (split_rows && g.rows * std::max<int64_t>(g.n, 1) >= detail::kMinParallelElems)
-                        ? threads
-                        : 1;
+  const int outer =
+      (split_rows && g.rows * std::max<int64_t>(g.n, 1) >= detail::kMinParallelElems) ? threads : 1;
   detail::parallel_for(g.rows, outer, [&](int64_t b, int64_t e) {
     Scratch s;
     detail::for_each_row(g, b, e, [&](int64_t, int64_t xo, int64_t yo) {
-      job.row(job.x + xo * static_cast<int64_t>(job.xes), job.y + yo * static_cast<int64_t>(job.yes),
-              s, row_threads);
+      job.row(job.x + xo * static_cast<int64_t>(job.xes),
+              job.y + yo * static_cast<int64_t>(job.yes), s, row_threads);
     });
   });
 }
@@ -188,10 +188,17 @@ void normalize_op(const char* op, const ConstTensorView& x, const TensorView& y,
     return;
   }
 
-  NormalizeJob job{&cpu::kernels(), detail::make_row_geometry(x, y, axis, false),
-                   static_cast<const char*>(x.data), static_cast<char*>(y.data), x.dtype,
-                   y.dtype, dtype_size(x.dtype), dtype_size(y.dtype),
-                   temp, mode, 0};
+  NormalizeJob job{&cpu::kernels(),
+                   detail::make_row_geometry(x, y, axis, false),
+                   static_cast<const char*>(x.data),
+                   static_cast<char*>(y.data),
+                   x.dtype,
+                   y.dtype,
+                   dtype_size(x.dtype),
+                   dtype_size(y.dtype),
+                   temp,
+                   mode,
+                   0};
   if (job.g.rows == 0 || job.g.n == 0) return;
   const int threads = detail::current_exec().threads;
   job.threads = threads;
@@ -237,8 +244,10 @@ struct ReduceJob {
     for (int64_t c = 1; c < chunks && !best.is_nan; ++c) {
       if (parts[c].is_nan || parts[c].value > best.value) best = parts[c];
     }
-    if (yt == DType::i64) *reinterpret_cast<int64_t*>(yrow) = best.index;
-    else *reinterpret_cast<int32_t*>(yrow) = static_cast<int32_t>(best.index);
+    if (yt == DType::i64)
+      *reinterpret_cast<int64_t*>(yrow) = best.index;
+    else
+      *reinterpret_cast<int32_t*>(yrow) = static_cast<int32_t>(best.index);
   }
 };
 
@@ -256,8 +265,7 @@ void log_softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options,
   normalize_op("log_softmax", x, y, options, RowMode::kLogSoftmax);
 }
 
-void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& o,
-               const Context& context) {
+void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& o, const Context& context) {
   const detail::ExecScope exec_scope("logsumexp", context, o.threads);
   const char* op = "logsumexp";
   detail::check_view(op, "x", x);
@@ -269,14 +277,20 @@ void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& o,
   detail::check_no_overlap(op, x, y, /*allow_alias=*/false);
   const Temperature temp = cpu::MakeTemperature(o.temperature);
   if (x.dtype != DType::f64 && !temp.f32_ok()) {
-    detail::run_widened(x, y, [&](const ConstTensorView& xd, const TensorView& yd) {
-      logsumexp(xd, yd, o);
-    });
+    detail::run_widened(
+        x, y, [&](const ConstTensorView& xd, const TensorView& yd) { logsumexp(xd, yd, o); });
     return;
   }
-  ReduceJob job{&cpu::kernels(), detail::make_row_geometry(x, y, axis, true),
-                static_cast<const char*>(x.data), static_cast<char*>(y.data), x.dtype, y.dtype,
-                dtype_size(x.dtype), dtype_size(y.dtype), temp, false};
+  ReduceJob job{&cpu::kernels(),
+                detail::make_row_geometry(x, y, axis, true),
+                static_cast<const char*>(x.data),
+                static_cast<char*>(y.data),
+                x.dtype,
+                y.dtype,
+                dtype_size(x.dtype),
+                dtype_size(y.dtype),
+                temp,
+                false};
   if (job.g.rows == 0) return;
   const int threads = detail::current_exec().threads;
   if (run_short_rows(*job.k, job.g, job.x, job.xt, job.y, job.yt, job.temp, RowMode::kLogSumExp,
@@ -302,14 +316,21 @@ void argmax(ConstTensorView x, TensorView indices, const SoftmaxOptions& o,
                            indices.shape);
   detail::check_temperature(op, o.temperature);
   detail::check_no_overlap(op, x, indices, /*allow_alias=*/false, "indices");
-  ReduceJob job{&cpu::kernels(), detail::make_row_geometry(x, indices, axis, true),
-                static_cast<const char*>(x.data), static_cast<char*>(indices.data), x.dtype,
-                indices.dtype, dtype_size(x.dtype), dtype_size(indices.dtype), Temperature{}, true};
+  ReduceJob job{&cpu::kernels(),
+                detail::make_row_geometry(x, indices, axis, true),
+                static_cast<const char*>(x.data),
+                static_cast<char*>(indices.data),
+                x.dtype,
+                indices.dtype,
+                dtype_size(x.dtype),
+                dtype_size(indices.dtype),
+                Temperature{},
+                true};
   if (job.g.rows == 0) return;
   if (job.g.n == 0) {
-    throw Error(ErrorKind::kInvalidArgument, op, "x", "shape " + detail::shape_str(x.shape),
-                "argmax of an empty row is undefined (axis " + std::to_string(axis) +
-                    " has size 0)");
+    throw Error(
+        ErrorKind::kInvalidArgument, op, "x", "shape " + detail::shape_str(x.shape),
+        "argmax of an empty row is undefined (axis " + std::to_string(axis) + " has size 0)");
   }
   if (indices.dtype == DType::i32 && job.g.n > std::numeric_limits<int32_t>::max()) {
     throw Error(ErrorKind::kOverflow, op, "indices", "i32",
@@ -318,8 +339,7 @@ void argmax(ConstTensorView x, TensorView indices, const SoftmaxOptions& o,
   run_rows(job, detail::current_exec().threads);
 }
 
-void hardmax(ConstTensorView x, TensorView y, const SoftmaxOptions& o,
-             const Context& context) {
+void hardmax(ConstTensorView x, TensorView y, const SoftmaxOptions& o, const Context& context) {
   const detail::ExecScope exec_scope("hardmax", context, o.threads);
   const char* op = "hardmax";
   detail::check_view(op, "x", x);
@@ -353,8 +373,7 @@ void hardmax(ConstTensorView x, TensorView y, const SoftmaxOptions& o,
                        });
 }
 
-void sigmoid(ConstTensorView x, TensorView y, const ElementwiseOptions& o,
-             const Context& context) {
+void sigmoid(ConstTensorView x, TensorView y, const ElementwiseOptions& o, const Context& context) {
   const detail::ExecScope exec_scope("sigmoid", context, o.threads);
   const char* op = "sigmoid";
   detail::check_view(op, "x", x);

@@ -58,7 +58,8 @@ void sparsemax(ConstTensorView x, TensorView y, const SoftmaxOptions& options) {
   detail::check_view(op, "x", x);
   detail::check_float_dtype(op, "x", x.dtype);
   if (x.rank() < 1) {
-    throw Error(ErrorKind::kShapeMismatch, op, "x", detail::shape_str(x.shape), "must have rank >= 1");
+    throw Error(ErrorKind::kShapeMismatch, op, "x", detail::shape_str(x.shape),
+                "must have rank >= 1");
   }
   const int64_t axis = detail::normalize_axis(op, options.axis, x.rank());
   const double inv_t = detail::check_temperature(op, options.temperature);
@@ -96,7 +97,8 @@ void sparsemax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
                 std::string("must have y's dtype (") + dtype_name(y.dtype) + ")");
   }
   if (y.rank() < 1) {
-    throw Error(ErrorKind::kShapeMismatch, op, "y", detail::shape_str(y.shape), "must have rank >= 1");
+    throw Error(ErrorKind::kShapeMismatch, op, "y", detail::shape_str(y.shape),
+                "must have rank >= 1");
   }
   detail::check_same_shape(op, "dy", y.shape, dy.shape);
   const int64_t axis = detail::normalize_axis(op, options.axis, y.rank());
@@ -107,14 +109,16 @@ void sparsemax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
   detail::check_same_shape(op, "dx", y.shape, dx.shape);
   detail::check_no_overlap(op, y, dx, /*allow_alias=*/false, "dx", "y");
   detail::check_no_overlap(op, dy, dx, /*allow_alias=*/true, "dx", "dy");
-  const detail::RowGeometry gd = y.numel() == 0 ? detail::RowGeometry{}
-                                                : detail::make_row_geometry(dy, dx, axis, false);
+  const detail::RowGeometry gd =
+      y.numel() == 0 ? detail::RowGeometry{} : detail::make_row_geometry(dy, dx, axis, false);
   std::vector<int64_t> dy_off(static_cast<std::size_t>(gd.rows));
-  if (gd.rows > 0) detail::for_each_row(gd, 0, gd.rows, [&](int64_t r, int64_t o, int64_t) { dy_off[r] = o; });
+  if (gd.rows > 0)
+    detail::for_each_row(gd, 0, gd.rows, [&](int64_t r, int64_t o, int64_t) { dy_off[r] = o; });
   // Rows of (y, dx) in the same row-major order as (dy, dx): pair them by row index.
   if (y.numel() == 0) return;
   const detail::RowGeometry g = detail::make_row_geometry(y, dx, axis, false);
-  const int nt = g.rows * g.n < detail::kMinParallelElems ? 1 : detail::resolve_threads(options.threads);
+  const int nt =
+      g.rows * g.n < detail::kMinParallelElems ? 1 : detail::resolve_threads(options.threads);
   detail::parallel_for(g.rows, nt, [&](int64_t b, int64_t e) {
     detail::for_each_row(g, b, e, [&](int64_t r, int64_t yo, int64_t xo) {
       const int64_t dyo = dy_off[r];
@@ -129,7 +133,9 @@ void sparsemax_backward(ConstTensorView y, ConstTensorView dy, TensorView dx,
       const double mean = support > 0 ? sum / static_cast<double>(support) : 0.0;
       for (int64_t i = 0; i < g.n; ++i) {
         const bool in = detail::load_as_double(y.data, y.dtype, yo + i * g.x_step) > 0;
-        const double d = in ? (detail::load_as_double(dy.data, dy.dtype, dyo + i * gd.x_step) - mean) * inv_t : 0.0;
+        const double d =
+            in ? (detail::load_as_double(dy.data, dy.dtype, dyo + i * gd.x_step) - mean) * inv_t
+               : 0.0;
         detail::store_from_double(dx.data, dx.dtype, xo + i * g.y_step, d);
       }
     });

@@ -25,7 +25,8 @@ constexpr double kSumTolerance = 1e-3;
 struct Probs {
   ConstTensorView v;
   double at(int64_t b, int64_t j, int64_t i) const {
-    return detail::load_as_double(v.data, v.dtype, b * v.strides[0] + j * v.strides[1] + i * v.strides[2]);
+    return detail::load_as_double(v.data, v.dtype,
+                                  b * v.strides[0] + j * v.strides[1] + i * v.strides[2]);
   }
   // Calls fn(i, value) for every entry of row (b, j), the dtype dispatched once.
   template <class Fn>
@@ -52,8 +53,8 @@ double checked_sum(const Probs& p, int64_t b, int64_t j) {
   return bad ? -1.0 : (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
-void check_probs(const char* op, const char* arg, const ConstTensorView& v, int64_t b,
-                 int64_t r, int64_t n) {
+void check_probs(const char* op, const char* arg, const ConstTensorView& v, int64_t b, int64_t r,
+                 int64_t n) {
   detail::check_view(op, arg, v);
   if (v.dtype != DType::f32 && v.dtype != DType::f64) {
     throw Error(ErrorKind::kDTypeMismatch, op, arg, dtype_name(v.dtype), "must be f32 or f64");
@@ -89,9 +90,9 @@ struct RowOut {
 }  // namespace
 
 void speculative_verify(ConstTensorView draft_tokens, ConstTensorView draft_probs,
-                        ConstTensorView target_probs, TensorView num_accepted,
-                        TensorView tokens, uint64_t seed, uint64_t offset,
-                        std::span<const uint64_t> streams, int threads) {
+                        ConstTensorView target_probs, TensorView num_accepted, TensorView tokens,
+                        uint64_t seed, uint64_t offset, std::span<const uint64_t> streams,
+                        int threads) {
   const char* op = "speculative_verify";
   detail::check_view(op, "draft_tokens", draft_tokens);
   if (draft_tokens.dtype != DType::i64) {
@@ -117,14 +118,16 @@ void speculative_verify(ConstTensorView draft_tokens, ConstTensorView draft_prob
   check_probs(op, "target_probs", target_probs, B, k + 1, V);
   check_i64_out(op, "num_accepted", num_accepted, {B});
   check_i64_out(op, "tokens", tokens, {B, k + 1});
-  for (const auto& [in, name] : {std::pair{draft_tokens, "draft_tokens"}, {draft_probs, "draft_probs"},
+  for (const auto& [in, name] : {std::pair{draft_tokens, "draft_tokens"},
+                                 {draft_probs, "draft_probs"},
                                  {target_probs, "target_probs"}}) {
     detail::check_no_overlap(op, in, num_accepted, false, "num_accepted", name);
     detail::check_no_overlap(op, in, tokens, false, "tokens", name);
   }
   detail::check_no_overlap(op, num_accepted, tokens, false, "tokens", "num_accepted");
   if (!streams.empty() && static_cast<int64_t>(streams.size()) != B) {
-    throw Error(ErrorKind::kShapeMismatch, op, "streams", std::to_string(streams.size()) + " values",
+    throw Error(ErrorKind::kShapeMismatch, op, "streams",
+                std::to_string(streams.size()) + " values",
                 "needs one stream per row (" + std::to_string(B) + ") or none");
   }
   detail::check_threads(op, threads);
@@ -146,9 +149,11 @@ void speculative_verify(ConstTensorView draft_tokens, ConstTensorView draft_prob
 
   const Probs q{draft_probs}, p{target_probs};
   // Row sums (validated): sums[b][j] for q (j < k), then p (j <= k).
-  std::vector<double> qs(static_cast<std::size_t>(B * k)), ps(static_cast<std::size_t>(B * (k + 1)));
+  std::vector<double> qs(static_cast<std::size_t>(B * k)),
+      ps(static_cast<std::size_t>(B * (k + 1)));
   std::vector<RowOut> out(static_cast<std::size_t>(B));
-  const int nt = B * (2 * k + 1) * V < detail::kMinParallelElems ? 1 : detail::resolve_threads(threads);
+  const int nt =
+      B * (2 * k + 1) * V < detail::kMinParallelElems ? 1 : detail::resolve_threads(threads);
   detail::parallel_for(B, nt, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       for (int64_t j = 0; j < k; ++j) qs[b * k + j] = checked_sum(q, b, j);
@@ -158,10 +163,13 @@ void speculative_verify(ConstTensorView draft_tokens, ConstTensorView draft_prob
   auto check_sums = [&](const std::vector<double>& s, int64_t per, const char* name) {
     for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i) {
       if (!(std::fabs(s[i] - 1.0) <= kSumTolerance)) {
-        const std::string where = "row (" + std::to_string(i / per) + ", " + std::to_string(i % per) + ")";
-        throw Error(ErrorKind::kInvalidArgument, op, name,
-                    where + (s[i] < 0 ? " holds a negative, NaN or inf entry" : " sums to " + std::to_string(s[i])),
-                    "every row must be a probability distribution (entries >= 0, sum 1 within 1e-3)");
+        const std::string where =
+            "row (" + std::to_string(i / per) + ", " + std::to_string(i % per) + ")";
+        throw Error(
+            ErrorKind::kInvalidArgument, op, name,
+            where + (s[i] < 0 ? " holds a negative, NaN or inf entry"
+                              : " sums to " + std::to_string(s[i])),
+            "every row must be a probability distribution (entries >= 0, sum 1 within 1e-3)");
       }
     }
   };
@@ -190,15 +198,15 @@ void speculative_verify(ConstTensorView draft_tokens, ConstTensorView draft_prob
           any |= w[i] > 0;
         });
         if (!any) p.each(b, j, [&](int64_t i, double x) { w[i] = x; });
-        o.tokens.push_back(draw_from(f, w, detail::philox_u64(seed, offset, stream,
-                                                               static_cast<uint32_t>(2 * j + 1))));
+        o.tokens.push_back(draw_from(
+            f, w, detail::philox_u64(seed, offset, stream, static_cast<uint32_t>(2 * j + 1))));
         break;
       }
       o.accepted = j;
       if (j == k) {  // all accepted: the bonus token from p_k
         p.each(b, k, [&](int64_t i, double x) { w[i] = x; });
-        o.tokens.push_back(draw_from(f, w, detail::philox_u64(seed, offset, stream,
-                                                               static_cast<uint32_t>(2 * k + 1))));
+        o.tokens.push_back(draw_from(
+            f, w, detail::philox_u64(seed, offset, stream, static_cast<uint32_t>(2 * k + 1))));
       }
     }
   });

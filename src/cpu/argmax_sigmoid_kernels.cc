@@ -66,14 +66,17 @@ void SigmoidImpl(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n
     return;
   }
   VisitF32Storage(x_dtype, x, [&](auto* px) {
-    VisitF32StorageOut(y_dtype, y, [&](auto* py) { SigmoidT(hn::ScalableTag<float>(), px, py, n); });
+    VisitF32StorageOut(y_dtype, y,
+                       [&](auto* py) { SigmoidT(hn::ScalableTag<float>(), px, py, n); });
     return 0;
   });
 }
 
 ArgmaxResult ArgmaxImpl(const void* x, DType dtype, int64_t n) {
-  if (dtype == DType::f64) return ArgmaxT(hn::ScalableTag<double>(), static_cast<const double*>(x), n);
-  return VisitF32Storage(dtype, x, [&](auto* px) { return ArgmaxT(hn::ScalableTag<float>(), px, n); });
+  if (dtype == DType::f64)
+    return ArgmaxT(hn::ScalableTag<double>(), static_cast<const double*>(x), n);
+  return VisitF32Storage(dtype, x,
+                         [&](auto* px) { return ArgmaxT(hn::ScalableTag<float>(), px, n); });
 }
 
 void FillArgmaxSigmoidKernels(cpu::KernelTable* t) {

@@ -102,7 +102,8 @@ HWY_INLINE void ScoresOneQueryGroups(const float* HWY_RESTRICT qt, int64_t dd,
   HWY_ALIGN float lanes[hn::MaxLanes(d)];
   for (int g = 0; g < G; ++g) {
     hn::Store(hn::Mul(acc[g], hn::Set(d, scale)), d, lanes);
-    for (size_t u = 0; u < count[g]; ++u) st[(j0 + g * static_cast<int64_t>(N) + static_cast<int64_t>(u)) * kL] = lanes[u];
+    for (size_t u = 0; u < count[g]; ++u)
+      st[(j0 + g * static_cast<int64_t>(N) + static_cast<int64_t>(u)) * kL] = lanes[u];
   }
 }
 
@@ -125,8 +126,8 @@ void ScoresOneQuery(const float* qt, int64_t dd, const float* k, int64_t ldk, in
   }
 }
 
-void ScoresImpl(const float* qt, int64_t dd, int64_t nq, const float* k, int64_t ldk,
-                int64_t nk, float scale, float* st) {
+void ScoresImpl(const float* qt, int64_t dd, int64_t nq, const float* k, int64_t ldk, int64_t nk,
+                float scale, float* st) {
   const size_t N = hn::Lanes(DF());
   constexpr int64_t kMaxIndex = int64_t{1} << 30;
   if (nq == 1 && ldk > -kMaxIndex / kL && ldk < kMaxIndex / kL) {
@@ -155,8 +156,7 @@ void ScoresImpl(const float* qt, int64_t dd, int64_t nq, const float* k, int64_t
   }
 }
 
-void OnlineImpl(float* st, int64_t nk, int64_t nq, float* m, float* l, float* alpha,
-                float* bad) {
+void OnlineImpl(float* st, int64_t nk, int64_t nq, float* m, float* l, float* alpha, float* bad) {
   const DF d;
   const size_t N = hn::Lanes(d);
   const size_t nvec = VectorsFor(nq);
@@ -234,8 +234,8 @@ HWY_INLINE void PvNC(int nv, const float* pt, int64_t nk, size_t q0, const float
 // One query (lane 0 only, e.g. decode): the output row is kept contiguous so the value rows are
 // read as whole vectors, o[c] = o[c] * alpha + sum_j pt[j][0] * v[j][c] in order of j: lane for
 // lane the operations of PvBlock, so the bits equal those of the general path.
-void PvOneQuery(const float* pt, int64_t nk, const float* v, int64_t ldv, int64_t dv,
-                float alpha0, float* ot) {
+void PvOneQuery(const float* pt, int64_t nk, const float* v, int64_t ldv, int64_t dv, float alpha0,
+                float* ot) {
   const DF d;
   const size_t N = hn::Lanes(d);
   constexpr size_t kMaxCols = 512;  // Dv above this takes the general path
@@ -312,9 +312,8 @@ float ExpNonPosImpl(float a) {
 }
 
 const cpu::AttentionKernelTable* GetAttentionKernelTable() {
-  static const cpu::AttentionKernelTable table{hwy::TargetName(HWY_TARGET), &ScoresImpl,
-                                               &OnlineImpl, &PvImpl, &WidenImpl,
-                                               &ExpNonPosImpl};
+  static const cpu::AttentionKernelTable table{
+      hwy::TargetName(HWY_TARGET), &ScoresImpl, &OnlineImpl, &PvImpl, &WidenImpl, &ExpNonPosImpl};
   return &table;
 }
 

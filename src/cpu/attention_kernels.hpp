@@ -27,15 +27,14 @@ struct AttentionKernelTable {
   // to whole vectors; lanes past nq compute garbage from qt's zero padding, never NaN).
   //   qt: (D, kAttnLanes) f32; k: (nk, D) f32 with row stride ldk; st: (kAttnKeyTile, kAttnLanes).
   // The sum runs over d in order, one mul and one add per step.
-  void (*scores)(const float* qt, int64_t d, int64_t nq, const float* k, int64_t ldk,
-                 int64_t nk, float scale, float* st);
+  void (*scores)(const float* qt, int64_t d, int64_t nq, const float* k, int64_t ldk, int64_t nk,
+                 float scale, float* st);
   // One online-softmax step (Milakov & Gimelshein 2018) over rows j < nk of st, per lane i:
   //   bad[i] |= any st[j][i] is NaN or +inf (such entries then count as -inf);
   //   m_new = max(m, max_j st[j][i]); alpha[i] = exp(m - m_new) (0 when m = -inf, 1 when
   //   m_new = -inf); st[j][i] <- p = exp(st[j][i] - m_new) (0 when m_new = -inf);
   //   l = l * alpha + sum_j p (in order of j); m = m_new.
-  void (*online)(float* st, int64_t nk, int64_t nq, float* m, float* l, float* alpha,
-                 float* bad);
+  void (*online)(float* st, int64_t nk, int64_t nq, float* m, float* l, float* alpha, float* bad);
   // ot[c][i] = ot[c][i] * alpha[i] + sum_{j < nk} v[j * ldv + c] * pt[j][i] (in order of j),
   // for c < dv. pt: (kAttnKeyTile, kAttnLanes); v: (nk, dv) f32 with row stride ldv;
   // ot: (dv, kAttnLanes).

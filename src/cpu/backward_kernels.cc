@@ -61,8 +61,10 @@ HWY_INLINE double BlockSum(D d, const TIn* y, const TIn* dy, size_t len, Backwar
     add(k, LoadWidenN(d, dy + i + k * N, count),
         prod ? LoadWidenN(d, y + i + k * N, count) : hn::Zero(d));
   }
-  if constexpr (kComp) return FoldLanesCompensated(d, acc, comp);
-  else return static_cast<double>(FoldLanes(d, acc));
+  if constexpr (kComp)
+    return FoldLanesCompensated(d, acc, comp);
+  else
+    return static_cast<double>(FoldLanes(d, acc));
 }
 
 template <class D, typename TIn>
@@ -109,7 +111,6 @@ void ApplyT(D d, const TIn* y, const TIn* dy, TOut* dx, int64_t n, double s_d, d
   }
 }
 
-
 double RowSumImpl(const void* y, const void* dy, DType t, int64_t n, BackwardMode mode) {
   if (t == DType::f64) {
     return RowSumT(hn::ScalableTag<double>(), static_cast<const double*>(y),
@@ -124,8 +125,8 @@ double RowSumImpl(const void* y, const void* dy, DType t, int64_t n, BackwardMod
 void ApplyImpl(const void* y, const void* dy, DType t, void* dx, DType dxt, int64_t n, double s,
                double inv_t, BackwardMode mode) {
   if (t == DType::f64) {
-    ApplyT(hn::ScalableTag<double>(), static_cast<const double*>(y),
-           static_cast<const double*>(dy), static_cast<double*>(dx), n, s, inv_t, mode);
+    ApplyT(hn::ScalableTag<double>(), static_cast<const double*>(y), static_cast<const double*>(dy),
+           static_cast<double*>(dx), n, s, inv_t, mode);
     return;
   }
   VisitF32Storage(t, y, [&](auto* py) {

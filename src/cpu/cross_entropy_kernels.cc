@@ -206,10 +206,11 @@ void WriteT(D d, const TIn* x, TOut* out, int64_t n, const CeWrite& p, RowOut wh
   }
 }
 
-
 RowMaxSum RowStatsImpl(const void* x, DType t, int64_t n) {
-  if (t == DType::f64) return RowStatsT(hn::ScalableTag<double>(), static_cast<const double*>(x), n);
-  return VisitF32Storage(t, x, [&](auto* px) { return RowStatsT(hn::ScalableTag<float>(), px, n); });
+  if (t == DType::f64)
+    return RowStatsT(hn::ScalableTag<double>(), static_cast<const double*>(x), n);
+  return VisitF32Storage(t, x,
+                         [&](auto* px) { return RowStatsT(hn::ScalableTag<float>(), px, n); });
 }
 
 double ShiftedDotImpl(const void* x, DType t, const void* v, int64_t n, double shift) {
@@ -230,7 +231,8 @@ void WriteImpl(const void* x, DType t, void* out, DType ot, int64_t n, const CeW
     return;
   }
   VisitF32Storage(t, x, [&](auto* px) {
-    VisitF32StorageOut(ot, out, [&](auto* po) { WriteT(hn::ScalableTag<float>(), px, po, n, p, what); });
+    VisitF32StorageOut(ot, out,
+                       [&](auto* po) { WriteT(hn::ScalableTag<float>(), px, po, n, p, what); });
     return 0;
   });
 }

@@ -38,8 +38,7 @@ struct ChunkStats {
 // With `lo_out` the result is returned as an unevaluated pair (return value + *lo_out) accurate
 // to about 2^-59 absolute (the rounding of the series tail), for sums that cancel.
 // Plain IEEE double arithmetic with std::fma, inline: the same bits on every SIMD target.
-inline double LogPair(double s_hi, double s_lo, const double* m_minus_1,
-                      double* lo_out = nullptr) {
+inline double LogPair(double s_hi, double s_lo, const double* m_minus_1, double* lo_out = nullptr) {
   constexpr double kLn2Hi = 6.93147180369123816490e-01;  // 32 significant bits
   constexpr double kLn2Lo = 1.90821492927058770002e-10;
   double num;
@@ -230,9 +229,9 @@ const KernelTable& kernels();
 namespace detail {
 // Each kernel file fills its entries of `table` with its functions for `target` (one usable
 // target bit); kernels() assembles one table per target from them (src/cpu/kernel_table.cc).
-void fill_stats_kernels(int64_t target, KernelTable* table);       // softmax_stats_kernels.cc
-void fill_normalize_kernels(int64_t target, KernelTable* table);   // softmax_normalize_kernels.cc
-void fill_rows_kernels(int64_t target, KernelTable* table);        // softmax_rows_kernels.cc
+void fill_stats_kernels(int64_t target, KernelTable* table);      // softmax_stats_kernels.cc
+void fill_normalize_kernels(int64_t target, KernelTable* table);  // softmax_normalize_kernels.cc
+void fill_rows_kernels(int64_t target, KernelTable* table);       // softmax_rows_kernels.cc
 void fill_argmax_sigmoid_kernels(int64_t target, KernelTable* table);  // argmax_sigmoid_kernels.cc
 }  // namespace detail
 

@@ -70,8 +70,8 @@ struct ExpConsts<float> {
   // Taylor coefficients 1/k!, k = 7..2, of exp on |r| <= ln2 / 2: truncation error
   // (ln2/2)^8 / 8! < 6e-9, i.e. < 0.1 ulp of the result.
   static constexpr int kDegree = 7;
-  static constexpr float kCoeffs[] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24,
-                                      1.0f / 6,    0.5f};
+  static constexpr float kCoeffs[] = {1.0f / 5040, 1.0f / 720, 1.0f / 120,
+                                      1.0f / 24,   1.0f / 6,   0.5f};
 };
 
 template <>
@@ -81,17 +81,17 @@ struct ExpConsts<double> {
   // ln 2 = kLn2Hi + kLn2Lo (ln 2 rounded to f64, and the rest); see the f32 case.
   static constexpr double kLn2Hi = 0.6931471805599452862267639829951804131269;
   static constexpr double kLn2Lo = 2.319046813846299558417771e-17;
-  static constexpr double kMinArg = -746.0;  // exp(-746) < 2^-1075
+  static constexpr double kMinArg = -746.0;                  // exp(-746) < 2^-1075
   static constexpr double kRoundMagic = 6755399441055744.0;  // 1.5 * 2^52
   static constexpr int kMantBits = 52;
   static constexpr int kScaleOffset = 64;
   static constexpr double kScaleBack = 0x1.0p-64;
   // Taylor coefficients 1/k!, k = 13..2: truncation error (ln2/2)^14 / 14! < 5e-18.
   static constexpr int kDegree = 13;
-  static constexpr double kCoeffs[] = {
-      1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
-      1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,     1.0 / 720.0,
-      1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,        0.5};
+  static constexpr double kCoeffs[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0,
+                                       1.0 / 3628800.0,    1.0 / 362880.0,    1.0 / 40320.0,
+                                       1.0 / 5040.0,       1.0 / 720.0,       1.0 / 120.0,
+                                       1.0 / 24.0,         1.0 / 6.0,         0.5};
 };
 
 // exp(a + lo) for a <= 0 (including -inf), |lo| <= ulp(a) / 2 a correction term (pass Zero
@@ -230,14 +230,14 @@ HWY_INLINE void StoreNarrow(D d, hn::Vec<D> v, hn::TFromD<D>* p) {
 template <class D>
 HWY_INLINE void StoreNarrow(D d, hn::Vec<D> v, hwy::bfloat16_t* p) {
   const hn::Rebind<uint16_t, D> du16;
-  hn::StoreU(hn::DemoteTo(du16, hn::BitCast(hn::RebindToSigned<D>(), F32ToBF16Bits(d, v))),
-             du16, reinterpret_cast<uint16_t*>(p));
+  hn::StoreU(hn::DemoteTo(du16, hn::BitCast(hn::RebindToSigned<D>(), F32ToBF16Bits(d, v))), du16,
+             reinterpret_cast<uint16_t*>(p));
 }
 template <class D>
 HWY_INLINE void StoreNarrow(D d, hn::Vec<D> v, hwy::float16_t* p) {
   const hn::Rebind<uint16_t, D> du16;
-  hn::StoreU(hn::DemoteTo(du16, hn::BitCast(hn::RebindToSigned<D>(), F32ToF16Bits(d, v))),
-             du16, reinterpret_cast<uint16_t*>(p));
+  hn::StoreU(hn::DemoteTo(du16, hn::BitCast(hn::RebindToSigned<D>(), F32ToF16Bits(d, v))), du16,
+             reinterpret_cast<uint16_t*>(p));
 }
 
 // The one place that maps a storage DType of the f32 compute path to its element type:

@@ -69,7 +69,7 @@ void WeightsT(D d, const TIn* HWY_RESTRICT x, int64_t n_, hn::TFromD<D> max, hn:
   const auto vt = hn::Set(d, t);
   const auto zero = hn::Zero(d);
   auto one = [&](hn::Vec<D> v) {
-    auto z = hn::Sub(v, vmax);          // <= 0, or -inf
+    auto z = hn::Sub(v, vmax);                  // <= 0, or -inf
     if constexpr (kDivide) z = hn::Div(z, vt);  // IEEE division: the same on every target
     return ExpNonPositive(d, z, zero);
   };
@@ -93,7 +93,6 @@ void WeightsT(D d, const TIn* HWY_RESTRICT x, int64_t n_, hn::TFromD<D> max, hn:
   }
 }
 
-
 }  // namespace sampling_impl
 
 cpu::RowRange SamplingRowRange(const void* x, DType dtype, int64_t n) {
@@ -101,17 +100,18 @@ cpu::RowRange SamplingRowRange(const void* x, DType dtype, int64_t n) {
   if (dtype == DType::f64) {
     return si::RangeT(si::hn::ScalableTag<double>(), static_cast<const double*>(x), n);
   }
-  return VisitF32Storage(dtype, x, [&](auto* px) {
-    return si::RangeT(si::hn::ScalableTag<float>(), px, n);
-  });
+  return VisitF32Storage(dtype, x,
+                         [&](auto* px) { return si::RangeT(si::hn::ScalableTag<float>(), px, n); });
 }
 
 void SamplingWeightsF32(const void* x, DType dtype, int64_t n, float max, float t, float* w) {
   namespace si = sampling_impl;
   VisitF32Storage(dtype, x, [&](auto* px) {
     const si::hn::ScalableTag<float> d;
-    if (t != 1.0f) si::WeightsT<true>(d, px, n, max, t, w);
-    else si::WeightsT<false>(d, px, n, max, t, w);
+    if (t != 1.0f)
+      si::WeightsT<true>(d, px, n, max, t, w);
+    else
+      si::WeightsT<false>(d, px, n, max, t, w);
     return 0;
   });
 }
@@ -119,8 +119,10 @@ void SamplingWeightsF32(const void* x, DType dtype, int64_t n, float max, float 
 void SamplingWeightsF64(const double* x, int64_t n, double max, double t, double* w) {
   namespace si = sampling_impl;
   const si::hn::ScalableTag<double> d;
-  if (t != 1.0) si::WeightsT<true>(d, x, n, max, t, w);
-  else si::WeightsT<false>(d, x, n, max, t, w);
+  if (t != 1.0)
+    si::WeightsT<true>(d, x, n, max, t, w);
+  else
+    si::WeightsT<false>(d, x, n, max, t, w);
 }
 
 const cpu::SamplingKernelTable* GetSamplingKernelTable() {

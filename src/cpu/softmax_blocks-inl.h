@@ -269,15 +269,16 @@ HWY_INLINE BlockSum BlockExpSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::
   for (size_t k = 0; k < K && i + k * N < len; ++k) {
     const size_t count = HWY_MIN(N, len - i - k * N);
     hn::Vec<D> a, lo;
-    ShiftedArg<kScale>(d, LoadWidenN(d, x + i + k * N, count), neg_m, inv_hi, inv_lo, t_v, a,
-                       lo);
+    ShiftedArg<kScale>(d, LoadWidenN(d, x + i + k * N, count), neg_m, inv_hi, inv_lo, t_v, a, lo);
     const auto e = hn::IfThenElseZero(hn::FirstN(d, count), ExpNonPositive(d, a, lo));
     if (e_out) StoreNarrowN(d, kStoreArg ? a : e, e_out + i + k * N, count);
     add(k, e);
   }
   double rest;
-  if constexpr (hwy::IsSame<T, double>()) rest = FoldLanesCompensated(dd, acc, comp);
-  else rest = FoldLanes(dd, acc);
+  if constexpr (hwy::IsSame<T, double>())
+    rest = FoldLanesCompensated(dd, acc, comp);
+  else
+    rest = FoldLanes(dd, acc);
   double n_ones = 0;
   if constexpr (kSplitOnes) n_ones = static_cast<double>(hn::GetLane(hn::SumOfLanes(d, ones)));
   return BlockSum{rest, n_ones};
@@ -322,7 +323,6 @@ HWY_INLINE BlockSum BlockLogSum(D d, const TIn* HWY_RESTRICT x, size_t len, hn::
     return BlockExpSum<kScale, true, kStoreArg>(d, x, len, m, SplitInvT<T>(tp), arg_out);
   }
 }
-
 
 // The final scaling of one block of stored exps: y = e / sum. f64: a true division (one rounding;
 // the f32 path's reciprocal-then-multiply would add half an ulp to a 4-ulp budget). f32: a multiply

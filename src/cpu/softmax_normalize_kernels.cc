@@ -38,8 +38,8 @@ void ScaleBlocksImpl(const void* e, void* y, DType y_dtype, int64_t n, const dou
     return;
   }
   VisitF32StorageOut(y_dtype, y, [&](auto* py) {
-    ScaleBlocksT(hn::ScalableTag<float>(), static_cast<const float*>(e), py, n, block_max, max,
-                 t, sum);
+    ScaleBlocksT(hn::ScalableTag<float>(), static_cast<const float*>(e), py, n, block_max, max, t,
+                 sum);
   });
 }
 
@@ -48,13 +48,15 @@ void NormalizeMode(D d, const TIn* x, TOut* y, int64_t n, double max, const cpu:
                    double scale, RowMode mode) {
   WithScale<hn::TFromD<D>>(t, [&](auto s) {
     constexpr int kScale = decltype(s)::value;
-    if (mode == RowMode::kSoftmax) NormalizeT<kScale, RowMode::kSoftmax>(d, x, y, n, max, t, scale);
-    else NormalizeT<kScale, RowMode::kLogSoftmax>(d, x, y, n, max, t, scale);
+    if (mode == RowMode::kSoftmax)
+      NormalizeT<kScale, RowMode::kSoftmax>(d, x, y, n, max, t, scale);
+    else
+      NormalizeT<kScale, RowMode::kLogSoftmax>(d, x, y, n, max, t, scale);
   });
 }
 
-void NormalizeImpl(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n,
-                   double max, const cpu::Temperature& t, double scale, RowMode mode) {
+void NormalizeImpl(const void* x, DType x_dtype, void* y, DType y_dtype, int64_t n, double max,
+                   const cpu::Temperature& t, double scale, RowMode mode) {
   if (x_dtype == DType::f64) {
     NormalizeMode(hn::ScalableTag<double>(), static_cast<const double*>(x), static_cast<double*>(y),
                   n, max, t, scale, mode);

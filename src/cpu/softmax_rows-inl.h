@@ -46,8 +46,10 @@ void RowsScaledT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride,
     const bool special = has_nan || !(m > -kInf && m < kInf);
     if (mode == RowMode::kLogSumExp) {
       double v;
-      if (has_nan) v = std::numeric_limits<double>::quiet_NaN();
-      else if (!(m > -kInf && m < kInf)) v = static_cast<double>(m);
+      if (has_nan)
+        v = std::numeric_limits<double>::quiet_NaN();
+      else if (!(m > -kInf && m < kInf))
+        v = static_cast<double>(m);
       else {
         const BlockSum bs = BlockLogSum<kScale, false>(d, xr, len, m, tp, nullptr);
         v = cpu::LogSumExpOf(static_cast<double>(m), bs.ones, bs.rest, tp, kF64);
@@ -56,7 +58,8 @@ void RowsScaledT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride,
       continue;
     }
     if (special) {
-      for (size_t i = 0; i < len; ++i) StoreScalar(yr + i, std::numeric_limits<double>::quiet_NaN());
+      for (size_t i = 0; i < len; ++i)
+        StoreScalar(yr + i, std::numeric_limits<double>::quiet_NaN());
       continue;
     }
     if (mode == RowMode::kSoftmax) {
@@ -73,8 +76,8 @@ void RowsScaledT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride,
       // in L1: the same two roundings as NormalizeT, hence the same bits as the long-row path.
       // In place (y is x) the scratch is used: a near-certain row is summed twice (see
       // BlockLogSum), and the second pass must read x, not x - m.
-      const bool into_y = hwy::IsSame<TOut, T>() &&
-                          static_cast<const void*>(yr) != static_cast<const void*>(xr);
+      const bool into_y =
+          hwy::IsSame<TOut, T>() && static_cast<const void*>(yr) != static_cast<const void*>(xr);
       T* dm = into_y ? reinterpret_cast<T*>(yr) : work;
       const BlockSum bs = BlockLogSum<kUnscaled, true>(d, xr, len, m, tp, dm);
       const auto l = hn::Set(d, static_cast<T>(cpu::LogOfSum(bs.ones, bs.rest)));
@@ -87,8 +90,8 @@ void RowsScaledT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride,
 }
 
 template <class D, typename TIn, typename TOut>
-void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64_t rows,
-           int64_t n, const cpu::Temperature& tp, RowMode mode) {
+void RowsT(D d, const TIn* x, int64_t x_stride, TOut* y, int64_t y_stride, int64_t rows, int64_t n,
+           const cpu::Temperature& tp, RowMode mode) {
   WithScale<hn::TFromD<D>>(tp, [&](auto scale) {
     RowsScaledT<decltype(scale)::value>(d, x, x_stride, y, y_stride, rows, n, tp, mode);
   });
@@ -106,8 +109,8 @@ void RowsFromF32Family(const TIn* x, int64_t x_stride, void* y, DType y_dtype, i
 // Defined in softmax_rows_bf16_kernels.cc / softmax_rows_f16_kernels.cc (same targets).
 void RowsBF16In(const hwy::bfloat16_t* x, int64_t x_stride, void* y, DType y_dtype,
                 int64_t y_stride, int64_t rows, int64_t n, const cpu::Temperature& t, RowMode mode);
-void RowsF16In(const hwy::float16_t* x, int64_t x_stride, void* y, DType y_dtype,
-               int64_t y_stride, int64_t rows, int64_t n, const cpu::Temperature& t, RowMode mode);
+void RowsF16In(const hwy::float16_t* x, int64_t x_stride, void* y, DType y_dtype, int64_t y_stride,
+               int64_t rows, int64_t n, const cpu::Temperature& t, RowMode mode);
 
 }  // namespace HWY_NAMESPACE
 }  // namespace softmax

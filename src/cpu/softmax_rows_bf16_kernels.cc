@@ -13,8 +13,9 @@ HWY_BEFORE_NAMESPACE();
 namespace softmax {
 namespace HWY_NAMESPACE {
 
-void RowsBF16In(const hwy::bfloat16_t* x, int64_t x_stride, void* y, DType y_dtype, int64_t y_stride,
-                int64_t rows, int64_t n, const cpu::Temperature& t, RowMode mode) {
+void RowsBF16In(const hwy::bfloat16_t* x, int64_t x_stride, void* y, DType y_dtype,
+                int64_t y_stride, int64_t rows, int64_t n, const cpu::Temperature& t,
+                RowMode mode) {
   RowsFromF32Family(x, x_stride, y, y_dtype, y_stride, rows, n, t, mode);
 }
 

@@ -25,20 +25,21 @@ void RowsImpl(const void* x, DType x_dtype, int64_t x_stride, void* y, DType y_d
             static_cast<double*>(y), y_stride, rows, n, t, mode);
       return;
     case DType::bf16:
-      RowsBF16In(static_cast<const hwy::bfloat16_t*>(x), x_stride, y, y_dtype, y_stride, rows, n, t, mode);
+      RowsBF16In(static_cast<const hwy::bfloat16_t*>(x), x_stride, y, y_dtype, y_stride, rows, n, t,
+                 mode);
       return;
     case DType::f16:
-      RowsF16In(static_cast<const hwy::float16_t*>(x), x_stride, y, y_dtype, y_stride, rows, n, t, mode);
+      RowsF16In(static_cast<const hwy::float16_t*>(x), x_stride, y, y_dtype, y_stride, rows, n, t,
+                mode);
       return;
     default:
-      RowsFromF32Family(static_cast<const float*>(x), x_stride, y, y_dtype, y_stride, rows, n, t, mode);
+      RowsFromF32Family(static_cast<const float*>(x), x_stride, y, y_dtype, y_stride, rows, n, t,
+                        mode);
       return;
   }
 }
 
-void FillRowsKernels(cpu::KernelTable* t) {
-  t->rows = &RowsImpl;
-}
+void FillRowsKernels(cpu::KernelTable* t) { t->rows = &RowsImpl; }
 
 }  // namespace HWY_NAMESPACE
 }  // namespace softmax

@@ -63,4 +63,5 @@ inline std::size_t dispatch_index(int64_t target) {
 #define SOFTMAX_DISPATCH(FUNC, target) \
   (*(HWY_DISPATCH_TABLE(FUNC)[::softmax::cpu::dispatch_index(target)]))
 // FUNC for this thread's active target (the replacement of HWY_DYNAMIC_DISPATCH).
-#define SOFTMAX_DISPATCH_ACTIVE(FUNC) SOFTMAX_DISPATCH(FUNC, ::softmax::cpu::active_target_or_best())
+#define SOFTMAX_DISPATCH_ACTIVE(FUNC) \
+  SOFTMAX_DISPATCH(FUNC, ::softmax::cpu::active_target_or_best())

@@ -28,8 +28,8 @@ __device__ __forceinline__ Best better(Best a, Best b) {
 }
 
 template <class XS>
-__global__ void __launch_bounds__(256) argmax_kernel(const typename XS::Mem* x, int64_t xs, int n,
-                                                     int64_t* out) {
+__global__ void __launch_bounds__(256)
+    argmax_kernel(const typename XS::Mem* x, int64_t xs, int n, int64_t* out) {
   __shared__ Best warp_best[8];
   const int64_t r = blockIdx.x;
   const auto* xr = x + r * xs;
@@ -83,16 +83,20 @@ void argmax(const void* x, DType dtype, int64_t x_stride, int64_t rows, int64_t 
   const int nn = static_cast<int>(n);
   switch (dtype) {
     case DType::f64:
-      dev::argmax_kernel<num::F64><<<grid1(rows), 256, 0, st>>>(static_cast<const double*>(x), x_stride, nn, index_out);
+      dev::argmax_kernel<num::F64>
+          <<<grid1(rows), 256, 0, st>>>(static_cast<const double*>(x), x_stride, nn, index_out);
       break;
     case DType::bf16:
-      dev::argmax_kernel<num::BF16><<<grid1(rows), 256, 0, st>>>(static_cast<const uint16_t*>(x), x_stride, nn, index_out);
+      dev::argmax_kernel<num::BF16>
+          <<<grid1(rows), 256, 0, st>>>(static_cast<const uint16_t*>(x), x_stride, nn, index_out);
       break;
     case DType::f16:
-      dev::argmax_kernel<num::F16><<<grid1(rows), 256, 0, st>>>(static_cast<const uint16_t*>(x), x_stride, nn, index_out);
+      dev::argmax_kernel<num::F16>
+          <<<grid1(rows), 256, 0, st>>>(static_cast<const uint16_t*>(x), x_stride, nn, index_out);
       break;
     default:
-      dev::argmax_kernel<num::F32><<<grid1(rows), 256, 0, st>>>(static_cast<const float*>(x), x_stride, nn, index_out);
+      dev::argmax_kernel<num::F32>
+          <<<grid1(rows), 256, 0, st>>>(static_cast<const float*>(x), x_stride, nn, index_out);
       break;
   }
   check_launch("argmax");

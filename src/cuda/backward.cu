@@ -86,9 +86,10 @@ __device__ void apply_range(const typename XS::Mem* y, const typename XS::Mem* d
 
 // n <= 2048: warp w of block b handles row b * 4 + w.
 template <class XS, class DS>
-__global__ void __launch_bounds__(128) backward_warp_kernel(
-    const typename XS::Mem* y, const typename XS::Mem* dy, int64_t stride, typename DS::Mem* dx,
-    int64_t dx_stride, int64_t rows, int n, double inv_t, bool prod) {
+__global__ void __launch_bounds__(128)
+    backward_warp_kernel(const typename XS::Mem* y, const typename XS::Mem* dy, int64_t stride,
+                         typename DS::Mem* dx, int64_t dx_stride, int64_t rows, int n, double inv_t,
+                         bool prod) {
   const int64_t r = static_cast<int64_t>(blockIdx.x) * 4 + (threadIdx.x >> 5);
   if (r >= rows) return;
   const auto* yr = y + r * stride;
@@ -102,24 +103,27 @@ __global__ void __launch_bounds__(128) backward_warp_kernel(
 
 // Long rows, kernel 1: the sum of every 2048-element block (8 warps per thread block).
 template <class XS>
-__global__ void __launch_bounds__(256) backward_block_sums_kernel(
-    const typename XS::Mem* y, const typename XS::Mem* dy, int64_t stride, int64_t rows, int n,
-    int blocks, bool prod, double* sums) {
+__global__ void __launch_bounds__(256)
+    backward_block_sums_kernel(const typename XS::Mem* y, const typename XS::Mem* dy,
+                               int64_t stride, int64_t rows, int n, int blocks, bool prod,
+                               double* sums) {
   const int64_t id = static_cast<int64_t>(blockIdx.x) * 8 + (threadIdx.x >> 5);
   if (id >= rows * blocks) return;
   const int64_t r = id / blocks;
   const int b = static_cast<int>(id % blocks);
   const int64_t off = r * stride + static_cast<int64_t>(b) * kTrainBlock;
-  const double v = warp_block_dot<XS>(y + off, dy + off, min(kTrainBlock, n - b * kTrainBlock), prod);
+  const double v =
+      warp_block_dot<XS>(y + off, dy + off, min(kTrainBlock, n - b * kTrainBlock), prod);
   if ((threadIdx.x & 31) == 0) sums[id] = v;
 }
 
 // Long rows, kernel 2: each thread block merges its row's block sums in block order and writes
 // one 2048-element block of dx.
 template <class XS, class DS>
-__global__ void __launch_bounds__(256) backward_apply_kernel(
-    const typename XS::Mem* y, const typename XS::Mem* dy, int64_t stride, typename DS::Mem* dx,
-    int64_t dx_stride, int n, int blocks, const double* sums, double inv_t, bool prod) {
+__global__ void __launch_bounds__(256)
+    backward_apply_kernel(const typename XS::Mem* y, const typename XS::Mem* dy, int64_t stride,
+                          typename DS::Mem* dx, int64_t dx_stride, int n, int blocks,
+                          const double* sums, double inv_t, bool prod) {
   __shared__ double s_row;
   const int64_t id = blockIdx.x;
   const int64_t r = id / blocks;
@@ -165,7 +169,8 @@ void launch_backward(const BackwardArgs& a, const BackwardPlan& plan, void* ws, 
 }
 
 template <class XS>
-void launch_backward_dx(const BackwardArgs& a, const BackwardPlan& plan, void* ws, cudaStream_t st) {
+void launch_backward_dx(const BackwardArgs& a, const BackwardPlan& plan, void* ws,
+                        cudaStream_t st) {
   switch (a.dx_dtype) {
     case DType::bf16: return launch_backward<XS, num::BF16>(a, plan, ws, st);
     case DType::f16: return launch_backward<XS, num::F16>(a, plan, ws, st);

@@ -70,7 +70,7 @@ struct CeParams {
   const float* weight;
   int64_t ignore_index;
   double eps, z, grad_scale, normalizer;
-  int reduction;  // softmax::Reduction
+  int reduction;        // softmax::Reduction
   const double* denom;  // mean: sum of w_t over kept rows (device), else null
   double* loss_ws;      // rows
   double* loss_rows;
@@ -78,9 +78,9 @@ struct CeParams {
 };
 
 template <class XS, class GS>
-__global__ void __launch_bounds__(kCeThreads) ce_row_kernel(const typename XS::Mem* x, int64_t xs,
-                                                            typename GS::Mem* grad, int64_t gs,
-                                                            int n, CeParams p) {
+__global__ void __launch_bounds__(kCeThreads)
+    ce_row_kernel(const typename XS::Mem* x, int64_t xs, typename GS::Mem* grad, int64_t gs, int n,
+                  CeParams p) {
   using T = typename XS::Compute;
   const int64_t r = blockIdx.x;
   const auto* xr = x + r * xs;
@@ -133,10 +133,13 @@ __global__ void __launch_bounds__(kCeThreads) ce_row_kernel(const typename XS::M
   if (grad == nullptr) return;
   auto* gr = grad + r * gs;
   double g = p.grad_scale;
-  if (p.reduction == 2) g = *p.denom == 0.0 ? 0.0 : g / *p.denom;
-  else if (p.reduction == 1) g = g / p.normalizer;
+  if (p.reduction == 2)
+    g = *p.denom == 0.0 ? 0.0 : g / *p.denom;
+  else if (p.reduction == 1)
+    g = g / p.normalizer;
   if (ignored || g == 0.0) {
-    for (int i = static_cast<int>(threadIdx.x); i < n; i += kCeThreads) gr[i] = num::narrow(GS(), T(0));
+    for (int i = static_cast<int>(threadIdx.x); i < n; i += kCeThreads)
+      gr[i] = num::narrow(GS(), T(0));
     return;
   }
   const double ca = g * ((1.0 - p.eps) * wt + (p.eps / nd) * st.w + 2.0 * p.z * lse);
@@ -160,10 +163,9 @@ __global__ void __launch_bounds__(kCeThreads) ce_row_kernel(const typename XS::M
 }
 
 // D = sum of w_t over kept rows, in a fixed order (one block).
-__global__ void __launch_bounds__(1024) ce_denominator_kernel(const int64_t* targets,
-                                                              const float* weight,
-                                                              int64_t ignore_index, int64_t rows,
-                                                              int64_t n, double* out) {
+__global__ void __launch_bounds__(1024)
+    ce_denominator_kernel(const int64_t* targets, const float* weight, int64_t ignore_index,
+                          int64_t rows, int64_t n, double* out) {
   __shared__ double parts[1024];
   double s = 0.0;
   for (int64_t r = threadIdx.x; r < rows; r += 1024) {
@@ -181,9 +183,9 @@ __global__ void __launch_bounds__(1024) ce_denominator_kernel(const int64_t* tar
 }
 
 // The reduced loss: the row losses summed in a fixed order, then / D (mean) or / normalizer.
-__global__ void __launch_bounds__(1024) ce_reduce_kernel(const double* loss, int64_t rows,
-                                                         const double* denom, double normalizer,
-                                                         double* out) {
+__global__ void __launch_bounds__(1024)
+    ce_reduce_kernel(const double* loss, int64_t rows, const double* denom, double normalizer,
+                     double* out) {
   __shared__ double parts[1024];
   double s = 0.0;
   for (int64_t r = threadIdx.x; r < rows; r += 1024) s += loss[r];
@@ -193,8 +195,8 @@ __global__ void __launch_bounds__(1024) ce_reduce_kernel(const double* loss, int
     if (static_cast<int>(threadIdx.x) < w) parts[threadIdx.x] += parts[threadIdx.x + w];
     __syncthreads();
   }
-  if (threadIdx.x == 0) *out = denom ? (*denom == 0.0 ? __builtin_nan("") : parts[0] / *denom)
-                                     : parts[0] / normalizer;
+  if (threadIdx.x == 0)
+    *out = denom ? (*denom == 0.0 ? __builtin_nan("") : parts[0] / *denom) : parts[0] / normalizer;
 }
 
 }  // namespace dev
@@ -209,23 +211,34 @@ void check_ce(const CrossEntropyArgs& a) {
   const bool f64 = a.dtype == DType::f64;
   const bool f32s = a.dtype == DType::f32 || a.dtype == DType::bf16 || a.dtype == DType::f16;
   if (!f64 && !f32s) {
-    throw Error(ErrorKind::kDTypeMismatch, op, "logits", dtype_name(a.dtype), "must be f32, f64, bf16 or f16");
+    throw Error(ErrorKind::kDTypeMismatch, op, "logits", dtype_name(a.dtype),
+                "must be f32, f64, bf16 or f16");
   }
   if (a.grad != nullptr) {
     const bool ok = f64 ? a.grad_dtype == DType::f64
-                        : a.grad_dtype == DType::f32 || a.grad_dtype == DType::bf16 || a.grad_dtype == DType::f16;
-    if (!ok) throw Error(ErrorKind::kDTypeMismatch, op, "grad", dtype_name(a.grad_dtype), "must match the logits' compute type");
+                        : a.grad_dtype == DType::f32 || a.grad_dtype == DType::bf16 ||
+                              a.grad_dtype == DType::f16;
+    if (!ok)
+      throw Error(ErrorKind::kDTypeMismatch, op, "grad", dtype_name(a.grad_dtype),
+                  "must match the logits' compute type");
   }
   if (a.rows < 0 || a.rows > INT32_MAX) bad("rows", std::to_string(a.rows), "must be in [0, 2^31)");
   if (a.n < 1 || a.n > INT32_MAX) bad("n", std::to_string(a.n), "must be in [1, 2^31)");
   if (a.rows > 1 && a.stride < 0) bad("stride", std::to_string(a.stride), "must be >= 0");
-  if (a.rows > 1 && a.grad != nullptr && a.grad_stride < a.n) bad("grad_stride", std::to_string(a.grad_stride), "must be >= n");
-  if (!(a.label_smoothing >= 0.0 && a.label_smoothing <= 1.0)) bad("label_smoothing", std::to_string(a.label_smoothing), "must be in [0, 1]");
-  if (!(a.z_loss >= 0.0) || !std::isfinite(a.z_loss)) bad("z_loss", std::to_string(a.z_loss), "must be finite and >= 0");
-  if (!(a.normalizer > 0.0) || !std::isfinite(a.normalizer)) bad("normalizer", std::to_string(a.normalizer), "must be finite and > 0");
-  if (!std::isfinite(a.grad_scale)) bad("grad_scale", std::to_string(a.grad_scale), "must be finite");
-  if (a.rows > 0 && (a.logits == nullptr || a.targets == nullptr)) bad(a.logits ? "targets" : "logits", "null", "must point to device memory");
-  if (a.reduction != Reduction::kNone && a.loss_reduced == nullptr && a.grad == nullptr && a.loss_rows == nullptr) {
+  if (a.rows > 1 && a.grad != nullptr && a.grad_stride < a.n)
+    bad("grad_stride", std::to_string(a.grad_stride), "must be >= n");
+  if (!(a.label_smoothing >= 0.0 && a.label_smoothing <= 1.0))
+    bad("label_smoothing", std::to_string(a.label_smoothing), "must be in [0, 1]");
+  if (!(a.z_loss >= 0.0) || !std::isfinite(a.z_loss))
+    bad("z_loss", std::to_string(a.z_loss), "must be finite and >= 0");
+  if (!(a.normalizer > 0.0) || !std::isfinite(a.normalizer))
+    bad("normalizer", std::to_string(a.normalizer), "must be finite and > 0");
+  if (!std::isfinite(a.grad_scale))
+    bad("grad_scale", std::to_string(a.grad_scale), "must be finite");
+  if (a.rows > 0 && (a.logits == nullptr || a.targets == nullptr))
+    bad(a.logits ? "targets" : "logits", "null", "must point to device memory");
+  if (a.reduction != Reduction::kNone && a.loss_reduced == nullptr && a.grad == nullptr &&
+      a.loss_rows == nullptr) {
     bad("loss_reduced", "null", "some output must be set");
   }
 }
@@ -262,11 +275,21 @@ void cross_entropy(const CrossEntropyArgs& a, void* workspace, std::size_t works
   auto st = static_cast<cudaStream_t>(stream);
   auto* ws = static_cast<double*>(workspace);
   double* denom = ws + a.rows;
-  dev::CeParams p{a.targets, a.weight, a.ignore_index, a.label_smoothing, a.z_loss, a.grad_scale,
-                  a.normalizer, static_cast<int>(a.reduction),
-                  a.reduction == Reduction::kMean ? denom : nullptr, ws, a.loss_rows, a.lse_rows};
+  dev::CeParams p{a.targets,
+                  a.weight,
+                  a.ignore_index,
+                  a.label_smoothing,
+                  a.z_loss,
+                  a.grad_scale,
+                  a.normalizer,
+                  static_cast<int>(a.reduction),
+                  a.reduction == Reduction::kMean ? denom : nullptr,
+                  ws,
+                  a.loss_rows,
+                  a.lse_rows};
   if (a.reduction == Reduction::kMean) {
-    dev::ce_denominator_kernel<<<1, 1024, 0, st>>>(a.targets, a.weight, a.ignore_index, a.rows, a.n, denom);
+    dev::ce_denominator_kernel<<<1, 1024, 0, st>>>(a.targets, a.weight, a.ignore_index, a.rows, a.n,
+                                                   denom);
   }
   switch (a.dtype) {
     case DType::f64: launch_ce<num::F64, num::F64>(a, p, st); break;

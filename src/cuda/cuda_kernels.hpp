@@ -28,7 +28,8 @@ namespace softmax::cuda {
 
 using cpu::RowMode;
 
-// Bytes of one split-row record (chunk statistics and the 16 block maxima; src/cuda/softmax_rows.cu).
+// Bytes of one split-row record (chunk statistics and the 16 block maxima;
+// src/cuda/softmax_rows.cu).
 inline constexpr std::size_t kChunkRecordBytes = 168;
 
 // How the rows of one call are mapped onto the GPU (logged under SOFTMAX_VERBOSE=1).
@@ -72,17 +73,17 @@ struct RowsArgs {
 // The launch plan of a rows call: pure host logic (unit-tested without a GPU).
 struct RowsPlan {
   Strategy strategy = Strategy::kWarpPerRow;
-  int threads = 0;            // per block
-  int rows_per_block = 1;     // kWarpPerRow: rows handled by one block (one per warp)
-  int tile_stride = 0;        // kWarpPerRow: elements between the warps' tiles
-  int64_t row_batch = 0;      // kClusterPerRow / kSplitRow: rows per launch (grid y <= 65535)
-  int64_t chunks = 1;         // 32768-element chunks per row
-  int cluster = 1;            // kClusterPerRow: blocks per cluster (= chunks)
-  int64_t grid_x = 0;         // blocks (kSplitRow: chunks), grid_y: rows (kSplitRow)
+  int threads = 0;         // per block
+  int rows_per_block = 1;  // kWarpPerRow: rows handled by one block (one per warp)
+  int tile_stride = 0;     // kWarpPerRow: elements between the warps' tiles
+  int64_t row_batch = 0;   // kClusterPerRow / kSplitRow: rows per launch (grid y <= 65535)
+  int64_t chunks = 1;      // 32768-element chunks per row
+  int cluster = 1;         // kClusterPerRow: blocks per cluster (= chunks)
+  int64_t grid_x = 0;      // blocks (kSplitRow: chunks), grid_y: rows (kSplitRow)
   int64_t grid_y = 1;
   std::size_t smem_bytes = 0;
   std::size_t workspace_bytes = 0;
-  std::string why;            // one line for SOFTMAX_VERBOSE
+  std::string why;  // one line for SOFTMAX_VERBOSE
 };
 // Throws softmax::Error on a request the kernels do not serve (see RowsArgs).
 RowsPlan plan_rows(const RowsArgs& a, const DeviceCaps& caps);

@@ -15,9 +15,9 @@ namespace softmax::cuda {
 int max_cluster_blocks();  // softmax_rows.cu
 
 void throw_cuda(const char* op, const char* what, cudaError_t e) {
-  throw Error(ErrorKind::kUnsupported, op, std::string(what) + " failed: " +
-                                               cudaGetErrorName(e) + " (" + cudaGetErrorString(e) +
-                                               ")");
+  throw Error(
+      ErrorKind::kUnsupported, op,
+      std::string(what) + " failed: " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
 }
 
 void check_launch(const char* op) {
@@ -29,8 +29,9 @@ void check_workspace(const char* op, std::size_t need, const void* ws, std::size
   if (need == 0) return;
   if (ws == nullptr || have < need) {
     throw Error(ErrorKind::kInvalidArgument, op, "workspace_bytes", std::to_string(have),
-                "must be >= " + std::to_string(need) + " (the *_workspace_bytes query) with a "
-                "non-null workspace");
+                "must be >= " + std::to_string(need) +
+                    " (the *_workspace_bytes query) with a "
+                    "non-null workspace");
   }
 }
 

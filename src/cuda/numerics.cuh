@@ -254,18 +254,34 @@ SMX_HD uint16_t f32_to_f16(float f) {
   const uint32_t sign = b & 0x80000000u;
   const uint32_t a = b ^ sign;
   uint32_t h;
-  if (a > 0x7F800000u) h = 0x7E00u;
-  else if (a >= 0x477FF000u) h = 0x7C00u;
-  else if (a < 0x38800000u) h = bits_as<uint32_t>(bits_as<float>(a) + 0.5f) - 0x3F000000u;
-  else h = (a + 0xC8000FFFu + ((a >> 13) & 1u)) >> 13;
+  if (a > 0x7F800000u)
+    h = 0x7E00u;
+  else if (a >= 0x477FF000u)
+    h = 0x7C00u;
+  else if (a < 0x38800000u)
+    h = bits_as<uint32_t>(bits_as<float>(a) + 0.5f) - 0x3F000000u;
+  else
+    h = (a + 0xC8000FFFu + ((a >> 13) & 1u)) >> 13;
   return static_cast<uint16_t>(h | (sign >> 16));
 }
 
 // Storage tags: the element type in memory and its compute type.
-struct F32 { using Mem = float; using Compute = float; };
-struct F64 { using Mem = double; using Compute = double; };
-struct BF16 { using Mem = uint16_t; using Compute = float; };
-struct F16 { using Mem = uint16_t; using Compute = float; };
+struct F32 {
+  using Mem = float;
+  using Compute = float;
+};
+struct F64 {
+  using Mem = double;
+  using Compute = double;
+};
+struct BF16 {
+  using Mem = uint16_t;
+  using Compute = float;
+};
+struct F16 {
+  using Mem = uint16_t;
+  using Compute = float;
+};
 
 SMX_HD float widen(F32, float v) { return v; }
 SMX_HD double widen(F64, double v) { return v; }
@@ -279,6 +295,8 @@ SMX_HD uint16_t narrow(F16, float v) { return f32_to_f16(v); }
 // One output value given in f64, rounded once to f32 and then to the storage (StoreScalar).
 SMX_HD double narrow_scalar(F64, double v) { return v; }
 template <class S>
-SMX_HD typename S::Mem narrow_scalar(S s, double v) { return narrow(s, static_cast<float>(v)); }
+SMX_HD typename S::Mem narrow_scalar(S s, double v) {
+  return narrow(s, static_cast<float>(v));
+}
 
 }  // namespace softmax::cuda::num

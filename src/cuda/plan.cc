@@ -11,8 +11,8 @@
 namespace softmax::cuda {
 namespace {
 
-constexpr int64_t kBlock = cpu::kBlockElems;   // 2048
-constexpr int64_t kChunk = cpu::kChunkElems;   // 32768
+constexpr int64_t kBlock = cpu::kBlockElems;  // 2048
+constexpr int64_t kChunk = cpu::kChunkElems;  // 32768
 constexpr int64_t kMaxGridY = 65535;
 constexpr std::size_t kScratchReserve = 4096;  // static shared memory of the kernels
 
@@ -25,13 +25,14 @@ bool is_f32_storage(DType t) { return t == DType::f32 || t == DType::bf16 || t =
 // x in {f32, bf16, f16} with y in {f32, bf16, f16}, or f64 with f64.
 void check_dtypes(const char* op, const char* x_arg, DType x, const char* y_arg, DType y) {
   if (!is_f32_storage(x) && x != DType::f64) {
-    throw Error(ErrorKind::kDTypeMismatch, op, x_arg, dtype_name(x), "must be f32, f64, bf16 or f16");
+    throw Error(ErrorKind::kDTypeMismatch, op, x_arg, dtype_name(x),
+                "must be f32, f64, bf16 or f16");
   }
   const bool ok = x == DType::f64 ? y == DType::f64 : is_f32_storage(y);
   if (!ok) {
     throw Error(ErrorKind::kDTypeMismatch, op, y_arg, dtype_name(y),
-                std::string("must be ") + (x == DType::f64 ? "f64" : "f32, bf16 or f16") +
-                    " for " + x_arg + " of dtype " + dtype_name(x));
+                std::string("must be ") + (x == DType::f64 ? "f64" : "f32, bf16 or f16") + " for " +
+                    x_arg + " of dtype " + dtype_name(x));
   }
 }
 
@@ -63,7 +64,9 @@ double check_temperature(const char* op, double t) {
   return t;
 }
 
-int warps_for(int64_t n) { return static_cast<int>(std::clamp<int64_t>((n + kBlock - 1) / kBlock, 2, 16)); }
+int warps_for(int64_t n) {
+  return static_cast<int>(std::clamp<int64_t>((n + kBlock - 1) / kBlock, 2, 16));
+}
 
 }  // namespace
 
@@ -105,7 +108,8 @@ RowsPlan plan_rows(const RowsArgs& a, const DeviceCaps& caps) {
   const std::size_t cs = f64 ? 8 : 4;
   const int64_t n = a.n;
   p.chunks = n == 0 ? 1 : (n + kChunk - 1) / kChunk;
-  const auto smem_cap = static_cast<std::size_t>(std::max<int64_t>(caps.smem_optin_bytes, 48 * 1024));
+  const auto smem_cap =
+      static_cast<std::size_t>(std::max<int64_t>(caps.smem_optin_bytes, 48 * 1024));
   const std::size_t row_bytes = static_cast<std::size_t>((n + 3) / 4 * 4) * cs;
   if (n <= kBlock) {
     p.strategy = Strategy::kWarpPerRow;
@@ -120,7 +124,9 @@ RowsPlan plan_rows(const RowsArgs& a, const DeviceCaps& caps) {
     p.threads = 32 * warps_for(n);
     p.grid_x = a.rows;
     p.smem_bytes = row_bytes;
-    p.why = "one chunk (<= 32768 elements): one block per row, the row in shared memory, one warp per 2048-element block";
+    p.why =
+        "one chunk (<= 32768 elements): one block per row, the row in shared memory, one warp per "
+        "2048-element block";
   } else if (!f64 && caps.sm_major >= 9 && p.chunks <= caps.max_cluster) {
     p.strategy = Strategy::kClusterPerRow;
     p.threads = 512;
@@ -179,8 +185,9 @@ BackwardPlan plan_backward(const BackwardArgs& a, const DeviceCaps& caps) {
     p.threads = 256;
     p.grid_x = a.rows * p.blocks;  // kernel 1: one warp per block, 8 per thread block
     p.workspace_bytes = work ? static_cast<std::size_t>(a.rows * p.blocks) * sizeof(double) : 0;
-    p.why = "long rows: block sums to the workspace, then a kernel merges them in block order "
-            "and writes dx (two reads)";
+    p.why =
+        "long rows: block sums to the workspace, then a kernel merges them in block order "
+        "and writes dx (two reads)";
   }
   return p;
 }

@@ -19,10 +19,9 @@ constexpr int kWarpRowsPerBlock = 4;
 
 // kWarpPerRow: warp w of block b handles row b * 4 + w (n <= 2048).
 template <class XS, class YS>
-__global__ void __launch_bounds__(128) rows_warp_kernel(const typename XS::Mem* x, int64_t xs,
-                                                        typename YS::Mem* y, int64_t ys,
-                                                        int64_t rows, int n, int tile_stride,
-                                                        RowParams p) {
+__global__ void __launch_bounds__(128)
+    rows_warp_kernel(const typename XS::Mem* x, int64_t xs, typename YS::Mem* y, int64_t ys,
+                     int64_t rows, int n, int tile_stride, RowParams p) {
   using C = typename XS::Compute;
   __shared__ ChunkScratch scratch[kWarpRowsPerBlock];
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -37,9 +36,9 @@ __global__ void __launch_bounds__(128) rows_warp_kernel(const typename XS::Mem* 
 
 // kCtaPerRow: block b handles row b, the whole row in shared memory.
 template <class XS, class YS>
-__global__ void __launch_bounds__(512) rows_cta_kernel(const typename XS::Mem* x, int64_t xs,
-                                                       typename YS::Mem* y, int64_t ys, int n,
-                                                       RowParams p) {
+__global__ void __launch_bounds__(512)
+    rows_cta_kernel(const typename XS::Mem* x, int64_t xs, typename YS::Mem* y, int64_t ys, int n,
+                    RowParams p) {
   using C = typename XS::Compute;
   __shared__ ChunkScratch scratch;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -54,9 +53,9 @@ __global__ void __launch_bounds__(512) rows_cta_kernel(const typename XS::Mem* x
 // partials are read from every block of the cluster (distributed shared memory) and merged in
 // chunk order by each block, so all blocks agree on the row statistics.
 template <class XS, class YS>
-__global__ void __launch_bounds__(512) rows_cluster_kernel(const typename XS::Mem* x,
-                                                           int64_t xs, typename YS::Mem* y,
-                                                           int64_t ys, int n, RowParams p) {
+__global__ void __launch_bounds__(512)
+    rows_cluster_kernel(const typename XS::Mem* x, int64_t xs, typename YS::Mem* y, int64_t ys,
+                        int n, RowParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // clusters: sm_90 (never launched on sm_80)
   __shared__ ChunkScratch scratch;
   __shared__ ChunkStatsD published[2];  // pass 1 (plain), pass 2 (near-certain log rows)
@@ -113,8 +112,8 @@ __device__ ChunkStatsD merge_records(const ChunkRecord* recs, int chunks, const 
 
 // Chunk maxima (f64 rows find the row max first, as the CPU does).
 template <class XS>
-__global__ void __launch_bounds__(512) split_max_kernel(const typename XS::Mem* x, int64_t xs,
-                                                        int n, ChunkRecord* out) {
+__global__ void __launch_bounds__(512)
+    split_max_kernel(const typename XS::Mem* x, int64_t xs, int n, ChunkRecord* out) {
   __shared__ ChunkScratch scratch;
   const int c = blockIdx.x, chunks = gridDim.x;
   const int64_t r = blockIdx.y;
@@ -144,10 +143,9 @@ __global__ void __launch_bounds__(512) split_max_kernel(const typename XS::Mem* 
 // Chunk statistics. pass 0: plain (f32 online; f64 relative to the row max from `prev`, the
 // split_max records); pass 1: the f64 split sum of near-certain f32 log rows (others skip).
 template <class XS, class S, bool kSplitOnes>
-__global__ void __launch_bounds__(512) split_stats_kernel(const typename XS::Mem* x, int64_t xs,
-                                                          int n, const ChunkRecord* prev,
-                                                          ChunkRecord* out, int pass,
-                                                          RowParams p) {
+__global__ void __launch_bounds__(512)
+    split_stats_kernel(const typename XS::Mem* x, int64_t xs, int n, const ChunkRecord* prev,
+                       ChunkRecord* out, int pass, RowParams p) {
   __shared__ ChunkScratch scratch;
   const int c = blockIdx.x, chunks = gridDim.x;
   const int64_t r = blockIdx.y;
@@ -161,18 +159,17 @@ __global__ void __launch_bounds__(512) split_stats_kernel(const typename XS::Mem
     known = row.max;
   }
   chunk_stats<S, kSplitOnes>(BlockGroup{}, src, len, known, inv_t<S>(p), p.it64, false, scratch);
-  if (threadIdx.x < kBlocksPerChunk) out[r * chunks + c].mrun[threadIdx.x] = scratch.mrun[threadIdx.x];
+  if (threadIdx.x < kBlocksPerChunk)
+    out[r * chunks + c].mrun[threadIdx.x] = scratch.mrun[threadIdx.x];
   if (threadIdx.x == 0) out[r * chunks + c].stats = scratch.stats;
 }
 
 // y of one chunk (grid: chunks x rows), or the logsumexp of a row (grid 1 x rows).
 template <class XS, class YS>
-__global__ void __launch_bounds__(512) split_write_kernel(const typename XS::Mem* x, int64_t xs,
-                                                          typename YS::Mem* y, int64_t ys,
-                                                          int n, int chunks,
-                                                          const ChunkRecord* plain,
-                                                          const ChunkRecord* split,
-                                                          bool f64_row, RowParams p) {
+__global__ void __launch_bounds__(512)
+    split_write_kernel(const typename XS::Mem* x, int64_t xs, typename YS::Mem* y, int64_t ys,
+                       int n, int chunks, const ChunkRecord* plain, const ChunkRecord* split,
+                       bool f64_row, RowParams p) {
   using C = typename XS::Compute;
   __shared__ ChunkScratch scratch;
   const int c = blockIdx.x;
@@ -260,8 +257,8 @@ void launch_long_rows(const RowsArgs& a, const RowsPlan& plan, const dev::RowPar
       auto k = dev::rows_cluster_kernel<XS, YS>;
       set_smem(k, smem);
       allow_big_clusters(k);
-      launch_cluster(k, grid, plan.threads, smem, plan.cluster, st, x, a.x_stride, y, a.y_stride,
-                     n, p);
+      launch_cluster(k, grid, plan.threads, smem, plan.cluster, st, x, a.x_stride, y, a.y_stride, n,
+                     p);
     }
     return;
   }
@@ -286,8 +283,8 @@ void launch_long_rows(const RowsArgs& a, const RowsPlan& plan, const dev::RowPar
   }
   const dim3 wgrid(a.mode == RowMode::kLogSumExp ? 1u : static_cast<unsigned>(chunks),
                    static_cast<unsigned>(rows));
-  dev::split_write_kernel<XS, YS><<<wgrid, plan.threads, 0, st>>>(
-      x, a.x_stride, y, a.y_stride, n, chunks, plain, split, kF64, p);
+  dev::split_write_kernel<XS, YS><<<wgrid, plan.threads, 0, st>>>(x, a.x_stride, y, a.y_stride, n,
+                                                                  chunks, plain, split, kF64, p);
 }
 
 template <class XS, class YS>

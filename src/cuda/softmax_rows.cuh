@@ -43,9 +43,13 @@ struct RowParams {
 template <class C>
 __device__ __forceinline__ const InvT<C>& inv_t(const RowParams& p);
 template <>
-__device__ __forceinline__ const InvT<float>& inv_t<float>(const RowParams& p) { return p.it32; }
+__device__ __forceinline__ const InvT<float>& inv_t<float>(const RowParams& p) {
+  return p.it32;
+}
 template <>
-__device__ __forceinline__ const InvT<double>& inv_t<double>(const RowParams& p) { return p.it64; }
+__device__ __forceinline__ const InvT<double>& inv_t<double>(const RowParams& p) {
+  return p.it64;
+}
 
 // Scratch of one chunk in shared memory (per chunk group).
 struct ChunkScratch {
@@ -280,9 +284,8 @@ __device__ ChunkStatsD merge_chunks(Get part, int count, const InvT<double>& it6
 // Writes one chunk's y from its shared-memory tile. softmax: the tile holds the exps (when
 // have_e) or x (recomputed here); log_softmax: the tile holds x. `row` is the merged row.
 template <class YS, class G, class Src>
-__device__ void write_chunk(G g, Src xs, int len, const ChunkScratch& s,
-                            const ChunkStatsD& row, double log_sum, bool have_e,
-                            const RowParams& p, typename YS::Mem* y) {
+__device__ void write_chunk(G g, Src xs, int len, const ChunkScratch& s, const ChunkStatsD& row,
+                            double log_sum, bool have_e, const RowParams& p, typename YS::Mem* y) {
   using C = typename Src::Value;
   const InvT<C>& it = inv_t<C>(p);
   const int tid = g.warp() * 32 + lane_id();
@@ -307,8 +310,10 @@ __device__ void write_chunk(G g, Src xs, int len, const ChunkScratch& s,
       }
       const double rescale = mb == row.max ? 1.0 : num::exp_diff(mb, row.max, p.it64);
       C v;
-      if (sizeof(C) == 8 && rescale == 1.0) v = e / static_cast<C>(row.sum);
-      else v = e * static_cast<C>(rescale / row.sum);
+      if (sizeof(C) == 8 && rescale == 1.0)
+        v = e / static_cast<C>(row.sum);
+      else
+        v = e * static_cast<C>(rescale / row.sum);
       y[i] = num::narrow(YS(), v);
     }
     return;
@@ -358,9 +363,12 @@ __device__ ChunkStatsD one_chunk_row_stats(G g, Src tile, int n, ChunkScratch& s
 template <class YS, class C>
 __device__ typename YS::Mem logsumexp_value(const ChunkStatsD& row, const RowParams& p) {
   double v;
-  if (row.has_nan) v = __builtin_nan("");
-  else if (!(row.max > -kInf && row.max < kInf)) v = row.max;
-  else v = num::logsumexp_of(row.max, row.ones, row.rest, p.t, sizeof(C) == 8);
+  if (row.has_nan)
+    v = __builtin_nan("");
+  else if (!(row.max > -kInf && row.max < kInf))
+    v = row.max;
+  else
+    v = num::logsumexp_of(row.max, row.ones, row.rest, p.t, sizeof(C) == 8);
   return num::narrow_scalar(YS(), v);
 }
 
@@ -374,7 +382,8 @@ __device__ void one_chunk_row(G g, C* tile, int n, ChunkScratch& s, const RowPar
     if (g.leader()) y[0] = logsumexp_value<YS, C>(row, p);
     return;
   }
-  const double log_sum = p.mode == 1 && !row_special(row) ? num::log_of_sum(row.ones, row.rest) : 0.0;
+  const double log_sum =
+      p.mode == 1 && !row_special(row) ? num::log_of_sum(row.ones, row.rest) : 0.0;
   write_chunk<YS>(g, src, n, s, row, log_sum, p.mode == 0, p, y);
 }
 

@@ -91,7 +91,7 @@ std::string rank_str(int r, int size) {
 std::string without_prefix(const char* msg, const char* op) {
   const std::string prefix = std::string("softmax::") + op + ": ";
   return std::strncmp(msg, prefix.c_str(), prefix.size()) == 0 ? std::string(msg + prefix.size())
-                                                              : std::string(msg);
+                                                               : std::string(msg);
 }
 
 // A key's value as the user wrote it: a dtype's name, a float, set / not set, a reduction.
@@ -107,16 +107,14 @@ std::string key_str(KeyKind kind, int64_t v) {
       const auto res = std::to_chars(buf, buf + sizeof buf, d);  // shortest round trip
       return std::string(buf, res.ptr);
     }
-    case KeyKind::kFlag:
-      return v != 0 ? "set" : "not set";
+    case KeyKind::kFlag: return v != 0 ? "set" : "not set";
     case KeyKind::kReduction:
-      return v == static_cast<int64_t>(Reduction::kNone)  ? "none"
-             : v == static_cast<int64_t>(Reduction::kSum) ? "sum"
+      return v == static_cast<int64_t>(Reduction::kNone)   ? "none"
+             : v == static_cast<int64_t>(Reduction::kSum)  ? "sum"
              : v == static_cast<int64_t>(Reduction::kMean) ? "mean"
                                                            : std::to_string(v);
     case KeyKind::kHash:
-    case KeyKind::kInt:
-      break;
+    case KeyKind::kInt: break;
   }
   return std::to_string(v);
 }
@@ -127,7 +125,7 @@ std::string key_str(KeyKind kind, int64_t v) {
 static std::string shard_end_str(const Shard& s) {
   int64_t e = 0;
   return __builtin_add_overflow(s.offset, s.size, &e) ? std::string("beyond int64")
-                                                       : std::to_string(e);
+                                                      : std::to_string(e);
 }
 
 Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()>& check) {
@@ -158,7 +156,8 @@ Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()
   for (int r = 0; r < size; ++r) {
     if (all[r].failed) {
       all[r].msg[kMsgBytes - 1] = '\0';
-      fail(op, static_cast<ErrorKind>(all[r].kind), rank_str(r, size) + ": " + without_prefix(all[r].msg, op));
+      fail(op, static_cast<ErrorKind>(all[r].kind),
+           rank_str(r, size) + ": " + without_prefix(all[r].msg, op));
     }
   }
   // The same op on every rank (its name travels in msg of a passing record), then the same keys.
@@ -166,8 +165,8 @@ Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()
     all[r].msg[kMsgBytes - 1] = '\0';
     if (std::strcmp(all[r].msg, all[0].msg) != 0) {
       fail(op, ErrorKind::kInvalidArgument,
-           rank_str(r, size) + " calls softmax::" + all[r].msg + " where rank 0 calls softmax::" +
-               all[0].msg + ": every rank must call the same op");
+           rank_str(r, size) + " calls softmax::" + all[r].msg +
+               " where rank 0 calls softmax::" + all[0].msg + ": every rank must call the same op");
     }
   }
   for (int r = 1; r < size; ++r) {
@@ -177,20 +176,22 @@ Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()
     for (int64_t i = 0; i < common; ++i) {
       if (a.key[i] == b.key[i]) continue;
       const auto k = static_cast<std::size_t>(i);
-      const std::string what = k < info.key_names.size() ? info.key_names[k] : "argument " + std::to_string(i);
+      const std::string what =
+          k < info.key_names.size() ? info.key_names[k] : "argument " + std::to_string(i);
       const KeyKind kind = k < info.key_kinds.size() ? info.key_kinds[k] : KeyKind::kInt;
-      const std::string detail =
-          kind == KeyKind::kHash
-              ? rank_str(r, size) + "'s " + what + " differs from rank 0's"
-              : rank_str(r, size) + " has " + what + " = " + key_str(kind, b.key[i]) +
-                    " where rank 0 has " + key_str(kind, a.key[i]);
+      const std::string detail = kind == KeyKind::kHash
+                                     ? rank_str(r, size) + "'s " + what + " differs from rank 0's"
+                                     : rank_str(r, size) + " has " + what + " = " +
+                                           key_str(kind, b.key[i]) + " where rank 0 has " +
+                                           key_str(kind, a.key[i]);
       fail(op, ErrorKind::kShapeMismatch,
            detail + ": every rank's arguments must agree except along the class axis");
     }
     if (a.key_len != b.key_len) {  // not reached while each op's keys follow from the earlier ones
       fail(op, ErrorKind::kShapeMismatch,
-           rank_str(r, size) + " passes " + std::to_string(b.key_len) + " values to agree on where rank 0 passes " +
-               std::to_string(a.key_len) + ": every rank's arguments must agree except along the class axis");
+           rank_str(r, size) + " passes " + std::to_string(b.key_len) +
+               " values to agree on where rank 0 passes " + std::to_string(a.key_len) +
+               ": every rank's arguments must agree except along the class axis");
     }
   }
   // Shards: tile [0, V).
@@ -209,16 +210,15 @@ Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()
   for (int r : L.order) {
     if (L.shards[r].offset != end) {
       const std::string where =
-          prev < 0 ? std::string("class 0")
-                   : "class " + std::to_string(end) + ", where " + rank_str(prev, size) +
-                         "'s shard [" + std::to_string(L.shards[prev].offset) + ", " +
-                         std::to_string(end) + ") ends";
+          prev < 0
+              ? std::string("class 0")
+              : "class " + std::to_string(end) + ", where " + rank_str(prev, size) + "'s shard [" +
+                    std::to_string(L.shards[prev].offset) + ", " + std::to_string(end) + ") ends";
       fail(op, ErrorKind::kShapeMismatch,
            rank_str(r, size) + "'s shard [" + std::to_string(L.shards[r].offset) + ", " +
                shard_end_str(L.shards[r]) + ") " +
                (L.shards[r].offset < end ? "overlaps the classes before it" : "leaves a gap") +
-               ": the next shard must start at " + where +
-               " (shards must tile [0, V) exactly)");
+               ": the next shard must start at " + where + " (shards must tile [0, V) exactly)");
     }
     if (__builtin_add_overflow(end, L.shards[r].size, &end)) {
       fail(op, ErrorKind::kOverflow,
@@ -253,7 +253,8 @@ void agree_ok(Communicator& comm, const char* op, bool ok, ErrorKind kind,
   for (int r = 0; r < size; ++r) {
     if (all[r].failed) {
       all[r].msg[kMsgBytes - 1] = '\0';
-      fail(op, static_cast<ErrorKind>(all[r].kind), rank_str(r, size) + ": " + without_prefix(all[r].msg, op));
+      fail(op, static_cast<ErrorKind>(all[r].kind),
+           rank_str(r, size) + ": " + without_prefix(all[r].msg, op));
     }
   }
 }
@@ -268,7 +269,7 @@ void Hash::add_view(const ConstTensorView& v) {
     }
     if (v.dtype == DType::i64 || v.dtype == DType::i32) {
       add(static_cast<uint64_t>(v.dtype == DType::i64 ? static_cast<const int64_t*>(v.data)[off]
-                                                       : static_cast<const int32_t*>(v.data)[off]));
+                                                      : static_cast<const int32_t*>(v.data)[off]));
     } else {
       const double d = load_as_double(v.data, v.dtype, off);
       uint64_t b;
@@ -294,8 +295,7 @@ void Hash::add_bytes(const void* p, std::size_t n) {
   add(n);
 }
 
-void all_reduce_sum(Communicator& comm, const std::vector<int>& order, float* data,
-                    std::size_t n) {
+void all_reduce_sum(Communicator& comm, const std::vector<int>& order, float* data, std::size_t n) {
   const int R = comm.size(), me = comm.rank();
   if (R == 1) return;
   // Slice q of the n elements: [n q / R, n (q + 1) / R).
@@ -348,9 +348,7 @@ void add_loss_option_keys(LocalInfo& info, const CrossEntropyOptions& o) {
 namespace softmax::dist {
 
 void fail_op(Communicator& comm, const char* op, const std::string& what, ErrorKind kind) {
-  detail::dist::agree(comm, op, [&]() -> detail::dist::LocalInfo {
-    throw Error(kind, op, what);
-  });
+  detail::dist::agree(comm, op, [&]() -> detail::dist::LocalInfo { throw Error(kind, op, what); });
   // agree() throws on every rank when one fails; not reached.
   throw Error(ErrorKind::kUnsupported, op, "fail_op: the agreement did not fail");
 }

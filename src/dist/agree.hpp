@@ -25,9 +25,9 @@ enum class KeyKind : uint8_t { kInt, kDType, kDouble, kHash, kFlag, kReduction }
 
 // What a rank's validation reports when it passes.
 struct LocalInfo {
-  int64_t offset = 0;            // class_offset
-  int64_t n = 0;                 // classes in this rank's shard
-  std::vector<int64_t> key;      // values that must be equal on every rank (shape, dtypes, ...)
+  int64_t offset = 0;        // class_offset
+  int64_t n = 0;             // classes in this rank's shard
+  std::vector<int64_t> key;  // values that must be equal on every rank (shape, dtypes, ...)
   std::vector<std::string> key_names;  // what each key entry is, for the error message
   std::vector<KeyKind> key_kinds;      // how to show each entry
   void add(const std::string& name, int64_t v, KeyKind kind = KeyKind::kInt) {
@@ -35,7 +35,9 @@ struct LocalInfo {
     key_names.push_back(name);
     key_kinds.push_back(kind);
   }
-  void add_dtype(const std::string& name, DType t) { add(name, static_cast<int64_t>(t), KeyKind::kDType); }
+  void add_dtype(const std::string& name, DType t) {
+    add(name, static_cast<int64_t>(t), KeyKind::kDType);
+  }
   void add_flag(const std::string& name, bool set) { add(name, set ? 1 : 0, KeyKind::kFlag); }
   void add_double(const std::string& name, double v);  // compared bit for bit
   void add_hash(const std::string& name, int64_t h) { add(name, h, KeyKind::kHash); }
@@ -48,11 +50,11 @@ void add_loss_option_keys(LocalInfo& info, const CrossEntropyOptions& o);
 
 // The agreed layout.
 struct Layout {
-  int64_t vocab = 0;               // V: the classes of all shards
-  std::vector<Shard> shards;       // per rank, in rank order
-  std::vector<int> order;          // ranks with a non-empty shard, by offset
+  int64_t vocab = 0;          // V: the classes of all shards
+  std::vector<Shard> shards;  // per rank, in rank order
+  std::vector<int> order;     // ranks with a non-empty shard, by offset
   // Partial counts per rank for `chunks_of(n)` chunks per row.
-  std::vector<int64_t> chunks;     // per rank: chunks of its shard (0 for an empty shard)
+  std::vector<int64_t> chunks;  // per rank: chunks of its shard (0 for an empty shard)
 };
 
 // Maximum number of key entries.
@@ -65,8 +67,7 @@ Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()
 
 // Throws the same softmax::Error on every rank unless `ok` holds on every rank (one
 // all-gather); `what` is this rank's message when !ok.
-void agree_ok(Communicator& comm, const char* op, bool ok, ErrorKind kind,
-              const std::string& what);
+void agree_ok(Communicator& comm, const char* op, bool ok, ErrorKind kind, const std::string& what);
 
 // The statistics of every row as the single-process row_stats / row_stats_log compute them,
 // from this rank's rows (xrows: n contiguous classes each) and every other rank's partials
@@ -100,7 +101,6 @@ struct Hash {
 // ranks by class offset, then the ranks not in it in rank order) in f64 and rounded once: the
 // same bits on every rank. A reduce-scatter (all_to_all of n / R slices) then an all-gather of
 // the summed slices: 2 collectives, 2 (R - 1) / R * 4n bytes sent per rank. Collective.
-void all_reduce_sum(Communicator& comm, const std::vector<int>& order, float* data,
-                    std::size_t n);
+void all_reduce_sum(Communicator& comm, const std::vector<int>& order, float* data, std::size_t n);
 
 }  // namespace softmax::detail::dist

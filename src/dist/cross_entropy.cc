@@ -29,7 +29,6 @@ using softmax::detail::dist::Hash;
 using softmax::detail::dist::Layout;
 using softmax::detail::dist::LocalInfo;
 
-
 // What travels in the second all-gather, per row: the target's logit from the rank that holds
 // it; per chunk of this rank: the label-smoothing / soft-target dot and the soft-target sum.
 struct WireTarget {
@@ -66,9 +65,9 @@ void run(Communicator& comm, const Layout& lay, LossJob& job, int threads) {
     }
   }
   // 1. log_softmax's statistics of every row (one all-gather, as dist::log_softmax).
-  const std::vector<softmax::detail::RowStats> st = softmax::detail::dist::all_row_stats(
-      comm, lay, xr, n, xt, cpu::Temperature{}, cpu::RowMode::kLogSoftmax, threads, nullptr,
-      nullptr);
+  const std::vector<softmax::detail::RowStats> st =
+      softmax::detail::dist::all_row_stats(comm, lay, xr, n, xt, cpu::Temperature{},
+                                           cpu::RowMode::kLogSoftmax, threads, nullptr, nullptr);
   // 2. The target logits and per-chunk sums (one all-gather).
   std::vector<CT> wct;
   if (job.has_w) wct.assign(job.w.begin(), job.w.end());
@@ -77,42 +76,45 @@ void run(Communicator& comm, const Layout& lay, LossJob& job, int threads) {
   std::vector<WireTarget> tl(job.soft ? 0 : static_cast<std::size_t>(rows));
   std::vector<WireChunk> cl(dots ? static_cast<std::size_t>(rows * mine) : 0);
   std::vector<std::vector<CT>> v(job.soft ? static_cast<std::size_t>(rows) : 0);
-  softmax::detail::parallel_for(rows, rows * n >= softmax::detail::kMinParallelElems ? threads : 1,
-                                [&](int64_t b, int64_t e) {
-    std::vector<double> sums;
-    for (int64_t r = b; r < e; ++r) {
-      const int64_t t = job.soft ? -1 : job.hard[static_cast<std::size_t>(r)];
-      const bool kept = job.soft || t != job.ignore_index;
-      if (!job.soft) {
-        const bool own = kept && t >= job.offset && t < job.offset + n;
-        tl[r] = WireTarget{own ? softmax::detail::load_as_double(xr[r], xt, t - job.offset) : 0.0,
+  softmax::detail::parallel_for(
+      rows, rows * n >= softmax::detail::kMinParallelElems ? threads : 1,
+      [&](int64_t b, int64_t e) {
+        std::vector<double> sums;
+        for (int64_t r = b; r < e; ++r) {
+          const int64_t t = job.soft ? -1 : job.hard[static_cast<std::size_t>(r)];
+          const bool kept = job.soft || t != job.ignore_index;
+          if (!job.soft) {
+            const bool own = kept && t >= job.offset && t < job.offset + n;
+            tl[r] =
+                WireTarget{own ? softmax::detail::load_as_double(xr[r], xt, t - job.offset) : 0.0,
                            own ? 1.0 : 0.0};
-      }
-      if (job.soft) softmax::detail::soft_weights(job, r, v[r], sums);
-      if (!dots || n == 0) continue;
-      const double m = !st[r].special() ? st[r].max : 0.0;
-      std::vector<softmax::detail::DotPart> parts;
-      if (kept) {
-        const CT* wv = job.soft ? v[r].data() : job.has_w ? wct.data() + job.offset : nullptr;
-        parts = softmax::detail::chunk_dots(xr[r], xt, wv, n, m);
-      }
-      for (int64_t c = 0; c < mine; ++c) {
-        WireChunk w{0.0L, 0.0, 0.0};
-        if (kept) {
-          w.d = parts[c].d;
-          w.ld = parts[c].ld;
+          }
+          if (job.soft) softmax::detail::soft_weights(job, r, v[r], sums);
+          if (!dots || n == 0) continue;
+          const double m = !st[r].special() ? st[r].max : 0.0;
+          std::vector<softmax::detail::DotPart> parts;
+          if (kept) {
+            const CT* wv = job.soft ? v[r].data() : job.has_w ? wct.data() + job.offset : nullptr;
+            parts = softmax::detail::chunk_dots(xr[r], xt, wv, n, m);
+          }
+          for (int64_t c = 0; c < mine; ++c) {
+            WireChunk w{0.0L, 0.0, 0.0};
+            if (kept) {
+              w.d = parts[c].d;
+              w.ld = parts[c].ld;
+            }
+            if (job.soft) w.s = sums[c];
+            cl[static_cast<std::size_t>(r * mine + c)] = w;
+          }
         }
-        if (job.soft) w.s = sums[c];
-        cl[static_cast<std::size_t>(r * mine + c)] = w;
-      }
-    }
-  });
+      });
   // One buffer per rank: [targets][chunks].
   const std::size_t tbytes = tl.size() * sizeof(WireTarget);
   std::vector<std::size_t> counts(static_cast<std::size_t>(size));
   std::vector<std::size_t> first(static_cast<std::size_t>(size) + 1, 0);
   for (int r = 0; r < size; ++r) {
-    counts[r] = tbytes + (dots ? static_cast<std::size_t>(rows * lay.chunks[r]) * sizeof(WireChunk) : 0);
+    counts[r] =
+        tbytes + (dots ? static_cast<std::size_t>(rows * lay.chunks[r]) * sizeof(WireChunk) : 0);
     first[r + 1] = first[r] + counts[r];
   }
   std::vector<unsigned char> send(counts[me]), recv(first[size]);
@@ -122,41 +124,43 @@ void run(Communicator& comm, const Layout& lay, LossJob& job, int threads) {
   // 3. Each row's loss and this rank's outputs, from the same globals on every rank.
   int64_t total_chunks = 0;
   for (int r : lay.order) total_chunks += lay.chunks[r];
-  softmax::detail::parallel_for(rows, rows * n >= softmax::detail::kMinParallelElems ? threads : 1,
-                                [&](int64_t b, int64_t e) {
-    std::vector<unsigned char> gs, ls;
-    std::vector<softmax::detail::DotPart> parts(static_cast<std::size_t>(total_chunks));
-    for (int64_t r = b; r < e; ++r) {
-      RowGlobals g;
-      g.st = st[r];
-      if (!job.soft) {
-        for (int q = 0; q < size; ++q) {
-          WireTarget w;
-          std::memcpy(&w, recv.data() + first[q] + r * sizeof(WireTarget), sizeof w);
-          if (w.owned != 0.0) g.xt = w.xt;
-        }
-      }
-      if (dots) {
-        int64_t j = 0;
-        for (int q : lay.order) {
-          const unsigned char* base = recv.data() + first[q] + tbytes;
-          for (int64_t c = 0; c < lay.chunks[q]; ++c) {
-            WireChunk w;
-            std::memcpy(&w, base + (r * lay.chunks[q] + c) * sizeof(WireChunk), sizeof w);
-            parts[j].d = w.d;
-            parts[j].ld = w.ld;
-            ++j;
-            g.s += w.s;
+  softmax::detail::parallel_for(
+      rows, rows * n >= softmax::detail::kMinParallelElems ? threads : 1,
+      [&](int64_t b, int64_t e) {
+        std::vector<unsigned char> gs, ls;
+        std::vector<softmax::detail::DotPart> parts(static_cast<std::size_t>(total_chunks));
+        for (int64_t r = b; r < e; ++r) {
+          RowGlobals g;
+          g.st = st[r];
+          if (!job.soft) {
+            for (int q = 0; q < size; ++q) {
+              WireTarget w;
+              std::memcpy(&w, recv.data() + first[q] + r * sizeof(WireTarget), sizeof w);
+              if (w.owned != 0.0) g.xt = w.xt;
+            }
           }
+          if (dots) {
+            int64_t j = 0;
+            for (int q : lay.order) {
+              const unsigned char* base = recv.data() + first[q] + tbytes;
+              for (int64_t c = 0; c < lay.chunks[q]; ++c) {
+                WireChunk w;
+                std::memcpy(&w, base + (r * lay.chunks[q] + c) * sizeof(WireChunk), sizeof w);
+                parts[j].d = w.d;
+                parts[j].ld = w.ld;
+                ++j;
+                g.s += w.s;
+              }
+            }
+            const int64_t t = job.soft ? -1 : job.hard[static_cast<std::size_t>(r)];
+            if (job.soft || t != job.ignore_index)
+              g.dot = softmax::detail::combine_dots(parts.data(), j);
+          }
+          softmax::detail::finish_row(job, r, n > 0 ? xr[r] : nullptr, g,
+                                      job.soft ? v[r].data() : nullptr,
+                                      job.has_w ? wct.data() : nullptr, gs, ls);
         }
-        const int64_t t = job.soft ? -1 : job.hard[static_cast<std::size_t>(r)];
-        if (job.soft || t != job.ignore_index) g.dot = softmax::detail::combine_dots(parts.data(), j);
-      }
-      softmax::detail::finish_row(job, r, n > 0 ? xr[r] : nullptr, g,
-                                  job.soft ? v[r].data() : nullptr,
-                                  job.has_w ? wct.data() : nullptr, gs, ls);
-    }
-  });
+      });
 }
 
 }  // namespace
@@ -176,14 +180,15 @@ void cross_entropy(Communicator& comm, ConstTensorView logits, ConstTensorView t
       throw Error(ErrorKind::kInvalidArgument, op, "vocab_chunk", std::to_string(o.vocab_chunk),
                   "applies to linear_cross_entropy only");
     }
-    const LossJob pre = softmax::detail::prepare_loss(op, true, logits, targets, out, o, -1,
-                                                      class_offset, false);
+    const LossJob pre =
+        softmax::detail::prepare_loss(op, true, logits, targets, out, o, -1, class_offset, false);
     LocalInfo info;
     info.offset = class_offset;
     info.n = pre.n;
     auto key = [&](const char* name, int64_t v) { info.add(name, v); };
     key("the rank of logits", logits.rank());
-    for (std::size_t j = 0; j < pre.row_dims.size(); ++j) key("a row dimension of logits", pre.row_dims[j]);
+    for (std::size_t j = 0; j < pre.row_dims.size(); ++j)
+      key("a row dimension of logits", pre.row_dims[j]);
     info.add_dtype("the dtype of logits", logits.dtype);
     info.add_dtype("the dtype of targets", targets.dtype);
     info.add_flag("grad", out.grad.has_value());
@@ -204,8 +209,10 @@ void cross_entropy(Communicator& comm, ConstTensorView logits, ConstTensorView t
     std::fill(job.lse.begin(), job.lse.end(), -std::numeric_limits<double>::infinity());
   } else if (job.rows > 0) {
     const int threads = softmax::detail::current_exec().threads;
-    if (logits.dtype == DType::f64) run<double>(comm, lay, job, threads);
-    else run<float>(comm, lay, job, threads);
+    if (logits.dtype == DType::f64)
+      run<double>(comm, lay, job, threads);
+    else
+      run<float>(comm, lay, job, threads);
   }
   softmax::detail::store_loss_outputs(job, out, o);
 }

@@ -54,7 +54,8 @@ void run(Communicator& comm, const Layout& lay, const LceJob& job, const CrossEn
     std::memcpy(send.data() + i * sizeof(WireTarget), &w, sizeof w);
   }
   if (!blocks.empty()) {
-    std::memcpy(send.data() + n * sizeof(WireTarget), blocks.data(), blocks.size() * sizeof(LceStats));
+    std::memcpy(send.data() + n * sizeof(WireTarget), blocks.data(),
+                blocks.size() * sizeof(LceStats));
   }
   comm.all_gather(send.empty() ? nullptr : send.data(), recv.data(), counts.data());
   // Every row's statistics: the blocks of every rank, merged in class order.
@@ -71,7 +72,9 @@ void run(Communicator& comm, const Layout& lay, const LceJob& job, const CrossEn
       const unsigned char* base = recv.data() + first[q] + n * sizeof(WireTarget);
       for (int64_t b = 0; b < nb[q]; ++b) {
         LceStats s;
-        std::memcpy(&s, base + (i * static_cast<std::size_t>(nb[q]) + static_cast<std::size_t>(b)) * sizeof(LceStats),
+        std::memcpy(&s,
+                    base + (i * static_cast<std::size_t>(nb[q]) + static_cast<std::size_t>(b)) *
+                               sizeof(LceStats),
                     sizeof s);
         softmax::detail::lce_merge(rows.st[i], s);
       }
@@ -108,8 +111,8 @@ void linear_cross_entropy(Communicator& comm, ConstTensorView hidden, ConstTenso
       throw Error(ErrorKind::kInvalidArgument, op, "class_offset", std::to_string(class_offset),
                   "must be >= 0");
     }
-    const LceJob pre = softmax::detail::prepare_lce(op, hidden, weight, targets, out, o, -1,
-                                                    class_offset, false);
+    const LceJob pre =
+        softmax::detail::prepare_lce(op, hidden, weight, targets, out, o, -1, class_offset, false);
     LocalInfo info;
     info.offset = class_offset;
     info.n = pre.vn;

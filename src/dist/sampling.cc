@@ -70,8 +70,10 @@ void hash_param(Hash& h, const PerRow<T>& v, int64_t rows) {
   h.add(v.per_row() ? 1 : 0);
   const int64_t count = v.per_row() ? rows : 1;
   for (int64_t r = 0; r < count; ++r) {
-    if constexpr (std::is_floating_point_v<T>) h.add(bits_of(static_cast<double>(v[r])));
-    else h.add(static_cast<uint64_t>(v[r]));
+    if constexpr (std::is_floating_point_v<T>)
+      h.add(bits_of(static_cast<double>(v[r])));
+    else
+      h.add(static_cast<uint64_t>(v[r]));
   }
 }
 void hash_span(Hash& h, std::span<const uint64_t> s) {
@@ -197,8 +199,10 @@ struct Job {
     }
   }
   sd::RowFilter<W>& filter_of(sd::RowScratch& s) const {
-    if constexpr (std::is_same_v<W, double>) return s.fd;
-    else return s.ff;
+    if constexpr (std::is_same_v<W, double>)
+      return s.fd;
+    else
+      return s.ff;
   }
   bool gumbel() const { return p.method == SamplingMethod::kGumbelMax; }
   const sd::MassScale scale = sd::MassScale::for_max(1.0);  // the global w_max is exactly 1
@@ -284,9 +288,12 @@ void run(Job<W>& job) {
         if (!have || w.amax > best.amax) best = w;  // class order: the lowest id on ties
         have = true;
       }
-      if (nan) errors[r] = RowError::kNaN;
-      else if (job.max[r] == kInf) errors[r] = RowError::kPosInf;
-      else if (job.max[r] == -kInf) errors[r] = RowError::kAllNegInf;
+      if (nan)
+        errors[r] = RowError::kNaN;
+      else if (job.max[r] == kInf)
+        errors[r] = RowError::kPosInf;
+      else if (job.max[r] == -kInf)
+        errors[r] = RowError::kAllNegInf;
       else if (job.mode[r] == Mode::kGreedy) {
         std::fill_n(job.out.data() + r * draws, draws, best.amax_id);
       }
@@ -600,8 +607,7 @@ void run(Job<W>& job) {
 }  // namespace
 
 void sample(Communicator& comm, ConstTensorView logits, TensorView tokens, int64_t class_offset,
-            const SamplingParams& params, uint64_t seed, uint64_t offset,
-            const Context& context) {
+            const SamplingParams& params, uint64_t seed, uint64_t offset, const Context& context) {
   std::optional<sd::ExecScope> scope;
   int64_t draws = 1;
   const Layout lay = agree(comm, kOp, [&] {
@@ -623,9 +629,9 @@ void sample(Communicator& comm, ConstTensorView logits, TensorView tokens, int64
     }
     const int64_t b = logits.shape[0];
     if (!((tokens.rank() == 1 || tokens.rank() == 2) && tokens.shape[0] == b)) {
-      throw Error(ErrorKind::kShapeMismatch, kOp, "tokens", sd::shape_str(tokens.shape),
-                  "must have shape (" + std::to_string(b) + ",) or (" + std::to_string(b) +
-                      ", draws)");
+      throw Error(
+          ErrorKind::kShapeMismatch, kOp, "tokens", sd::shape_str(tokens.shape),
+          "must have shape (" + std::to_string(b) + ",) or (" + std::to_string(b) + ", draws)");
     }
     sd::check_no_overlap(kOp, logits, tokens, /*allow_alias=*/false, "tokens", "logits");
     draws = tokens.rank() == 2 ? tokens.shape[1] : 1;
@@ -670,8 +676,8 @@ void sample(Communicator& comm, ConstTensorView logits, TensorView tokens, int64
   const int threads = sd::current_exec().threads;
   auto go = [&](auto tag) {
     using W = decltype(tag);
-    Job<W> job{comm, lay, logits, params, seed, offset, rows, logits.shape[1], draws,
-               lay.vocab, class_offset, threads};
+    Job<W> job{comm,  lay,       logits,       params, seed, offset, rows, logits.shape[1],
+               draws, lay.vocab, class_offset, threads};
     job.mode.resize(static_cast<std::size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) job.mode[r] = row_mode(params, r, lay.vocab);
     job.out.assign(static_cast<std::size_t>(rows * draws), -1);

@@ -50,14 +50,15 @@ ChunkStats from_wire(const WirePartial& w) {
 
 // The values every rank must agree on, for the agreement record: x's shape with the class axis
 // blanked, the axis, x's and the output's dtypes (the caller adds the rest).
-LocalInfo shard_info(const ConstTensorView& x, int64_t axis, int64_t class_offset, const char* out_name,
-                     DType out_dtype) {
+LocalInfo shard_info(const ConstTensorView& x, int64_t axis, int64_t class_offset,
+                     const char* out_name, DType out_dtype) {
   LocalInfo info;
   info.offset = class_offset;
   info.n = x.shape[static_cast<std::size_t>(axis)];
   info.add("the rank of x", x.rank());
   for (int64_t d = 0; d < x.rank(); ++d) {
-    info.add("x.shape[" + std::to_string(d) + "]", d == axis ? -1 : x.shape[static_cast<std::size_t>(d)]);
+    info.add("x.shape[" + std::to_string(d) + "]",
+             d == axis ? -1 : x.shape[static_cast<std::size_t>(d)]);
   }
   info.add("axis", axis);
   info.add_dtype("the dtype of x", x.dtype);
@@ -75,9 +76,9 @@ void check_offset(const char* op, int64_t class_offset) {
 // This rank's rows as contiguous runs: x rows (gathered when the axis is strided).
 struct LocalRows {
   softmax::detail::RowGeometry g;
-  std::vector<const char*> x;   // per row: n contiguous elements of x's dtype
+  std::vector<const char*> x;  // per row: n contiguous elements of x's dtype
   std::vector<unsigned char> x_copy;
-  std::vector<int64_t> y_off;   // per row: y offset (elements)
+  std::vector<int64_t> y_off;  // per row: y offset (elements)
 };
 
 LocalRows local_rows(const ConstTensorView& x, const ConstTensorView& y, int64_t axis,
@@ -117,9 +118,8 @@ std::vector<RowStats> gather_stats(Communicator& comm, const Layout& lay, int64_
   const int64_t mine = lay.chunks[static_cast<std::size_t>(me)];
   std::vector<WirePartial> local(static_cast<std::size_t>(count * mine));
   const int64_t tasks = count * mine;
-  const int outer = tasks * kChunkElems >= softmax::detail::kMinParallelElems && tasks > 1
-                        ? threads
-                        : 1;
+  const int outer =
+      tasks * kChunkElems >= softmax::detail::kMinParallelElems && tasks > 1 ? threads : 1;
   softmax::detail::parallel_for(tasks, outer, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       const int64_t i = t / mine, c = t % mine;
@@ -138,18 +138,19 @@ std::vector<RowStats> gather_stats(Communicator& comm, const Layout& lay, int64_
   int64_t total_chunks = 0;
   for (int r : lay.order) total_chunks += lay.chunks[r];
   std::vector<RowStats> out(static_cast<std::size_t>(count));
-  softmax::detail::parallel_for(count, count * total_chunks >= 4096 ? threads : 1,
-                                [&](int64_t b, int64_t e) {
-    std::vector<ChunkStats> parts(static_cast<std::size_t>(total_chunks));
-    for (int64_t i = b; i < e; ++i) {
-      int64_t j = 0;
-      for (int r : lay.order) {
-        const WirePartial* p = all.data() + first[r] + i * lay.chunks[r];
-        for (int64_t c = 0; c < lay.chunks[r]; ++c) parts[j++] = from_wire(p[c]);
-      }
-      out[static_cast<std::size_t>(i)] = softmax::detail::merge_chunks(k, parts.data(), j, temp);
-    }
-  });
+  softmax::detail::parallel_for(
+      count, count * total_chunks >= 4096 ? threads : 1, [&](int64_t b, int64_t e) {
+        std::vector<ChunkStats> parts(static_cast<std::size_t>(total_chunks));
+        for (int64_t i = b; i < e; ++i) {
+          int64_t j = 0;
+          for (int r : lay.order) {
+            const WirePartial* p = all.data() + first[r] + i * lay.chunks[r];
+            for (int64_t c = 0; c < lay.chunks[r]; ++c) parts[j++] = from_wire(p[c]);
+          }
+          out[static_cast<std::size_t>(i)] =
+              softmax::detail::merge_chunks(k, parts.data(), j, temp);
+        }
+      });
   return out;
 }
 
@@ -182,10 +183,9 @@ std::vector<RowStats> all_row_stats(Communicator& comm, const Layout& lay,
   const std::vector<int64_t>* subset = nullptr;
   // f64 rows of more than one chunk: the max first (row_stats' pre-pass).
   if (xt == DType::f64 && softmax::detail::num_chunks(lay.vocab) > 1) {
-    const std::vector<RowStats> pre = gather_stats(
-        comm, lay, rows, nullptr, threads, temp, [&](int64_t r, int64_t c) {
-          return softmax::detail::chunk_partial(k, L.x[r], xt, n, c, PartialKind::kMax, temp,
-                                                kNaN);
+    const std::vector<RowStats> pre =
+        gather_stats(comm, lay, rows, nullptr, threads, temp, [&](int64_t r, int64_t c) {
+          return softmax::detail::chunk_partial(k, L.x[r], xt, n, c, PartialKind::kMax, temp, kNaN);
         });
     st = pre;
     for (int64_t r = 0; r < rows; ++r) {
@@ -196,8 +196,8 @@ std::vector<RowStats> all_row_stats(Communicator& comm, const Layout& lay,
     subset = &live;
   }
   const PartialKind kind = log_mode && xt == DType::f64 ? PartialKind::kLog : PartialKind::kPlain;
-  std::vector<RowStats> main = gather_stats(
-      comm, lay, rows, subset, threads, temp, [&](int64_t r, int64_t c) {
+  std::vector<RowStats> main =
+      gather_stats(comm, lay, rows, subset, threads, temp, [&](int64_t r, int64_t c) {
         return softmax::detail::chunk_partial(k, L.x[r], xt, n, c, kind, temp, known[r],
                                               work ? (*work)[r] : nullptr,
                                               block_max ? block_max + r * blocks : nullptr);
@@ -214,8 +214,8 @@ std::vector<RowStats> all_row_stats(Communicator& comm, const Layout& lay,
     if (softmax::detail::needs_log_pass(st[r])) again.push_back(r);
   }
   if (again.empty()) return st;  // the same on every rank: every rank skips the collective
-  const std::vector<RowStats> redo = gather_stats(
-      comm, lay, rows, &again, threads, temp, [&](int64_t r, int64_t c) {
+  const std::vector<RowStats> redo =
+      gather_stats(comm, lay, rows, &again, threads, temp, [&](int64_t r, int64_t c) {
         return softmax::detail::chunk_partial(k, L.x[r], xt, n, c, PartialKind::kLog, temp,
                                               st[r].max);
       });
@@ -229,9 +229,8 @@ namespace softmax::dist {
 namespace {
 using softmax::detail::dist::all_row_stats;
 
-void normalize(Communicator& comm, const char* op, const ConstTensorView& x,
-               const TensorView& y, int64_t class_offset, const SoftmaxOptions& o,
-               const Context& ctx, RowMode mode) {
+void normalize(Communicator& comm, const char* op, const ConstTensorView& x, const TensorView& y,
+               int64_t class_offset, const SoftmaxOptions& o, const Context& ctx, RowMode mode) {
   std::optional<softmax::detail::ExecScope> scope;
   int64_t axis = 0;
   const Layout lay = agree(comm, op, [&] {
@@ -275,8 +274,8 @@ void normalize(Communicator& comm, const char* op, const ConstTensorView& x,
     if (!work_in_y) work_buf.resize(static_cast<std::size_t>(std::max<int64_t>(rows * n * cs, 1)));
     work.resize(static_cast<std::size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) {
-      work[r] = work_in_y ? yb + L.y_off[r] * yes
-                          : reinterpret_cast<char*>(work_buf.data()) + r * n * cs;
+      work[r] =
+          work_in_y ? yb + L.y_off[r] * yes : reinterpret_cast<char*>(work_buf.data()) + r * n * cs;
     }
     block_max.resize(static_cast<std::size_t>(rows * ((n + kBlockElems - 1) / kBlockElems)) + 1);
   }
@@ -314,8 +313,8 @@ void normalize(Communicator& comm, const char* op, const ConstTensorView& x,
   });
   if (!y_direct) {
     for (int64_t r = 0; r < rows; ++r) {
-      softmax::detail::scatter(dst_row(r), n, static_cast<std::size_t>(yes),
-                               yb + L.y_off[r] * yes, L.g.y_step);
+      softmax::detail::scatter(dst_row(r), n, static_cast<std::size_t>(yes), yb + L.y_off[r] * yes,
+                               L.g.y_step);
     }
   }
 }
@@ -329,8 +328,7 @@ void softmax(Communicator& comm, ConstTensorView x, TensorView y, int64_t class_
 
 void log_softmax(Communicator& comm, ConstTensorView x, TensorView y, int64_t class_offset,
                  const SoftmaxOptions& options, const Context& context) {
-  normalize(comm, "dist::log_softmax", x, y, class_offset, options, context,
-            RowMode::kLogSoftmax);
+  normalize(comm, "dist::log_softmax", x, y, class_offset, options, context, RowMode::kLogSoftmax);
 }
 
 void logsumexp(Communicator& comm, ConstTensorView x, TensorView y, int64_t class_offset,
@@ -388,8 +386,7 @@ void argmax(Communicator& comm, ConstTensorView x, TensorView indices, int64_t c
     }
     axis = softmax::detail::normalize_axis(op, o.axis, x.rank());
     softmax::detail::check_same_shape(
-        op, "indices", softmax::detail::reduced_shape(x.shape, axis, o.keepdims),
-        indices.shape);
+        op, "indices", softmax::detail::reduced_shape(x.shape, axis, o.keepdims), indices.shape);
     softmax::detail::check_temperature(op, o.temperature);
     softmax::detail::check_no_overlap(op, x, indices, /*allow_alias=*/false, "indices");
     check_offset(op, class_offset);
@@ -401,7 +398,8 @@ void argmax(Communicator& comm, ConstTensorView x, TensorView indices, int64_t c
   const int64_t rows = L.g.rows, n = L.g.n;
   if (rows == 0) return;
   if (lay.vocab == 0) {  // the same verdict on every rank
-    throw Error(ErrorKind::kInvalidArgument, op, "x", "shape " + softmax::detail::shape_str(x.shape),
+    throw Error(ErrorKind::kInvalidArgument, op, "x",
+                "shape " + softmax::detail::shape_str(x.shape),
                 "argmax of an empty row is undefined (every shard is empty)");
   }
   if (indices.dtype == DType::i32 && lay.vocab > std::numeric_limits<int32_t>::max()) {
@@ -420,23 +418,26 @@ void argmax(Communicator& comm, ConstTensorView x, TensorView indices, int64_t c
   std::vector<Wire> local(static_cast<std::size_t>(n > 0 ? rows : 0));
   const int threads = softmax::detail::current_exec().threads;
   if (n > 0) {
-    softmax::detail::parallel_for(rows, rows * n >= softmax::detail::kMinParallelElems ? threads : 1,
-                                  [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) {
-        cpu::ArgmaxResult best{};
-        for (int64_t off = 0; off < n; off += kChunkElems) {
-          cpu::ArgmaxResult p = k.argmax(L.x[r] + off * xes, x.dtype, std::min(kChunkElems, n - off));
-          p.index += off;
-          if (off == 0) {
-            best = p;
-          } else if (!best.is_nan && (p.is_nan || p.value > best.value)) {
-            best = p;
+    softmax::detail::parallel_for(
+        rows, rows * n >= softmax::detail::kMinParallelElems ? threads : 1,
+        [&](int64_t b, int64_t e) {
+          for (int64_t r = b; r < e; ++r) {
+            cpu::ArgmaxResult best{};
+            for (int64_t off = 0; off < n; off += kChunkElems) {
+              cpu::ArgmaxResult p =
+                  k.argmax(L.x[r] + off * xes, x.dtype, std::min(kChunkElems, n - off));
+              p.index += off;
+              if (off == 0) {
+                best = p;
+              } else if (!best.is_nan && (p.is_nan || p.value > best.value)) {
+                best = p;
+              }
+              if (best.is_nan) break;
+            }
+            local[static_cast<std::size_t>(r)] =
+                Wire{best.index + class_offset, best.value, best.is_nan};
           }
-          if (best.is_nan) break;
-        }
-        local[static_cast<std::size_t>(r)] = Wire{best.index + class_offset, best.value, best.is_nan};
-      }
-    });
+        });
   }
   const int size = comm.size();
   std::vector<std::size_t> counts(static_cast<std::size_t>(size));

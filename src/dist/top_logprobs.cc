@@ -89,7 +89,8 @@ TopLogprobs top_logprobs(Communicator& comm, ConstTensorView logits, int64_t n,
   res.ids.resize(static_cast<std::size_t>(rows * n));
   res.logprobs.resize(static_cast<std::size_t>(rows * n));
   if (rows == 0) return res;
-  const int threads = softmax::detail::sampling_threads(softmax::detail::current_exec().threads, rows, len);
+  const int threads =
+      softmax::detail::sampling_threads(softmax::detail::current_exec().threads, rows, len);
   const cpu::SamplingKernelTable& sk = cpu::sampling_kernels();
   // 1. Every shard's range.
   std::vector<WireRange> mine(static_cast<std::size_t>(rows), WireRange{-kInf, 0.0, 0.0});
@@ -97,7 +98,8 @@ TopLogprobs top_logprobs(Communicator& comm, ConstTensorView logits, int64_t n,
     softmax::detail::parallel_for(rows, threads, [&](int64_t b, int64_t e) {
       softmax::detail::RowScratch& s = softmax::detail::thread_scratch();
       for (int64_t r = b; r < e; ++r) {
-        const cpu::RowRange rr = sk.row_range(softmax::detail::row_ptr(logits, r, s), logits.dtype, len);
+        const cpu::RowRange rr =
+            sk.row_range(softmax::detail::row_ptr(logits, r, s), logits.dtype, len);
         mine[r] = WireRange{rr.max, rr.has_nan ? 1.0 : 0.0, rr.max == kInf ? 1.0 : 0.0};
       }
     });
@@ -114,8 +116,10 @@ TopLogprobs top_logprobs(Communicator& comm, ConstTensorView logits, int64_t n,
       pinf = pinf || w.has_pos_inf != 0.0;
       if (w.max > gmax[r]) gmax[r] = w.max;
     }
-    errors[r] = nan ? RowError::kNaN : pinf ? RowError::kPosInf
-                : gmax[r] == -kInf ? RowError::kAllNegInf : RowError::kNone;
+    errors[r] = nan                ? RowError::kNaN
+                : pinf             ? RowError::kPosInf
+                : gmax[r] == -kInf ? RowError::kAllNegInf
+                                   : RowError::kNone;
   }
   softmax::detail::throw_first_row_error(op, "logits", errors);  // the same rows everywhere
   // 2. This slice's piece sums and top n, then every rank's.
@@ -143,7 +147,8 @@ TopLogprobs top_logprobs(Communicator& comm, ConstTensorView logits, int64_t n,
         // (n = 0 leaves `top` empty: memcpy from its null data would be undefined even for 0 bytes)
         if (!sums.empty()) std::memcpy(dst, sums.data(), sums.size() * sizeof(double));
         if (!top.empty()) {
-          std::memcpy(dst + sums.size() * sizeof(double), top.data(), top.size() * sizeof(LogprobCandidate));
+          std::memcpy(dst + sums.size() * sizeof(double), top.data(),
+                      top.size() * sizeof(LogprobCandidate));
         }
       }
     });
@@ -174,7 +179,8 @@ TopLogprobs top_logprobs(Communicator& comm, ConstTensorView logits, int64_t n,
     const double log_sum = std::log(total);
     for (int64_t j = 0; j < n; ++j) {
       res.ids[static_cast<std::size_t>(r * n + j)] = cand[static_cast<std::size_t>(j)].id;
-      res.logprobs[static_cast<std::size_t>(r * n + j)] = cand[static_cast<std::size_t>(j)].z - log_sum;
+      res.logprobs[static_cast<std::size_t>(r * n + j)] =
+          cand[static_cast<std::size_t>(j)].z - log_sum;
     }
   }
   return res;

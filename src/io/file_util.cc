@@ -73,7 +73,7 @@ void write_all(int fd, const std::string& content, const char* op, const std::st
 struct Temp {
   std::string path;  // its name, once it has one
   int slot = -1;
-  int fd = -1;       // the open anonymous file, until it is named
+  int fd = -1;  // the open anonymous file, until it is named
   void remove() {
     if (fd >= 0) ::close(fd);
     fd = -1;
@@ -129,7 +129,8 @@ int name_temp(Temp& t, const std::string& path, const std::string& dir, const st
       made = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);  // umask applies
     } else {
       const std::string proc = "/proc/self/fd/" + std::to_string(fd);
-      made = ::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0 ? 0 : -1;
+      made =
+          ::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0 ? 0 : -1;
     }
     if (made >= 0) {
       t.path = name;
@@ -201,7 +202,8 @@ std::vector<unsigned char> read_file_bytes(const std::string& path, const char* 
   f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (f.fd < 0) io_fail(op, path, std::string("cannot open: ") + std::strerror(errno));
   struct stat st;
-  if (::fstat(f.fd, &st) != 0) io_fail(op, path, std::string("cannot stat: ") + std::strerror(errno));
+  if (::fstat(f.fd, &st) != 0)
+    io_fail(op, path, std::string("cannot stat: ") + std::strerror(errno));
   if (S_ISDIR(st.st_mode)) io_fail(op, path, "is a directory");
   if (S_ISREG(st.st_mode) && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size) + 1);
   read_all(f.fd, out, op, path);
@@ -217,7 +219,8 @@ void write_files_atomic(const std::vector<PendingWrite>& files, const char* op) 
     }
     for (const PendingWrite& f : files) {
       if (f.path != "-") continue;
-      if (std::fflush(stdout) != 0) io_fail(op, "<stdout>", std::string("cannot write: ") + std::strerror(errno));
+      if (std::fflush(stdout) != 0)
+        io_fail(op, "<stdout>", std::string("cannot write: ") + std::strerror(errno));
       write_all(STDOUT_FILENO, f.content, op, "<stdout>");
     }
     std::size_t k = 0;  // names last, so they exist for microseconds, not for the whole write

@@ -93,7 +93,8 @@ class HeaderParser {
   }
   bool at(char c) const { return i_ < s_.size() && s_[i_] == c; }
   void skip_ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) {
+    while (i_ < s_.size() &&
+           (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) {
       ++i_;
     }
   }
@@ -176,18 +177,28 @@ DescrInfo parse_descr(const std::string& descr, const std::string& name) {
   const char order = descr[0];
   const std::string code = descr.substr(1);
   DType t;
-  if (code == "f2") t = DType::f16;
-  else if (code == "f4") t = DType::f32;
-  else if (code == "f8") t = DType::f64;
-  else if (code == "i4") t = DType::i32;
-  else if (code == "i8") t = DType::i64;
-  else return unsupported("");
+  if (code == "f2")
+    t = DType::f16;
+  else if (code == "f4")
+    t = DType::f32;
+  else if (code == "f8")
+    t = DType::f64;
+  else if (code == "i4")
+    t = DType::i32;
+  else if (code == "i8")
+    t = DType::i64;
+  else
+    return unsupported("");
   constexpr bool kLittle = std::endian::native == std::endian::little;
   bool big;
-  if (order == '<') big = false;
-  else if (order == '>') big = true;
-  else if (order == '=') big = !kLittle;
-  else return unsupported(": byte order must be '<', '>' or '='");
+  if (order == '<')
+    big = false;
+  else if (order == '>')
+    big = true;
+  else if (order == '=')
+    big = !kLittle;
+  else
+    return unsupported(": byte order must be '<', '>' or '='");
   return {t, big == kLittle};
 }
 
@@ -208,8 +219,8 @@ void fortran_to_c(const unsigned char* src, unsigned char* dst, const std::vecto
   }
   int64_t off = 0;  // Fortran offset of the C-order element `i`
   for (int64_t i = 0; i < numel; ++i) {
-    std::memcpy(dst + static_cast<std::size_t>(i) * elem, src + static_cast<std::size_t>(off) * elem,
-                elem);
+    std::memcpy(dst + static_cast<std::size_t>(i) * elem,
+                src + static_cast<std::size_t>(off) * elem, elem);
     for (std::size_t j = k; j-- > 0;) {  // odometer over C order (last index fastest)
       if (++idx[j] < shape[j]) {
         off += fstride[j];
@@ -270,12 +281,12 @@ NpyHeader parse_npy_header(const unsigned char* data, std::size_t size, const st
                  (static_cast<std::size_t>(data[11]) << 24);
     pre = 12;
   } else {
-    fail(name, "unsupported format version " + std::to_string(major) + "." +
-                   std::to_string(minor) + " (supported: 1.0, 2.0, 3.0)");
+    fail(name, "unsupported format version " + std::to_string(major) + "." + std::to_string(minor) +
+                   " (supported: 1.0, 2.0, 3.0)");
   }
   if (minor != 0) {
-    fail(name, "unsupported format version " + std::to_string(major) + "." +
-                   std::to_string(minor) + " (supported: 1.0, 2.0, 3.0)");
+    fail(name, "unsupported format version " + std::to_string(major) + "." + std::to_string(minor) +
+                   " (supported: 1.0, 2.0, 3.0)");
   }
   if (header_len > size - pre) {
     fail(name, "truncated: the header claims " + std::to_string(header_len) + " bytes but only " +
@@ -313,8 +324,8 @@ NpyHeader parse_npy_header(const unsigned char* data, std::size_t size, const st
                    std::to_string(nbytes) + " bytes but the file holds " + std::to_string(have));
   }
   if (static_cast<uint64_t>(nbytes) < have) {
-    fail(name, "the header does not match the data: shape " + shape_string(shape) + " of " +
-                   descr + " needs " + std::to_string(nbytes) + " bytes but the file holds " +
+    fail(name, "the header does not match the data: shape " + shape_string(shape) + " of " + descr +
+                   " needs " + std::to_string(nbytes) + " bytes but the file holds " +
                    std::to_string(have));
   }
 
@@ -371,8 +382,8 @@ std::string npy_image(const Array& array) {
                 "must hold exactly the shape " + shape_string(array.shape) + " of " +
                     dtype_name(array.dtype));
   }
-  std::string dict = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " +
-                     shape_string(array.shape) + ", }";
+  std::string dict = std::string("{'descr': '") + descr +
+                     "', 'fortran_order': False, 'shape': " + shape_string(array.shape) + ", }";
   // Pad so the data starts at a multiple of 64 bytes (as numpy does); header ends with '\n'.
   std::size_t pre = 10;
   std::size_t total = pre + dict.size() + 1;
@@ -385,7 +396,8 @@ std::string npy_image(const Array& array) {
   std::string out(reinterpret_cast<const char*>(kMagic), 6);
   out += static_cast<char>(pre == 10 ? 1 : 2);
   out += '\0';
-  for (std::size_t b = 0; b < pre - 8; ++b) out += static_cast<char>((header_len >> (8 * b)) & 0xFF);
+  for (std::size_t b = 0; b < pre - 8; ++b)
+    out += static_cast<char>((header_len >> (8 * b)) & 0xFF);
   out += dict;
   out.append(header_len - dict.size() - 1, ' ');
   out += '\n';

@@ -5,10 +5,10 @@
 // - read_npy accepts format versions 1.0, 2.0 and 3.0, little- or big-endian (byte-swapped on
 //   read), dtypes f2 f4 f8 i4 i8 (byte order '<', '>' or '='; anything else, e.g. |b1, <c8,
 //   structured or object dtypes, is rejected), C or Fortran order (Fortran is converted to C
-//   order). The data must be exactly as long as the header's shape says (no trailing bytes). Anything malformed, truncated, lying about its size,
-//   overflowing, or of another dtype throws softmax::Error(ErrorKind::kIO) whose message names
-//   the file and the problem. It never reads past the file's end and never allocates more than
-//   the file can hold.
+//   order). The data must be exactly as long as the header's shape says (no trailing bytes).
+//   Anything malformed, truncated, lying about its size, overflowing, or of another dtype throws
+//   softmax::Error(ErrorKind::kIO) whose message names the file and the problem. It never reads
+//   past the file's end and never allocates more than the file can hold.
 // - write_npy writes version 1.0 little-endian C order; it writes to a temporary file in the
 //   same folder and renames it, so a failure never leaves a half-written file.
 // - read_text parses one row per line, numbers separated by commas and/or whitespace; "-" reads
@@ -48,15 +48,15 @@ Array read_npy(const std::string& path);
 struct NpyHeader {
   DType dtype = DType::f32;
   std::vector<int64_t> shape;
-  bool fortran = false;     // Fortran order (rank > 1)
-  bool swap = false;        // big-endian data
+  bool fortran = false;  // Fortran order (rank > 1)
+  bool swap = false;     // big-endian data
   std::size_t data_offset = 0;
   int64_t numel = 0, nbytes = 0;
 };
 NpyHeader parse_npy_header(const unsigned char* data, std::size_t size, const std::string& name);
 void write_npy(const std::string& path, const Array& array);
 
-Array read_text(const std::string& path);   // "-" = stdin
+Array read_text(const std::string& path);                     // "-" = stdin
 void write_csv(const std::string& path, const Array& array);  // rows = last axis; "-" = stdout
 
 // Parses a whole .npy image held in memory (used by read_npy and by the fuzz target).

@@ -55,7 +55,8 @@ inline void masked_softmax(const std::vector<double>& s, int64_t B, int64_t H, i
           }
           double v = s[idx] * m.scale;
           if (m.softcap > 0) v = m.softcap * std::tanh(v / m.softcap);
-          if (!m.slopes.empty()) v -= m.slopes[h] * std::fabs(double(i + (m.bottom_right ? sk - sq : 0) - j));
+          if (!m.slopes.empty())
+            v -= m.slopes[h] * std::fabs(double(i + (m.bottom_right ? sk - sq : 0) - j));
           if (!m.bias.empty()) v += m.bias[idx];
           x[j] = v;
           mx = std::max(mx, v);
@@ -71,9 +72,9 @@ inline void masked_softmax(const std::vector<double>& s, int64_t B, int64_t H, i
 // out (B, Hq, Sq, Dv), lse (B, Hq, Sq) of attention; q (B, Hq, Sq, D), k (B, Hkv, Sk, D),
 // v (B, Hkv, Sk, Dv) contiguous.
 inline void attention(const std::vector<double>& q, const std::vector<double>& k,
-                      const std::vector<double>& v, int64_t B, int64_t hq, int64_t hkv,
-                      int64_t sq, int64_t sk, int64_t d, int64_t dv, const Mask& m,
-                      std::vector<double>& out, std::vector<double>& lse) {
+                      const std::vector<double>& v, int64_t B, int64_t hq, int64_t hkv, int64_t sq,
+                      int64_t sk, int64_t d, int64_t dv, const Mask& m, std::vector<double>& out,
+                      std::vector<double>& lse) {
   std::vector<double> s(static_cast<size_t>(B * hq * sq * sk));
   const int64_t g = hq / hkv;
   for (int64_t b = 0; b < B; ++b)
@@ -99,7 +100,8 @@ inline void attention(const std::vector<double>& q, const std::vector<double>& k
         }
 }
 
-inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f,
+                                        float hi = 1.0f) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(lo, hi);
   std::vector<float> v(n);
@@ -118,20 +120,33 @@ inline bool read_npy_f32(const std::string& path, std::vector<int64_t>& shape,
   FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return false;
   unsigned char magic[8];
-  if (std::fread(magic, 1, 8, f) != 8) { std::fclose(f); return false; }
+  if (std::fread(magic, 1, 8, f) != 8) {
+    std::fclose(f);
+    return false;
+  }
   uint32_t hlen = 0;
   if (magic[6] == 1) {
     unsigned char b[2];
-    if (std::fread(b, 1, 2, f) != 2) { std::fclose(f); return false; }
+    if (std::fread(b, 1, 2, f) != 2) {
+      std::fclose(f);
+      return false;
+    }
     hlen = b[0] | (b[1] << 8);
   } else {
     unsigned char b[4];
-    if (std::fread(b, 1, 4, f) != 4) { std::fclose(f); return false; }
+    if (std::fread(b, 1, 4, f) != 4) {
+      std::fclose(f);
+      return false;
+    }
     hlen = b[0] | (b[1] << 8) | (b[2] << 16) | (uint32_t(b[3]) << 24);
   }
   std::string header(hlen, '\0');
-  if (std::fread(header.data(), 1, hlen, f) != hlen) { std::fclose(f); return false; }
-  if (header.find("'<f4'") == std::string::npos || header.find("'fortran_order': False") == std::string::npos) {
+  if (std::fread(header.data(), 1, hlen, f) != hlen) {
+    std::fclose(f);
+    return false;
+  }
+  if (header.find("'<f4'") == std::string::npos ||
+      header.find("'fortran_order': False") == std::string::npos) {
     std::fclose(f);
     return false;
   }

@@ -17,8 +17,10 @@ struct Stats {
 Stats stats(const std::vector<LD>& x, LD t) {
   Stats s{-kInf, 0, 0, false, false};
   for (LD v : x) {
-    if (std::isnan(v)) s.nan = true;
-    else if (v > s.max) s.max = v;
+    if (std::isnan(v))
+      s.nan = true;
+    else if (v > s.max)
+      s.max = v;
   }
   s.special = s.nan || !std::isfinite(s.max);
   if (s.special) return s;
@@ -104,7 +106,7 @@ double ulp_error_t(T got, LD exact) {
   }
   const LD a = std::fabs(exact);
   int e;
-  std::frexp(a, &e);  // a in [2^(e-1), 2^e)
+  std::frexp(a, &e);                                       // a in [2^(e-1), 2^e)
   const int min_e = std::numeric_limits<T>::min_exponent;  // 2^(min_e-1) smallest normal
   const int digits = std::numeric_limits<T>::digits;
   const int ulp_exp = (a == 0 || e < min_e ? min_e : e) - digits;

@@ -23,9 +23,15 @@ using Shape = std::vector<int64_t>;
 softmax_tensor_t T(void* data, softmax_dtype_t dtype, const Shape& shape) {
   return softmax_tensor_make(data, dtype, static_cast<int64_t>(shape.size()), shape.data());
 }
-softmax_tensor_t T(std::vector<float>& v, const Shape& s) { return T(v.data(), SOFTMAX_DTYPE_F32, s); }
-softmax_tensor_t T(std::vector<double>& v, const Shape& s) { return T(v.data(), SOFTMAX_DTYPE_F64, s); }
-softmax_tensor_t T(std::vector<int64_t>& v, const Shape& s) { return T(v.data(), SOFTMAX_DTYPE_I64, s); }
+softmax_tensor_t T(std::vector<float>& v, const Shape& s) {
+  return T(v.data(), SOFTMAX_DTYPE_F32, s);
+}
+softmax_tensor_t T(std::vector<double>& v, const Shape& s) {
+  return T(v.data(), SOFTMAX_DTYPE_F64, s);
+}
+softmax_tensor_t T(std::vector<int64_t>& v, const Shape& s) {
+  return T(v.data(), SOFTMAX_DTYPE_I64, s);
+}
 
 std::vector<float> Random(std::size_t n, float scale, unsigned seed) {
   std::mt19937 rng(seed);
@@ -136,9 +142,13 @@ TEST(CapiTest, AxisOpsMatchCpp) {
   const softmax_tensor_t tx = T(x, s);
   using CFn = softmax_status_t (*)(softmax_context_t*, const softmax_tensor_t*,
                                    const softmax_tensor_t*, const softmax_options_t*);
-  using CppFn = void (*)(softmax::ConstTensorView, softmax::TensorView, const softmax::SoftmaxOptions&,
-                         const softmax::Context&);
-  struct Case { CFn c; CppFn cpp; bool reduces; };
+  using CppFn = void (*)(softmax::ConstTensorView, softmax::TensorView,
+                         const softmax::SoftmaxOptions&, const softmax::Context&);
+  struct Case {
+    CFn c;
+    CppFn cpp;
+    bool reduces;
+  };
   const Case cases[] = {{softmax_softmax, softmax::softmax, false},
                         {softmax_log_softmax, softmax::log_softmax, false},
                         {softmax_logsumexp, softmax::logsumexp, true},
@@ -216,7 +226,8 @@ TEST(CapiTest, LossesMatchCpp) {
   std::vector<float> wloss(n), wgrad(n * c), wlse(n), wlp(n * c);
   softmax_tensor_t tloss = T(loss, rs), tgrad = T(grad, ls), tlse = T(lse, rs), tlp = T(lp, ls);
   ASSERT_EQ(softmax_cross_entropy(nullptr, &tl, &tt, &tloss, &tgrad, &tlse, &tlp, &o),
-            SOFTMAX_STATUS_OK) << softmax_last_error();
+            SOFTMAX_STATUS_OK)
+      << softmax_last_error();
   softmax::CrossEntropyOutputs out;
   out.loss = softmax::TensorView(wloss.data(), rs);
   out.grad = softmax::TensorView(wgrad.data(), ls);
@@ -274,16 +285,16 @@ TEST(CapiTest, LinearCrossEntropyMatchesCpp) {
   ASSERT_EQ(softmax_context_set_threads(ctx, 1), SOFTMAX_STATUS_OK);
   co.threads = 1;
   ASSERT_EQ(softmax_linear_cross_entropy(ctx, &th, &tw, &tt, &tloss, &tgh, &tgw, &tlse, &o),
-            SOFTMAX_STATUS_OK) << softmax_last_error();
+            SOFTMAX_STATUS_OK)
+      << softmax_last_error();
   softmax::LinearCrossEntropyOutputs out;
   out.loss = softmax::TensorView(&wloss, scalar);
   out.grad_hidden = softmax::TensorView(wgh.data(), hs);
   out.grad_weight = softmax::TensorView(wgw.data(), ws);
   out.lse = softmax::TensorView(wlse.data(), rs);
-  softmax::linear_cross_entropy(softmax::ConstTensorView(hidden.data(), hs),
-                                softmax::ConstTensorView(weight.data(), ws),
-                                softmax::ConstTensorView(targets.data(), softmax::DType::i64, rs),
-                                out, co);
+  softmax::linear_cross_entropy(
+      softmax::ConstTensorView(hidden.data(), hs), softmax::ConstTensorView(weight.data(), ws),
+      softmax::ConstTensorView(targets.data(), softmax::DType::i64, rs), out, co);
   softmax_context_destroy(ctx);
   EXPECT_EQ(loss, wloss);
   EXPECT_TRUE(SameBits(gh, wgh));
@@ -360,14 +371,16 @@ TEST(CapiTest, TopLogprobsMatchesCppIntoStridedOutputs) {
   const Shape bad{b, n - 1};
   std::vector<int64_t> ids2(b * n, -1);
   const softmax_tensor_t tbad = T(ids2, bad), tlp2 = T(lp, os);
-  EXPECT_EQ(softmax_top_logprobs(nullptr, &tl, n, 1.0, &tbad, &tlp2), SOFTMAX_STATUS_SHAPE_MISMATCH);
+  EXPECT_EQ(softmax_top_logprobs(nullptr, &tl, n, 1.0, &tbad, &tlp2),
+            SOFTMAX_STATUS_SHAPE_MISMATCH);
   EXPECT_NE(std::string(softmax_last_error()).find("'ids'"), std::string::npos);
   EXPECT_EQ(ids2, std::vector<int64_t>(b * n, -1));
 }
 
 TEST(CapiTest, AttentionAndMaskedSoftmaxMatchCpp) {
   const int64_t bq = 1, hq = 2, hkv = 1, sq = 5, sk = 7, d = 4;
-  std::vector<float> q = Random(bq * hq * sq * d, 1.0f, 10), k = Random(bq * hkv * sk * d, 1.0f, 11),
+  std::vector<float> q = Random(bq * hq * sq * d, 1.0f, 10),
+                     k = Random(bq * hkv * sk * d, 1.0f, 11),
                      v = Random(bq * hkv * sk * d, 1.0f, 12), bias = Random(sq * sk, 0.5f, 13);
   std::vector<int32_t> mask(sq * sk, 1);
   mask[3] = 0;
@@ -415,7 +428,8 @@ TEST(CapiTest, AttentionAndMaskedSoftmaxMatchCpp) {
   ASSERT_EQ(softmax_masked_softmax(nullptr, &ts, &ty, &tl, &o), SOFTMAX_STATUS_OK)
       << softmax_last_error();
   const softmax::ConstTensorView cs(scores.data(), ss);
-  softmax::masked_softmax(cs, softmax::TensorView(wy.data(), ss), softmax::TensorView(wl.data(), rs), co);
+  softmax::masked_softmax(cs, softmax::TensorView(wy.data(), ss),
+                          softmax::TensorView(wl.data(), rs), co);
   EXPECT_TRUE(SameBits(y, wy));
   EXPECT_TRUE(SameBits(l, wl));
   std::vector<float> dy = Random(y.size(), 1.0f, 15), ds(y.size()), wds(y.size());
@@ -468,8 +482,7 @@ TEST(CapiTest, ErrorsMapToStatusWithTheCppMessageAndWriteNothing) {
 
   // Errors of the C layer itself name the argument too.
   EXPECT_EQ(softmax_softmax(nullptr, nullptr, &ty, nullptr), SOFTMAX_STATUS_INVALID_ARGUMENT);
-  EXPECT_STREQ(softmax_last_error(),
-               "softmax::softmax: argument 'x' = NULL: must not be NULL");
+  EXPECT_STREQ(softmax_last_error(), "softmax::softmax: argument 'x' = NULL: must not be NULL");
   softmax_tensor_t bad = tx;
   bad.rank = 65;
   EXPECT_EQ(softmax_softmax(nullptr, &bad, &ty, nullptr), SOFTMAX_STATUS_INVALID_ARGUMENT);
@@ -519,7 +532,8 @@ TEST(CapiTest, ErrorsMapToStatusWithTheCppMessageAndWriteNothing) {
   softmax_mask_options_t mo;
   softmax_mask_options_init(&mo);
   mo.align = 7;
-  EXPECT_EQ(softmax_masked_softmax(nullptr, &tx, &ty, nullptr, &mo), SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(softmax_masked_softmax(nullptr, &tx, &ty, nullptr, &mo),
+            SOFTMAX_STATUS_INVALID_ARGUMENT);
   EXPECT_NE(std::string(softmax_last_error()).find("'options.align' = 7"), std::string::npos);
   EXPECT_EQ(y, std::vector<float>(12, 7.0f));
 

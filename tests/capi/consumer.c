@@ -42,8 +42,8 @@ static void test_log_softmax(void) {
 }
 
 static void test_cross_entropy(void) {
-  const float logits[3][4] = {{2.0f, 1.0f, 0.1f, -1.0f}, {0.5f, 0.5f, 3.0f, 0.0f},
-                              {-2.0f, 4.0f, 1.0f, 1.0f}};
+  const float logits[3][4] = {
+      {2.0f, 1.0f, 0.1f, -1.0f}, {0.5f, 0.5f, 3.0f, 0.0f}, {-2.0f, 4.0f, 1.0f, 1.0f}};
   const int64_t targets[3] = {0, 3, 1};
   float loss = 0, grad[3][4];
   const int64_t ls[2] = {3, 4}, rs[1] = {3};

@@ -21,7 +21,8 @@ int main() {
   try {
     softmax::SoftmaxOptions o;
     o.temperature = -1;
-    softmax::softmax(softmax::ConstTensorView(x.data(), {3}), softmax::TensorView(y.data(), {3}), o);
+    softmax::softmax(softmax::ConstTensorView(x.data(), {3}), softmax::TensorView(y.data(), {3}),
+                     o);
     std::printf("consumer: T = -1 was accepted\n");
     return 1;
   } catch (const softmax::Error& e) {

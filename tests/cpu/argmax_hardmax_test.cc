@@ -93,8 +93,8 @@ TEST(Argmax, NonLastAxisAndKeepdims) {
   Buffer x = MakeBuffer(DType::f32, v, &ex);
   for (bool keep : {false, true}) {
     Buffer idx(DType::i64, 10);
-    softmax::argmax(x.cview({2, 3, 5}), idx.view(keep ? std::vector<int64_t>{2, 1, 5}
-                                                       : std::vector<int64_t>{2, 5}),
+    softmax::argmax(x.cview({2, 3, 5}),
+                    idx.view(keep ? std::vector<int64_t>{2, 1, 5} : std::vector<int64_t>{2, 5}),
                     Opts(1, 1.0, 1, keep));
     for (int64_t i = 0; i < 2; ++i) {
       for (int64_t l = 0; l < 5; ++l) {
@@ -142,8 +142,8 @@ TEST(Hardmax, OneHotOfArgmax) {
           Buffer y(yt, rows * n);
           softmax::hardmax(x.cview({rows, n}), y.view({rows, n}), Opts());
           for (int64_t r = 0; r < rows; ++r) {
-            const int64_t am = softmax::ref::argmax(
-                std::vector<LD>(ex.begin() + r * n, ex.begin() + (r + 1) * n));
+            const int64_t am =
+                softmax::ref::argmax(std::vector<LD>(ex.begin() + r * n, ex.begin() + (r + 1) * n));
             for (int64_t i = 0; i < n; ++i) {
               ASSERT_EQ(y.get(r * n + i), i == am ? 1.0 : 0.0) << n << " " << r << " " << i;
             }

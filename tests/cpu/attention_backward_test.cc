@@ -31,8 +31,8 @@ struct Shape {
 // when p != nullptr, the probabilities (B, Hq, Sq, Sk) and the transform's derivative.
 template <typename T>
 std::vector<T> forward(const Shape& s, const std::vector<T>& q, const std::vector<T>& k,
-                       const std::vector<T>& v, const attn_ref::Mask& m, std::vector<T>* p = nullptr,
-                       std::vector<T>* fac = nullptr) {
+                       const std::vector<T>& v, const attn_ref::Mask& m,
+                       std::vector<T>* p = nullptr, std::vector<T>* fac = nullptr) {
   const int64_t g = s.Hq / s.Hkv;
   std::vector<T> out(static_cast<size_t>(s.B * s.Hq * s.Sq * s.Dv), 0);
   if (p) p->assign(static_cast<size_t>(s.B * s.Hq * s.Sq * s.Sk), 0);
@@ -135,12 +135,12 @@ std::vector<uint16_t> to_bf16(const std::vector<float>& a) {
 }
 
 Result library(const Shape& s, const std::vector<float>& q, const std::vector<float>& k,
-            const std::vector<float>& v, const std::vector<float>& dout, const MaskOptions& o,
-            bool bf16 = false) {
+               const std::vector<float>& v, const std::vector<float>& dout, const MaskOptions& o,
+               bool bf16 = false) {
   const std::vector<int64_t> qs{s.B, s.Hq, s.Sq, s.D}, ks{s.B, s.Hkv, s.Sk, s.D},
       vs{s.B, s.Hkv, s.Sk, s.Dv}, os{s.B, s.Hq, s.Sq, s.Dv};
   Result r{std::vector<float>(q.size(), -9.f), std::vector<float>(k.size(), -9.f),
-        std::vector<float>(v.size(), -9.f)};
+           std::vector<float>(v.size(), -9.f)};
   std::vector<float> lse(static_cast<size_t>(s.B * s.Hq * s.Sq));
   if (!bf16) {
     std::vector<float> out(dout.size());
@@ -194,8 +194,8 @@ struct Case {
 };
 
 // Fills the options and the matching reference mask for a case.
-Case make_case(const char* name, Shape s, uint32_t seed, bool causal, bool bottom_right,
-               int64_t wl, int64_t wr, double softcap, bool alibi, bool bias, bool mask) {
+Case make_case(const char* name, Shape s, uint32_t seed, bool causal, bool bottom_right, int64_t wl,
+               int64_t wr, double softcap, bool alibi, bool bias, bool mask) {
   Case c{name, s, {}, {}};
   c.o.causal = c.m.causal = causal;
   c.o.align = bottom_right ? Align::kBottomRight : Align::kTopLeft;
@@ -234,16 +234,20 @@ std::vector<Case> cases() {
   const Shape big{2, 4, 2, 70, 75, 16, 8};  // tiles cross 64; GQA (2 query heads per kv head)
   return {
       make_case("plain", big, 1, false, false, -1, -1, 0, false, false, false),
-      make_case("causal_top_left", {1, 2, 1, 50, 130, 8, 8}, 2, true, false, -1, -1, 0, false, false, false),
-      make_case("causal_bottom_right", {1, 2, 2, 30, 100, 8, 12}, 3, true, true, -1, -1, 0, false, false, false),
+      make_case("causal_top_left", {1, 2, 1, 50, 130, 8, 8}, 2, true, false, -1, -1, 0, false,
+                false, false),
+      make_case("causal_bottom_right", {1, 2, 2, 30, 100, 8, 12}, 3, true, true, -1, -1, 0, false,
+                false, false),
       make_case("window", big, 4, false, false, 9, 5, 0, false, false, false),
       make_case("causal_window", big, 5, true, false, 20, -1, 0, false, false, false),
       make_case("softcap", big, 6, false, false, -1, -1, 0.5, false, false, false),
       make_case("alibi", big, 7, true, true, -1, -1, 0, true, false, false),
       make_case("bias", big, 8, false, false, -1, -1, 0, false, true, false),
       make_case("mask", big, 9, false, false, -1, -1, 0, false, false, true),
-      make_case("everything", {1, 2, 1, 66, 67, 8, 4}, 10, true, true, 30, 3, 2.0, true, true, true),
-      make_case("decode", {1, 4, 1, 1, 150, 32, 32}, 11, false, false, -1, -1, 0, false, false, false),
+      make_case("everything", {1, 2, 1, 66, 67, 8, 4}, 10, true, true, 30, 3, 2.0, true, true,
+                true),
+      make_case("decode", {1, 4, 1, 1, 150, 32, 32}, 11, false, false, -1, -1, 0, false, false,
+                false),
   };
 }
 
@@ -272,7 +276,8 @@ TEST(AttentionBackward, MatchesMaterialisedFloat64Reference) {
 }
 
 TEST(AttentionBackward, FullyMaskedRowGetsZeroGradient) {
-  const Case c = make_case("mask", {1, 2, 1, 5, 9, 4, 3}, 12, false, false, -1, -1, 0, false, false, true);
+  const Case c =
+      make_case("mask", {1, 2, 1, 5, 9, 4, 3}, 12, false, false, -1, -1, 0, false, false, true);
   const Data d = random_data(c.s, 7);
   const Result r = library(c.s, d.q, d.k, d.v, d.dout, c.o);
   for (int64_t x = 0; x < c.s.D; ++x) EXPECT_EQ(r.dq[static_cast<size_t>(c.s.D + x)], 0.0f);
@@ -287,8 +292,7 @@ TEST(AttentionBackward, MatchesLongDoubleFiniteDifferences) {
     const Data d = random_data(s, 200);
     const Result r = library(s, d.q, d.k, d.v, d.dout, c0.o);
     using LD = long double;
-    std::vector<LD> q(d.q.begin(), d.q.end()), k(d.k.begin(), d.k.end()),
-        v(d.v.begin(), d.v.end());
+    std::vector<LD> q(d.q.begin(), d.q.end()), k(d.k.begin(), d.k.end()), v(d.v.begin(), d.v.end());
     auto loss = [&]() {
       const auto out = forward<LD>(s, q, k, v, c0.m);
       LD acc = 0;
@@ -316,7 +320,8 @@ TEST(AttentionBackward, MatchesLongDoubleFiniteDifferences) {
 }
 
 TEST(AttentionBackward, Bf16InputsComputeInF32) {
-  const Case c = make_case("causal", {1, 2, 1, 40, 70, 16, 16}, 13, true, false, -1, -1, 0, false, false, false);
+  const Case c = make_case("causal", {1, 2, 1, 40, 70, 16, 16}, 13, true, false, -1, -1, 0, false,
+                           false, false);
   const Data d = random_data(c.s, 300);
   const Result r = library(c.s, d.q, d.k, d.v, d.dout, c.o, /*bf16=*/true);
   // Reference on the bf16-rounded inputs (and the bf16-rounded forward output is only used
@@ -334,7 +339,8 @@ TEST(AttentionBackward, Bf16InputsComputeInF32) {
 }
 
 TEST(AttentionBackward, ResultsDoNotDependOnThreads) {
-  Case c = make_case("causal", {2, 4, 2, 130, 140, 32, 32}, 14, true, false, -1, -1, 0, false, false, false);
+  Case c = make_case("causal", {2, 4, 2, 130, 140, 32, 32}, 14, true, false, -1, -1, 0, false,
+                     false, false);
   const Data d = random_data(c.s, 400);
   c.o.threads = 1;
   const Result a = library(c.s, d.q, d.k, d.v, d.dout, c.o);
@@ -380,11 +386,12 @@ TEST(AttentionBackward, Errors) {
   std::vector<float> q(16), k(16), v(16), out(16), lse(4), dout(16), dq(16), dk(16), dv(16);
   const std::vector<int64_t> sh{1, 1, 4, 4};
   auto call = [&](std::vector<int64_t> dout_shape, DType lse_dtype, float* dq_ptr) {
-    softmax::attention_backward(ConstTensorView(q.data(), sh), ConstTensorView(k.data(), sh),
-                                ConstTensorView(v.data(), sh), ConstTensorView(out.data(), sh),
-                                ConstTensorView(lse.data(), lse_dtype, {1, 1, lse_dtype == DType::f32 ? 4 : 2}),
-                                ConstTensorView(dout.data(), dout_shape), TensorView(dq_ptr, sh),
-                                TensorView(dk.data(), sh), TensorView(dv.data(), sh));
+    softmax::attention_backward(
+        ConstTensorView(q.data(), sh), ConstTensorView(k.data(), sh), ConstTensorView(v.data(), sh),
+        ConstTensorView(out.data(), sh),
+        ConstTensorView(lse.data(), lse_dtype, {1, 1, lse_dtype == DType::f32 ? 4 : 2}),
+        ConstTensorView(dout.data(), dout_shape), TensorView(dq_ptr, sh), TensorView(dk.data(), sh),
+        TensorView(dv.data(), sh));
   };
   EXPECT_NO_THROW(call(sh, DType::f32, dq.data()));
   try {

@@ -34,7 +34,8 @@ struct Inputs {
   std::vector<float> q, k, v;
   Inputs(Shape sh, uint32_t seed, float range = 1.0f) : s(sh) {
     q = attn_ref::random_floats(static_cast<size_t>(s.B * s.Hq * s.Sq * s.D), seed, -range, range);
-    k = attn_ref::random_floats(static_cast<size_t>(s.B * s.Hkv * s.Sk * s.D), seed + 1, -range, range);
+    k = attn_ref::random_floats(static_cast<size_t>(s.B * s.Hkv * s.Sk * s.D), seed + 1, -range,
+                                range);
     v = attn_ref::random_floats(static_cast<size_t>(s.B * s.Hkv * s.Sk * s.Dv), seed + 2);
   }
   std::vector<int64_t> qs() const { return {s.B, s.Hq, s.Sq, s.D}; }
@@ -55,13 +56,16 @@ double check(const Inputs& in, const MaskOptions& o, attn_ref::Mask m, std::vect
                      TensorView(lse.data(), {in.s.B, in.s.Hq, in.s.Sq}), o);
   if (!o.scale) m.scale = 1.0 / std::sqrt(static_cast<double>(in.s.D));
   std::vector<double> ro, rl;
-  attn_ref::attention(attn_ref::to_double(in.q), attn_ref::to_double(in.k), attn_ref::to_double(in.v),
-                      in.s.B, in.s.Hq, in.s.Hkv, in.s.Sq, in.s.Sk, in.s.D, in.s.Dv, m, ro, rl);
+  attn_ref::attention(attn_ref::to_double(in.q), attn_ref::to_double(in.k),
+                      attn_ref::to_double(in.v), in.s.B, in.s.Hq, in.s.Hkv, in.s.Sq, in.s.Sk,
+                      in.s.D, in.s.Dv, m, ro, rl);
   double err = 0;
   for (size_t i = 0; i < out.size(); ++i) err = std::max(err, std::fabs(out[i] - ro[i]));
   for (size_t i = 0; i < lse.size(); ++i) {
-    if (std::isinf(rl[i])) EXPECT_EQ(lse[i], -kInf) << "row " << i;
-    else EXPECT_NEAR(lse[i], rl[i], lse_tol * std::max(1.0, std::fabs(rl[i]))) << "row " << i;
+    if (std::isinf(rl[i]))
+      EXPECT_EQ(lse[i], -kInf) << "row " << i;
+    else
+      EXPECT_NEAR(lse[i], rl[i], lse_tol * std::max(1.0, std::fabs(rl[i]))) << "row " << i;
   }
   return err;
 }
@@ -126,9 +130,10 @@ TEST(Attention, FullyMaskedRowsGiveZeroAndLseMinusInf) {
     for (int64_t c = 0; c < 64; ++c) EXPECT_EQ(out[static_cast<size_t>(i * 64 + c)], 0.0f);
   Inputs empty({1, 2, 2, 3, 0, 8, 8}, 8);
   std::vector<float> o2(empty.out_size(), 5.0f), l2(empty.rows(), 5.0f);
-  softmax::attention(ConstTensorView(empty.q.data(), empty.qs()), ConstTensorView(nullptr, DType::f32, empty.ks()),
-                     ConstTensorView(nullptr, DType::f32, empty.vs()), TensorView(o2.data(), empty.os()),
-                     TensorView(l2.data(), {1, 2, 3}), MaskOptions{});
+  softmax::attention(
+      ConstTensorView(empty.q.data(), empty.qs()), ConstTensorView(nullptr, DType::f32, empty.ks()),
+      ConstTensorView(nullptr, DType::f32, empty.vs()), TensorView(o2.data(), empty.os()),
+      TensorView(l2.data(), {1, 2, 3}), MaskOptions{});
   for (float x : o2) EXPECT_EQ(x, 0.0f);
   for (float x : l2) EXPECT_EQ(x, -kInf);
 }
@@ -144,13 +149,26 @@ TEST(Attention, EveryMaskOption) {
     MaskOptions o;
     attn_ref::Mask m;
     switch (variant) {
-      case 0: o.scale = 0.3; m.scale = 0.3; break;
-      case 1: o.softcap = 1.0; m.softcap = 1.0; break;
-      case 2:
-        o.window_left = 5; o.window_right = 2; m.window_left = 5; m.window_right = 2;
-        o.align = Align::kBottomRight; m.bottom_right = true;
+      case 0:
+        o.scale = 0.3;
+        m.scale = 0.3;
         break;
-      case 3: o.alibi_slopes = {0.25f, 0.0625f}; m.slopes = {0.25, 0.0625}; break;
+      case 1:
+        o.softcap = 1.0;
+        m.softcap = 1.0;
+        break;
+      case 2:
+        o.window_left = 5;
+        o.window_right = 2;
+        m.window_left = 5;
+        m.window_right = 2;
+        o.align = Align::kBottomRight;
+        m.bottom_right = true;
+        break;
+      case 3:
+        o.alibi_slopes = {0.25f, 0.0625f};
+        m.slopes = {0.25, 0.0625};
+        break;
       case 4:
         o.bias = ConstTensorView(bias.data(), {40, 100});
         m.bias.resize(2 * 4000);
@@ -173,7 +191,8 @@ TEST(Attention, MaskedNaNScoresNeverLeak) {
   Inputs in({1, 1, 1, 16, 16, 64, 64}, 11);
   std::vector<float> bias(256, 0.0f);
   for (int64_t i = 0; i < 16; ++i)
-    for (int64_t j = i + 1; j < 16; ++j) bias[static_cast<size_t>(i * 16 + j)] = std::numeric_limits<float>::quiet_NaN();
+    for (int64_t j = i + 1; j < 16; ++j)
+      bias[static_cast<size_t>(i * 16 + j)] = std::numeric_limits<float>::quiet_NaN();
   MaskOptions o;
   o.causal = true;
   o.bias = ConstTensorView(bias.data(), {16, 16});
@@ -205,12 +224,17 @@ TEST(Attention, BF16InputsAndOutput) {
   EXPECT_LT(check(in, o, m, out32), kTol);
   std::vector<uint16_t> ob(in.out_size());
   std::vector<float> of(in.out_size());
-  softmax::attention(ConstTensorView(qb.data(), DType::bf16, in.qs()), ConstTensorView(kb.data(), DType::bf16, in.ks()),
-                     ConstTensorView(vb.data(), DType::bf16, in.vs()), TensorView(ob.data(), DType::bf16, in.os()), o);
-  softmax::attention(ConstTensorView(qb.data(), DType::bf16, in.qs()), ConstTensorView(kb.data(), DType::bf16, in.ks()),
-                     ConstTensorView(vb.data(), DType::bf16, in.vs()), TensorView(of.data(), in.os()), o);
+  softmax::attention(ConstTensorView(qb.data(), DType::bf16, in.qs()),
+                     ConstTensorView(kb.data(), DType::bf16, in.ks()),
+                     ConstTensorView(vb.data(), DType::bf16, in.vs()),
+                     TensorView(ob.data(), DType::bf16, in.os()), o);
+  softmax::attention(ConstTensorView(qb.data(), DType::bf16, in.qs()),
+                     ConstTensorView(kb.data(), DType::bf16, in.ks()),
+                     ConstTensorView(vb.data(), DType::bf16, in.vs()),
+                     TensorView(of.data(), in.os()), o);
   EXPECT_EQ(of, out32);  // bf16 inputs are exact in f32: the same computation
-  for (size_t i = 0; i < ob.size(); ++i) ASSERT_EQ(ob[i], softmax::detail::f32_to_bf16(out32[i])) << i;
+  for (size_t i = 0; i < ob.size(); ++i)
+    ASSERT_EQ(ob[i], softmax::detail::f32_to_bf16(out32[i])) << i;
 }
 
 TEST(Attention, F16InputsAndNaNRows) {
@@ -231,12 +255,14 @@ TEST(Attention, F16InputsAndNaNRows) {
   attn_ref::Mask m;
   m.scale = 0.125;
   std::vector<float> out(in.out_size()), lse(in.rows());
-  softmax::attention(ConstTensorView(qh.data(), DType::f16, in.qs()), ConstTensorView(kh.data(), DType::f16, in.ks()),
-                     ConstTensorView(vh.data(), DType::f16, in.vs()), TensorView(out.data(), in.os()),
-                     TensorView(lse.data(), {1, 2, 70}), MaskOptions{});
+  softmax::attention(ConstTensorView(qh.data(), DType::f16, in.qs()),
+                     ConstTensorView(kh.data(), DType::f16, in.ks()),
+                     ConstTensorView(vh.data(), DType::f16, in.vs()),
+                     TensorView(out.data(), in.os()), TensorView(lse.data(), {1, 2, 70}),
+                     MaskOptions{});
   std::vector<double> ro, rl;
-  attn_ref::attention(attn_ref::to_double(in.q), attn_ref::to_double(in.k), attn_ref::to_double(in.v), 1, 2, 1,
-                      70, 90, 64, 64, m, ro, rl);
+  attn_ref::attention(attn_ref::to_double(in.q), attn_ref::to_double(in.k),
+                      attn_ref::to_double(in.v), 1, 2, 1, 70, 90, 64, 64, m, ro, rl);
   for (size_t r = 0; r < in.rows(); ++r) {
     for (size_t c = 0; c < 64; ++c) {
       const float o = out[r * 64 + c];
@@ -254,8 +280,16 @@ TEST(Attention, DecodeRowEqualsSameRowInPrefill) {
   // The last query row of a bottom-right causal prefill and the same query alone (Sq = 1, the
   // one-query kernels) keep the same keys and must give the same bits; Dv = 20 and 64 cover the
   // vector and scalar tails.
-  for (auto [dv, sk] : {std::pair<int64_t, int64_t>{20, 1100}, {64, 1100}, {8, 70}, {8, 49},
-                        {8, 127}, {16, 2}, {16, 17}, {64, 63}, {64, 64}, {64, 65}}) {
+  for (auto [dv, sk] : {std::pair<int64_t, int64_t>{20, 1100},
+                        {64, 1100},
+                        {8, 70},
+                        {8, 49},
+                        {8, 127},
+                        {16, 2},
+                        {16, 17},
+                        {64, 63},
+                        {64, 64},
+                        {64, 65}}) {
     Inputs in({1, 2, 1, 70, sk, 64, dv}, 25);
     MaskOptions o;
     o.causal = true;
@@ -264,18 +298,23 @@ TEST(Attention, DecodeRowEqualsSameRowInPrefill) {
     softmax::attention(ConstTensorView(in.q.data(), in.qs()), ConstTensorView(in.k.data(), in.ks()),
                        ConstTensorView(in.v.data(), in.vs()), TensorView(full.data(), in.os()), o);
     // q rows 69 of both heads as a (1, 2, 1, 64) view.
-    softmax::attention(ConstTensorView(in.q.data() + 69 * 64, DType::f32, {1, 2, 1, 64}, {2 * 70 * 64, 70 * 64, 64, 1}),
+    softmax::attention(ConstTensorView(in.q.data() + 69 * 64, DType::f32, {1, 2, 1, 64},
+                                       {2 * 70 * 64, 70 * 64, 64, 1}),
                        ConstTensorView(in.k.data(), in.ks()), ConstTensorView(in.v.data(), in.vs()),
                        TensorView(one.data(), {1, 2, 1, dv}), o);
     for (int64_t h = 0; h < 2; ++h)
       for (int64_t c = 0; c < dv; ++c)
-        EXPECT_EQ(one[static_cast<size_t>(h * dv + c)], full[static_cast<size_t>((h * 70 + 69) * dv + c)]) << dv << " " << sk << " " << h << " " << c;
+        EXPECT_EQ(one[static_cast<size_t>(h * dv + c)],
+                  full[static_cast<size_t>((h * 70 + 69) * dv + c)])
+            << dv << " " << sk << " " << h << " " << c;
     // The one-query kernels give the same bits on every SIMD target.
     for (const auto& t : softmax::available_targets()) {
       softmax::set_target(t);
       std::vector<float> again(one.size());
-      softmax::attention(ConstTensorView(in.q.data() + 69 * 64, DType::f32, {1, 2, 1, 64}, {2 * 70 * 64, 70 * 64, 64, 1}),
-                         ConstTensorView(in.k.data(), in.ks()), ConstTensorView(in.v.data(), in.vs()),
+      softmax::attention(ConstTensorView(in.q.data() + 69 * 64, DType::f32, {1, 2, 1, 64},
+                                         {2 * 70 * 64, 70 * 64, 64, 1}),
+                         ConstTensorView(in.k.data(), in.ks()),
+                         ConstTensorView(in.v.data(), in.vs()),
                          TensorView(again.data(), {1, 2, 1, dv}), o);
       EXPECT_EQ(again, one) << "target " << t;
     }
@@ -332,7 +371,8 @@ TEST(Attention, DeterministicAcrossBatchThreadsAndTargets) {
   std::vector<float> one(static_cast<size_t>(on));
   softmax::attention(ConstTensorView(in.q.data() + qn, {1, 2, 100, 64}),
                      ConstTensorView(in.k.data() + kn, {1, 1, 1500, 64}),
-                     ConstTensorView(in.v.data() + kn, {1, 1, 1500, 64}), TensorView(one.data(), {1, 2, 100, 64}), o);
+                     ConstTensorView(in.v.data() + kn, {1, 1, 1500, 64}),
+                     TensorView(one.data(), {1, 2, 100, 64}), o);
   EXPECT_TRUE(std::equal(one.begin(), one.end(), ref.begin() + on));
 }
 
@@ -345,18 +385,23 @@ TEST(Attention, StridedKVCacheView) {
   for (int64_t h = 0; h < H; ++h)
     for (int64_t j = 0; j < Sk; ++j)
       for (int64_t x = 0; x < D; ++x) {
-        kc[static_cast<size_t>((h * cap + j) * D + x)] = in.k[static_cast<size_t>((h * Sk + j) * D + x)];
-        vc[static_cast<size_t>((h * cap + j) * D + x)] = in.v[static_cast<size_t>((h * Sk + j) * D + x)];
+        kc[static_cast<size_t>((h * cap + j) * D + x)] =
+            in.k[static_cast<size_t>((h * Sk + j) * D + x)];
+        vc[static_cast<size_t>((h * cap + j) * D + x)] =
+            in.v[static_cast<size_t>((h * Sk + j) * D + x)];
       }
   for (int64_t h = 0; h < H; ++h)
     for (int64_t i = 0; i < Sq; ++i)
-      for (int64_t x = 0; x < D; ++x) qt[static_cast<size_t>((i * H + h) * D + x)] = in.q[static_cast<size_t>((h * Sq + i) * D + x)];
+      for (int64_t x = 0; x < D; ++x)
+        qt[static_cast<size_t>((i * H + h) * D + x)] =
+            in.q[static_cast<size_t>((h * Sq + i) * D + x)];
   std::vector<float> expect, out(in.out_size());
   check(in, {}, {}, expect);
-  softmax::attention(ConstTensorView(qt.data(), DType::f32, {B, H, Sq, D}, {Sq * H * D, D, H * D, 1}),
-                     ConstTensorView(kc.data(), DType::f32, {B, H, Sk, D}, {H * cap * D, cap * D, D, 1}),
-                     ConstTensorView(vc.data(), DType::f32, {B, H, Sk, D}, {H * cap * D, cap * D, D, 1}),
-                     TensorView(out.data(), in.os()), MaskOptions{});
+  softmax::attention(
+      ConstTensorView(qt.data(), DType::f32, {B, H, Sq, D}, {Sq * H * D, D, H * D, 1}),
+      ConstTensorView(kc.data(), DType::f32, {B, H, Sk, D}, {H * cap * D, cap * D, D, 1}),
+      ConstTensorView(vc.data(), DType::f32, {B, H, Sk, D}, {H * cap * D, cap * D, D, 1}),
+      TensorView(out.data(), in.os()), MaskOptions{});
   EXPECT_EQ(out, expect);
 }
 
@@ -388,7 +433,8 @@ TEST(Attention, Errors) {
     FAIL();
   } catch (const softmax::Error& e) {
     EXPECT_EQ(e.kind(), softmax::ErrorKind::kOverlap);
-    EXPECT_NE(std::string(e.what()).find("'out' = memory overlapping q"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'out' = memory overlapping q"), std::string::npos)
+        << e.what();
   }
   for (float x : out) EXPECT_EQ(x, 3.0f);
 }

@@ -47,14 +47,15 @@ std::vector<LD> softmax_ld(const std::vector<LD>& x) {
 }
 
 // Builds a row pair (y, dy) of dtype t: y a softmax (or log-softmax) output, dy random.
-void make_row(std::mt19937& rng, std::size_t n, bool log_mode, Buf& y, Buf& dy,
-              std::size_t off = 0, std::size_t step = 1) {
+void make_row(std::mt19937& rng, std::size_t n, bool log_mode, Buf& y, Buf& dy, std::size_t off = 0,
+              std::size_t step = 1) {
   std::normal_distribution<double> nd(0.0, 3.0);
   std::vector<LD> x(n);
   for (auto& v : x) v = nd(rng);
   const auto p = softmax_ld(x);
   for (std::size_t i = 0; i < n; ++i) {
-    y.set(off + i * step, log_mode ? static_cast<double>(std::log(p[i])) : static_cast<double>(p[i]));
+    y.set(off + i * step,
+          log_mode ? static_cast<double>(std::log(p[i])) : static_cast<double>(p[i]));
     dy.set(off + i * step, nd(rng));
   }
 }
@@ -103,8 +104,10 @@ void run_case(DType t, DType out_t, std::size_t n, bool log_mode, double tempera
   const std::vector<int64_t> shape{static_cast<int64_t>(rows), static_cast<int64_t>(n)};
   ConstTensorView yv(y.data(), t, shape), dyv(dy.data(), t, shape);
   TensorView dxv(dx.data(), out_t, shape);
-  if (log_mode) softmax::log_softmax_backward(yv, dyv, dxv, o);
-  else softmax::softmax_backward(yv, dyv, dxv, o);
+  if (log_mode)
+    softmax::log_softmax_backward(yv, dyv, dxv, o);
+  else
+    softmax::softmax_backward(yv, dyv, dxv, o);
   const double unit = t == DType::f64 ? 0x1p-53 : 0x1p-24;
   for (std::size_t r = 0; r < rows; ++r) {
     std::vector<LD> yr(n), dyr(n), ref, tol;
@@ -116,16 +119,17 @@ void run_case(DType t, DType out_t, std::size_t n, bool log_mode, double tempera
     for (std::size_t i = 0; i < n; ++i) {
       const double got = dx.get(r * n + i);
       // f16 subnormals (below 2^-14) are spaced 2^-24 apart: half of that absolute.
-      const LD bound = tol[i] + out_unit(out_t) * std::fabs(ref[i]) +
-                       (out_t == DType::f16 ? 0x1p-25L : 1e-300L);
+      const LD bound =
+          tol[i] + out_unit(out_t) * std::fabs(ref[i]) + (out_t == DType::f16 ? 0x1p-25L : 1e-300L);
       ASSERT_LE(std::fabs(got - ref[i]), bound)
           << "n=" << n << " row " << r << " i=" << i << " ref=" << static_cast<double>(ref[i]);
     }
   }
 }
 
-const std::size_t kLengths[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128,
-                                129, 255, 256, 257, 1000, 2047, 2048, 2049, 4097, 10000};
+const std::size_t kLengths[] = {1,   2,   3,   7,    8,    9,    15,   16,   17,
+                                31,  32,  33,  63,   64,   65,   127,  128,  129,
+                                255, 256, 257, 1000, 2047, 2048, 2049, 4097, 10000};
 
 TEST(SoftmaxBackward, F32AllLengths) {
   for (std::size_t n : kLengths) run_case(DType::f32, DType::f32, n, false);
@@ -180,10 +184,10 @@ TEST(SoftmaxBackward, ExtremeTemperatureDividesByT) {
       {DType::f32, DType::f32, 1e-40, {0.25, 0.75, 0}, {1e-3, -2e-3, 5}},  // 1/T > FLT_MAX
       {DType::f32, DType::f32, 1e44, {0.25, 0.75}, {1e8, 0}},              // 1/T ~ 7 * 2^-149
       {DType::bf16, DType::bf16, 1e-40, {0.25, 0.75}, {1e-3, -2e-3}},
-      {DType::f16, DType::f32, 5e-324, {0.25, 0.75}, {1e-3, 0}},           // dx beyond f32: inf
-      {DType::f32, DType::f32, 1e-300, {0.25, 0.75, 0}, {1, -1, 5}},       // +-inf, and 0
-      {DType::f64, DType::f64, 1e-310, {0.5, 0.5}, {1e-300, 0}},           // 1/T overflows
-      {DType::f64, DType::f64, 1.5e308, {0.5, 0.5}, {1e300, -1e300}},      // 1/T subnormal
+      {DType::f16, DType::f32, 5e-324, {0.25, 0.75}, {1e-3, 0}},       // dx beyond f32: inf
+      {DType::f32, DType::f32, 1e-300, {0.25, 0.75, 0}, {1, -1, 5}},   // +-inf, and 0
+      {DType::f64, DType::f64, 1e-310, {0.5, 0.5}, {1e-300, 0}},       // 1/T overflows
+      {DType::f64, DType::f64, 1.5e308, {0.5, 0.5}, {1e300, -1e300}},  // 1/T subnormal
   };
   for (const Case& c : cases) {
     for (bool log_mode : {false, true}) {
@@ -198,8 +202,10 @@ TEST(SoftmaxBackward, ExtremeTemperatureDividesByT) {
       const std::vector<int64_t> shape{static_cast<int64_t>(n)};
       ConstTensorView yv(y.data(), c.t, shape), dyv(dy.data(), c.t, shape);
       TensorView dxv(dx.data(), c.out, shape);
-      if (log_mode) softmax::log_softmax_backward(yv, dyv, dxv, o);
-      else softmax::softmax_backward(yv, dyv, dxv, o);
+      if (log_mode)
+        softmax::log_softmax_backward(yv, dyv, dxv, o);
+      else
+        softmax::softmax_backward(yv, dyv, dxv, o);
       std::vector<LD> yr(n), dyr(n), ref, tol;
       for (std::size_t i = 0; i < n; ++i) {
         yr[i] = y.get(i);
@@ -207,9 +213,10 @@ TEST(SoftmaxBackward, ExtremeTemperatureDividesByT) {
       }
       const double unit = c.t == DType::f64 ? 0x1p-53 : 0x1p-24;
       reference(yr, dyr, log_mode, 1.0L / static_cast<LD>(c.temperature), unit, ref, tol);
-      const LD big = c.out == DType::f64 ? std::numeric_limits<double>::max()
-                     : c.out == DType::f32 ? std::numeric_limits<float>::max()
-                     : c.out == DType::bf16 ? 0x1.fep127L : 65504.0L;
+      const LD big = c.out == DType::f64    ? std::numeric_limits<double>::max()
+                     : c.out == DType::f32  ? std::numeric_limits<float>::max()
+                     : c.out == DType::bf16 ? 0x1.fep127L
+                                            : 65504.0L;
       for (std::size_t i = 0; i < n; ++i) {
         const double got = dx.get(i);
         char at[96];
@@ -270,10 +277,12 @@ TEST(SoftmaxBackward, InPlaceOnDyAndOnY) {
     auto* dyp = static_cast<float*>(dy.data());
     fn(ConstTensorView(yp, {n}), ConstTensorView(dyp, {n}), TensorView(want.data(), {n}), {}, {});
     std::vector<float> y2(yp, yp + n), dy2(dyp, dyp + n);
-    fn(ConstTensorView(y2.data(), {n}), ConstTensorView(dy2.data(), {n}), TensorView(dy2.data(), {n}), {}, {});
+    fn(ConstTensorView(y2.data(), {n}), ConstTensorView(dy2.data(), {n}),
+       TensorView(dy2.data(), {n}), {}, {});
     EXPECT_EQ(dy2, want);
     std::vector<float> y3(yp, yp + n), dy3(dyp, dyp + n);
-    fn(ConstTensorView(y3.data(), {n}), ConstTensorView(dy3.data(), {n}), TensorView(y3.data(), {n}), {}, {});
+    fn(ConstTensorView(y3.data(), {n}), ConstTensorView(dy3.data(), {n}),
+       TensorView(y3.data(), {n}), {}, {});
     EXPECT_EQ(y3, want);
   }
 }
@@ -310,8 +319,10 @@ TEST(SoftmaxBackward, SameBitsOnEverySimdTarget) {
       std::vector<float> dx(n);
       fn(ConstTensorView(y.data(), DType::f32, {n}), ConstTensorView(dy.data(), DType::f32, {n}),
          TensorView(dx.data(), {n}), {}, {});
-      if (first.empty()) first = dx;
-      else EXPECT_EQ(dx, first) << tgt;
+      if (first.empty())
+        first = dx;
+      else
+        EXPECT_EQ(dx, first) << tgt;
     }
     softmax::set_target("");
   }
@@ -320,10 +331,12 @@ TEST(SoftmaxBackward, SameBitsOnEverySimdTarget) {
 
 TEST(SoftmaxBackward, EmptyAndSpecials) {
   std::vector<float> none;
-  softmax::softmax_backward(ConstTensorView(none.data(), {0, 5}), ConstTensorView(none.data(), {0, 5}),
-                            TensorView(none.data(), {0, 5}), {});
-  softmax::softmax_backward(ConstTensorView(none.data(), {4, 0}), ConstTensorView(none.data(), {4, 0}),
-                            TensorView(none.data(), {4, 0}), {});
+  softmax::softmax_backward(ConstTensorView(none.data(), {0, 5}),
+                            ConstTensorView(none.data(), {0, 5}), TensorView(none.data(), {0, 5}),
+                            {});
+  softmax::softmax_backward(ConstTensorView(none.data(), {4, 0}),
+                            ConstTensorView(none.data(), {4, 0}), TensorView(none.data(), {4, 0}),
+                            {});
   // log-softmax y = -inf (a probability of 0) gives exp(y) = 0: dx = dy there.
   std::vector<float> y{-INFINITY, 0.0f}, dy{2.0f, 1.0f}, dx(2);
   softmax::log_softmax_backward(ConstTensorView(y.data(), {2}), ConstTensorView(dy.data(), {2}),
@@ -348,8 +361,9 @@ TEST(SoftmaxBackward, ErrorsWriteNothing) {
   std::vector<double> dyd(6, 1.0);
   using softmax::ErrorKind;
   expect_error(ErrorKind::kDTypeMismatch, "'dy'", [&] {
-    softmax::softmax_backward(ConstTensorView(y.data(), {2, 3}), ConstTensorView(dyd.data(), {2, 3}),
-                              TensorView(dx.data(), {2, 3}), {});
+    softmax::softmax_backward(ConstTensorView(y.data(), {2, 3}),
+                              ConstTensorView(dyd.data(), {2, 3}), TensorView(dx.data(), {2, 3}),
+                              {});
   });
   expect_error(ErrorKind::kShapeMismatch, "'dx'", [&] {
     softmax::softmax_backward(ConstTensorView(y.data(), {2, 3}), ConstTensorView(dy.data(), {2, 3}),
@@ -358,8 +372,9 @@ TEST(SoftmaxBackward, ErrorsWriteNothing) {
   expect_error(ErrorKind::kInvalidArgument, "axis", [&] {
     SoftmaxOptions o;
     o.axis = 2;
-    softmax::log_softmax_backward(ConstTensorView(y.data(), {2, 3}), ConstTensorView(dy.data(), {2, 3}),
-                                  TensorView(dx.data(), {2, 3}), o);
+    softmax::log_softmax_backward(ConstTensorView(y.data(), {2, 3}),
+                                  ConstTensorView(dy.data(), {2, 3}), TensorView(dx.data(), {2, 3}),
+                                  o);
   });
   expect_error(ErrorKind::kOverlap, "'dx'", [&] {
     softmax::softmax_backward(ConstTensorView(y.data(), {5}), ConstTensorView(dy.data(), {5}),

@@ -17,8 +17,8 @@ using softmax::DType;
 
 TEST(BeamSearch, MatchesFullSort) {
   std::mt19937 rng(4);
-  for (const auto& [B, V, W] : {std::tuple<int64_t, int64_t, int64_t>{4, 1000, 4}, {1, 50, 3},
-                                {8, 300, 8}, {3, 7, 10}}) {
+  for (const auto& [B, V, W] :
+       {std::tuple<int64_t, int64_t, int64_t>{4, 1000, 4}, {1, 50, 3}, {8, 300, 8}, {3, 7, 10}}) {
     std::vector<float> lp(static_cast<std::size_t>(B * V));
     std::uniform_int_distribution<int> coarse(-40, 0);  // coarse values: many ties
     for (auto& e : lp) e = static_cast<float>(coarse(rng)) * 0.25f;

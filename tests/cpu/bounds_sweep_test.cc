@@ -52,7 +52,8 @@ void CheckLse(DType t, const std::vector<std::vector<double>>& rows, double temp
       }
       continue;
     }
-    const LD bound = b.rel * std::fabs(want) + b.abs * std::min<LD>(1, std::fabs(m / temperature)) + b.tiny;
+    const LD bound =
+        b.rel * std::fabs(want) + b.abs * std::min<LD>(1, std::fabs(m / temperature)) + b.tiny;
     const LD err = std::fabs(static_cast<LD>(got) - want);
     const std::string at = std::string(softmax::dtype_name(t)) + " n=" + std::to_string(n) +
                            " x0=" + Str(v[0]) + " T=" + Str(temperature) + " got=" + Str(got) +
@@ -87,8 +88,8 @@ void CheckLogSoftmax(DType t, const std::vector<std::vector<double>>& rows, doub
       const LD bound = 6 * eps * std::fabs(want[i]) + tiny;
       const LD err = std::fabs(static_cast<LD>(got) - want[i]);
       const std::string at = std::string(softmax::dtype_name(t)) + " n=" + std::to_string(n) +
-                             " i=" + std::to_string(i) + " T=" + Str(temperature) + " got=" +
-                             Str(got) + " exact=" + Str(static_cast<double>(want[i]));
+                             " i=" + std::to_string(i) + " T=" + Str(temperature) +
+                             " got=" + Str(got) + " exact=" + Str(static_cast<double>(want[i]));
       acc.add(static_cast<double>(err / bound), at);
       if (!(err <= bound) && failures++ < 3) ADD_FAILURE() << "log_softmax " << at;
     }
@@ -129,7 +130,8 @@ std::vector<std::vector<double>> RealAttentionRows() {
     return rows;
   }
   const int64_t n = shape[3];
-  for (std::size_t r = 0; r + static_cast<std::size_t>(n) <= scores.size(); r += static_cast<std::size_t>(n)) {
+  for (std::size_t r = 0; r + static_cast<std::size_t>(n) <= scores.size();
+       r += static_cast<std::size_t>(n)) {
     rows.emplace_back(scores.begin() + static_cast<std::ptrdiff_t>(r),
                       scores.begin() + static_cast<std::ptrdiff_t>(r) + n);
   }
@@ -139,10 +141,11 @@ std::vector<std::vector<double>> RealAttentionRows() {
 // ---- logsumexp that cancels to near 0 (max < 0) ----
 
 std::vector<std::vector<double>> CancellingRows(std::mt19937_64& rng, double scale) {
-  std::vector<std::vector<double>> rows = {{-0.6931, -0.6932},
-                                           {-0.69314718055994529, -0.69314718055994529},
-                                           {-0.6931471805599453, -0.6931471805599454},
-                                           {-1.0986122886681098, -1.0986122886681098, -1.0986122886681098}};
+  std::vector<std::vector<double>> rows = {
+      {-0.6931, -0.6932},
+      {-0.69314718055994529, -0.69314718055994529},
+      {-0.6931471805599453, -0.6931471805599454},
+      {-1.0986122886681098, -1.0986122886681098, -1.0986122886681098}};
   // n values around -log(n) (lse near 0), perturbed by less and less.
   for (int k = 0; k < 3000; ++k) {
     const int64_t n = 2 + k % 400;
@@ -169,8 +172,8 @@ TEST(BoundsSweep, LogsumexpCancellingNearZero) {
   std::mt19937_64 rng(101);
   for (DType t : {DType::f32, DType::f64}) {
     for (double temperature : {1.0, 0.3, 2.5}) {
-      MaxErr acc(std::string("logsumexp ") + softmax::dtype_name(t) + " cancelling, T=" +
-                 Str(temperature) + " (err / bound)");
+      MaxErr acc(std::string("logsumexp ") + softmax::dtype_name(t) +
+                 " cancelling, T=" + Str(temperature) + " (err / bound)");
       CheckLse(t, CancellingRows(rng, temperature), temperature, acc);
     }
   }
@@ -221,9 +224,9 @@ TEST(BoundsSweep, TemperatureDoesNotEnterTheBound) {
 
 TEST(BoundsSweep, ExtremeTemperatures) {
   MaxErr acc("extreme T, all ops (err / bound or ulp)");
-  const std::vector<std::vector<double>> rows = {
-      {1.0, 0.0}, {0.0, -1.0, 2.0}, {3e38, -3e38}, {3e38, -3e38, 1e38, 0.5}, {-2.5, -2.5, -2.5},
-      {1e-30, -1e-30, 0.0}};
+  const std::vector<std::vector<double>> rows = {{1.0, 0.0},         {0.0, -1.0, 2.0},
+                                                 {3e38, -3e38},      {3e38, -3e38, 1e38, 0.5},
+                                                 {-2.5, -2.5, -2.5}, {1e-30, -1e-30, 0.0}};
   for (DType t : {DType::f32, DType::f64}) {
     for (double temperature : {1e-40, 1e-45, 1e-300, 1e-310, 1e30, 1e36, 1e39, 1e300, 1e308}) {
       CheckLogSoftmax(t, rows, temperature, acc);
@@ -333,9 +336,11 @@ TEST(BoundsSweep, F64SoftmaxBackwardAtTheBound) {
       const LD want = yi * (gi - s) / temperature;
       const LD bound = 0x1p-51L * std::fabs(yi) * (std::fabs(gi) + sabs) / temperature;
       const LD err = std::fabs(static_cast<LD>(dx.get(i)) - want);
-      acc.add(static_cast<double>(err / bound), "n=" + std::to_string(n) + " i=" + std::to_string(i));
+      acc.add(static_cast<double>(err / bound),
+              "n=" + std::to_string(n) + " i=" + std::to_string(i));
       if (!(err <= bound) && failures++ < 3) {
-        ADD_FAILURE() << "n=" << n << " i=" << i << " err/bound " << static_cast<double>(err / bound);
+        ADD_FAILURE() << "n=" << n << " i=" << i << " err/bound "
+                      << static_cast<double>(err / bound);
       }
     }
   }

@@ -63,13 +63,15 @@ std::vector<unsigned char> run_all(const Context& c) {
   append(y.data(), y.size() * 4);
   softmax::log_softmax(ConstTensorView(x.data(), {rows, n}), TensorView(y.data(), {rows, n}), o, c);
   append(y.data(), y.size() * 4);
-  softmax::softmax_backward(ConstTensorView(y.data(), {rows, n}), ConstTensorView(x.data(), {rows, n}),
-                            TensorView(dx.data(), {rows, n}), {}, c);
+  softmax::softmax_backward(ConstTensorView(y.data(), {rows, n}),
+                            ConstTensorView(x.data(), {rows, n}), TensorView(dx.data(), {rows, n}),
+                            {}, c);
   append(dx.data(), dx.size() * 4);
   // One long row: its chunks are what the threads split.
   const auto big = logits(300000, 2);
   std::vector<float> ybig(big.size());
-  softmax::softmax(ConstTensorView(big.data(), {1, 300000}), TensorView(ybig.data(), {1, 300000}), {}, c);
+  softmax::softmax(ConstTensorView(big.data(), {1, 300000}), TensorView(ybig.data(), {1, 300000}),
+                   {}, c);
   append(ybig.data(), ybig.size() * 4);
   std::vector<int64_t> t(rows);
   for (int64_t r = 0; r < rows; ++r) t[r] = (r * 37) % n;
@@ -151,8 +153,9 @@ TEST(Context, BadContextsAreErrorsNamingTheOp) {
   }
   Context negative;
   negative.threads = -2;
-  EXPECT_THROW(softmax::log_softmax(ConstTensorView(x.data(), {3}), TensorView(y.data(), {3}), {}, negative),
-               softmax::Error);
+  EXPECT_THROW(
+      softmax::log_softmax(ConstTensorView(x.data(), {3}), TensorView(y.data(), {3}), {}, negative),
+      softmax::Error);
   EXPECT_EQ(y, (std::vector<float>{7, 7, 7}));  // nothing written
 }
 

@@ -99,8 +99,9 @@ TEST(Convert, StridedSpecialValuesAndErrors) {
   EXPECT_TRUE(y[8] == 0.0f && std::signbit(y[8]));
   EXPECT_EQ(y[10], INFINITY);
   std::vector<int64_t> ints(6);
-  EXPECT_THROW(softmax::convert(ConstTensorView(x.data(), {6}), TensorView(ints.data(), DType::i64, {6})),
-               softmax::Error);
+  EXPECT_THROW(
+      softmax::convert(ConstTensorView(x.data(), {6}), TensorView(ints.data(), DType::i64, {6})),
+      softmax::Error);
   EXPECT_THROW(softmax::convert(ConstTensorView(x.data(), {6}), TensorView(y.data(), {5})),
                softmax::Error);
   std::vector<int32_t> labels = {3, -2};

@@ -1,8 +1,8 @@
 // tests/cpu/cross_entropy_test.cc: cross_entropy against (1) a long double reference and long
 // double central finite differences, (2) PyTorch 1.13 (tests/torch/cross_entropy_reference.py,
 // run at test time through /usr/bin/python3; skipped when torch is missing), (3) the edge semantics
-// of docs/ops/cross_entropy.md, and (4) the error rules. Every option has a test that fails if it were
-// ignored: the PyTorch cases each switch one on, and the explicit *Option* tests below.
+// of docs/ops/cross_entropy.md, and (4) the error rules. Every option has a test that fails if it
+// were ignored: the PyTorch cases each switch one on, and the explicit *Option* tests below.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -38,10 +38,10 @@ using softmax::TensorView;
 // Long double reference of the documented formulas (softmax/cross_entropy.hpp).
 struct RefProblem {
   int64_t rows = 0, c = 0;
-  std::vector<LD> x;        // rows x c
-  std::vector<int64_t> t;   // hard targets (empty when soft)
-  std::vector<LD> q;        // soft targets rows x c
-  std::vector<LD> w;        // c weights (empty: ones)
+  std::vector<LD> x;       // rows x c
+  std::vector<int64_t> t;  // hard targets (empty when soft)
+  std::vector<LD> q;       // soft targets rows x c
+  std::vector<LD> w;       // c weights (empty: ones)
   bool logits = true;
   int64_t ignore = -100;
   LD eps = 0, z = 0, normalizer = 1;
@@ -122,8 +122,10 @@ Result run_f64(const RefProblem& p, CrossEntropyOptions o = {}) {
   std::vector<int64_t> t = p.t;
   ConstTensorView tv = p.q.empty() ? ConstTensorView(t.data(), DType::i64, {p.rows})
                                    : ConstTensorView(q.data(), {p.rows, p.c});
-  if (p.logits) softmax::cross_entropy(xv, tv, out, o);
-  else softmax::nll_loss(xv, tv, out, o);
+  if (p.logits)
+    softmax::cross_entropy(xv, tv, out, o);
+  else
+    softmax::nll_loss(xv, tv, out, o);
   return r;
 }
 
@@ -158,7 +160,8 @@ void check_against_reference(RefProblem p) {
   const LD total = ref_loss(p, &rows);
   if (p.red == Reduction::kNone) {
     for (int64_t i = 0; i < p.rows; ++i) {
-      EXPECT_NEAR(r.loss[i], static_cast<double>(rows[i]), 1e-13 * (1 + std::fabs((double)rows[i])));
+      EXPECT_NEAR(r.loss[i], static_cast<double>(rows[i]),
+                  1e-13 * (1 + std::fabs((double)rows[i])));
     }
   } else {
     EXPECT_NEAR(r.loss[0], static_cast<double>(total), 1e-13 * (1 + std::fabs((double)total)));
@@ -261,13 +264,13 @@ TEST(CrossEntropyOption, ThreadsDoNotChangeBits) {
   CrossEntropyOutputs out;
   out.loss = TensorView(&la, std::vector<int64_t>{});
   out.grad = TensorView(ga.data(), {n, c});
-  softmax::cross_entropy(ConstTensorView(x.data(), {n, c}), ConstTensorView(t.data(), DType::i32, {n}),
-                         out, o);
+  softmax::cross_entropy(ConstTensorView(x.data(), {n, c}),
+                         ConstTensorView(t.data(), DType::i32, {n}), out, o);
   o.threads = 2;
   out.loss = TensorView(&lb, std::vector<int64_t>{});
   out.grad = TensorView(gb.data(), {n, c});
-  softmax::cross_entropy(ConstTensorView(x.data(), {n, c}), ConstTensorView(t.data(), DType::i32, {n}),
-                         out, o);
+  softmax::cross_entropy(ConstTensorView(x.data(), {n, c}),
+                         ConstTensorView(t.data(), DType::i32, {n}), out, o);
   EXPECT_EQ(la, lb);
   EXPECT_EQ(ga, gb);
 }
@@ -361,8 +364,10 @@ TEST(CrossEntropyEdges, HugeLogitsInTheLossStayFinite) {
           out.loss = TensorView(&loss, DType::f64, {1});
           const ConstTensorView xv(x.data(), dt, {1, c});
           const ConstTensorView tv(&t, DType::i64, {1});
-          if (logits) softmax::cross_entropy(xv, tv, out, o);
-          else softmax::nll_loss(xv, tv, out, o);
+          if (logits)
+            softmax::cross_entropy(xv, tv, out, o);
+          else
+            softmax::nll_loss(xv, tv, out, o);
           const std::string at = std::string(softmax::dtype_name(dt)) +
                                  (logits ? " cross_entropy" : " nll_loss") + " target " +
                                  std::to_string(t) + " eps " + std::to_string(eps);
@@ -392,15 +397,15 @@ TEST(CrossEntropyEdges, AllIgnoredMeanIsNanWithZeroGradient) {
   CrossEntropyOutputs out;
   out.loss = TensorView(&loss, std::vector<int64_t>{});
   out.grad = TensorView(g.data(), {2, 3});
-  softmax::cross_entropy(ConstTensorView(x.data(), {2, 3}), ConstTensorView(t.data(), DType::i32, {2}),
-                         out, o);
+  softmax::cross_entropy(ConstTensorView(x.data(), {2, 3}),
+                         ConstTensorView(t.data(), DType::i32, {2}), out, o);
   EXPECT_TRUE(std::isnan(loss));
   for (float v : g) EXPECT_EQ(v, 0.0f);
   // The sum with a caller-given normaliser never divides 0 by 0.
   o.reduction = Reduction::kSum;
   o.normalizer = 4;
-  softmax::cross_entropy(ConstTensorView(x.data(), {2, 3}), ConstTensorView(t.data(), DType::i32, {2}),
-                         out, o);
+  softmax::cross_entropy(ConstTensorView(x.data(), {2, 3}),
+                         ConstTensorView(t.data(), DType::i32, {2}), out, o);
   EXPECT_EQ(loss, 0.0f);
 }
 
@@ -414,8 +419,8 @@ TEST(CrossEntropyEdges, LabelSmoothingOnlyOnKeptRows) {
   CrossEntropyOutputs out;
   out.loss = TensorView(loss.data(), {2});
   out.grad = TensorView(g.data(), {2, 3});
-  softmax::cross_entropy(ConstTensorView(x.data(), {2, 3}), ConstTensorView(t.data(), DType::i64, {2}),
-                         out, o);
+  softmax::cross_entropy(ConstTensorView(x.data(), {2, 3}),
+                         ConstTensorView(t.data(), DType::i64, {2}), out, o);
   EXPECT_GT(loss[0], 0.0);
   EXPECT_EQ(loss[1], 0.0);
   for (int i = 3; i < 6; ++i) EXPECT_EQ(g[i], 0.0);
@@ -432,15 +437,15 @@ TEST(CrossEntropyEdges, NanAndInfRows) {
   out.grad = TensorView(g.data(), {3, 3});
   out.lse = TensorView(lse.data(), {3});
   out.log_probs = TensorView(lp.data(), {3, 3});
-  softmax::cross_entropy(ConstTensorView(x.data(), {3, 3}), ConstTensorView(t.data(), DType::i64, {3}),
-                         out, o);
+  softmax::cross_entropy(ConstTensorView(x.data(), {3, 3}),
+                         ConstTensorView(t.data(), DType::i64, {3}), out, o);
   EXPECT_TRUE(std::isnan(loss[0]));
   EXPECT_TRUE(std::isnan(lse[0]));
-  EXPECT_TRUE(std::isnan(loss[1]));          // all -inf row: no distribution
-  EXPECT_EQ(lse[1], -INFINITY);              // logsumexp of an all -inf row
+  EXPECT_TRUE(std::isnan(loss[1]));  // all -inf row: no distribution
+  EXPECT_EQ(lse[1], -INFINITY);      // logsumexp of an all -inf row
   EXPECT_TRUE(std::isnan(lp[3]));
-  EXPECT_EQ(lp[7], -INFINITY);               // -inf entry of a finite row
-  EXPECT_EQ(g[7], 0.0f);                     // and exactly zero probability
+  EXPECT_EQ(lp[7], -INFINITY);  // -inf entry of a finite row
+  EXPECT_EQ(g[7], 0.0f);        // and exactly zero probability
   EXPECT_NEAR(loss[2], std::log1p(std::exp(-1.0)), 1e-7);
 }
 
@@ -603,20 +608,23 @@ TEST(CrossEntropyEdges, InPlaceGradientAndStridedLogits) {
   out.loss = TensorView(&l1, std::vector<int64_t>{});
   out.grad = TensorView(g.data(), {n, c});
   out.log_probs = TensorView(lp.data(), {n, c});
-  softmax::cross_entropy(ConstTensorView(x.data(), {n, c}), ConstTensorView(t.data(), DType::i64, {n}), out, o);
+  softmax::cross_entropy(ConstTensorView(x.data(), {n, c}),
+                         ConstTensorView(t.data(), DType::i64, {n}), out, o);
   // In place: the gradient overwrites the logits.
   std::vector<float> xi = x;
   CrossEntropyOutputs oi;
   oi.loss = TensorView(&l2, std::vector<int64_t>{});
   oi.grad = TensorView(xi.data(), {n, c});
-  softmax::cross_entropy(ConstTensorView(xi.data(), {n, c}), ConstTensorView(t.data(), DType::i64, {n}), oi, o);
+  softmax::cross_entropy(ConstTensorView(xi.data(), {n, c}),
+                         ConstTensorView(t.data(), DType::i64, {n}), oi, o);
   EXPECT_EQ(l1, l2);
   EXPECT_EQ(xi, g);
   // In place log-probs with a separate gradient.
   std::vector<float> xl = x, g2(n * c);
   oi.grad = TensorView(g2.data(), {n, c});
   oi.log_probs = TensorView(xl.data(), {n, c});
-  softmax::cross_entropy(ConstTensorView(xl.data(), {n, c}), ConstTensorView(t.data(), DType::i64, {n}), oi, o);
+  softmax::cross_entropy(ConstTensorView(xl.data(), {n, c}),
+                         ConstTensorView(t.data(), DType::i64, {n}), oi, o);
   EXPECT_EQ(xl, lp);
   EXPECT_EQ(g2, g);
   // Transposed storage (class stride n) gives the same bits.
@@ -654,8 +662,10 @@ TEST(CrossEntropyEdges, Bf16LogitsMatchF32OfSameValues) {
   o1.grad = TensorView(gb.data(), DType::bf16, {n, c});
   o2.loss = TensorView(&lf, std::vector<int64_t>{});
   o2.grad = TensorView(gf.data(), {n, c});
-  softmax::cross_entropy(ConstTensorView(xb.data(), DType::bf16, {n, c}), ConstTensorView(t.data(), DType::i64, {n}), o1);
-  softmax::cross_entropy(ConstTensorView(xf.data(), {n, c}), ConstTensorView(t.data(), DType::i64, {n}), o2);
+  softmax::cross_entropy(ConstTensorView(xb.data(), DType::bf16, {n, c}),
+                         ConstTensorView(t.data(), DType::i64, {n}), o1);
+  softmax::cross_entropy(ConstTensorView(xf.data(), {n, c}),
+                         ConstTensorView(t.data(), DType::i64, {n}), o2);
   EXPECT_EQ(lb, lf);
   for (int64_t i = 0; i < n * c; ++i) {
     ASSERT_EQ(gb[i], softmax::detail::f32_to_bf16(gf[i])) << i;  // one rounding from f32
@@ -693,7 +703,9 @@ TEST(CrossEntropyErrors, RejectedAndNothingWritten) {
   {
     CrossEntropyOptions o;
     o.ignore_index = 3;  // now 3 is fine, -100 is not
-    expect_error(ErrorKind::kInvalidArgument, "targets[1] = -100", [&] { call({0, -100, 3, 1}, o); });
+    expect_error(ErrorKind::kInvalidArgument, "targets[1] = -100", [&] {
+      call({0, -100, 3, 1}, o);
+    });
   }
   std::vector<float> wnan{1, NAN, 1};
   {
@@ -722,32 +734,37 @@ TEST(CrossEntropyErrors, RejectedAndNothingWritten) {
   expect_error(ErrorKind::kShapeMismatch, "'targets'", [&] {
     CrossEntropyOutputs out;
     out.loss = TensorView(&loss, std::vector<int64_t>{});
-    softmax::cross_entropy(ConstTensorView(x.data(), {4, 3}), ConstTensorView(t.data(), DType::i64, {3}), out);
+    softmax::cross_entropy(ConstTensorView(x.data(), {4, 3}),
+                           ConstTensorView(t.data(), DType::i64, {3}), out);
   });
   expect_error(ErrorKind::kShapeMismatch, "'loss'", [&] {
     CrossEntropyOptions o;
     o.reduction = Reduction::kNone;
     CrossEntropyOutputs out;
     out.loss = TensorView(&loss, std::vector<int64_t>{});
-    softmax::cross_entropy(ConstTensorView(x.data(), {4, 3}), ConstTensorView(t.data(), DType::i64, {4}), out, o);
+    softmax::cross_entropy(ConstTensorView(x.data(), {4, 3}),
+                           ConstTensorView(t.data(), DType::i64, {4}), out, o);
   });
   expect_error(ErrorKind::kDTypeMismatch, "'grad'", [&] {
     std::vector<double> gd(12);
     CrossEntropyOutputs out;
     out.loss = TensorView(&loss, std::vector<int64_t>{});
     out.grad = TensorView(gd.data(), {4, 3});
-    softmax::cross_entropy(ConstTensorView(x.data(), {4, 3}), ConstTensorView(t.data(), DType::i64, {4}), out);
+    softmax::cross_entropy(ConstTensorView(x.data(), {4, 3}),
+                           ConstTensorView(t.data(), DType::i64, {4}), out);
   });
   expect_error(ErrorKind::kOverlap, "'loss'", [&] {
     CrossEntropyOutputs out;
     out.loss = TensorView(x.data() + 2, std::vector<int64_t>{});
-    softmax::cross_entropy(ConstTensorView(x.data(), {4, 3}), ConstTensorView(t.data(), DType::i64, {4}), out);
+    softmax::cross_entropy(ConstTensorView(x.data(), {4, 3}),
+                           ConstTensorView(t.data(), DType::i64, {4}), out);
   });
   expect_error(ErrorKind::kOverlap, "'grad'", [&] {
     CrossEntropyOutputs out;
     out.loss = TensorView(&loss, std::vector<int64_t>{});
     out.grad = TensorView(x.data() + 1, {3, 3});
-    softmax::cross_entropy(ConstTensorView(x.data(), {3, 3}), ConstTensorView(t.data(), DType::i64, {3}), out);
+    softmax::cross_entropy(ConstTensorView(x.data(), {3, 3}),
+                           ConstTensorView(t.data(), DType::i64, {3}), out);
   });
   for (float v : x) ASSERT_EQ(v, 0.5f);
   for (float v : g) ASSERT_EQ(v, 7.0f);
@@ -835,7 +852,9 @@ TEST(CrossEntropyTorch, MatchesPyTorch113) {
     for (int64_t d : row_shape) rows *= d;
     CrossEntropyOptions o;
     const std::string red = k["reduction"][0];
-    o.reduction = red == "none" ? Reduction::kNone : red == "sum" ? Reduction::kSum : Reduction::kMean;
+    o.reduction = red == "none"  ? Reduction::kNone
+                  : red == "sum" ? Reduction::kSum
+                                 : Reduction::kMean;
     o.ignore_index = std::stoll(k["ignore_index"][0]);
     o.label_smoothing = std::strtod(k["label_smoothing"][0].c_str(), nullptr);
     o.z_loss = std::strtod(k["z_loss"][0].c_str(), nullptr);
@@ -863,10 +882,13 @@ TEST(CrossEntropyTorch, MatchesPyTorch113) {
     out.grad = TensorView(grad_b.data(), dt, shape);
     if (ce) out.log_probs = TensorView(lp_b.data(), dt, shape);
     const ConstTensorView xv(f64 ? static_cast<const void*>(x.data()) : x32.data(), dt, shape);
-    const ConstTensorView tv = soft ? ConstTensorView(f64 ? static_cast<const void*>(q64.data()) : q32.data(), dt, shape)
-                                    : ConstTensorView(t.data(), DType::i64, row_shape);
-    if (ce) softmax::cross_entropy(xv, tv, out, o);
-    else softmax::nll_loss(xv, tv, out, o);
+    const ConstTensorView tv =
+        soft ? ConstTensorView(f64 ? static_cast<const void*>(q64.data()) : q32.data(), dt, shape)
+             : ConstTensorView(t.data(), DType::i64, row_shape);
+    if (ce)
+      softmax::cross_entropy(xv, tv, out, o);
+    else
+      softmax::nll_loss(xv, tv, out, o);
     const double rel = f64 ? 1e-12 : 2e-5, abs = f64 ? 1e-14 : 2e-6;
     auto at = [&](const std::vector<unsigned char>& b, std::size_t i) {
       return softmax::detail::load_as_double(b.data(), dt, static_cast<int64_t>(i));
@@ -914,7 +936,8 @@ TEST(CrossEntropyAccuracy, F32WithinDocumentedBounds) {
   CrossEntropyOutputs out;
   out.loss = TensorView(loss.data(), {n});
   out.grad = TensorView(g.data(), {n, c});
-  softmax::cross_entropy(ConstTensorView(x.data(), {n, c}), ConstTensorView(t.data(), DType::i64, {n}), out, o);
+  softmax::cross_entropy(ConstTensorView(x.data(), {n, c}),
+                         ConstTensorView(t.data(), DType::i64, {n}), out, o);
   LD wsum = 0;
   for (float v : w) wsum += v;
   for (int64_t r = 0; r < n; ++r) {
@@ -956,7 +979,8 @@ TEST(CrossEntropyOption, GradOutputScalesEachRow) {
   const Result b = run_f64(p, o);
   EXPECT_EQ(a.loss, b.loss);
   for (int64_t r = 0; r < 5; ++r) {
-    for (int64_t i = 0; i < 6; ++i) EXPECT_NEAR(b.grad[r * 6 + i], go[r] * a.grad[r * 6 + i], 1e-15);
+    for (int64_t i = 0; i < 6; ++i)
+      EXPECT_NEAR(b.grad[r * 6 + i], go[r] * a.grad[r * 6 + i], 1e-15);
   }
   // Only for reduction none; the shape must be the rows'.
   p.red = Reduction::kMean;
@@ -998,7 +1022,8 @@ TEST(CrossEntropyLogProbs, EqualLogSoftmaxBitForBit) {
       o.label_smoothing = 0.1;
       softmax::cross_entropy(ConstTensorView(x.data(), dt, {n, c}),
                              ConstTensorView(t.data(), softmax::DType::i64, {n}), out, o);
-      softmax::log_softmax(ConstTensorView(x.data(), dt, {n, c}), TensorView(want.data(), ot, {n, c}));
+      softmax::log_softmax(ConstTensorView(x.data(), dt, {n, c}),
+                           TensorView(want.data(), ot, {n, c}));
       EXPECT_EQ(lp, want) << softmax::dtype_name(dt) << " C=" << c;
     }
   }

@@ -117,8 +117,8 @@ TEST(Determinism, CarefulPathsAcrossTargets) {
 
 TEST(Determinism, AcrossTargetsThreadsBatchAndPosition) {
   std::mt19937_64 rng(61);
-  for (Kind k : {Kind::kSoftmax, Kind::kLogSoftmax, Kind::kLogsumexp, Kind::kSigmoid,
-                 Kind::kArgmax}) {
+  for (Kind k :
+       {Kind::kSoftmax, Kind::kLogSoftmax, Kind::kLogsumexp, Kind::kSigmoid, Kind::kArgmax}) {
     for (DTypePair p : AllPairs()) {
       if (k == Kind::kArgmax && p.y != p.x) continue;  // argmax writes indices
       for (int64_t n : {1, 3, 17, 64, 100, 2049}) CheckDeterminism(k, p, n, 1.0, rng);

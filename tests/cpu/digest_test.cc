@@ -131,21 +131,23 @@ std::vector<Case> make_cases() {
                              std::to_string(rows) + "x" + std::to_string(n) + "/T" +
                              (t == 1.0 ? "1" : "0.7");
           cases.push_back({name, [=] {
-            auto x = store(make_logits(1000 + n + op, rows * n, 3.0), dt);
-            const DType yt = dt == DType::f64 ? DType::f64 : DType::f32;
-            const int64_t out_n = op == 2 ? rows : rows * n;
-            std::vector<unsigned char> y(static_cast<std::size_t>(out_n) * softmax::dtype_size(yt));
-            softmax::SoftmaxOptions o;
-            o.temperature = t;
-            ConstTensorView xv(x.data(), dt, {rows, n});
-            if (op == 2) {
-              softmax::logsumexp(xv, TensorView(y.data(), yt, {rows}), o);
-            } else {
-              TensorView yv(y.data(), yt, {rows, n});
-              op == 0 ? softmax::softmax(xv, yv, o) : softmax::log_softmax(xv, yv, o);
-            }
-            return fnv1a(y.data(), y.size());
-          }});
+                             auto x = store(make_logits(1000 + n + op, rows * n, 3.0), dt);
+                             const DType yt = dt == DType::f64 ? DType::f64 : DType::f32;
+                             const int64_t out_n = op == 2 ? rows : rows * n;
+                             std::vector<unsigned char> y(static_cast<std::size_t>(out_n) *
+                                                          softmax::dtype_size(yt));
+                             softmax::SoftmaxOptions o;
+                             o.temperature = t;
+                             ConstTensorView xv(x.data(), dt, {rows, n});
+                             if (op == 2) {
+                               softmax::logsumexp(xv, TensorView(y.data(), yt, {rows}), o);
+                             } else {
+                               TensorView yv(y.data(), yt, {rows, n});
+                               op == 0 ? softmax::softmax(xv, yv, o)
+                                       : softmax::log_softmax(xv, yv, o);
+                             }
+                             return fnv1a(y.data(), y.size());
+                           }});
         }
       }
     }
@@ -153,168 +155,180 @@ std::vector<Case> make_cases() {
   // A non-last axis (strided rows) and in place.
   for (DType dt : {DType::f32, DType::f64}) {
     cases.push_back({std::string("softmax/axis0/") + softmax::dtype_name(dt), [=] {
-      auto x = store(make_logits(7, 300 * 5, 2.0), dt);
-      std::vector<unsigned char> y(x.size());
-      softmax::SoftmaxOptions o;
-      o.axis = 0;
-      softmax::softmax(ConstTensorView(x.data(), dt, {300, 5}), TensorView(y.data(), dt, {300, 5}), o);
-      return fnv1a(y.data(), y.size());
-    }});
+                       auto x = store(make_logits(7, 300 * 5, 2.0), dt);
+                       std::vector<unsigned char> y(x.size());
+                       softmax::SoftmaxOptions o;
+                       o.axis = 0;
+                       softmax::softmax(ConstTensorView(x.data(), dt, {300, 5}),
+                                        TensorView(y.data(), dt, {300, 5}), o);
+                       return fnv1a(y.data(), y.size());
+                     }});
     cases.push_back({std::string("softmax/inplace/") + softmax::dtype_name(dt), [=] {
-      auto x = store(make_logits(8, 4 * 3000, 2.0), dt);
-      softmax::softmax(ConstTensorView(x.data(), dt, {4, 3000}), TensorView(x.data(), dt, {4, 3000}));
-      return fnv1a(x.data(), x.size());
-    }});
+                       auto x = store(make_logits(8, 4 * 3000, 2.0), dt);
+                       softmax::softmax(ConstTensorView(x.data(), dt, {4, 3000}),
+                                        TensorView(x.data(), dt, {4, 3000}));
+                       return fnv1a(x.data(), x.size());
+                     }});
   }
   cases.push_back({"sigmoid/f32", [] {
-    auto x = store(make_logits(9, 5000, 8.0), DType::f32);
-    std::vector<float> y(5000);
-    softmax::sigmoid(ConstTensorView(x.data(), DType::f32, {5000}), TensorView(y.data(), {5000}));
-    return fnv1a(y.data(), y.size() * 4);
-  }});
+                     auto x = store(make_logits(9, 5000, 8.0), DType::f32);
+                     std::vector<float> y(5000);
+                     softmax::sigmoid(ConstTensorView(x.data(), DType::f32, {5000}),
+                                      TensorView(y.data(), {5000}));
+                     return fnv1a(y.data(), y.size() * 4);
+                   }});
   cases.push_back({"argmax+hardmax/f32", [] {
-    auto x = store(make_logits(10, 16 * 777, 3.0), DType::f32);
-    std::vector<int64_t> idx(16);
-    std::vector<float> h(16 * 777);
-    ConstTensorView xv(x.data(), DType::f32, {16, 777});
-    softmax::argmax(xv, TensorView(idx.data(), DType::i64, {16}));
-    softmax::hardmax(xv, TensorView(h.data(), {16, 777}));
-    return fnv1a(h.data(), h.size() * 4, fnv1a(idx.data(), idx.size() * 8));
-  }});
+                     auto x = store(make_logits(10, 16 * 777, 3.0), DType::f32);
+                     std::vector<int64_t> idx(16);
+                     std::vector<float> h(16 * 777);
+                     ConstTensorView xv(x.data(), DType::f32, {16, 777});
+                     softmax::argmax(xv, TensorView(idx.data(), DType::i64, {16}));
+                     softmax::hardmax(xv, TensorView(h.data(), {16, 777}));
+                     return fnv1a(h.data(), h.size() * 4, fnv1a(idx.data(), idx.size() * 8));
+                   }});
   for (DType dt : {DType::f32, DType::f64}) {
     cases.push_back({std::string("backward/") + softmax::dtype_name(dt), [=] {
-      const int64_t r = 5, n = 3001;
-      auto x = store(make_logits(11, r * n, 2.0), dt);
-      auto dy = store(make_logits(12, r * n, 1.0), dt);
-      for (std::size_t i = 0; i < dy.size(); i += softmax::dtype_size(dt)) {
-        // -inf in the upstream gradient would make NaN: replace by 0.5.
-        if (dt == DType::f32) {
-          float f;
-          std::memcpy(&f, &dy[i], 4);
-          if (!std::isfinite(f)) f = 0.5f;
-          std::memcpy(&dy[i], &f, 4);
-        } else {
-          double f;
-          std::memcpy(&f, &dy[i], 8);
-          if (!std::isfinite(f)) f = 0.5;
-          std::memcpy(&dy[i], &f, 8);
-        }
-      }
-      std::vector<unsigned char> y(x.size()), lp(x.size()), dx1(x.size()), dx2(x.size());
-      ConstTensorView xv(x.data(), dt, {r, n});
-      softmax::softmax(xv, TensorView(y.data(), dt, {r, n}));
-      softmax::log_softmax(xv, TensorView(lp.data(), dt, {r, n}));
-      softmax::softmax_backward(ConstTensorView(y.data(), dt, {r, n}), ConstTensorView(dy.data(), dt, {r, n}),
-                                TensorView(dx1.data(), dt, {r, n}));
-      softmax::log_softmax_backward(ConstTensorView(lp.data(), dt, {r, n}),
-                                    ConstTensorView(dy.data(), dt, {r, n}),
-                                    TensorView(dx2.data(), dt, {r, n}));
-      return fnv1a(dx2.data(), dx2.size(), fnv1a(dx1.data(), dx1.size()));
-    }});
+                       const int64_t r = 5, n = 3001;
+                       auto x = store(make_logits(11, r * n, 2.0), dt);
+                       auto dy = store(make_logits(12, r * n, 1.0), dt);
+                       for (std::size_t i = 0; i < dy.size(); i += softmax::dtype_size(dt)) {
+                         // -inf in the upstream gradient would make NaN: replace by 0.5.
+                         if (dt == DType::f32) {
+                           float f;
+                           std::memcpy(&f, &dy[i], 4);
+                           if (!std::isfinite(f)) f = 0.5f;
+                           std::memcpy(&dy[i], &f, 4);
+                         } else {
+                           double f;
+                           std::memcpy(&f, &dy[i], 8);
+                           if (!std::isfinite(f)) f = 0.5;
+                           std::memcpy(&dy[i], &f, 8);
+                         }
+                       }
+                       std::vector<unsigned char> y(x.size()), lp(x.size()), dx1(x.size()),
+                           dx2(x.size());
+                       ConstTensorView xv(x.data(), dt, {r, n});
+                       softmax::softmax(xv, TensorView(y.data(), dt, {r, n}));
+                       softmax::log_softmax(xv, TensorView(lp.data(), dt, {r, n}));
+                       softmax::softmax_backward(ConstTensorView(y.data(), dt, {r, n}),
+                                                 ConstTensorView(dy.data(), dt, {r, n}),
+                                                 TensorView(dx1.data(), dt, {r, n}));
+                       softmax::log_softmax_backward(ConstTensorView(lp.data(), dt, {r, n}),
+                                                     ConstTensorView(dy.data(), dt, {r, n}),
+                                                     TensorView(dx2.data(), dt, {r, n}));
+                       return fnv1a(dx2.data(), dx2.size(), fnv1a(dx1.data(), dx1.size()));
+                     }});
   }
   for (DType dt : {DType::f32, DType::bf16, DType::f64}) {
     cases.push_back({std::string("cross_entropy/") + softmax::dtype_name(dt), [=] {
-      const int64_t r = 64, c = 5003;
-      auto x = store(make_logits(13, r * c, 3.0), dt);
-      std::vector<int64_t> t(r);
-      Gen g{14};
-      for (auto& v : t) v = static_cast<int64_t>(g.next() % c);
-      t[3] = -100;
-      const DType gt = dt == DType::f64 ? DType::f64 : DType::f32;
-      std::vector<double> loss(r), lse(r);
-      std::vector<unsigned char> grad(static_cast<std::size_t>(r * c) * softmax::dtype_size(gt));
-      std::vector<unsigned char> lp(grad.size());
-      softmax::CrossEntropyOutputs out;
-      out.loss = TensorView(loss.data(), DType::f64, {r});
-      out.grad = TensorView(grad.data(), gt, {r, c});
-      out.lse = TensorView(lse.data(), DType::f64, {r});
-      out.log_probs = TensorView(lp.data(), gt, {r, c});
-      softmax::CrossEntropyOptions o;
-      o.reduction = softmax::Reduction::kNone;
-      o.label_smoothing = 0.1;
-      o.z_loss = 1e-4;
-      softmax::cross_entropy(ConstTensorView(x.data(), dt, {r, c}),
-                             ConstTensorView(t.data(), DType::i64, {r}), out, o);
-      uint64_t h = fnv1a(loss.data(), loss.size() * 8);
-      h = fnv1a(lse.data(), lse.size() * 8, h);
-      h = fnv1a(grad.data(), grad.size(), h);
-      return fnv1a(lp.data(), lp.size(), h);
-    }});
+                       const int64_t r = 64, c = 5003;
+                       auto x = store(make_logits(13, r * c, 3.0), dt);
+                       std::vector<int64_t> t(r);
+                       Gen g{14};
+                       for (auto& v : t) v = static_cast<int64_t>(g.next() % c);
+                       t[3] = -100;
+                       const DType gt = dt == DType::f64 ? DType::f64 : DType::f32;
+                       std::vector<double> loss(r), lse(r);
+                       std::vector<unsigned char> grad(static_cast<std::size_t>(r * c) *
+                                                       softmax::dtype_size(gt));
+                       std::vector<unsigned char> lp(grad.size());
+                       softmax::CrossEntropyOutputs out;
+                       out.loss = TensorView(loss.data(), DType::f64, {r});
+                       out.grad = TensorView(grad.data(), gt, {r, c});
+                       out.lse = TensorView(lse.data(), DType::f64, {r});
+                       out.log_probs = TensorView(lp.data(), gt, {r, c});
+                       softmax::CrossEntropyOptions o;
+                       o.reduction = softmax::Reduction::kNone;
+                       o.label_smoothing = 0.1;
+                       o.z_loss = 1e-4;
+                       softmax::cross_entropy(ConstTensorView(x.data(), dt, {r, c}),
+                                              ConstTensorView(t.data(), DType::i64, {r}), out, o);
+                       uint64_t h = fnv1a(loss.data(), loss.size() * 8);
+                       h = fnv1a(lse.data(), lse.size() * 8, h);
+                       h = fnv1a(grad.data(), grad.size(), h);
+                       return fnv1a(lp.data(), lp.size(), h);
+                     }});
   }
   // The matrix products come from the BLAS (oneDNN or OpenBLAS), whose kernels and so whose bits
   // depend on the CPU it detects: this digest is recorded per BLAS kernel family (oneDNN's
   // effective ISA; for OpenBLAS the host's best SIMD target as a proxy), and on a host with no
   // recorded digest it is printed with a note instead of checked.
   cases.push_back({"linear_cross_entropy/f32@" + gemm_key(), [] {
-    const int64_t n = 32, d = 48, v = 3000;
-    std::vector<float> h(n * d), w(v * d), gh(n * d), gw(v * d);
-    Gen g{15};
-    for (auto& x : h) x = static_cast<float>(g.normal(1.0));
-    for (auto& x : w) x = static_cast<float>(g.normal(0.2));
-    std::vector<int64_t> t(n);
-    for (auto& x : t) x = static_cast<int64_t>(g.next() % v);
-    float loss = 0;
-    softmax::LinearCrossEntropyOutputs out;
-    out.loss = TensorView(&loss, DType::f32, {});
-    out.grad_hidden = TensorView(gh.data(), {n, d});
-    out.grad_weight = TensorView(gw.data(), {v, d});
-    softmax::CrossEntropyOptions o;
-    o.threads = 1;  // the BLAS products may depend on the thread count
-    softmax::linear_cross_entropy(ConstTensorView(h.data(), {n, d}), ConstTensorView(w.data(), {v, d}),
-                                  ConstTensorView(t.data(), DType::i64, {n}), out, o);
-    uint64_t hh = fnv1a(&loss, 4);
-    hh = fnv1a(gh.data(), gh.size() * 4, hh);
-    return fnv1a(gw.data(), gw.size() * 4, hh);
-  }});
-  cases.push_back({"sample/f32", [] {
-    const int64_t b = 8, v = 32000;
-    auto x = store(make_logits(16, b * v, 4.0), DType::f32);
-    ConstTensorView xv(x.data(), DType::f32, {b, v});
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int variant = 0; variant < 4; ++variant) {
-      softmax::SamplingParams p;
-      p.temperature = variant == 0 ? 0.0 : 0.8;
-      p.top_k = variant == 2 ? int64_t{50} : int64_t{0};
-      p.top_p = variant >= 2 ? 0.9 : 1.0;
-      p.min_p = variant == 3 ? 0.05 : 0.0;
-      std::vector<int64_t> tok(b * 3);
-      softmax::sample(xv, TensorView(tok.data(), DType::i64, {b, 3}), p, 1234 + variant, 5);
-      h = fnv1a(tok.data(), tok.size() * 8, h);
-    }
-    auto top = softmax::top_logprobs(xv, 5, 0.9);
-    h = fnv1a(top.ids.data(), top.ids.size() * 8, h);
-    return fnv1a(top.logprobs.data(), top.logprobs.size() * 8, h);
-  }});
+                     const int64_t n = 32, d = 48, v = 3000;
+                     std::vector<float> h(n * d), w(v * d), gh(n * d), gw(v * d);
+                     Gen g{15};
+                     for (auto& x : h) x = static_cast<float>(g.normal(1.0));
+                     for (auto& x : w) x = static_cast<float>(g.normal(0.2));
+                     std::vector<int64_t> t(n);
+                     for (auto& x : t) x = static_cast<int64_t>(g.next() % v);
+                     float loss = 0;
+                     softmax::LinearCrossEntropyOutputs out;
+                     out.loss = TensorView(&loss, DType::f32, {});
+                     out.grad_hidden = TensorView(gh.data(), {n, d});
+                     out.grad_weight = TensorView(gw.data(), {v, d});
+                     softmax::CrossEntropyOptions o;
+                     o.threads = 1;  // the BLAS products may depend on the thread count
+                     softmax::linear_cross_entropy(
+                         ConstTensorView(h.data(), {n, d}), ConstTensorView(w.data(), {v, d}),
+                         ConstTensorView(t.data(), DType::i64, {n}), out, o);
+                     uint64_t hh = fnv1a(&loss, 4);
+                     hh = fnv1a(gh.data(), gh.size() * 4, hh);
+                     return fnv1a(gw.data(), gw.size() * 4, hh);
+                   }});
+  cases.push_back(
+      {"sample/f32", [] {
+         const int64_t b = 8, v = 32000;
+         auto x = store(make_logits(16, b * v, 4.0), DType::f32);
+         ConstTensorView xv(x.data(), DType::f32, {b, v});
+         uint64_t h = 0xcbf29ce484222325ull;
+         for (int variant = 0; variant < 4; ++variant) {
+           softmax::SamplingParams p;
+           p.temperature = variant == 0 ? 0.0 : 0.8;
+           p.top_k = variant == 2 ? int64_t{50} : int64_t{0};
+           p.top_p = variant >= 2 ? 0.9 : 1.0;
+           p.min_p = variant == 3 ? 0.05 : 0.0;
+           std::vector<int64_t> tok(b * 3);
+           softmax::sample(xv, TensorView(tok.data(), DType::i64, {b, 3}), p, 1234 + variant, 5);
+           h = fnv1a(tok.data(), tok.size() * 8, h);
+         }
+         auto top = softmax::top_logprobs(xv, 5, 0.9);
+         h = fnv1a(top.ids.data(), top.ids.size() * 8, h);
+         return fnv1a(top.logprobs.data(), top.logprobs.size() * 8, h);
+       }});
   cases.push_back({"masked_softmax/f32", [] {
-    const int64_t hh = 3, s = 70;
-    auto x = store(make_logits(17, hh * s * s, 2.0), DType::f32);
-    std::vector<float> y(hh * s * s), lse(hh * s);
-    softmax::MaskOptions o;
-    o.causal = true;
-    o.window_left = 20;
-    o.softcap = 30.0;
-    o.alibi_slopes = {0.5f, 0.25f, 0.125f};
-    softmax::masked_softmax(ConstTensorView(x.data(), DType::f32, {hh, s, s}),
-                            TensorView(y.data(), {hh, s, s}), TensorView(lse.data(), {hh, s}), o);
-    return fnv1a(lse.data(), lse.size() * 4, fnv1a(y.data(), y.size() * 4));
-  }});
+                     const int64_t hh = 3, s = 70;
+                     auto x = store(make_logits(17, hh * s * s, 2.0), DType::f32);
+                     std::vector<float> y(hh * s * s), lse(hh * s);
+                     softmax::MaskOptions o;
+                     o.causal = true;
+                     o.window_left = 20;
+                     o.softcap = 30.0;
+                     o.alibi_slopes = {0.5f, 0.25f, 0.125f};
+                     softmax::masked_softmax(ConstTensorView(x.data(), DType::f32, {hh, s, s}),
+                                             TensorView(y.data(), {hh, s, s}),
+                                             TensorView(lse.data(), {hh, s}), o);
+                     return fnv1a(lse.data(), lse.size() * 4, fnv1a(y.data(), y.size() * 4));
+                   }});
   for (int64_t sq : {int64_t{1}, int64_t{130}}) {
     cases.push_back({"attention/f32/Sq" + std::to_string(sq), [=] {
-      const int64_t b = 1, hq = 4, hkv = 2, sk = 2100, d = 64;
-      Gen g{18};
-      std::vector<float> q(b * hq * sq * d), k(b * hkv * sk * d), v(b * hkv * sk * d);
-      for (auto& x : q) x = static_cast<float>(g.normal(1.0));
-      for (auto& x : k) x = static_cast<float>(g.normal(1.0));
-      for (auto& x : v) x = static_cast<float>(g.normal(1.0));
-      std::vector<float> out(b * hq * sq * d), lse(b * hq * sq);
-      softmax::MaskOptions o;
-      o.causal = true;
-      o.align = softmax::Align::kBottomRight;
-      softmax::attention(ConstTensorView(q.data(), {b, hq, sq, d}), ConstTensorView(k.data(), {b, hkv, sk, d}),
-                         ConstTensorView(v.data(), {b, hkv, sk, d}), TensorView(out.data(), {b, hq, sq, d}),
-                         TensorView(lse.data(), {b, hq, sq}), o);
-      return fnv1a(lse.data(), lse.size() * 4, fnv1a(out.data(), out.size() * 4));
-    }});
+                       const int64_t b = 1, hq = 4, hkv = 2, sk = 2100, d = 64;
+                       Gen g{18};
+                       std::vector<float> q(b * hq * sq * d), k(b * hkv * sk * d),
+                           v(b * hkv * sk * d);
+                       for (auto& x : q) x = static_cast<float>(g.normal(1.0));
+                       for (auto& x : k) x = static_cast<float>(g.normal(1.0));
+                       for (auto& x : v) x = static_cast<float>(g.normal(1.0));
+                       std::vector<float> out(b * hq * sq * d), lse(b * hq * sq);
+                       softmax::MaskOptions o;
+                       o.causal = true;
+                       o.align = softmax::Align::kBottomRight;
+                       softmax::attention(ConstTensorView(q.data(), {b, hq, sq, d}),
+                                          ConstTensorView(k.data(), {b, hkv, sk, d}),
+                                          ConstTensorView(v.data(), {b, hkv, sk, d}),
+                                          TensorView(out.data(), {b, hq, sq, d}),
+                                          TensorView(lse.data(), {b, hq, sq}), o);
+                       return fnv1a(lse.data(), lse.size() * 4, fnv1a(out.data(), out.size() * 4));
+                     }});
   }
   return cases;
 }
@@ -334,7 +348,8 @@ TEST(Digest, EveryOpFamilyKeepsItsBits) {
   for (const Case& c : make_cases()) {
     const uint64_t h = c.run();
     if (print) {
-      std::printf("    {\"%s\", 0x%016llxull},\n", c.name.c_str(), static_cast<unsigned long long>(h));
+      std::printf("    {\"%s\", 0x%016llxull},\n", c.name.c_str(),
+                  static_cast<unsigned long long>(h));
       continue;
     }
     auto it = table.find(c.name);

@@ -34,20 +34,34 @@ struct NamedOp {
   AxisOp fn;
   bool reduce;
 };
-const NamedOp kOps[] = {{"softmax", [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::softmax(x, y, o); }, false},
-                        {"log_softmax", [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::log_softmax(x, y, o); }, false},
-                        {"logsumexp", [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::logsumexp(x, y, o); }, true},
-                        {"hardmax", [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::hardmax(x, y, o); }, false}};
+const NamedOp kOps[] = {
+    {"softmax",
+     [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::softmax(x, y, o); },
+     false},
+    {"log_softmax",
+     [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
+       softmax::log_softmax(x, y, o);
+     },
+     false},
+    {"logsumexp",
+     [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::logsumexp(x, y, o); },
+     true},
+    {"hardmax",
+     [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::hardmax(x, y, o); },
+     false}};
 
 TEST(Errors, BadAxis) {
   Buffer x(DType::f32, 6), y(DType::f32, 6, 4);
   for (const auto& op : kOps) {
     const auto before = y.raw();
     for (int64_t axis : std::vector<int64_t>{2, -3, 100, std::numeric_limits<int64_t>::min()}) {
-      ExpectError([&] { op.fn(x.cview({2, 3}), y.view(op.reduce ? std::vector<int64_t>{2}
-                                                                 : std::vector<int64_t>{2, 3}),
-                              Opts(axis)); },
-                  ErrorKind::kInvalidArgument, {op.name, "'axis'", std::to_string(axis), "[-2, 1]"});
+      ExpectError(
+          [&] {
+            op.fn(x.cview({2, 3}),
+                  y.view(op.reduce ? std::vector<int64_t>{2} : std::vector<int64_t>{2, 3}),
+                  Opts(axis));
+          },
+          ErrorKind::kInvalidArgument, {op.name, "'axis'", std::to_string(axis), "[-2, 1]"});
     }
     // Rank 0 has no axis.
     ExpectError([&] { op.fn(x.cview({}), y.view({}), Opts()); }, ErrorKind::kInvalidArgument,
@@ -55,23 +69,38 @@ TEST(Errors, BadAxis) {
     EXPECT_EQ(y.raw(), before) << op.name;
   }
   Buffer idx(DType::i64, 2, 2);
-  ExpectError([&] { softmax::argmax(x.cview({2, 3}), idx.view({2}), Opts(5)); },
-              ErrorKind::kInvalidArgument, {"argmax", "'axis'", "5"});
+  ExpectError(
+      [&] {
+        softmax::argmax(x.cview({2, 3}), idx.view({2}), Opts(5));
+      },
+      ErrorKind::kInvalidArgument, {"argmax", "'axis'", "5"});
 }
 
 TEST(Errors, ShapeMismatch) {
   Buffer x(DType::f32, 6), y(DType::f32, 6, 4);
   const auto before = y.raw();
   for (const auto& op : {kOps[0], kOps[1], kOps[3]}) {
-    ExpectError([&] { op.fn(x.cview({2, 3}), y.view({3, 2}), Opts()); },
-                ErrorKind::kShapeMismatch, {op.name, "'y'", "(3, 2)", "(2, 3)"});
-    ExpectError([&] { op.fn(x.cview({2, 3}), y.view({6}), Opts()); }, ErrorKind::kShapeMismatch,
-                {op.name, "'y'"});
+    ExpectError(
+        [&] {
+          op.fn(x.cview({2, 3}), y.view({3, 2}), Opts());
+        },
+        ErrorKind::kShapeMismatch, {op.name, "'y'", "(3, 2)", "(2, 3)"});
+    ExpectError(
+        [&] {
+          op.fn(x.cview({2, 3}), y.view({6}), Opts());
+        },
+        ErrorKind::kShapeMismatch, {op.name, "'y'"});
   }
-  ExpectError([&] { softmax::logsumexp(x.cview({2, 3}), y.view({3}), Opts()); },
-              ErrorKind::kShapeMismatch, {"logsumexp", "'y'", "(3,)", "(2,)"});
-  ExpectError([&] { softmax::logsumexp(x.cview({2, 3}), y.view({2}), Opts(-1, 1.0, 1, true)); },
-              ErrorKind::kShapeMismatch, {"logsumexp", "'y'", "(2, 1)"});
+  ExpectError(
+      [&] {
+        softmax::logsumexp(x.cview({2, 3}), y.view({3}), Opts());
+      },
+      ErrorKind::kShapeMismatch, {"logsumexp", "'y'", "(3,)", "(2,)"});
+  ExpectError(
+      [&] {
+        softmax::logsumexp(x.cview({2, 3}), y.view({2}), Opts(-1, 1.0, 1, true));
+      },
+      ErrorKind::kShapeMismatch, {"logsumexp", "'y'", "(2, 1)"});
   // shape and strides of different lengths.
   ExpectError(
       [&] {
@@ -93,18 +122,34 @@ TEST(Errors, DTypeMismatch) {
   const auto b32 = y32.raw(), b64 = y64.raw(), bi = yi.raw();
   for (const auto& op : kOps) {
     if (std::string(op.name) == "hardmax") continue;  // any floating pair is fine
-    const std::vector<int64_t> ys = op.reduce ? std::vector<int64_t>{2} : std::vector<int64_t>{2, 3};
-    ExpectError([&] { op.fn(x64.cview({2, 3}), y32.view(ys), Opts()); },
-                ErrorKind::kDTypeMismatch, {op.name, "'y'", "f32", "f64"});
-    ExpectError([&] { op.fn(x32.cview({2, 3}), y64.view(ys), Opts()); },
-                ErrorKind::kDTypeMismatch, {op.name, "'y'", "f64"});
-    ExpectError([&] { op.fn(xi.cview({2, 3}), y32.view(ys), Opts()); },
-                ErrorKind::kDTypeMismatch, {op.name, "'x'", "i32"});
-    ExpectError([&] { op.fn(x32.cview({2, 3}), yi.view(ys), Opts()); },
-                ErrorKind::kDTypeMismatch, {op.name, "i64"});
+    const std::vector<int64_t> ys =
+        op.reduce ? std::vector<int64_t>{2} : std::vector<int64_t>{2, 3};
+    ExpectError(
+        [&] {
+          op.fn(x64.cview({2, 3}), y32.view(ys), Opts());
+        },
+        ErrorKind::kDTypeMismatch, {op.name, "'y'", "f32", "f64"});
+    ExpectError(
+        [&] {
+          op.fn(x32.cview({2, 3}), y64.view(ys), Opts());
+        },
+        ErrorKind::kDTypeMismatch, {op.name, "'y'", "f64"});
+    ExpectError(
+        [&] {
+          op.fn(xi.cview({2, 3}), y32.view(ys), Opts());
+        },
+        ErrorKind::kDTypeMismatch, {op.name, "'x'", "i32"});
+    ExpectError(
+        [&] {
+          op.fn(x32.cview({2, 3}), yi.view(ys), Opts());
+        },
+        ErrorKind::kDTypeMismatch, {op.name, "i64"});
   }
-  ExpectError([&] { softmax::argmax(x32.cview({2, 3}), y32.view({2}), Opts()); },
-              ErrorKind::kDTypeMismatch, {"argmax", "'indices'", "f32"});
+  ExpectError(
+      [&] {
+        softmax::argmax(x32.cview({2, 3}), y32.view({2}), Opts());
+      },
+      ErrorKind::kDTypeMismatch, {"argmax", "'indices'", "f32"});
   ExpectError([&] { softmax::sigmoid(x64.cview({6}), y32.view({6}), {}); },
               ErrorKind::kDTypeMismatch, {"sigmoid", "'y'"});
   EXPECT_EQ(y32.raw(), b32);
@@ -115,14 +160,21 @@ TEST(Errors, DTypeMismatch) {
 TEST(Errors, BadTemperature) {
   Buffer x(DType::f32, 6), y(DType::f32, 6, 4);
   const auto before = y.raw();
-  const double bad[] = {0.0, -0.0, -1.0, std::numeric_limits<double>::quiet_NaN(),
+  const double bad[] = {0.0,
+                        -0.0,
+                        -1.0,
+                        std::numeric_limits<double>::quiet_NaN(),
                         std::numeric_limits<double>::infinity(),
                         -std::numeric_limits<double>::infinity()};
   for (const auto& op : kOps) {
-    const std::vector<int64_t> ys = op.reduce ? std::vector<int64_t>{2} : std::vector<int64_t>{2, 3};
+    const std::vector<int64_t> ys =
+        op.reduce ? std::vector<int64_t>{2} : std::vector<int64_t>{2, 3};
     for (double t : bad) {
-      ExpectError([&] { op.fn(x.cview({2, 3}), y.view(ys), Opts(-1, t)); },
-                  ErrorKind::kInvalidArgument, {op.name, "'temperature'", "finite and > 0"});
+      ExpectError(
+          [&] {
+            op.fn(x.cview({2, 3}), y.view(ys), Opts(-1, t));
+          },
+          ErrorKind::kInvalidArgument, {op.name, "'temperature'", "finite and > 0"});
     }
   }
   std::vector<float> a(3), b(3);
@@ -131,8 +183,11 @@ TEST(Errors, BadTemperature) {
   ExpectError([&] { softmax::logsumexp(std::span<const float>(a), -2.0); },
               ErrorKind::kInvalidArgument, {"logsumexp", "'temperature'", "-2"});
   Buffer idx(DType::i64, 2, 2);
-  ExpectError([&] { softmax::argmax(x.cview({2, 3}), idx.view({2}), Opts(-1, 0.0)); },
-              ErrorKind::kInvalidArgument, {"argmax", "'temperature'"});
+  ExpectError(
+      [&] {
+        softmax::argmax(x.cview({2, 3}), idx.view({2}), Opts(-1, 0.0));
+      },
+      ErrorKind::kInvalidArgument, {"argmax", "'temperature'"});
   EXPECT_EQ(y.raw(), before);
 }
 
@@ -144,8 +199,11 @@ TEST(Errors, Overlap) {
   auto* p = static_cast<float*>(buf.data());
   for (const auto& op : {kOps[0], kOps[1], kOps[3]}) {
     // Shifted by one element.
-    ExpectError([&] { op.fn(ConstTensorView(p, {2, 4}), TensorView(p + 1, {2, 4}), Opts()); },
-                ErrorKind::kOverlap, {op.name, "'y'", "overlap"});
+    ExpectError(
+        [&] {
+          op.fn(ConstTensorView(p, {2, 4}), TensorView(p + 1, {2, 4}), Opts());
+        },
+        ErrorKind::kOverlap, {op.name, "'y'", "overlap"});
     // Same data, other strides (a transposed view of the same memory).
     ExpectError(
         [&] {
@@ -158,8 +216,11 @@ TEST(Errors, Overlap) {
                 ErrorKind::kOverlap, {op.name, "'y'"});
   }
   // logsumexp and argmax may not write into x at all.
-  ExpectError([&] { softmax::logsumexp(ConstTensorView(p, {2, 4}), TensorView(p, {2}), Opts()); },
-              ErrorKind::kOverlap, {"logsumexp", "'y'"});
+  ExpectError(
+      [&] {
+        softmax::logsumexp(ConstTensorView(p, {2, 4}), TensorView(p, {2}), Opts());
+      },
+      ErrorKind::kOverlap, {"logsumexp", "'y'"});
   ExpectError(
       [&] {
         softmax::argmax(ConstTensorView(p, {2, 4}), TensorView(p + 4, DType::i64, {2}), Opts());
@@ -177,8 +238,7 @@ TEST(Errors, Overlap) {
   EXPECT_EQ(buf.raw(), before);
   // Exact aliasing is in place, allowed (and disjoint views next to each other are fine).
   EXPECT_NO_THROW(softmax::softmax(ConstTensorView(p, {2, 4}), TensorView(p, {2, 4}), Opts()));
-  EXPECT_NO_THROW(
-      softmax::softmax(ConstTensorView(p, {2, 4}), TensorView(p + 8, {2, 4}), Opts()));
+  EXPECT_NO_THROW(softmax::softmax(ConstTensorView(p, {2, 4}), TensorView(p + 8, {2, 4}), Opts()));
 }
 
 TEST(Errors, OverflowingSizes) {
@@ -190,23 +250,26 @@ TEST(Errors, OverflowingSizes) {
         softmax::softmax(ConstTensorView(x.data(), DType::f32, {big, 4}, {4, 1}), y.view({2, 4}),
                          Opts());
       },
-              ErrorKind::kOverflow, {"softmax", "'x'", "overflows"});
+      ErrorKind::kOverflow, {"softmax", "'x'", "overflows"});
   ExpectError(
       [&] {
-        softmax::softmax(ConstTensorView(x.data(), DType::f32, {2, 4}, {big, 1}),
-                         y.view({2, 4}), Opts());
+        softmax::softmax(ConstTensorView(x.data(), DType::f32, {2, 4}, {big, 1}), y.view({2, 4}),
+                         Opts());
       },
       ErrorKind::kOverflow, {"softmax", "'x'", "byte extent"});
   ExpectError(
       [&] {
-        softmax::softmax(x.cview({2, 4}),
-                         TensorView(y.data(), DType::f32, {2, 4},
-                                    {std::numeric_limits<int64_t>::min(), 1}),
-                         Opts());
+        softmax::softmax(
+            x.cview({2, 4}),
+            TensorView(y.data(), DType::f32, {2, 4}, {std::numeric_limits<int64_t>::min(), 1}),
+            Opts());
       },
       ErrorKind::kOverflow, {"softmax", "'y'"});
-  ExpectError([&] { softmax::contiguous_strides(std::vector<int64_t>{big, big}); },
-              ErrorKind::kOverflow, {"overflows"});
+  ExpectError(
+      [&] {
+        softmax::contiguous_strides(std::vector<int64_t>{big, big});
+      },
+      ErrorKind::kOverflow, {"overflows"});
   // A row longer than i32 indices can hold.
   Buffer idx(DType::i32, 1, 2);
   const auto ib = idx.raw();
@@ -231,19 +294,32 @@ TEST(Errors, NullDataAndCudaViews) {
   Buffer x(DType::f32, 8), y(DType::f32, 8, 4);
   const auto before = y.raw();
   ExpectError(
-      [&] { softmax::softmax(ConstTensorView(static_cast<const float*>(nullptr), {2, 4}), y.view({2, 4}), Opts()); },
+      [&] {
+        softmax::softmax(ConstTensorView(static_cast<const float*>(nullptr), {2, 4}),
+                         y.view({2, 4}), Opts());
+      },
       ErrorKind::kInvalidArgument, {"softmax", "'x'", "null"});
-  ExpectError([&] { softmax::log_softmax(x.cview({2, 4}), TensorView(static_cast<float*>(nullptr), {2, 4}), Opts()); },
-              ErrorKind::kInvalidArgument, {"log_softmax", "'y'", "null"});
+  ExpectError(
+      [&] {
+        softmax::log_softmax(x.cview({2, 4}), TensorView(static_cast<float*>(nullptr), {2, 4}),
+                             Opts());
+      },
+      ErrorKind::kInvalidArgument, {"log_softmax", "'y'", "null"});
   // Null data is fine for an empty view.
   EXPECT_NO_THROW(softmax::softmax(ConstTensorView(static_cast<const float*>(nullptr), {0, 4}),
                                    TensorView(static_cast<float*>(nullptr), {0, 4}), Opts()));
   ConstTensorView xc(x.data(), DType::f32, {2, 4}, {4, 1}, softmax::Device::cuda);
-  ExpectError([&] { softmax::softmax(xc, y.view({2, 4}), Opts()); }, ErrorKind::kUnsupported,
-              {"softmax", "'x'", "CUDA"});
+  ExpectError(
+      [&] {
+        softmax::softmax(xc, y.view({2, 4}), Opts());
+      },
+      ErrorKind::kUnsupported, {"softmax", "'x'", "CUDA"});
   TensorView yc(y.data(), DType::f32, {2, 4}, {4, 1}, softmax::Device::cuda);
-  ExpectError([&] { softmax::sigmoid(x.cview({2, 4}), yc, {}); }, ErrorKind::kUnsupported,
-              {"sigmoid", "'y'", "CUDA"});
+  ExpectError(
+      [&] {
+        softmax::sigmoid(x.cview({2, 4}), yc, {});
+      },
+      ErrorKind::kUnsupported, {"sigmoid", "'y'", "CUDA"});
   EXPECT_EQ(y.raw(), before);
 }
 

@@ -29,15 +29,14 @@ std::vector<float> SweepF32(uint32_t step) {
 
 std::vector<float> KernelExpF32(const std::vector<float>& a) {
   std::vector<float> y(a.size());
-  softmax::cpu::kernels().normalize(a.data(), DType::f32, y.data(), DType::f32,
-                                    static_cast<int64_t>(a.size()), 0.0,
-                                    softmax::cpu::Temperature{}, 1.0,
-                                    softmax::cpu::RowMode::kSoftmax);
+  softmax::cpu::kernels().normalize(
+      a.data(), DType::f32, y.data(), DType::f32, static_cast<int64_t>(a.size()), 0.0,
+      softmax::cpu::Temperature{}, 1.0, softmax::cpu::RowMode::kSoftmax);
   return y;
 }
 
 TEST(Exp, F32DenseSweepMaxUlp) {
-  const auto a = SweepF32(211);  // ~5 million values; a step of 61 gave the same maximum
+  const auto a = SweepF32(211);    // ~5 million values; a step of 61 gave the same maximum
   const auto y = KernelExpF32(a);  // best target
   MaxErr all("exp f32 kernel, every 211th f32 in [-104, 0] (ulp)");
   MaxErr normal("exp f32 kernel, normal results a >= -87.33 (ulp)");
@@ -67,8 +66,8 @@ TEST(Exp, F32SameBitsOnEveryTarget) {
 
 TEST(Exp, F32EdgeValues) {
   ForEachTarget([&](const std::string&) {
-    const std::vector<float> a{0.0f, -0.0f, -104.0f, -105.0f, -1e30f, -3e38f,
-                               -std::numeric_limits<float>::infinity()};
+    const std::vector<float> a{
+        0.0f, -0.0f, -104.0f, -105.0f, -1e30f, -3e38f, -std::numeric_limits<float>::infinity()};
     const auto y = KernelExpF32(a);
     EXPECT_EQ(y[0], 1.0f);
     EXPECT_EQ(y[1], 1.0f);

@@ -79,7 +79,8 @@ TEST(Fork, ChildRunsEveryOpAfterMultithreadedCalls) {
   // The parent keeps its threads.
   EXPECT_FALSE(softmax::detail::in_forked_child());
   const stest::Results again = stest::run_op_families(2);
-  for (const auto& [name, values] : again) EXPECT_TRUE(stest::same_bits(values, two.at(name))) << name;
+  for (const auto& [name, values] : again)
+    EXPECT_TRUE(stest::same_bits(values, two.at(name))) << name;
 }
 
 // A grandchild (fork inside the forked child) works too.

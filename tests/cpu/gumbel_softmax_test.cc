@@ -46,7 +46,8 @@ TEST(GumbelSoftmax, SoftMatchesReference) {
                                   static_cast<double>(noise(99, 4, r, static_cast<uint32_t>(i))));
       }
       const std::vector<LD> ref = softmax::ref::softmax(z, tau);
-      for (int64_t i = 0; i < V; ++i) EXPECT_LE(softmax::ref::ulp_error(y[r * V + i], ref[i]), 4.0) << r << "," << i;
+      for (int64_t i = 0; i < V; ++i)
+        EXPECT_LE(softmax::ref::ulp_error(y[r * V + i], ref[i]), 4.0) << r << "," << i;
     }
   }
 }
@@ -112,7 +113,8 @@ TEST(GumbelSoftmax, Backward) {
   EXPECT_EQ(dx, dxh);
   for (int64_t r = 0; r < B; ++r) {
     std::vector<LD> z(static_cast<std::size_t>(V));
-    for (int64_t i = 0; i < V; ++i) z[i] = x[r * V + i] + static_cast<double>(noise(3, 1, r, static_cast<uint32_t>(i)));
+    for (int64_t i = 0; i < V; ++i)
+      z[i] = x[r * V + i] + static_cast<double>(noise(3, 1, r, static_cast<uint32_t>(i)));
     const std::vector<LD> y = softmax::ref::softmax(z, 0.7L);
     LD s = 0;
     for (int64_t i = 0; i < V; ++i) s += dy[r * V + i] * y[i];

@@ -37,8 +37,10 @@ TEST(Half, F16ToF32AllValues) {
     const uint32_t e = (h >> 10) & 31, m = h & 1023;
     const double sign = (h & 0x8000) ? -1 : 1;
     if (e == 31) {
-      if (m == 0) ASSERT_EQ(f, sign * INFINITY) << h;
-      else ASSERT_TRUE(std::isnan(f)) << h;
+      if (m == 0)
+        ASSERT_EQ(f, sign * INFINITY) << h;
+      else
+        ASSERT_TRUE(std::isnan(f)) << h;
       continue;
     }
     const double want = sign * (e == 0 ? std::ldexp(m, -24) : std::ldexp(1024 + m, int(e) - 25));
@@ -53,8 +55,10 @@ TEST(Half, BF16RoundTripAllValues) {
   for (uint32_t h = 0; h < 65536; ++h) {
     const float f = bf16_to_f32(static_cast<uint16_t>(h));
     ASSERT_EQ(f32_bits(f), h << 16);
-    if (!std::isnan(f)) ASSERT_EQ(f32_to_bf16(f), h) << h;
-    else ASSERT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(f)))) << h;
+    if (!std::isnan(f))
+      ASSERT_EQ(f32_to_bf16(f), h) << h;
+    else
+      ASSERT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(f)))) << h;
   }
 }
 

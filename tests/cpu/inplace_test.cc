@@ -30,10 +30,12 @@ struct NamedOp {
 };
 std::vector<NamedOp> ForwardOps() {
   return {
-      {"softmax", [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::softmax(x, y, o); }},
-      {"log_softmax",
-       [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::log_softmax(x, y, o); }},
-      {"hardmax", [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::hardmax(x, y, o); }},
+      {"softmax",
+       [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::softmax(x, y, o); }},
+      {"log_softmax", [](ConstTensorView x, TensorView y,
+                         const SoftmaxOptions& o) { softmax::log_softmax(x, y, o); }},
+      {"hardmax",
+       [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) { softmax::hardmax(x, y, o); }},
       {"sigmoid",
        [](ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
          softmax::ElementwiseOptions e;
@@ -85,11 +87,15 @@ void CheckBackward(bool log_mode, DType t, const std::vector<int64_t>& shape, in
                    const std::string& what) {
   const SoftmaxOptions o = Opts(axis, temperature);
   Buffer xb = MakeBuffer(t, x), y(t, xb.size());
-  if (log_mode) softmax::log_softmax(xb.cview(shape), y.view(shape), o);
-  else softmax::softmax(xb.cview(shape), y.view(shape), o);
+  if (log_mode)
+    softmax::log_softmax(xb.cview(shape), y.view(shape), o);
+  else
+    softmax::softmax(xb.cview(shape), y.view(shape), o);
   auto run = [&](ConstTensorView yv, ConstTensorView dyv, TensorView dxv) {
-    if (log_mode) softmax::log_softmax_backward(yv, dyv, dxv, o);
-    else softmax::softmax_backward(yv, dyv, dxv, o);
+    if (log_mode)
+      softmax::log_softmax_backward(yv, dyv, dxv, o);
+    else
+      softmax::softmax_backward(yv, dyv, dxv, o);
   };
   Buffer dy = MakeBuffer(t, g), dx(t, xb.size());
   run(y.cview(shape), dy.cview(shape), dx.view(shape));
@@ -111,9 +117,10 @@ void CheckAll(std::mt19937_64& rng, DType t, int64_t n, int family, double tempe
   const std::vector<double> v = Rows(rng, family, rows, n);
   std::vector<double> vt(v.size());  // transposed: element (i, r) = v[r * n + i]
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t i = 0; i < n; ++i) vt[static_cast<std::size_t>(i * rows + r)] = v[static_cast<std::size_t>(r * n + i)];
-  const std::string what = "n=" + std::to_string(n) + " family " + std::to_string(family) +
-                           " T=" + Str(temperature);
+    for (int64_t i = 0; i < n; ++i)
+      vt[static_cast<std::size_t>(i * rows + r)] = v[static_cast<std::size_t>(r * n + i)];
+  const std::string what =
+      "n=" + std::to_string(n) + " family " + std::to_string(family) + " T=" + Str(temperature);
   for (const NamedOp& op : ForwardOps()) {
     CheckForward(op, t, {rows, n}, -1, v, temperature, what + " contiguous");
     CheckForward(op, t, {n, rows}, 0, vt, temperature, what + " strided");

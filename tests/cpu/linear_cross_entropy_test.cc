@@ -133,7 +133,8 @@ TEST(LinearCrossEntropy, MatchesMaterialisedForEveryOptionAndChunk) {
   for (int64_t chunk : {0, 1, 7, 64, 1000}) {
     for (Reduction red : {Reduction::kNone, Reduction::kSum, Reduction::kMean}) {
       for (bool weights : {false, true}) {
-        SCOPED_TRACE(testing::Message() << "chunk " << chunk << " red " << int(red) << " w " << weights);
+        SCOPED_TRACE(testing::Message()
+                     << "chunk " << chunk << " red " << int(red) << " w " << weights);
         const Problem p = make(9, 13, 150, 11, weights);
         CrossEntropyOptions o;
         o.vocab_chunk = chunk;
@@ -182,7 +183,8 @@ TEST(LinearCrossEntropy, GradOutputScalesRows) {
     LinearCrossEntropyOutputs out;
     out.loss = TensorView(loss.data(), {4});
     out.grad_hidden = TensorView(gh.data(), {4, 6});
-    softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {4, 6}), ConstTensorView(p.w.data(), {30, 6}),
+    softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {4, 6}),
+                                  ConstTensorView(p.w.data(), {30, 6}),
                                   ConstTensorView(p.t.data(), DType::i64, {4}), out, o);
   };
   CrossEntropyOptions o;
@@ -218,7 +220,8 @@ TEST(LinearCrossEntropy, LossOnlyAndEdges) {
   std::vector<float> loss(3);
   LinearCrossEntropyOutputs out;
   out.loss = TensorView(loss.data(), {3});
-  softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {3, 4}), ConstTensorView(p.w.data(), {10, 4}),
+  softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {3, 4}),
+                                ConstTensorView(p.w.data(), {10, 4}),
                                 ConstTensorView(p.t.data(), DType::i64, {3}), out, o);
   std::vector<LD> rl, a, b;
   reference(p, o, rl, a, b);
@@ -231,7 +234,8 @@ TEST(LinearCrossEntropy, LossOnlyAndEdges) {
   out.loss = TensorView(&l, std::vector<int64_t>{});
   out.grad_hidden = TensorView(gh.data(), {3, 4});
   out.grad_weight = TensorView(gw.data(), {10, 4});
-  softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {3, 4}), ConstTensorView(p.w.data(), {10, 4}),
+  softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {3, 4}),
+                                ConstTensorView(p.w.data(), {10, 4}),
                                 ConstTensorView(p.t.data(), DType::i64, {3}), out, o);
   EXPECT_TRUE(std::isnan(l));
   for (float v : gh) EXPECT_EQ(v, 0.0f);
@@ -260,16 +264,19 @@ TEST(LinearCrossEntropy, ErrorsWriteNothing) {
   out.grad_hidden = TensorView(gh.data(), {3, 4});
   std::vector<double> hd(12);
   expect_error(ErrorKind::kDTypeMismatch, "'hidden'", [&] {
-    softmax::linear_cross_entropy(ConstTensorView(hd.data(), {3, 4}), ConstTensorView(p.w.data(), {10, 4}),
+    softmax::linear_cross_entropy(ConstTensorView(hd.data(), {3, 4}),
+                                  ConstTensorView(p.w.data(), {10, 4}),
                                   ConstTensorView(p.t.data(), DType::i64, {3}), out);
   });
   expect_error(ErrorKind::kShapeMismatch, "'weight'", [&] {
-    softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {3, 4}), ConstTensorView(p.w.data(), {8, 5}),
+    softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {3, 4}),
+                                  ConstTensorView(p.w.data(), {8, 5}),
                                   ConstTensorView(p.t.data(), DType::i64, {3}), out);
   });
   std::vector<int64_t> bad{0, 10, 1};
   expect_error(ErrorKind::kInvalidArgument, "targets[1] = 10", [&] {
-    softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {3, 4}), ConstTensorView(p.w.data(), {10, 4}),
+    softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {3, 4}),
+                                  ConstTensorView(p.w.data(), {10, 4}),
                                   ConstTensorView(bad.data(), DType::i64, {3}), out);
   });
   expect_error(ErrorKind::kInvalidArgument, "'hidden'", [&] {  // column stride 2: not BLAS-able
@@ -279,13 +286,15 @@ TEST(LinearCrossEntropy, ErrorsWriteNothing) {
   });
   std::vector<float> q(30);
   expect_error(ErrorKind::kDTypeMismatch, "'targets'", [&] {
-    softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {3, 4}), ConstTensorView(p.w.data(), {10, 4}),
+    softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {3, 4}),
+                                  ConstTensorView(p.w.data(), {10, 4}),
                                   ConstTensorView(q.data(), {3, 10}), out);
   });
   expect_error(ErrorKind::kOverlap, "'grad_hidden'", [&] {
     LinearCrossEntropyOutputs o2 = out;
     o2.grad_hidden = TensorView(p.h.data(), {3, 4});
-    softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {3, 4}), ConstTensorView(p.w.data(), {10, 4}),
+    softmax::linear_cross_entropy(ConstTensorView(p.h.data(), {3, 4}),
+                                  ConstTensorView(p.w.data(), {10, 4}),
                                   ConstTensorView(p.t.data(), DType::i64, {3}), o2);
   });
   EXPECT_EQ(l, 7.0f);

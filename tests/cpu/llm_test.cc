@@ -34,7 +34,8 @@ TEST(SoftmaxLlm, GreedyLogitsMatchReference) {
   softmax_llm::Model model;
   std::vector<int64_t> shape;
   std::vector<float> ref;
-  if (!load_model(model) || !attn_ref::read_npy_f32(kData + "/stories260K_logits.npy", shape, ref)) {
+  if (!load_model(model) ||
+      !attn_ref::read_npy_f32(kData + "/stories260K_logits.npy", shape, ref)) {
     GTEST_SKIP() << "shared data not available";
   }
   ASSERT_EQ(model.c.dim, 64);
@@ -89,7 +90,8 @@ TEST(SoftmaxLlm, AttentionScoresMatchReference) {
   // The fused attention over these scores' rows is what the model used; check its softmax
   // weights once more through masked_softmax of the captured row at the last position.
   std::vector<float> row(scores.begin(), scores.begin() + 128), w(128), plain(128);
-  softmax::masked_softmax(softmax::ConstTensorView(row.data(), {1, 128}), softmax::TensorView(w.data(), {1, 128}));
+  softmax::masked_softmax(softmax::ConstTensorView(row.data(), {1, 128}),
+                          softmax::TensorView(w.data(), {1, 128}));
   softmax::softmax(std::span<const float>(row), std::span<float>(plain));
   EXPECT_EQ(w, plain);
 }
@@ -115,10 +117,10 @@ TEST(SoftmaxLlm, SamplingIsSeededAndTopPHonoured) {
   };
   const auto greedy = generate(0, 1, 0);
   EXPECT_EQ(greedy[0], 461);
-  EXPECT_EQ(generate(1.0, 1.0, 7), generate(1.0, 1.0, 7));   // reproducible
-  EXPECT_NE(generate(1.0, 1.0, 7), greedy);                  // temperature is honoured
-  EXPECT_NE(generate(1.0, 1.0, 7), generate(1.0, 1.0, 8));   // the seed is honoured
-  EXPECT_EQ(generate(1.0, 1e-6, 7), greedy);                 // top-p: only the top token
+  EXPECT_EQ(generate(1.0, 1.0, 7), generate(1.0, 1.0, 7));  // reproducible
+  EXPECT_NE(generate(1.0, 1.0, 7), greedy);                 // temperature is honoured
+  EXPECT_NE(generate(1.0, 1.0, 7), generate(1.0, 1.0, 8));  // the seed is honoured
+  EXPECT_EQ(generate(1.0, 1e-6, 7), greedy);                // top-p: only the top token
 }
 
 // Crafted checkpoints: every size the header declares is checked against the file before any
@@ -150,8 +152,8 @@ TEST(SoftmaxLlm, CraftedHeadersAreRejectedBeforeAllocating) {
   EXPECT_NE(message().find("truncated header"), std::string::npos) << message();
   // A tiny consistent header: exactly its weights load; one float fewer or more does not.
   const int32_t d = 8, hd = 12, l = 1, h = 2, kv_h = 1, v = 7, s = 5, hs = d / h, kv = hs * kv_h;
-  const std::size_t n = v * d + l * d + l * d * d + 2 * l * kv * d + l * d * d + l * d +
-                        3 * l * hd * d + d + s * hs;
+  const std::size_t n =
+      v * d + l * d + l * d * d + 2 * l * kv * d + l * d * d + l * d + 3 * l * hd * d + d + s * hs;
   write({d, hd, l, h, kv_h, v, s}, 4 * n);
   EXPECT_EQ(message(), "(loaded)");
   write({d, hd, l, h, kv_h, v, s}, 4 * n - 4);

@@ -19,8 +19,7 @@ TEST(LogSoftmax, AllLengthsAllTargetsAllDtypes) {
     Acc acc("log_softmax " + PairName(p) + " lengths 0..65k");
     ForEachTarget([&](const std::string&) {
       for (std::size_t k = 0; k < lengths.size(); ++k) {
-        CheckRows(Op::kLogSoftmax, p, 1, lengths[k], rows[k], 1.0, lengths[k] > 4096 ? 2 : 1,
-                  &acc);
+        CheckRows(Op::kLogSoftmax, p, 1, lengths[k], rows[k], 1.0, lengths[k] > 4096 ? 2 : 1, &acc);
       }
     });
   }
@@ -42,10 +41,17 @@ TEST(LogSoftmax, DocumentedBoundRepro) {
 TEST(LogSoftmax, AdversarialRows) {
   std::mt19937_64 rng(12);
   std::vector<std::vector<double>> rows = {
-      Uniform(rng, 37, 90, 100),       Uniform(rng, 3000, 90, 100), {1000, 1001, 1002},
-      Uniform(rng, 200, -1e4, -9e3),   Uniform(rng, 999, -200, 200), {3e38, -3e38, 1e38},
-      {0, -87, -88, -104, -150, -1e6}, {42.5},                       {-kInf, 2, -kInf, 1},
-      {-kInf, -kInf},                  {kInf, 1},
+      Uniform(rng, 37, 90, 100),
+      Uniform(rng, 3000, 90, 100),
+      {1000, 1001, 1002},
+      Uniform(rng, 200, -1e4, -9e3),
+      Uniform(rng, 999, -200, 200),
+      {3e38, -3e38, 1e38},
+      {0, -87, -88, -104, -150, -1e6},
+      {42.5},
+      {-kInf, 2, -kInf, 1},
+      {-kInf, -kInf},
+      {kInf, 1},
   };
   for (DTypePair p : AllPairs()) {
     Acc acc("log_softmax " + PairName(p) + " adversarial");

@@ -44,10 +44,15 @@ std::vector<float> random_logits(int64_t n, uint32_t seed) {
 TEST(LogitProcessors, MatchesReference) {
   const int64_t B = 3, V = 64;
   const std::vector<float> x = random_logits(B * V, 11);
-  const std::vector<int64_t> prev{3, 3, 3, 9, 17, 17, 40,   1, 2, 3,   5, 5, 63};
+  const std::vector<int64_t> prev{3, 3, 3, 9, 17, 17, 40, 1, 2, 3, 5, 5, 63};
   const std::vector<int64_t> prev_off{0, 7, 10, 13};
   const std::vector<double> rho{1.3, 0.8, 2.0}, pres{0.5, -0.25, 0.0}, freq{0.125, 0.0, 1.5};
-  const std::vector<int64_t> bias_ids{3, 20, 21,   7,   };
+  const std::vector<int64_t> bias_ids{
+      3,
+      20,
+      21,
+      7,
+  };
   const std::vector<int64_t> bias_off{0, 3, 4, 4};
   const std::vector<double> bias_vals{1.5, -2.0, 4.0, 10.0};
   const std::vector<int64_t> banned{30, 31};
@@ -70,7 +75,8 @@ TEST(LogitProcessors, MatchesReference) {
     rp.repetition = rho[r];
     rp.presence = pres[r];
     rp.frequency = freq[r];
-    for (int64_t j = bias_off[r]; j < bias_off[r + 1]; ++j) rp.bias.emplace_back(bias_ids[j], bias_vals[j]);
+    for (int64_t j = bias_off[r]; j < bias_off[r + 1]; ++j)
+      rp.bias.emplace_back(bias_ids[j], bias_vals[j]);
     rp.banned = banned;
     rp.eos = eos;
     rp.min_tokens = min_tokens[r];
@@ -82,7 +88,8 @@ TEST(LogitProcessors, MatchesReference) {
       if (std::isinf(ref[i])) {
         EXPECT_EQ(got, kNegInf) << r << "," << i;
       } else {
-        EXPECT_NEAR(got, static_cast<double>(ref[i]), 0x1p-22 * std::fabs(static_cast<double>(ref[i])) + 1e-30)
+        EXPECT_NEAR(got, static_cast<double>(ref[i]),
+                    0x1p-22 * std::fabs(static_cast<double>(ref[i])) + 1e-30)
             << "row " << r << " token " << i;
       }
     }
@@ -216,8 +223,10 @@ TEST(LogitProcessors, SampleUsesProcessedLogits) {
     SamplingParams with = plain;
     with.processors = &p;
     for (uint64_t seed = 0; seed < 20; ++seed) {
-      const auto a = softmax::sample(softmax::ConstTensorView(x.data(), DType::f32, {B, V}), with, seed);
-      const auto b = softmax::sample(softmax::ConstTensorView(y.data(), DType::f32, {B, V}), plain, seed);
+      const auto a =
+          softmax::sample(softmax::ConstTensorView(x.data(), DType::f32, {B, V}), with, seed);
+      const auto b =
+          softmax::sample(softmax::ConstTensorView(y.data(), DType::f32, {B, V}), plain, seed);
       EXPECT_EQ(a, b) << "seed " << seed;
     }
   }
@@ -225,8 +234,9 @@ TEST(LogitProcessors, SampleUsesProcessedLogits) {
   SamplingParams with_off;
   with_off.processors = &off_p;
   for (uint64_t seed = 0; seed < 10; ++seed) {
-    EXPECT_EQ(softmax::sample(softmax::ConstTensorView(x.data(), DType::f32, {B, V}), with_off, seed),
-              softmax::sample(softmax::ConstTensorView(x.data(), DType::f32, {B, V}), {}, seed));
+    EXPECT_EQ(
+        softmax::sample(softmax::ConstTensorView(x.data(), DType::f32, {B, V}), with_off, seed),
+        softmax::sample(softmax::ConstTensorView(x.data(), DType::f32, {B, V}), {}, seed));
   }
 }
 
@@ -310,27 +320,56 @@ TEST(LogitProcessors, Errors) {
   const std::vector<int64_t> bad_off{0, 1}, dec_off{0, 3, 2}, end_off{0, 1, 1};
   const std::vector<double> one{1.0}, nan1{std::nan("")}, inf1{INFINITY};
   const std::vector<double> three{1, 1, 1};
-  auto with = [](auto set) { LogitProcessors p; set(p); return p; };
-  expect_error(with([&](LogitProcessors& p) { p.prev_tokens = {ok_ids, {}}; p.repetition_penalty = 0.0; }),
+  auto with = [](auto set) {
+    LogitProcessors p;
+    set(p);
+    return p;
+  };
+  expect_error(with([&](LogitProcessors& p) {
+                 p.prev_tokens = {ok_ids, {}};
+                 p.repetition_penalty = 0.0;
+               }),
                "'repetition_penalty'");
-  expect_error(with([&](LogitProcessors& p) { p.repetition_penalty = -1.0; }), "'repetition_penalty'");
-  expect_error(with([&](LogitProcessors& p) { p.repetition_penalty = std::nan(""); }), "'repetition_penalty'");
-  expect_error(with([&](LogitProcessors& p) { p.presence_penalty = INFINITY; }), "'presence_penalty'");
-  expect_error(with([&](LogitProcessors& p) { p.frequency_penalty = std::nan(""); }), "'frequency_penalty'");
+  expect_error(with([&](LogitProcessors& p) { p.repetition_penalty = -1.0; }),
+               "'repetition_penalty'");
+  expect_error(with([&](LogitProcessors& p) { p.repetition_penalty = std::nan(""); }),
+               "'repetition_penalty'");
+  expect_error(with([&](LogitProcessors& p) { p.presence_penalty = INFINITY; }),
+               "'presence_penalty'");
+  expect_error(with([&](LogitProcessors& p) { p.frequency_penalty = std::nan(""); }),
+               "'frequency_penalty'");
   expect_error(with([&](LogitProcessors& p) { p.frequency_penalty = three; }), "one value per row");
   expect_error(with([&](LogitProcessors& p) { p.prev_tokens = {bad_ids, {}}; }), "'prev_tokens'");
   expect_error(with([&](LogitProcessors& p) { p.prev_tokens = {neg_ids, {}}; }), "[0, 8)");
   expect_error(with([&](LogitProcessors& p) { p.prev_tokens = {ok_ids, bad_off}; }), "B + 1");
-  expect_error(with([&](LogitProcessors& p) { p.prev_tokens = {ok_ids, dec_off}; }), "nondecreasing");
-  expect_error(with([&](LogitProcessors& p) { p.prev_tokens = {ok_ids, end_off}; }), "end at the number");
-  expect_error(with([&](LogitProcessors& p) { p.logit_bias = {ok_ids, {}}; p.logit_bias_values = one; }),
+  expect_error(with([&](LogitProcessors& p) {
+                 p.prev_tokens = {ok_ids, dec_off};
+               }),
+               "nondecreasing");
+  expect_error(with([&](LogitProcessors& p) {
+                 p.prev_tokens = {ok_ids, end_off};
+               }),
+               "end at the number");
+  expect_error(with([&](LogitProcessors& p) {
+                 p.logit_bias = {ok_ids, {}};
+                 p.logit_bias_values = one;
+               }),
                "one bias per id");
   const std::vector<int64_t> one_id{3};
-  expect_error(with([&](LogitProcessors& p) { p.logit_bias = {one_id, {}}; p.logit_bias_values = nan1; }),
+  expect_error(with([&](LogitProcessors& p) {
+                 p.logit_bias = {one_id, {}};
+                 p.logit_bias_values = nan1;
+               }),
                "finite or -inf");
-  expect_error(with([&](LogitProcessors& p) { p.logit_bias = {one_id, {}}; p.logit_bias_values = inf1; }),
+  expect_error(with([&](LogitProcessors& p) {
+                 p.logit_bias = {one_id, {}};
+                 p.logit_bias_values = inf1;
+               }),
                "finite or -inf");
-  expect_error(with([&](LogitProcessors& p) { p.banned_tokens = {bad_ids, {}}; }), "'banned_tokens'");
+  expect_error(with([&](LogitProcessors& p) {
+                 p.banned_tokens = {bad_ids, {}};
+               }),
+               "'banned_tokens'");
   expect_error(with([&](LogitProcessors& p) { p.eos_token_ids = bad_ids; }), "'eos_token_ids'");
   expect_error(with([&](LogitProcessors& p) { p.min_tokens = int64_t{-1}; }), "'min_tokens'");
   expect_error(with([&](LogitProcessors& p) { p.num_generated = int64_t{-2}; }), "'num_generated'");

@@ -39,8 +39,7 @@ double CheckLse(DTypePair p, int64_t rows, int64_t n, const std::vector<double>&
     LD m = -INFINITY;
     for (LD e : row) m = std::max(m, e);
     const LD err = std::fabs(static_cast<LD>(got) - exact);
-    const LD bound =
-        eps * std::fabs(exact) + (t == 1.0 ? 0 : std::fabs(m / t) * ComputeEps(ct));
+    const LD bound = eps * std::fabs(exact) + (t == 1.0 ? 0 : std::fabs(m / t) * ComputeEps(ct));
     const std::string at = PairName(p) + " n=" + std::to_string(n) + " got=" + Str(got) +
                            " exact=" + Str(static_cast<double>(exact));
     if (rel) rel->add(exact == 0 ? 0 : static_cast<double>(err / std::fabs(exact)), at);
@@ -74,10 +73,14 @@ TEST(Logsumexp, AllLengthsAllTargetsAllDtypes) {
 
 TEST(Logsumexp, AdversarialRows) {
   std::mt19937_64 rng(23);
-  const std::vector<std::vector<double>> rows = {
-      Uniform(rng, 37, 90, 100), {1000, 1001, 1002}, Uniform(rng, 500, -1e4, -9e3),
-      {3e38, 3e38, 3e38},        {-3e38, -3e38},     {-kInf, 5, -kInf},
-      {42.5},                    Uniform(rng, 3000, -200, 200)};
+  const std::vector<std::vector<double>> rows = {Uniform(rng, 37, 90, 100),
+                                                 {1000, 1001, 1002},
+                                                 Uniform(rng, 500, -1e4, -9e3),
+                                                 {3e38, 3e38, 3e38},
+                                                 {-3e38, -3e38},
+                                                 {-kInf, 5, -kInf},
+                                                 {42.5},
+                                                 Uniform(rng, 3000, -200, 200)};
   for (DTypePair p : AllPairs()) {
     MaxErr ratio("logsumexp " + PairName(p) + " adversarial (err / bound)");
     ForEachTarget([&](const std::string&) {
@@ -159,8 +162,10 @@ TEST(Logsumexp, KeepdimsAndNonLastAxis) {
     for (bool keep : {false, true}) {
       std::vector<int64_t> yshape;
       for (int64_t j = 0; j < 3; ++j) {
-        if (j != a) yshape.push_back(shape[j]);
-        else if (keep) yshape.push_back(1);
+        if (j != a)
+          yshape.push_back(shape[j]);
+        else if (keep)
+          yshape.push_back(1);
       }
       Buffer y(DType::f32, 60 / shape[a]);
       softmax::logsumexp(x.cview(shape), y.view(yshape), Opts(axis, 1.0, 1, keep));
@@ -213,8 +218,8 @@ TEST(Logsumexp, CancellationNearZero) {
   MaxErr ratio("logsumexp f32 rows {0, a}, a in [-30, -1] (err / bound)");
   double worst = 0;
   for (double a = -30; a <= -1; a += 0.37) {
-    worst = std::max(worst, CheckLse({DType::f32, DType::f32}, 1, 2, {0.0, a}, 1.0, 1, &rel,
-                                     &ratio));
+    worst =
+        std::max(worst, CheckLse({DType::f32, DType::f32}, 1, 2, {0.0, a}, 1.0, 1, &rel, &ratio));
   }
   EXPECT_LE(worst, 1.0);
 }

@@ -1,7 +1,7 @@
 // tests/cpu/masked_softmax_test.cc: softmax::masked_softmax and masked_softmax_backward against
-// the float64 reference of src/ref/attention_reference.hpp (rules of include/softmax/attention.hpp),
-// one test per option that fails if the option were ignored, the edge semantics of
-// include/softmax/attention.hpp, and the real stories260K attention scores.
+// the float64 reference of src/ref/attention_reference.hpp (rules of
+// include/softmax/attention.hpp), one test per option that fails if the option were ignored, the
+// edge semantics of include/softmax/attention.hpp, and the real stories260K attention scores.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -34,8 +34,8 @@ struct Case {
 
 // Runs the library (f32) and the reference; returns max |y - ref| and max |lse - ref_lse|, and
 // the library output in y.
-double run_both(const Case& c, const MaskOptions& o, const attn_ref::Mask& m,
-                std::vector<float>& y, double* lse_err = nullptr) {
+double run_both(const Case& c, const MaskOptions& o, const attn_ref::Mask& m, std::vector<float>& y,
+                double* lse_err = nullptr) {
   y.assign(c.s.size(), -1.0f);
   std::vector<float> lse(static_cast<size_t>(c.B * c.H * c.Sq), 0.0f);
   softmax::masked_softmax(ConstTensorView(c.s.data(), c.shape()), TensorView(y.data(), c.shape()),
@@ -206,7 +206,9 @@ TEST(MaskedSoftmax, BoolMaskSelectsAndNeverLeaksNaN) {
   std::vector<int32_t> keep32(static_cast<size_t>(c.Sq * c.Sk));
   std::vector<int64_t> keep64(keep32.size());
   for (size_t i = 0; i < keep32.size(); ++i) keep64[i] = keep32[i] = (i * 7 % 3) != 0;
-  for (int64_t j = 0; j < c.Sk; ++j) keep32[static_cast<size_t>(2 * c.Sk + j)] = keep64[static_cast<size_t>(2 * c.Sk + j)] = 0;  // row 2: fully masked
+  for (int64_t j = 0; j < c.Sk; ++j)
+    keep32[static_cast<size_t>(2 * c.Sk + j)] = keep64[static_cast<size_t>(2 * c.Sk + j)] =
+        0;  // row 2: fully masked
   attn_ref::Mask m;
   m.keep.resize(c.s.size());
   std::vector<float> bias(c.s.size(), 0.0f);
@@ -228,7 +230,8 @@ TEST(MaskedSoftmax, BoolMaskSelectsAndNeverLeaksNaN) {
     EXPECT_LT(run_both(cn, o, m, y), kTol);  // reference runs on NaN-free kept values
     for (float v : y) EXPECT_FALSE(std::isnan(v));
     for (int64_t b = 0; b < c.B * c.H; ++b)
-      for (int64_t j = 0; j < c.Sk; ++j) EXPECT_EQ(y[static_cast<size_t>((b * c.Sq + 2) * c.Sk + j)], 0.0f);
+      for (int64_t j = 0; j < c.Sk; ++j)
+        EXPECT_EQ(y[static_cast<size_t>((b * c.Sq + 2) * c.Sk + j)], 0.0f);
   }
   // The mask dtype must be an integer type.
   std::vector<float> fm(keep32.size());
@@ -284,7 +287,8 @@ TEST(MaskedSoftmax, DTypesAndLayouts) {
   for (size_t i = 0; i < yb.size(); ++i) EXPECT_EQ(yb[i], softmax::detail::f32_to_bf16(y32[i]));
   // f64 throughout.
   std::vector<double> sd = attn_ref::to_double(c.s), yd(c.s.size());
-  softmax::masked_softmax(ConstTensorView(sd.data(), c.shape()), TensorView(yd.data(), c.shape()), o);
+  softmax::masked_softmax(ConstTensorView(sd.data(), c.shape()), TensorView(yd.data(), c.shape()),
+                          o);
   std::vector<double> ry, rl;
   attn_ref::masked_softmax(sd, c.B, c.H, c.Sq, c.Sk, m, ry, rl);
   for (size_t i = 0; i < yd.size(); ++i) EXPECT_NEAR(yd[i], ry[i], 1e-14);
@@ -307,8 +311,10 @@ TEST(MaskedSoftmax, DTypesAndLayouts) {
   o1.threads = 1;
   o2.threads = 2;
   std::vector<float> big = attn_ref::random_floats(64 * 1024, 1), a(big.size()), b(big.size());
-  softmax::masked_softmax(ConstTensorView(big.data(), {4, 16, 1024}), TensorView(a.data(), {4, 16, 1024}), o1);
-  softmax::masked_softmax(ConstTensorView(big.data(), {4, 16, 1024}), TensorView(b.data(), {4, 16, 1024}), o2);
+  softmax::masked_softmax(ConstTensorView(big.data(), {4, 16, 1024}),
+                          TensorView(a.data(), {4, 16, 1024}), o1);
+  softmax::masked_softmax(ConstTensorView(big.data(), {4, 16, 1024}),
+                          TensorView(b.data(), {4, 16, 1024}), o2);
   EXPECT_EQ(a, b);
 }
 
@@ -316,7 +322,8 @@ TEST(MaskedSoftmax, Errors) {
   Case c;
   std::vector<float> y(c.s.size(), 3.0f);
   auto call = [&](const MaskOptions& o) {
-    softmax::masked_softmax(ConstTensorView(c.s.data(), c.shape()), TensorView(y.data(), c.shape()), o);
+    softmax::masked_softmax(ConstTensorView(c.s.data(), c.shape()), TensorView(y.data(), c.shape()),
+                            o);
   };
   MaskOptions o;
   o.scale = std::numeric_limits<double>::infinity();
@@ -338,8 +345,9 @@ TEST(MaskedSoftmax, Errors) {
     EXPECT_NE(std::string(e.what()).find("-5"), std::string::npos);
   }
   std::vector<float> one(4);
-  EXPECT_THROW(softmax::masked_softmax(ConstTensorView(one.data(), {4}), TensorView(one.data(), {4})),
-               softmax::Error);  // rank 1
+  EXPECT_THROW(
+      softmax::masked_softmax(ConstTensorView(one.data(), {4}), TensorView(one.data(), {4})),
+      softmax::Error);  // rank 1
   for (float v : y) EXPECT_EQ(v, 3.0f);
 }
 
@@ -372,8 +380,9 @@ TEST(MaskedSoftmaxBackward, MatchesFiniteDifferencesWithEveryOption) {
     };
     std::vector<double> y(s.size()), ds(s.size());
     softmax::masked_softmax(ConstTensorView(s.data(), shape), TensorView(y.data(), shape), o);
-    softmax::masked_softmax_backward(ConstTensorView(w.data(), shape), ConstTensorView(y.data(), shape),
-                                     ConstTensorView(s.data(), shape), TensorView(ds.data(), shape), o);
+    softmax::masked_softmax_backward(
+        ConstTensorView(w.data(), shape), ConstTensorView(y.data(), shape),
+        ConstTensorView(s.data(), shape), TensorView(ds.data(), shape), o);
     for (size_t i = 0; i < s.size(); ++i) {
       std::vector<double> p = s, m = s;
       p[i] += 1e-6;
@@ -386,8 +395,9 @@ TEST(MaskedSoftmaxBackward, MatchesFiniteDifferencesWithEveryOption) {
       MaskOptions nc = o;
       nc.softcap = 0;
       std::vector<double> ds2(s.size());
-      softmax::masked_softmax_backward(ConstTensorView(w.data(), shape), ConstTensorView(y.data(), shape),
-                                       ConstTensorView(s.data(), shape), TensorView(ds2.data(), shape), nc);
+      softmax::masked_softmax_backward(
+          ConstTensorView(w.data(), shape), ConstTensorView(y.data(), shape),
+          ConstTensorView(s.data(), shape), TensorView(ds2.data(), shape), nc);
       double d = 0;
       for (size_t i = 0; i < s.size(); ++i) d = std::max(d, std::fabs(ds[i] - ds2[i]));
       EXPECT_GT(d, 1e-3);
@@ -405,16 +415,17 @@ TEST(MaskedSoftmaxBackward, MaskedAndFullyMaskedGiveExactZeroEvenWithNaNGrad) {
   for (int64_t i = 0; i < Sq; ++i)
     for (int64_t j = 0; j < Sk; ++j)
       if (j > i - 2) dy[static_cast<size_t>(i * Sk + j)] = std::numeric_limits<float>::quiet_NaN();
-  softmax::masked_softmax_backward(ConstTensorView(dy.data(), {Sq, Sk}), ConstTensorView(y.data(), {Sq, Sk}),
-                                   ConstTensorView(), TensorView(dx.data(), {Sq, Sk}), o);
+  softmax::masked_softmax_backward(ConstTensorView(dy.data(), {Sq, Sk}),
+                                   ConstTensorView(y.data(), {Sq, Sk}), ConstTensorView(),
+                                   TensorView(dx.data(), {Sq, Sk}), o);
   for (int64_t i = 0; i < Sq; ++i)
     for (int64_t j = 0; j < Sk; ++j)
       if (j > i - 2) EXPECT_EQ(dx[static_cast<size_t>(i * Sk + j)], 0.0f) << i << "," << j;
   // Softcap without scores is an error.
   o.softcap = 2;
-  EXPECT_THROW(softmax::masked_softmax_backward(ConstTensorView(dy.data(), {Sq, Sk}),
-                                                ConstTensorView(y.data(), {Sq, Sk}), ConstTensorView(),
-                                                TensorView(dx.data(), {Sq, Sk}), o),
+  EXPECT_THROW(softmax::masked_softmax_backward(
+                   ConstTensorView(dy.data(), {Sq, Sk}), ConstTensorView(y.data(), {Sq, Sk}),
+                   ConstTensorView(), TensorView(dx.data(), {Sq, Sk}), o),
                softmax::Error);
 }
 
@@ -443,9 +454,11 @@ TEST(MaskedSoftmax, Stories260KCausalEqualsSoftmaxOfMinusInfRows) {
         }
       }
   ASSERT_EQ(minus_inf, 40 * 128 * 127 / 2);  // the file is causal with -inf above the diagonal
-  std::vector<float> plain(scores.size()), masked(scores.size()), lse_plain(40 * 128), lse_masked(40 * 128);
+  std::vector<float> plain(scores.size()), masked(scores.size()), lse_plain(40 * 128),
+      lse_masked(40 * 128);
   softmax::softmax(ConstTensorView(scores.data(), shape), TensorView(plain.data(), shape));
-  softmax::logsumexp(ConstTensorView(scores.data(), shape), TensorView(lse_plain.data(), {5, 8, 128}));
+  softmax::logsumexp(ConstTensorView(scores.data(), shape),
+                     TensorView(lse_plain.data(), {5, 8, 128}));
   MaskOptions o;
   o.causal = true;
   softmax::masked_softmax(ConstTensorView(garbage.data(), shape), TensorView(masked.data(), shape),
@@ -458,7 +471,8 @@ TEST(MaskedSoftmax, Stories260KCausalEqualsSoftmaxOfMinusInfRows) {
   std::vector<double> ry, rl;
   attn_ref::masked_softmax(attn_ref::to_double(scores), 5, 8, 128, 128, m, ry, rl);
   double err = 0;
-  for (size_t i = 0; i < ry.size(); ++i) err = std::max(err, std::fabs(masked[i] - ry[i]) / std::max(ry[i], 1e-30));
+  for (size_t i = 0; i < ry.size(); ++i)
+    err = std::max(err, std::fabs(masked[i] - ry[i]) / std::max(ry[i], 1e-30));
   EXPECT_LT(err, 1e-6);
 }
 

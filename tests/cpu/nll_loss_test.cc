@@ -53,8 +53,8 @@ TEST(NllLoss, OnnxNCd1WeightIgnoreIndex) {
     out.loss = red == Reduction::kNone ? TensorView(loss.data(), {n, d1})
                                        : TensorView(loss.data(), std::vector<int64_t>{});
     out.grad = TensorView(g.data(), {n, c, d1});
-    softmax::nll_loss(ConstTensorView(x.data(), {n, c, d1}), ConstTensorView(t.data(), DType::i32, {n, d1}),
-                      out, o);
+    softmax::nll_loss(ConstTensorView(x.data(), {n, c, d1}),
+                      ConstTensorView(t.data(), DType::i32, {n, d1}), out, o);
     if (red == Reduction::kNone) {
       for (int64_t r = 0; r < n * d1; ++r) EXPECT_DOUBLE_EQ(loss[r], per[r]);
     } else {
@@ -79,8 +79,8 @@ TEST(NllLoss, Bf16LogProbsAndNoLseOutputs) {
   float loss = 0;
   CrossEntropyOutputs out;
   out.loss = TensorView(&loss, std::vector<int64_t>{});
-  softmax::nll_loss(ConstTensorView(lp.data(), DType::bf16, {2, 3}), ConstTensorView(t.data(), DType::i64, {2}),
-                    out);
+  softmax::nll_loss(ConstTensorView(lp.data(), DType::bf16, {2, 3}),
+                    ConstTensorView(t.data(), DType::i64, {2}), out);
   EXPECT_EQ(loss, 1.0f);
   std::vector<float> lse(2);
   out.lse = TensorView(lse.data(), {2});

@@ -22,7 +22,8 @@ using Results = std::map<std::string, std::vector<double>>;
 // Deterministic inputs: a fixed smooth pattern, no RNG state to share.
 inline std::vector<float> pattern(int64_t n, double a, double scale = 3.0) {
   std::vector<float> v(static_cast<std::size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<float>(scale * std::sin(a * static_cast<double>(i) + 0.1));
+  for (int64_t i = 0; i < n; ++i)
+    v[i] = static_cast<float>(scale * std::sin(a * static_cast<double>(i) + 0.1));
   return v;
 }
 
@@ -56,8 +57,8 @@ inline Results run_op_families(int threads) {
     softmax::sigmoid(xv, TensorView(sig.data(), {rows, n}), eo);
     const auto dy = pattern(rows * n, 0.11, 1.0);
     softmax::softmax_backward(ConstTensorView(y.data(), {rows, n}),
-                              ConstTensorView(dy.data(), {rows, n}), TensorView(dx.data(), {rows, n}),
-                              so);
+                              ConstTensorView(dy.data(), {rows, n}),
+                              TensorView(dx.data(), {rows, n}), so);
     r["softmax"] = as_double(y);
     r["log_softmax"] = as_double(lsm);
     r["logsumexp"] = as_double(lse);
@@ -83,11 +84,9 @@ inline Results run_op_families(int threads) {
     softmax::log_softmax(xv, TensorView(lp.data(), {rows, n}), so);
     std::vector<double> nl(static_cast<std::size_t>(rows));
     co.reduction = softmax::Reduction::kNone;
-    softmax::nll_loss(ConstTensorView(lp.data(), {rows, n}),
-                      ConstTensorView(t.data(), DType::i64, {rows}),
-                      {TensorView(nl.data(), DType::f64, {rows}), std::nullopt, std::nullopt,
-                       std::nullopt},
-                      co);
+    softmax::nll_loss(
+        ConstTensorView(lp.data(), {rows, n}), ConstTensorView(t.data(), DType::i64, {rows}),
+        {TensorView(nl.data(), DType::f64, {rows}), std::nullopt, std::nullopt, std::nullopt}, co);
     r["nll_loss"] = nl;
     const int64_t ln = 256, ld = 64, lv = 1024;
     const auto h = pattern(ln * ld, 0.29, 0.5), w = pattern(lv * ld, 0.53, 0.5);
@@ -131,8 +130,8 @@ inline Results run_op_families(int threads) {
     softmax::MaskOptions mo;
     mo.threads = threads;
     mo.causal = true;
-    softmax::masked_softmax(ConstTensorView(s.data(), {b, sq, sk}), TensorView(y.data(), {b, sq, sk}),
-                            mo);
+    softmax::masked_softmax(ConstTensorView(s.data(), {b, sq, sk}),
+                            TensorView(y.data(), {b, sq, sk}), mo);
     const auto dy = pattern(b * sq * sk, 0.13, 1.0);
     softmax::masked_softmax_backward(ConstTensorView(dy.data(), {b, sq, sk}),
                                      ConstTensorView(y.data(), {b, sq, sk}), ConstTensorView(),
@@ -143,9 +142,10 @@ inline Results run_op_families(int threads) {
     const auto q = pattern(1 * h * sq * d, 0.19, 1.0), k = pattern(1 * h * sk * d, 0.23, 1.0),
                v = pattern(1 * h * sk * d, 0.31, 1.0);
     std::vector<float> o(q.size()), lse(static_cast<std::size_t>(h * sq));
-    softmax::attention(ConstTensorView(q.data(), {1, h, sq, d}), ConstTensorView(k.data(), {1, h, sk, d}),
-                       ConstTensorView(v.data(), {1, h, sk, d}), TensorView(o.data(), {1, h, sq, d}),
-                       TensorView(lse.data(), {1, h, sq}), mo);
+    softmax::attention(ConstTensorView(q.data(), {1, h, sq, d}),
+                       ConstTensorView(k.data(), {1, h, sk, d}),
+                       ConstTensorView(v.data(), {1, h, sk, d}),
+                       TensorView(o.data(), {1, h, sq, d}), TensorView(lse.data(), {1, h, sq}), mo);
     r["attention"] = as_double(o);
     r["attention"].insert(r["attention"].end(), lse.begin(), lse.end());
   }

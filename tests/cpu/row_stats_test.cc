@@ -172,8 +172,8 @@ std::vector<double> MakeRows(int64_t n, Family f, uint64_t seed) {
 
 const std::vector<int64_t> kLengths = {7, 1000, 70001, 3 * kC + 5};
 const std::vector<DType> kDTypes = {DType::f32, DType::f64, DType::bf16, DType::f16};
-const std::vector<Family> kFamilies = {Family::kNormal,     Family::kNaN,
-                                       Family::kPosInf,     Family::kAllNegInf,
+const std::vector<Family> kFamilies = {Family::kNormal,      Family::kNaN,
+                                       Family::kPosInf,      Family::kAllNegInf,
                                        Family::kNearCertain, Family::kNegInfEntries};
 
 // Aligned splits of n classes (cuts at multiples of kC, empty slices included).
@@ -194,8 +194,8 @@ std::vector<std::vector<int64_t>> OtherSplits(int64_t n) {
 }
 
 std::string Ctx(int64_t n, DType t, double temp, Family f, const std::vector<int64_t>& cuts) {
-  std::string s = "n=" + std::to_string(n) + " " + softmax::dtype_name(t) + " T=" +
-                  stest::Str(temp) + " row1=" + FamilyName(f) + " cuts={";
+  std::string s = "n=" + std::to_string(n) + " " + softmax::dtype_name(t) +
+                  " T=" + stest::Str(temp) + " row1=" + FamilyName(f) + " cuts={";
   for (int64_t c : cuts) s += std::to_string(c) + ",";
   return s + "}";
 }
@@ -243,8 +243,8 @@ TEST(RowStats, OnePassIsExactWithoutSecondLook) {
       Buffer x(t, 2 * n);
       stest::Fill(x, MakeRows(n, Family::kNormal, 7));
       const Outputs w = Whole(x, 2, n, 1.0, t, t);
-      const std::vector<int64_t> cuts = n > kC ? std::vector<int64_t>{kC, 2 * kC}
-                                               : std::vector<int64_t>{};
+      const std::vector<int64_t> cuts =
+          n > kC ? std::vector<int64_t>{kC, 2 * kC} : std::vector<int64_t>{};
       SCOPED_TRACE(Ctx(n, t, 1.0, Family::kNormal, cuts));
       const Outputs o = FromSplit(x, 2, n, cuts, 1.0, t, /*refine=*/false);
       EXPECT_EQ(FirstDiff(o.sm, w.sm), -1);
@@ -280,7 +280,8 @@ std::vector<RowRef> References(const std::vector<LD>& exact, int64_t rows, int64
 }
 
 void CheckBounds(const Outputs& o, const std::vector<RowRef>& refs, int64_t n, double temp,
-                 bool f64c, Bounds& bd, const std::string& ctx, bool skip_near_certain_log = false) {
+                 bool f64c, Bounds& bd, const std::string& ctx,
+                 bool skip_near_certain_log = false) {
   const double eps = f64c ? 0x1p-53 : 0x1p-24;
   const double tiny = f64c ? 0x1p-1074 : 0x1p-149;
   for (int64_t r = 0; r < static_cast<int64_t>(refs.size()); ++r) {
@@ -360,16 +361,18 @@ TEST(RowStats, OtherSplitsWithinBounds) {
           {
             const std::vector<int64_t> cuts = {n / 2};
             const Outputs o = FromSplit(x, 2, n, cuts, temp, yt, /*refine=*/false);
-            CheckBounds(o, refs, n, temp, t == DType::f64, bd,
-                        Ctx(n, t, temp, f, cuts) + " 1-pass", t != DType::f64);
+            CheckBounds(o, refs, n, temp, t == DType::f64, bd, Ctx(n, t, temp, f, cuts) + " 1-pass",
+                        t != DType::f64);
             if (HasFatalFailure()) return;
           }
         }
       }
     }
   }
-  std::printf("[measured] row_stats other splits: softmax %.3f, log_softmax %.3f, logsumexp %.3f of "
-              "the bound\n", bd.worst_sm, bd.worst_lsm, bd.worst_lse);
+  std::printf(
+      "[measured] row_stats other splits: softmax %.3f, log_softmax %.3f, logsumexp %.3f of "
+      "the bound\n",
+      bd.worst_sm, bd.worst_lsm, bd.worst_lse);
 }
 
 // Aligned splits over a strided axis (axis 0 of a (n, 3) tensor), extreme temperatures (the
@@ -406,20 +409,23 @@ TEST(RowStats, StridedAxisAndExtremeTemperature) {
         s.c = shape[1];
         s.v.assign(static_cast<std::size_t>(3 * s.c * K), 0.0);
         TensorView out(s.v.data(), DType::f64, shape);
-        if (ref) softmax::softmax_stats(slice(x, a, e), ref->view(), out, Opts(0, temp));
-        else softmax::softmax_stats(slice(x, a, e), out, Opts(0, temp));
+        if (ref)
+          softmax::softmax_stats(slice(x, a, e), ref->view(), out, Opts(0, temp));
+        else
+          softmax::softmax_stats(slice(x, a, e), out, Opts(0, temp));
         return s;
       };
       Stats m;
-      for (int i = 0; i < 3; ++i) m = i == 0 ? stats_of(b[i], b[i + 1], nullptr)
-                                             : Merge(m, stats_of(b[i], b[i + 1], nullptr));
+      for (int i = 0; i < 3; ++i)
+        m = i == 0 ? stats_of(b[i], b[i + 1], nullptr)
+                   : Merge(m, stats_of(b[i], b[i + 1], nullptr));
       Stats m2;
-      for (int i = 0; i < 3; ++i) m2 = i == 0 ? stats_of(b[i], b[i + 1], &m)
-                                              : Merge(m2, stats_of(b[i], b[i + 1], &m));
+      for (int i = 0; i < 3; ++i)
+        m2 = i == 0 ? stats_of(b[i], b[i + 1], &m) : Merge(m2, stats_of(b[i], b[i + 1], &m));
       Buffer os(t, n * 3), ol(t, n * 3), olse(t, 3);
       for (int i = 0; i < 3; ++i) {
-        softmax::softmax_from_stats(slice(x, b[i], b[i + 1]), m2.view(), slice_out(os, b[i], b[i + 1]),
-                                    Opts(0));
+        softmax::softmax_from_stats(slice(x, b[i], b[i + 1]), m2.view(),
+                                    slice_out(os, b[i], b[i + 1]), Opts(0));
         softmax::log_softmax_from_stats(slice(x, b[i], b[i + 1]), m2.view(),
                                         slice_out(ol, b[i], b[i + 1]), Opts(0));
       }
@@ -456,7 +462,8 @@ TEST(RowStats, RecordsAndMerge) {
   std::vector<Stats> parts;
   Buffer xb(DType::f32, 3 * 100);
   stest::Fill(xb, stest::Normal(rng, 300, 1.0));
-  for (int i = 0; i < 3; ++i) parts.push_back(StatsOf(Slice(xb, 1, 300, 100 * i, 100 * i + 100), 1.0));
+  for (int i = 0; i < 3; ++i)
+    parts.push_back(StatsOf(Slice(xb, 1, 300, 100 * i, 100 * i + 100), 1.0));
   const Stats ab_c = Merge(Merge(parts[0], parts[1]), parts[2]);
   const Stats a_bc = Merge(parts[0], Merge(parts[1], parts[2]));
   ASSERT_EQ(ab_c.v.size(), a_bc.v.size());
@@ -483,68 +490,102 @@ TEST(RowStats, Errors) {
   const ConstTensorView xv(x.data(), {10});
   // softmax_stats: stats dtype, shape, temperature, axis.
   std::vector<float> sf(K);
-  expect_error([&] { softmax::softmax_stats(xv, TensorView(sf.data(), {1, K})); }, "softmax_stats",
-               "stats");
+  expect_error(
+      [&] {
+        softmax::softmax_stats(xv, TensorView(sf.data(), {1, K}));
+      },
+      "softmax_stats", "stats");
   expect_error([&] { softmax::softmax_stats(xv, TensorView(s.data(), {K})); }, "softmax_stats",
                "stats");
-  expect_error([&] { softmax::softmax_stats(xv, TensorView(s.data(), {1, K}), Opts(-1, 0.0)); },
-               "softmax_stats", "temperature");
-  expect_error([&] { softmax::softmax_stats(xv, TensorView(s.data(), {1, K}), Opts(1)); },
-               "softmax_stats", "axis");
+  expect_error(
+      [&] {
+        softmax::softmax_stats(xv, TensorView(s.data(), {1, K}), Opts(-1, 0.0));
+      },
+      "softmax_stats", "temperature");
+  expect_error(
+      [&] {
+        softmax::softmax_stats(xv, TensorView(s.data(), {1, K}), Opts(1));
+      },
+      "softmax_stats", "axis");
   EXPECT_EQ(s, std::vector<double>(K, 0.0));
   // Good statistics at T = 1 and T = 2.
   std::vector<double> s1(K), s2(K);
   softmax::softmax_stats(xv, TensorView(s1.data(), {1, K}));
   softmax::softmax_stats(xv, TensorView(s2.data(), {1, K}), Opts(-1, 2.0));
   // refine: temperature and compute type must match.
-  expect_error([&] {
-    softmax::softmax_stats(xv, ConstTensorView(s2.data(), {1, K}), TensorView(s.data(), {1, K}));
-  }, "softmax_stats", "refine");
+  expect_error(
+      [&] {
+        softmax::softmax_stats(xv, ConstTensorView(s2.data(), {1, K}),
+                               TensorView(s.data(), {1, K}));
+      },
+      "softmax_stats", "refine");
   EXPECT_EQ(s, std::vector<double>(K, 0.0));
   // merge_stats: mixed temperatures, rows mismatch, out shape.
   std::vector<double> m(2 * K, 7.0);
-  expect_error([&] {
-    softmax::merge_stats(ConstTensorView(s1.data(), {1, K}), ConstTensorView(s2.data(), {1, K}),
-                         TensorView(m.data(), {2, K}));
-  }, "merge_stats", "b");
-  expect_error([&] {
-    softmax::merge_stats(ConstTensorView(s1.data(), {1, K}), ConstTensorView(s1.data(), {1, K}),
-                         TensorView(m.data(), {1, K}));
-  }, "merge_stats", "out");
+  expect_error(
+      [&] {
+        softmax::merge_stats(ConstTensorView(s1.data(), {1, K}), ConstTensorView(s2.data(), {1, K}),
+                             TensorView(m.data(), {2, K}));
+      },
+      "merge_stats", "b");
+  expect_error(
+      [&] {
+        softmax::merge_stats(ConstTensorView(s1.data(), {1, K}), ConstTensorView(s1.data(), {1, K}),
+                             TensorView(m.data(), {1, K}));
+      },
+      "merge_stats", "out");
   EXPECT_EQ(m, std::vector<double>(2 * K, 7.0));
   // from_stats: compute type (f32 statistics for f64 x), too few classes, rows mismatch.
   std::vector<double> xd(10, 1.0), yd(10, 7.0);
-  expect_error([&] {
-    softmax::softmax_from_stats(ConstTensorView(xd.data(), {10}), ConstTensorView(s1.data(), {1, K}),
-                                TensorView(yd.data(), {10}));
-  }, "softmax_from_stats", "stats");
+  expect_error(
+      [&] {
+        softmax::softmax_from_stats(ConstTensorView(xd.data(), {10}),
+                                    ConstTensorView(s1.data(), {1, K}),
+                                    TensorView(yd.data(), {10}));
+      },
+      "softmax_from_stats", "stats");
   std::vector<float> x11(11, 1.0f), y11(11, 7.0f);
-  expect_error([&] {
-    softmax::log_softmax_from_stats(ConstTensorView(x11.data(), {11}),
-                                    ConstTensorView(s1.data(), {1, K}), TensorView(y11.data(), {11}));
-  }, "log_softmax_from_stats", "stats");
+  expect_error(
+      [&] {
+        softmax::log_softmax_from_stats(ConstTensorView(x11.data(), {11}),
+                                        ConstTensorView(s1.data(), {1, K}),
+                                        TensorView(y11.data(), {11}));
+      },
+      "log_softmax_from_stats", "stats");
   EXPECT_EQ(y11, std::vector<float>(11, 7.0f));
   std::vector<float> x2(20, 1.0f), y2(20, 7.0f);
-  expect_error([&] {
-    softmax::softmax_from_stats(ConstTensorView(x2.data(), {2, 10}),
-                                ConstTensorView(s1.data(), {1, K}), TensorView(y2.data(), {2, 10}));
-  }, "softmax_from_stats", "stats");
+  expect_error(
+      [&] {
+        softmax::softmax_from_stats(ConstTensorView(x2.data(), {2, 10}),
+                                    ConstTensorView(s1.data(), {1, K}),
+                                    TensorView(y2.data(), {2, 10}));
+      },
+      "softmax_from_stats", "stats");
   EXPECT_EQ(y2, std::vector<float>(20, 7.0f));
   // Corrupt records.
   std::vector<double> bad = s1;
   bad[softmax::kStatFlags] = 5.0;
   std::vector<float> yl(1, 7.0f);
-  expect_error([&] {
-    softmax::logsumexp_from_stats(ConstTensorView(bad.data(), {1, K}), TensorView(yl.data(), {}));
-  }, "logsumexp_from_stats", "stats");
+  expect_error(
+      [&] {
+        softmax::logsumexp_from_stats(ConstTensorView(bad.data(), {1, K}),
+                                      TensorView(yl.data(), {}));
+      },
+      "logsumexp_from_stats", "stats");
   // logsumexp_from_stats: f64 output of f32 statistics, wrong shape.
   std::vector<double> yl64(1, 7.0);
-  expect_error([&] {
-    softmax::logsumexp_from_stats(ConstTensorView(s1.data(), {1, K}), TensorView(yl64.data(), {}));
-  }, "logsumexp_from_stats", "y");
-  expect_error([&] {
-    softmax::logsumexp_from_stats(ConstTensorView(s1.data(), {1, K}), TensorView(yl.data(), {1}));
-  }, "logsumexp_from_stats", "y");
+  expect_error(
+      [&] {
+        softmax::logsumexp_from_stats(ConstTensorView(s1.data(), {1, K}),
+                                      TensorView(yl64.data(), {}));
+      },
+      "logsumexp_from_stats", "y");
+  expect_error(
+      [&] {
+        softmax::logsumexp_from_stats(ConstTensorView(s1.data(), {1, K}),
+                                      TensorView(yl.data(), {1}));
+      },
+      "logsumexp_from_stats", "y");
   EXPECT_EQ(yl, std::vector<float>(1, 7.0f));
   EXPECT_EQ(yl64, std::vector<double>(1, 7.0));
   // The good path still works.

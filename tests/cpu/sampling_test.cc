@@ -80,8 +80,12 @@ std::vector<float> random_logits(int64_t b, int64_t v, uint32_t seed) {
 TEST(SamplingFilter, TopPDyadicBoundaries) {
   // p = 1/2, 1/4, 1/8, 1/16, 1/32, 1/32, shuffled over ids.
   const std::vector<float> w{0.0625f, 0.5f, 0.03125f, 0.125f, 0.25f, 0.03125f};
-  auto top_p = [&](double p) { FilterSpec f; f.top_p = p; return kept_of(w, f); };
-  EXPECT_EQ(top_p(0.5), (Ids{1}));                       // reaches p exactly with one token
+  auto top_p = [&](double p) {
+    FilterSpec f;
+    f.top_p = p;
+    return kept_of(w, f);
+  };
+  EXPECT_EQ(top_p(0.5), (Ids{1}));  // reaches p exactly with one token
   EXPECT_EQ(top_p(std::nextafter(0.5, 0.0)), (Ids{1}));
   EXPECT_EQ(top_p(std::nextafter(0.5, 1.0)), (Ids{1, 4}));  // just above: needs the next
   EXPECT_EQ(top_p(0.75), (Ids{1, 4}));
@@ -97,16 +101,24 @@ TEST(SamplingFilter, TopPDyadicBoundaries) {
 
 TEST(SamplingFilter, TopKAndTies) {
   const std::vector<float> w{0.125f, 0.25f, 0.125f, 0.25f, 0.125f, 0.125f};
-  auto top_k = [&](int64_t k) { FilterSpec f; f.top_k = k; return kept_of(w, f); };
-  EXPECT_EQ(top_k(1), (Ids{1}));           // equal weights: the lower id
+  auto top_k = [&](int64_t k) {
+    FilterSpec f;
+    f.top_k = k;
+    return kept_of(w, f);
+  };
+  EXPECT_EQ(top_k(1), (Ids{1}));  // equal weights: the lower id
   EXPECT_EQ(top_k(2), (Ids{1, 3}));
-  EXPECT_EQ(top_k(3), (Ids{0, 1, 3}));     // ties at the boundary: lower ids first
+  EXPECT_EQ(top_k(3), (Ids{0, 1, 3}));  // ties at the boundary: lower ids first
   EXPECT_EQ(top_k(4), (Ids{0, 1, 2, 3}));
   EXPECT_EQ(top_k(5), (Ids{0, 1, 2, 3, 4}));
   EXPECT_EQ(top_k(6), (Ids{0, 1, 2, 3, 4, 5}));
   EXPECT_EQ(top_k(100), (Ids{0, 1, 2, 3, 4, 5}));
   // top-p through a tie: 1/4 + 1/4 = 1/2 exactly, then ties of 1/8 by id.
-  auto top_p = [&](double p) { FilterSpec f; f.top_p = p; return kept_of(w, f); };
+  auto top_p = [&](double p) {
+    FilterSpec f;
+    f.top_p = p;
+    return kept_of(w, f);
+  };
   EXPECT_EQ(top_p(0.25), (Ids{1}));
   EXPECT_EQ(top_p(0.5), (Ids{1, 3}));
   EXPECT_EQ(top_p(0.625), (Ids{0, 1, 3}));
@@ -115,7 +127,11 @@ TEST(SamplingFilter, TopKAndTies) {
 
 TEST(SamplingFilter, MinPBoundaries) {
   const std::vector<float> w{0.0625f, 0.5f, 0.03125f, 0.125f, 0.25f, 0.03125f};
-  auto min_p = [&](double m) { FilterSpec f; f.min_p = m; return kept_of(w, f); };
+  auto min_p = [&](double m) {
+    FilterSpec f;
+    f.min_p = m;
+    return kept_of(w, f);
+  };
   EXPECT_EQ(min_p(1.0), (Ids{1}));
   EXPECT_EQ(min_p(0.5), (Ids{1, 4}));  // p >= 0.5 * p_max = 1/4 (equality kept)
   EXPECT_EQ(min_p(std::nextafter(0.5, 1.0)), (Ids{1}));
@@ -129,7 +145,7 @@ TEST(SamplingFilter, MinPBoundaries) {
 TEST(SamplingFilter, OrderTopKThenTopPThenMinP) {
   const std::vector<float> w{0.125f, 0.5f, 0.125f, 0.25f};
   FilterSpec f;
-  f.top_k = 2;  // keeps {1, 3}, mass 3/4
+  f.top_k = 2;    // keeps {1, 3}, mass 3/4
   f.top_p = 0.6;  // of 3/4 is 0.45 <= 1/2: token 1 alone (of the whole row it would need 3)
   EXPECT_EQ(kept_of(w, f), (Ids{1}));
   f.top_p = std::nextafter(2.0 / 3.0, 1.0);  // > (1/2) / (3/4): needs both
@@ -163,10 +179,11 @@ Ids reference_kept(const std::vector<float>& w, int64_t k, int p_num /* p = p_nu
   const int e = std::ilogb(wmax) + 1;
   std::vector<int64_t> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return w[a] != w[b] ? w[a] > w[b] : a < b;
-  });
-  auto q = [&](int64_t i) { return static_cast<uint64_t>(std::ldexp(static_cast<LD>(w[i]), 62 - e)); };
+  std::sort(order.begin(), order.end(),
+            [&](int64_t a, int64_t b) { return w[a] != w[b] ? w[a] > w[b] : a < b; });
+  auto q = [&](int64_t i) {
+    return static_cast<uint64_t>(std::ldexp(static_cast<LD>(w[i]), 62 - e));
+  };
   int64_t len = (k > 0 && k < n) ? k : n;
   if (p_num < 1024) {
     u128 mk = 0;
@@ -182,7 +199,8 @@ Ids reference_kept(const std::vector<float>& w, int64_t k, int p_num /* p = p_nu
   Ids kept;
   for (int64_t j = 0; j < len; ++j) {
     const int64_t i = order[j];
-    if (w[i] > 0 && static_cast<double>(w[i]) >= min_p * static_cast<double>(wmax)) kept.push_back(i);
+    if (w[i] > 0 && static_cast<double>(w[i]) >= min_p * static_cast<double>(wmax))
+      kept.push_back(i);
   }
   std::sort(kept.begin(), kept.end());
   return kept;
@@ -198,11 +216,13 @@ TEST(SamplingFilter, RadixSelectMatchesSortReference) {
     const int kind = trial % 6;
     for (auto& x : w) {
       switch (kind) {
-        case 0: x = static_cast<float>(uni(rng)); break;                                // spread
-        case 1: x = static_cast<float>(std::exp(-30 * uni(rng))); break;                // long tail
-        case 2: x = static_cast<float>(rng() % 4) * 0.25f; break;                       // heavy ties, zeros
-        case 3: x = std::ldexp(1.0f, -static_cast<int>(rng() % 150)); break;            // huge range, subnormals
-        case 4: x = 1.0f; break;                                                        // uniform
+        case 0: x = static_cast<float>(uni(rng)); break;                  // spread
+        case 1: x = static_cast<float>(std::exp(-30 * uni(rng))); break;  // long tail
+        case 2: x = static_cast<float>(rng() % 4) * 0.25f; break;         // heavy ties, zeros
+        case 3:
+          x = std::ldexp(1.0f, -static_cast<int>(rng() % 150));
+          break;                  // huge range, subnormals
+        case 4: x = 1.0f; break;  // uniform
         default: x = static_cast<float>(std::exp(-8 * uni(rng))) * (rng() % 3 ? 1.0f : 0.0f); break;
       }
     }
@@ -232,7 +252,8 @@ TEST(SamplingFilter, CeilMulExact) {
     }
   }
   EXPECT_TRUE(ceil_mul(1e-300, big) == 1);
-  EXPECT_TRUE(ceil_mul(std::nextafter(1.0, 0.0), u128{1} << 60) == (u128{1} << 60) - 128);  // (1 - 2^-53) 2^60
+  EXPECT_TRUE(ceil_mul(std::nextafter(1.0, 0.0), u128{1} << 60) ==
+              (u128{1} << 60) - 128);  // (1 - 2^-53) 2^60
   // 0.1 is 3602879701896397 / 2^55: ceil(0.1 * 10) = 2 (0.1 as a double exceeds 1/10).
   EXPECT_TRUE(ceil_mul(0.1, 10) == 2);
   EXPECT_TRUE(ceil_mul(0.5, 10) == 5);
@@ -285,8 +306,8 @@ TEST(Sampling, FromProbsDyadic) {
   SamplingParams p;
   p.top_p = 0.75;  // exactly reaches 3/4 with {1, 4}
   std::vector<int64_t> out(4000);
-  softmax::sample_from_probs(view2(probs, 1, 6), softmax::TensorView(out.data(), DType::i64, {1, 4000}),
-                             p, 3);
+  softmax::sample_from_probs(view2(probs, 1, 6),
+                             softmax::TensorView(out.data(), DType::i64, {1, 4000}), p, 3);
   std::set<int64_t> s(out.begin(), out.end());
   EXPECT_EQ(Ids(s.begin(), s.end()), (Ids{1, 4}));
   // Frequencies 2/3 and 1/3 within 6 sd.
@@ -311,7 +332,8 @@ TEST(Sampling, FromProbsDtypesAndEdges) {
   SamplingParams p;
   p.top_p = 0.9;
   std::vector<int64_t> ref(2000), out(2000);
-  softmax::sample_from_probs(view2(probs, 1, 6), softmax::TensorView(ref.data(), DType::i64, {1, 2000}), p, 4);
+  softmax::sample_from_probs(view2(probs, 1, 6),
+                             softmax::TensorView(ref.data(), DType::i64, {1, 2000}), p, 4);
   for (int64_t t : ref) ASSERT_TRUE(t == 0 || t == 1 || t == 3 || t == 4) << t;  // 5: past 0.9
   std::vector<double> pd(probs.begin(), probs.end());
   softmax::sample_from_probs(softmax::ConstTensorView(pd.data(), {1, 6}),
@@ -347,7 +369,8 @@ TEST(Sampling, TopLogprobsDtypesThreads) {
   EXPECT_EQ(a.logprobs, b.logprobs);
   std::vector<uint16_t> xb(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) xb[i] = softmax::detail::f32_to_bf16(x[i]);
-  const auto c = softmax::top_logprobs(softmax::ConstTensorView(xb.data(), DType::bf16, {9, 3000}), 10, 0.9);
+  const auto c =
+      softmax::top_logprobs(softmax::ConstTensorView(xb.data(), DType::bf16, {9, 3000}), 10, 0.9);
   EXPECT_EQ(c.ids, a.ids);
   EXPECT_EQ(c.logprobs, a.logprobs);
   std::vector<double> xd(x.begin(), x.end());
@@ -397,8 +420,7 @@ std::vector<LD> reference_dist(const std::vector<float>& x, double t, int64_t k,
 // outside them. Bound: chi2 <= df + 8 sqrt(2 df) + 8 (about 8 standard deviations of the
 // chi-square distribution above its mean; with fixed seeds the test is deterministic, and a
 // correct sampler exceeds the bound with probability < 1e-9 per seed).
-void expect_fits(const std::vector<int64_t>& draws, const std::vector<LD>& dist,
-                 const char* what) {
+void expect_fits(const std::vector<int64_t>& draws, const std::vector<LD>& dist, const char* what) {
   std::vector<int64_t> cnt(dist.size(), 0);
   for (int64_t t : draws) ++cnt[static_cast<std::size_t>(t)];
   const double n = static_cast<double>(draws.size());
@@ -482,9 +504,12 @@ TEST(SamplingStats, WrongDistributionIsRejected) {
 TEST(SamplingStats, ZeroProbabilityNeverDrawn) {
   std::vector<float> x(64);
   for (int i = 0; i < 64; ++i) {
-    if (i % 3 == 0) x[i] = kNegInf;
-    else if (i % 3 == 1) x[i] = -200.0f;  // exp(-200) underflows f32: weight 0
-    else x[i] = static_cast<float>(i % 5);
+    if (i % 3 == 0)
+      x[i] = kNegInf;
+    else if (i % 3 == 1)
+      x[i] = -200.0f;  // exp(-200) underflows f32: weight 0
+    else
+      x[i] = static_cast<float>(i % 5);
   }
   x[63] = -200.0f;  // the last id (the inverse CDF's top) has weight 0
   SamplingParams p;
@@ -564,7 +589,8 @@ bool read_npy_f32(const std::string& path, std::vector<float>& data, std::vector
     while (i < rp && !isdigit(static_cast<unsigned char>(header[i]))) ++i;
     if (i >= rp) break;
     int64_t v = 0;
-    while (i < rp && isdigit(static_cast<unsigned char>(header[i]))) v = v * 10 + (header[i++] - '0');
+    while (i < rp && isdigit(static_cast<unsigned char>(header[i])))
+      v = v * 10 + (header[i++] - '0');
     shape.push_back(v);
     numel *= v;
   }
@@ -622,7 +648,6 @@ TEST(Sampling, RealLogitsGreedyAndLogprobs) {
 // ---------------------------------------------------------------------------------------------
 // Determinism.
 
-
 TEST(SamplingDeterminism, ThreadsTargetsBatchesSeeds) {
   const int64_t b = 24, v = 5000;
   const auto x = random_logits(b, v, 1);
@@ -657,7 +682,8 @@ TEST(SamplingDeterminism, ThreadsTargetsBatchesSeeds) {
   const auto changed = draw_many(y, b, v, p, 42, 8, 1000);
   for (int64_t r = 0; r < b; ++r) {
     if (r == 3) continue;
-    EXPECT_TRUE(std::equal(ref.begin() + r * 8, ref.begin() + (r + 1) * 8, changed.begin() + r * 8));
+    EXPECT_TRUE(
+        std::equal(ref.begin() + r * 8, ref.begin() + (r + 1) * 8, changed.begin() + r * 8));
   }
   // D draws = D calls with consecutive offsets.
   for (int d = 0; d < 8; ++d) {
@@ -691,10 +717,9 @@ TEST(SamplingStreams, SixtyFourBitStreams) {
   for (int64_t i = 0; i < b * v; ++i) x[i] = static_cast<float>(std::sin(0.37 * i) * 3.0f);
   const std::vector<uint64_t> low{0, 1, 123456789, 4294967295u};
   const std::vector<std::vector<int64_t>> recorded{
-      {889, 72, 649, 652, 143, 991, 245, 908, 585, 436, 485, 62},  // inverse CDF
+      {889, 72, 649, 652, 143, 991, 245, 908, 585, 436, 485, 62},    // inverse CDF
       {192, 600, 326, 871, 670, 873, 312, 702, 94, 469, 488, 127}};  // Gumbel-max
-  const std::vector<std::vector<int64_t>> recorded_rows{{358, 276, 658, 417},
-                                                        {175, 125, 855, 383}};
+  const std::vector<std::vector<int64_t>> recorded_rows{{358, 276, 658, 417}, {175, 125, 855, 383}};
   for (int m = 0; m < 2; ++m) {
     SamplingParams p;
     p.method = m ? SamplingMethod::kGumbelMax : SamplingMethod::kInverseCdf;
@@ -708,14 +733,8 @@ TEST(SamplingStreams, SixtyFourBitStreams) {
   // with probability 1 / V: about 0.5 of 512 draws (more than 8 fails with p < 1e-6).
   const int64_t vf = 1000, draws = 512;
   const std::vector<float> flat(static_cast<std::size_t>(vf), 0.0f);
-  const std::vector<uint64_t> ids{0,
-                                  uint64_t{1} << 32,
-                                  uint64_t{1} << 33,
-                                  (uint64_t{1} << 32) | 1,
-                                  1,
-                                  uint64_t{1} << 63,
-                                  ~uint64_t{0},
-                                  4294967295u};
+  const std::vector<uint64_t> ids{0, uint64_t{1} << 32, uint64_t{1} << 33, (uint64_t{1} << 32) | 1,
+                                  1, uint64_t{1} << 63, ~uint64_t{0},      4294967295u};
   for (int m = 0; m < 2; ++m) {
     std::vector<std::vector<int64_t>> tok;
     for (uint64_t id : ids) {
@@ -764,7 +783,8 @@ TEST(SamplingDeterminism, StridedAndStorageDtypes) {
   EXPECT_EQ(out, ref);
   // f16 (values exactly representable: small integers / 8).
   std::vector<float> xs(static_cast<std::size_t>(b * v));
-  for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<float>(static_cast<int>(i * 37 % 97) - 48) / 8;
+  for (std::size_t i = 0; i < xs.size(); ++i)
+    xs[i] = static_cast<float>(static_cast<int>(i * 37 % 97) - 48) / 8;
   std::vector<uint16_t> xh(xs.size());
   for (std::size_t i = 0; i < xs.size(); ++i) xh[i] = softmax::detail::f32_to_f16(xs[i]);
   const auto ref16 = draw_many(xs, b, v, p, 12, 16);
@@ -776,7 +796,8 @@ TEST(SamplingDeterminism, StridedAndStorageDtypes) {
   SamplingParams g;
   g.temperature = 0.0;
   const auto gd = softmax::sample(softmax::ConstTensorView(xd.data(), {b, v}), g, 1);
-  for (int64_t r = 0; r < b; ++r) EXPECT_EQ(gd[r], softmax::argmax(std::span<const double>(xd.data() + r * v, v)));
+  for (int64_t r = 0; r < b; ++r)
+    EXPECT_EQ(gd[r], softmax::argmax(std::span<const double>(xd.data() + r * v, v)));
   std::vector<double> small{0.5, -1.0, 2.0, -std::numeric_limits<double>::infinity(), 1.0};
   std::vector<int64_t> many(1 << 20);
   SamplingParams pd;
@@ -810,7 +831,8 @@ TEST(Sampling, PerRowParameters) {
     const uint64_t stream = static_cast<uint64_t>(r);
     q.streams = std::span<const uint64_t>(&stream, 1);
     std::vector<float> row(x.begin() + r * v, x.begin() + (r + 1) * v);
-    EXPECT_EQ(draw_many(row, 1, v, q, 5, 32), std::vector<int64_t>(out.begin() + r * 32, out.begin() + (r + 1) * 32));
+    EXPECT_EQ(draw_many(row, 1, v, q, 5, 32),
+              std::vector<int64_t>(out.begin() + r * 32, out.begin() + (r + 1) * 32));
   }
 }
 
@@ -836,7 +858,8 @@ TEST(Sampling, TopLogprobs) {
     std::vector<int64_t> order(4000);
     std::iota(order.begin(), order.end(), 0);
     const float* xr = y.data() + row * 4000;
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return xr[a] > xr[b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return xr[a] > xr[b]; });
     EXPECT_EQ(std::vector<int64_t>(t.ids.begin() + row * 50, t.ids.begin() + (row + 1) * 50),
               std::vector<int64_t>(order.begin(), order.begin() + 50));
   }
@@ -860,9 +883,15 @@ void expect_error(const std::vector<float>& x, int64_t b, int64_t v, const Sampl
 
 TEST(SamplingErrors, Parameters) {
   const std::vector<float> x(2 * 8, 0.5f);
-  auto with = [](auto set) { SamplingParams p; set(p); return p; };
-  expect_error(x, 2, 8, with([](SamplingParams& p) { p.temperature = -0.5; }), "'temperature' = -0.5");
-  expect_error(x, 2, 8, with([](SamplingParams& p) { p.temperature = std::nan(""); }), "'temperature'");
+  auto with = [](auto set) {
+    SamplingParams p;
+    set(p);
+    return p;
+  };
+  expect_error(x, 2, 8, with([](SamplingParams& p) { p.temperature = -0.5; }),
+               "'temperature' = -0.5");
+  expect_error(x, 2, 8, with([](SamplingParams& p) { p.temperature = std::nan(""); }),
+               "'temperature'");
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.temperature = INFINITY; }), "'temperature'");
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.top_k = -2; }), "'top_k' = -2");
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.top_p = 0.0; }), "'top_p' = 0");
@@ -871,7 +900,8 @@ TEST(SamplingErrors, Parameters) {
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.min_p = -0.1; }), "'min_p' = -0.1");
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.min_p = 1.1; }), "'min_p' = 1.1");
   static const std::vector<double> three{1, 1, 1};
-  expect_error(x, 2, 8, with([](SamplingParams& p) { p.temperature = three; }), "one value per row");
+  expect_error(x, 2, 8, with([](SamplingParams& p) { p.temperature = three; }),
+               "one value per row");
   static const std::vector<double> bad_row{1.0, -2.0};
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.temperature = bad_row; }), "(row 1)");
 }
@@ -894,18 +924,22 @@ TEST(SamplingErrors, Rows) {
   // Probabilities.
   std::vector<int64_t> out(2, -7);
   std::vector<float> pr{0.5f, -0.25f, 0.75f, 0.0f, 0.0f, 0.0f};
-  EXPECT_THROW(softmax::sample_from_probs(view2(pr, 2, 3), softmax::TensorView(out.data(), DType::i64, {2}), {}, 1),
+  EXPECT_THROW(softmax::sample_from_probs(view2(pr, 2, 3),
+                                          softmax::TensorView(out.data(), DType::i64, {2}), {}, 1),
                softmax::Error);
   pr[1] = 0.25f;
-  EXPECT_THROW(softmax::sample_from_probs(view2(pr, 2, 3), softmax::TensorView(out.data(), DType::i64, {2}), {}, 1),
+  EXPECT_THROW(softmax::sample_from_probs(view2(pr, 2, 3),
+                                          softmax::TensorView(out.data(), DType::i64, {2}), {}, 1),
                softmax::Error);  // row 1 all zero
   pr[4] = 1.0f;
   SamplingParams t;
   t.temperature = 0.5;
-  EXPECT_THROW(softmax::sample_from_probs(view2(pr, 2, 3), softmax::TensorView(out.data(), DType::i64, {2}), t, 1),
+  EXPECT_THROW(softmax::sample_from_probs(view2(pr, 2, 3),
+                                          softmax::TensorView(out.data(), DType::i64, {2}), t, 1),
                softmax::Error);
   EXPECT_EQ(out, (std::vector<int64_t>{-7, -7}));
-  softmax::sample_from_probs(view2(pr, 2, 3), softmax::TensorView(out.data(), DType::i64, {2}), {}, 1);
+  softmax::sample_from_probs(view2(pr, 2, 3), softmax::TensorView(out.data(), DType::i64, {2}), {},
+                             1);
   EXPECT_EQ(out[1], 1);
 }
 
@@ -913,10 +947,12 @@ TEST(SamplingErrors, Shapes) {
   const std::vector<float> x(2 * 8, 0.5f);
   std::vector<int64_t> out(4, -7);
   std::vector<int32_t> out32(2, -7);
-  EXPECT_THROW(softmax::sample(view2(x, 2, 8), softmax::TensorView(out32.data(), DType::i32, {2}), {}, 1),
-               softmax::Error);
-  EXPECT_THROW(softmax::sample(view2(x, 2, 8), softmax::TensorView(out.data(), DType::i64, {3}), {}, 1),
-               softmax::Error);
+  EXPECT_THROW(
+      softmax::sample(view2(x, 2, 8), softmax::TensorView(out32.data(), DType::i32, {2}), {}, 1),
+      softmax::Error);
+  EXPECT_THROW(
+      softmax::sample(view2(x, 2, 8), softmax::TensorView(out.data(), DType::i64, {3}), {}, 1),
+      softmax::Error);
   EXPECT_THROW(softmax::sample(softmax::ConstTensorView(x.data(), DType::f32, {16}),
                                softmax::TensorView(out.data(), DType::i64, {1}), {}, 1),
                softmax::Error);
@@ -929,15 +965,15 @@ TEST(SamplingErrors, Shapes) {
   std::vector<uint64_t> streams{1, 2, 3};
   SamplingParams p;
   p.streams = streams;
-  EXPECT_THROW(softmax::sample(view2(x, 2, 8), softmax::TensorView(out.data(), DType::i64, {2}), p, 1),
-               softmax::Error);
+  EXPECT_THROW(
+      softmax::sample(view2(x, 2, 8), softmax::TensorView(out.data(), DType::i64, {2}), p, 1),
+      softmax::Error);
   EXPECT_EQ(out, (std::vector<int64_t>{-7, -7, -7, -7}));
   // An empty batch is a no-op.
   softmax::sample(softmax::ConstTensorView(x.data(), DType::f32, {0, 8}),
                   softmax::TensorView(out.data(), DType::i64, {0}), {}, 1);
   EXPECT_EQ(out[0], -7);
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Serving: per-request seeds and offsets, top_k = -1, batch invariance, processed outputs,
@@ -956,7 +992,8 @@ TEST(SamplingServing, PerRowSeedsOffsetsAndBatchInvariance) {
   std::normal_distribution<float> nd(0.0f, 2.0f);
   std::vector<float> x(static_cast<std::size_t>(b * v));
   for (auto& e : x) e = nd(rng);
-  const std::vector<uint64_t> seeds{1, 1 + (uint64_t{1} << 32), 1 + (uint64_t{1} << 40), 5, 5, ~uint64_t{0}};
+  const std::vector<uint64_t> seeds{
+      1, 1 + (uint64_t{1} << 32), 1 + (uint64_t{1} << 40), 5, 5, ~uint64_t{0}};
   const std::vector<uint64_t> offsets{0, 0, 0, 3, 4, uint64_t{1} << 33};
   const std::vector<uint64_t> streams{9, 9, 9, uint64_t{1} << 35, 2, 3};
   const std::vector<double> temps{1.0, 0.7, 1.3, 0.0, 0.9, 1.1};
@@ -1025,7 +1062,11 @@ TEST(SamplingServing, ProcessedDistributionAndLogprobs) {
   std::vector<float> x(static_cast<std::size_t>(v));
   for (auto& e : x) e = nd(rng);
   x[3] = kNegInf;
-  struct Case { double t; int64_t k; double p, m; };
+  struct Case {
+    double t;
+    int64_t k;
+    double p, m;
+  };
   for (const Case c : {Case{1.0, 0, 1.0, 0.0}, Case{0.7, 10, 1.0, 0.0}, Case{1.2, 0, 0.8, 0.0},
                        Case{0.9, 20, 0.9, 0.05}}) {
     SamplingParams p;
@@ -1051,12 +1092,13 @@ TEST(SamplingServing, ProcessedDistributionAndLogprobs) {
     std::vector<int64_t> tok(16);
     softmax::sample(view2(x, 1, v), softmax::TensorView(tok.data(), DType::i64, {1, 16}), p, 42);
     std::vector<double> lp_proc(16), lp_raw(16);
-    softmax::token_logprobs(view2(x, 1, v), softmax::ConstTensorView(tok.data(), DType::i64, {1, 16}),
+    softmax::token_logprobs(view2(x, 1, v),
+                            softmax::ConstTensorView(tok.data(), DType::i64, {1, 16}),
                             softmax::TensorView(lp_proc.data(), DType::f64, {1, 16}), p,
                             softmax::LogprobsMode::kProcessed);
-    softmax::token_logprobs(view2(x, 1, v), softmax::ConstTensorView(tok.data(), DType::i64, {1, 16}),
-                            softmax::TensorView(lp_raw.data(), DType::f64, {1, 16}), p,
-                            softmax::LogprobsMode::kRaw);
+    softmax::token_logprobs(
+        view2(x, 1, v), softmax::ConstTensorView(tok.data(), DType::i64, {1, 16}),
+        softmax::TensorView(lp_raw.data(), DType::f64, {1, 16}), p, softmax::LogprobsMode::kRaw);
     const std::vector<LD> raw = reference_dist(x, 1.0, 0, 1.0, 0.0);
     for (int j = 0; j < 16; ++j) {
       EXPECT_NEAR(lp_proc[j], std::log(fp[tok[j]]), 1e-12);
@@ -1067,17 +1109,22 @@ TEST(SamplingServing, ProcessedDistributionAndLogprobs) {
     const int64_t three = 3;
     double lp3 = 0;
     softmax::token_logprobs(view2(x, 1, v), softmax::ConstTensorView(&three, DType::i64, {1}),
-                            softmax::TensorView(&lp3, DType::f64, {1}), p, softmax::LogprobsMode::kProcessed);
+                            softmax::TensorView(&lp3, DType::f64, {1}), p,
+                            softmax::LogprobsMode::kProcessed);
     EXPECT_EQ(lp3, -INFINITY);
     // Processed top-N: the most probable kept tokens, then probability-0 tokens in id order.
-    const softmax::TopLogprobs top = softmax::top_logprobs(view2(x, 1, v), v, p, softmax::LogprobsMode::kProcessed);
+    const softmax::TopLogprobs top =
+        softmax::top_logprobs(view2(x, 1, v), v, p, softmax::LogprobsMode::kProcessed);
     std::vector<int64_t> order(static_cast<std::size_t>(v));
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return ref[a] > ref[b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return ref[a] > ref[b]; });
     EXPECT_EQ(top.ids, order);
     for (int64_t j = 0; j < v; ++j) {
-      if (ref[order[j]] == 0) EXPECT_EQ(top.logprobs[j], -INFINITY);
-      else EXPECT_NEAR(top.logprobs[j], std::log(fp[order[j]]), 1e-12);
+      if (ref[order[j]] == 0)
+        EXPECT_EQ(top.logprobs[j], -INFINITY);
+      else
+        EXPECT_NEAR(top.logprobs[j], std::log(fp[order[j]]), 1e-12);
     }
   }
   // Greedy: the processed distribution is the point mass at the argmax.
@@ -1101,7 +1148,8 @@ TEST(SamplingServing, WithoutReplacement) {
   }();
   SamplingParams p;
   std::vector<int64_t> t(static_cast<std::size_t>(n * 2));
-  softmax::sample_without_replacement(view2(rows, n, v), softmax::TensorView(t.data(), DType::i64, {n, 2}), p, 5);
+  softmax::sample_without_replacement(view2(rows, n, v),
+                                      softmax::TensorView(t.data(), DType::i64, {n, 2}), p, 5);
   SamplingParams gm;
   gm.method = SamplingMethod::kGumbelMax;
   const std::vector<int64_t> first = draw_many(rows, n, v, gm, 5, 1);
@@ -1124,38 +1172,48 @@ TEST(SamplingServing, WithoutReplacement) {
   g.temperature = 0.0;
   const std::vector<float> y{1.0f, 3.0f, 3.0f, -1.0f, 2.0f};
   std::vector<int64_t> top(4);
-  softmax::sample_without_replacement(view2(y, 1, 5), softmax::TensorView(top.data(), DType::i64, {1, 4}), g, 0);
+  softmax::sample_without_replacement(view2(y, 1, 5),
+                                      softmax::TensorView(top.data(), DType::i64, {1, 4}), g, 0);
   EXPECT_EQ(top, (std::vector<int64_t>{1, 2, 4, 0}));
   // k beyond the tokens of positive probability: an error, nothing written.
   std::vector<int64_t> six(6, -7);
-  EXPECT_THROW(softmax::sample_without_replacement(view2(x, 1, v), softmax::TensorView(six.data(), DType::i64, {1, 6}), p, 0),
+  EXPECT_THROW(softmax::sample_without_replacement(
+                   view2(x, 1, v), softmax::TensorView(six.data(), DType::i64, {1, 6}), p, 0),
                softmax::Error);
   EXPECT_EQ(six, std::vector<int64_t>(6, -7));
   SamplingParams k2;
   k2.top_k = 2;
   std::vector<int64_t> three(3, -7);
-  EXPECT_THROW(softmax::sample_without_replacement(view2(x, 1, v), softmax::TensorView(three.data(), DType::i64, {1, 3}), k2, 0),
+  EXPECT_THROW(softmax::sample_without_replacement(
+                   view2(x, 1, v), softmax::TensorView(three.data(), DType::i64, {1, 3}), k2, 0),
                softmax::Error);
 }
 
 TEST(SamplingServing, Errors) {
   const std::vector<float> x(2 * 8, 0.5f);
-  auto with = [](auto set) { SamplingParams p; set(p); return p; };
+  auto with = [](auto set) {
+    SamplingParams p;
+    set(p);
+    return p;
+  };
   static const std::vector<uint64_t> three{1, 2, 3};
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.seeds = three; }), "'seed'");
   expect_error(x, 2, 8, with([](SamplingParams& p) { p.offsets = three; }), "'offset'");
   std::vector<double> out(16, -7);
   const int64_t bad = 8;
-  EXPECT_THROW(softmax::token_logprobs(view2(x, 2, 8), softmax::ConstTensorView(&bad, DType::i64, {1}),
-                                       softmax::TensorView(out.data(), DType::f64, {1}), {},
-                                       softmax::LogprobsMode::kRaw),
-               softmax::Error);
+  EXPECT_THROW(
+      softmax::token_logprobs(view2(x, 2, 8), softmax::ConstTensorView(&bad, DType::i64, {1}),
+                              softmax::TensorView(out.data(), DType::f64, {1}), {},
+                              softmax::LogprobsMode::kRaw),
+      softmax::Error);
   const std::vector<int64_t> bad2{0, 8};
-  EXPECT_THROW(softmax::token_logprobs(view2(x, 2, 8), softmax::ConstTensorView(bad2.data(), DType::i64, {2}),
+  EXPECT_THROW(softmax::token_logprobs(view2(x, 2, 8),
+                                       softmax::ConstTensorView(bad2.data(), DType::i64, {2}),
                                        softmax::TensorView(out.data(), DType::f64, {2}), {},
                                        softmax::LogprobsMode::kRaw),
                softmax::Error);
-  EXPECT_THROW(softmax::filtered_probs(view2(x, 2, 8), softmax::TensorView(out.data(), DType::f64, {2, 7}), {}),
+  EXPECT_THROW(softmax::filtered_probs(view2(x, 2, 8),
+                                       softmax::TensorView(out.data(), DType::f64, {2, 7}), {}),
                softmax::Error);
   EXPECT_EQ(out, std::vector<double>(16, -7));
 }

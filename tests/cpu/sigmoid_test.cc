@@ -121,8 +121,8 @@ TEST(Sigmoid, RankZeroStridedInPlace) {
   softmax::sigmoid(ConstTensorView(dense.data(), {12}), TensorView(dense.data(), {12}), {});
   EXPECT_EQ(dense, want);  // in place
   // Empty: no-op.
-  EXPECT_NO_THROW(softmax::sigmoid(ConstTensorView(dense.data(), {0, 3}),
-                                   TensorView(want.data(), {0, 3}), {}));
+  EXPECT_NO_THROW(
+      softmax::sigmoid(ConstTensorView(dense.data(), {0, 3}), TensorView(want.data(), {0, 3}), {}));
 }
 
 }  // namespace

@@ -155,8 +155,8 @@ TEST(Softmax, EdgeSemanticsExact) {
 // Rows holding NaN give NaN everywhere (softmax and log_softmax), on every target.
 TEST(Softmax, NaNRows) {
   std::mt19937_64 rng(10);
-  std::vector<std::vector<double>> rows = {{kNaN}, {1, 2, kNaN, 4}, {kNaN, kInf}, {kInf, kNaN},
-                                           {-kInf, kNaN}};
+  std::vector<std::vector<double>> rows = {
+      {kNaN}, {1, 2, kNaN, 4}, {kNaN, kInf}, {kInf, kNaN}, {-kInf, kNaN}};
   for (int64_t n : {67, 4100, 40000}) {
     auto v = Normal(rng, n, 1);
     v[n - 1] = kNaN;  // in the last vector / a later block / a later chunk
@@ -256,7 +256,8 @@ TEST(Softmax, ShiftInvarianceIsExactForExactShifts) {
   ForEachTarget([&](const std::string&) {
     for (int64_t n : {1, 5, 64, 100, 3000}) {
       std::vector<double> v(n);
-      for (auto& e : v) e = std::ldexp(static_cast<double>(static_cast<int>(rng() % 16384) - 8192), -10);
+      for (auto& e : v)
+        e = std::ldexp(static_cast<double>(static_cast<int>(rng() % 16384) - 8192), -10);
       for (double c : {1024.0, -1024.0, 4096.0, -8000.0}) {
         std::vector<double> w(v);
         for (auto& e : w) e += c;
@@ -292,8 +293,10 @@ TEST(Softmax, TwoClassesEqualSigmoidOfDifference) {
   MaxErr diff("softmax([a,b])[0] vs sigmoid(a-b) f32 (ulp)");
   ForEachTarget([&](const std::string&) {
     for (int k = 0; k < 2000; ++k) {
-      const double a = std::ldexp(static_cast<double>(static_cast<int64_t>(rng() % 524288) - 262144), -12);
-      const double b = std::ldexp(static_cast<double>(static_cast<int64_t>(rng() % 524288) - 262144), -12);
+      const double a =
+          std::ldexp(static_cast<double>(static_cast<int64_t>(rng() % 524288) - 262144), -12);
+      const double b =
+          std::ldexp(static_cast<double>(static_cast<int64_t>(rng() % 524288) - 262144), -12);
       float x[2] = {static_cast<float>(a), static_cast<float>(b)}, y[2];
       softmax::softmax(std::span<const float>(x, 2), std::span<float>(y, 2));
       const float d = static_cast<float>(a - b);
@@ -315,7 +318,8 @@ TEST(Softmax, SmallTemperatureApproachesOneHotArgmax) {
     const int64_t n = 2 + static_cast<int64_t>(rng() % 300);
     const auto v = Normal(rng, n, 2);
     Buffer x = MakeBuffer(DType::f32, v);
-    const int64_t am = softmax::argmax(std::span<const float>(static_cast<const float*>(x.data()), n));
+    const int64_t am =
+        softmax::argmax(std::span<const float>(static_cast<const float*>(x.data()), n));
     double prev_max = 0;
     for (double t : {10.0, 1.0, 0.1, 1e-2, 1e-3}) {
       Buffer y(DType::f32, n);

@@ -53,9 +53,11 @@ TEST(Sparsemax, MatchesReference) {
         double sum = 0;
         int zeros = 0;
         for (int64_t i = 0; i < n; ++i) {
-          const double bound = 0x1p-53 * std::fabs(static_cast<double>(ref[i])) + n * 0x1p-52 * static_cast<double>(zmax);
+          const double bound = 0x1p-53 * std::fabs(static_cast<double>(ref[i])) +
+                               n * 0x1p-52 * static_cast<double>(zmax);
           EXPECT_NEAR(y[r * n + i], static_cast<double>(ref[i]), bound) << r << "," << i;
-          const double bf = 0x1p-24 * std::fabs(static_cast<double>(reff[i])) + n * 0x1p-52 * static_cast<double>(zmax);
+          const double bf = 0x1p-24 * std::fabs(static_cast<double>(reff[i])) +
+                            n * 0x1p-52 * static_cast<double>(zmax);
           EXPECT_NEAR(yf[r * n + i], static_cast<double>(reff[i]), bf) << r << "," << i;
           if (ref[i] == 0) EXPECT_EQ(y[r * n + i], 0.0);
           sum += y[r * n + i];
@@ -109,8 +111,8 @@ TEST(Sparsemax, Backward) {
   softmax::sparsemax_backward(softmax::ConstTensorView(y.data(), DType::f64, {1, n}),
                               softmax::ConstTensorView(dy.data(), DType::f64, {1, n}),
                               softmax::TensorView(dx.data(), DType::f64, {1, n}), o);
-  const std::vector<LD> ref = softmax::ref::sparsemax_backward(std::vector<LD>(y.begin(), y.end()),
-                                                               std::vector<LD>(dy.begin(), dy.end()));
+  const std::vector<LD> ref = softmax::ref::sparsemax_backward(
+      std::vector<LD>(y.begin(), y.end()), std::vector<LD>(dy.begin(), dy.end()));
   for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(dx[i], static_cast<double>(ref[i] / t), 1e-14);
   // Central differences of sum(dy * sparsemax(x / t)) (piecewise linear: exact away from kinks).
   for (int64_t i = 0; i < n; ++i) {

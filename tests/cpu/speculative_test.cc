@@ -23,7 +23,7 @@ struct Verified {
 
 // n rows with the same p (k + 1, V) and q (k, V); drafts drawn from q by a separate generator.
 Verified verify(const std::vector<double>& p, const std::vector<double>& q, int64_t k, int64_t v,
-           int64_t n, uint64_t seed, std::vector<int64_t>* drafts_out = nullptr) {
+                int64_t n, uint64_t seed, std::vector<int64_t>* drafts_out = nullptr) {
   std::mt19937_64 rng(seed * 7 + 1);
   std::vector<int64_t> drafts(static_cast<std::size_t>(n * k));
   for (int64_t j = 0; j < k; ++j) {
@@ -36,7 +36,7 @@ Verified verify(const std::vector<double>& p, const std::vector<double>& q, int6
     pp.insert(pp.end(), p.begin(), p.end());
   }
   Verified out{std::vector<int64_t>(static_cast<std::size_t>(n)),
-          std::vector<int64_t>(static_cast<std::size_t>(n * (k + 1)))};
+               std::vector<int64_t>(static_cast<std::size_t>(n * (k + 1)))};
   softmax::speculative_verify(softmax::ConstTensorView(drafts.data(), DType::i64, {n, k}),
                               softmax::ConstTensorView(qq.data(), DType::f64, {n, k, v}),
                               softmax::ConstTensorView(pp.data(), DType::f64, {n, k + 1, v}),
@@ -46,7 +46,8 @@ Verified verify(const std::vector<double>& p, const std::vector<double>& q, int6
   return out;
 }
 
-void expect_fits(const std::vector<int64_t>& draws, const double* dist, int64_t v, const char* what) {
+void expect_fits(const std::vector<int64_t>& draws, const double* dist, int64_t v,
+                 const char* what) {
   std::vector<int64_t> cnt(static_cast<std::size_t>(v), 0);
   for (int64_t t : draws) ++cnt[t];
   const double n = static_cast<double>(draws.size());
@@ -67,14 +68,12 @@ void expect_fits(const std::vector<int64_t>& draws, const double* dist, int64_t 
 TEST(Speculative, OutputFollowsTarget) {
   const int64_t k = 3, v = 6, n = 200000;
   // Target rows (k + 1): token 4 has p = 0 at position 0 while the draft proposes it.
-  const std::vector<double> p{0.30, 0.20, 0.25, 0.15, 0.00, 0.10,
-                              0.05, 0.05, 0.40, 0.10, 0.20, 0.20,
-                              0.50, 0.10, 0.10, 0.10, 0.10, 0.10,
-                              0.10, 0.20, 0.30, 0.15, 0.05, 0.20};
+  const std::vector<double> p{0.30, 0.20, 0.25, 0.15, 0.00, 0.10, 0.05, 0.05,
+                              0.40, 0.10, 0.20, 0.20, 0.50, 0.10, 0.10, 0.10,
+                              0.10, 0.10, 0.10, 0.20, 0.30, 0.15, 0.05, 0.20};
   // Draft rows (k): q = 0 where p > 0 (tokens 1, 5 at position 0), q far from p elsewhere.
-  const std::vector<double> q{0.50, 0.00, 0.10, 0.20, 0.20, 0.00,
-                              0.30, 0.30, 0.10, 0.10, 0.10, 0.10,
-                              0.50, 0.10, 0.10, 0.10, 0.10, 0.10};
+  const std::vector<double> q{0.50, 0.00, 0.10, 0.20, 0.20, 0.00, 0.30, 0.30, 0.10,
+                              0.10, 0.10, 0.10, 0.50, 0.10, 0.10, 0.10, 0.10, 0.10};
   const Verified r = verify(p, q, k, v, n, 2024);
   for (int64_t j = 0; j <= k; ++j) {
     // Position j is emitted exactly when j <= num_accepted; it then follows p_j.
@@ -82,8 +81,10 @@ TEST(Speculative, OutputFollowsTarget) {
     for (int64_t b = 0; b < n; ++b) {
       ASSERT_GE(r.accepted[b], 0);
       ASSERT_LE(r.accepted[b], k);
-      if (j <= r.accepted[b]) at.push_back(r.tokens[b * (k + 1) + j]);
-      else ASSERT_EQ(r.tokens[b * (k + 1) + j], -1);
+      if (j <= r.accepted[b])
+        at.push_back(r.tokens[b * (k + 1) + j]);
+      else
+        ASSERT_EQ(r.tokens[b * (k + 1) + j], -1);
     }
     ASSERT_GT(at.size(), 1000u) << j;
     expect_fits(at, p.data() + j * v, v, ("position " + std::to_string(j)).c_str());
@@ -162,10 +163,12 @@ TEST(Speculative, DeterministicAndBatchInvariant) {
                               softmax::TensorView(tok.data(), DType::i64, {1, k + 1}), 3, 0,
                               std::span<const uint64_t>(&stream, 1));
   EXPECT_EQ(acc[0], a.accepted[10]);
-  EXPECT_EQ(tok, std::vector<int64_t>(a.tokens.begin() + 10 * (k + 1), a.tokens.begin() + 11 * (k + 1)));
+  EXPECT_EQ(tok,
+            std::vector<int64_t>(a.tokens.begin() + 10 * (k + 1), a.tokens.begin() + 11 * (k + 1)));
   // Accepted tokens are the drafts.
   for (int64_t r = 0; r < n; ++r) {
-    for (int64_t j = 0; j < a.accepted[r]; ++j) EXPECT_EQ(a.tokens[r * (k + 1) + j], drafts[r * k + j]);
+    for (int64_t j = 0; j < a.accepted[r]; ++j)
+      EXPECT_EQ(a.tokens[r * (k + 1) + j], drafts[r * k + j]);
   }
 }
 
@@ -174,7 +177,8 @@ TEST(Speculative, Errors) {
   std::vector<int64_t> drafts{1};
   std::vector<double> q{0.2, 0.3, 0.5}, p{0.2, 0.3, 0.5, 0.1, 0.1, 0.8};
   std::vector<int64_t> acc{-7}, tok{-7, -7};
-  auto call = [&](const std::vector<int64_t>& d, const std::vector<double>& qq, const std::vector<double>& pp) {
+  auto call = [&](const std::vector<int64_t>& d, const std::vector<double>& qq,
+                  const std::vector<double>& pp) {
     softmax::speculative_verify(softmax::ConstTensorView(d.data(), DType::i64, {1, k}),
                                 softmax::ConstTensorView(qq.data(), DType::f64, {1, k, v}),
                                 softmax::ConstTensorView(pp.data(), DType::f64, {1, k + 1, v}),
@@ -196,13 +200,15 @@ TEST(Speculative, Errors) {
   expect([&] { call(drafts, {0.2, 0.3, 0.6}, p); }, "'draft_probs'");
   expect([&] { call(drafts, {-0.2, 0.7, 0.5}, p); }, "negative, NaN or inf");
   expect([&] { call(drafts, q, {0.2, 0.3, 0.5, 0.1, std::nan(""), 0.8}); }, "'target_probs'");
-  expect([&] {
-    softmax::speculative_verify(softmax::ConstTensorView(drafts.data(), DType::i64, {1, k}),
-                                softmax::ConstTensorView(q.data(), DType::f64, {1, k, v}),
-                                softmax::ConstTensorView(p.data(), DType::f64, {1, k, v}),
-                                softmax::TensorView(acc.data(), DType::i64, {1}),
-                                softmax::TensorView(tok.data(), DType::i64, {1, k + 1}), 0);
-  }, "'target_probs'");
+  expect(
+      [&] {
+        softmax::speculative_verify(softmax::ConstTensorView(drafts.data(), DType::i64, {1, k}),
+                                    softmax::ConstTensorView(q.data(), DType::f64, {1, k, v}),
+                                    softmax::ConstTensorView(p.data(), DType::f64, {1, k, v}),
+                                    softmax::TensorView(acc.data(), DType::i64, {1}),
+                                    softmax::TensorView(tok.data(), DType::i64, {1, k + 1}), 0);
+      },
+      "'target_probs'");
   call(drafts, q, p);  // valid: written
   EXPECT_GE(acc[0], 0);
 }

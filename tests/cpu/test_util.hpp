@@ -36,8 +36,8 @@ struct DTypePair {
   DType x, y;
 };
 inline std::vector<DTypePair> AllPairs() {
-  return {{DType::f32, DType::f32},  {DType::f64, DType::f64},  {DType::bf16, DType::bf16},
-          {DType::f16, DType::f16},  {DType::f16, DType::f32},  {DType::bf16, DType::f32},
+  return {{DType::f32, DType::f32},  {DType::f64, DType::f64}, {DType::bf16, DType::bf16},
+          {DType::f16, DType::f16},  {DType::f16, DType::f32}, {DType::bf16, DType::f32},
           {DType::f32, DType::bf16}, {DType::f32, DType::f16}};
 }
 inline std::string PairName(DTypePair p) {
@@ -210,8 +210,10 @@ enum class Op { kSoftmax, kLogSoftmax };
 inline const char* OpName(Op op) { return op == Op::kSoftmax ? "softmax" : "log_softmax"; }
 
 inline void RunOp(Op op, ConstTensorView x, TensorView y, const SoftmaxOptions& o) {
-  if (op == Op::kSoftmax) softmax::softmax(x, y, o);
-  else softmax::log_softmax(x, y, o);
+  if (op == Op::kSoftmax)
+    softmax::softmax(x, y, o);
+  else
+    softmax::log_softmax(x, y, o);
 }
 
 inline std::vector<LD> Reference(Op op, const std::vector<LD>& row, double t) {
@@ -232,19 +234,21 @@ inline std::vector<LD> Reference(Op op, const std::vector<LD>& row, double t) {
 struct Acc {
   MaxErr wide, out, ratio;
   explicit Acc(const std::string& name)
-      : wide(name + " (ulp f32/f64)"), out(name + " (ulp of bf16/f16 out)"),
+      : wide(name + " (ulp f32/f64)"),
+        out(name + " (ulp of bf16/f16 out)"),
         ratio(name + " (err / bound)") {}
 };
 
-// Multipliers on the documented bounds while a docs/kernel_bugs.md entry is open (1 = as documented).
-// See docs/kernel_bugs.md; the tests named there check the documented bound itself.
+// Multipliers on the documented bounds while a docs/kernel_bugs.md entry is open (1 = as
+// documented). See docs/kernel_bugs.md; the tests named there check the documented bound itself.
 // SOFTMAX_TEST_MEASURE=1 in the environment disables the bound checks of CheckRows (to print
 // the [measured] maxima for docs/accuracy.md without stopping at the first violation).
 inline const bool g_measure_only = std::getenv("SOFTMAX_TEST_MEASURE") != nullptr;
 // f32/bf16/f16 softmax: the documented 4 ulp (K3 in docs/kernel_bugs.md, fixed by the kernels of
 // the working tree: measured 2.19 ulp).
 inline double g_softmax_slack = g_measure_only ? 1e300 : 1.0;
-// f64 softmax: the documented 4 ulp (K5 in docs/kernel_bugs.md, fixed by compensated f64 lane sums).
+// f64 softmax: the documented 4 ulp (K5 in docs/kernel_bugs.md, fixed by compensated f64 lane
+// sums).
 inline double g_softmax_f64_slack = g_measure_only ? 1e300 : 1.0;
 // log_softmax: the documented 6 eps |y| (K4 in docs/kernel_bugs.md: the first bound, eps (|y| + 2),
 // did not allow for the two roundings at magnitude |y|).
@@ -274,14 +278,13 @@ inline void CheckRows(Op op, DTypePair p, int64_t rows, int64_t n, const std::ve
       const int64_t k = r * n + i;
       const double got = y.get(k);
       const LD exact = ref[i];
-      const std::string at = std::string(OpName(op)) + " " + PairName(p) + " n=" +
-                             std::to_string(n) + " row " + std::to_string(r) + " i=" +
-                             std::to_string(i) + " x=" + Str(static_cast<double>(row[i])) +
-                             " T=" + Str(t) + " got=" + Str(got) + " exact=" +
-                             Str(static_cast<double>(exact));
+      const std::string at =
+          std::string(OpName(op)) + " " + PairName(p) + " n=" + std::to_string(n) + " row " +
+          std::to_string(r) + " i=" + std::to_string(i) + " x=" + Str(static_cast<double>(row[i])) +
+          " T=" + Str(t) + " got=" + Str(got) + " exact=" + Str(static_cast<double>(exact));
       bool ok;
-      const double big = ct == DType::f64 ? std::numeric_limits<double>::max()
-                                          : std::numeric_limits<float>::max();
+      const double big =
+          ct == DType::f64 ? std::numeric_limits<double>::max() : std::numeric_limits<float>::max();
       if (std::isnan(exact)) {
         ok = std::isnan(got);
       } else if (std::fabs(exact) > big) {  // overflows the compute type: +-inf
@@ -302,8 +305,8 @@ inline void CheckRows(Op op, DTypePair p, int64_t rows, int64_t n, const std::ve
         }
         if (acc) acc->ratio.add(static_cast<double>(err / bound), at);
         bound *= op == Op::kLogSoftmax ? g_log_softmax_slack
-                 : ct == DType::f64     ? g_softmax_f64_slack
-                                        : g_softmax_slack;
+                 : ct == DType::f64    ? g_softmax_f64_slack
+                                       : g_softmax_slack;
         ok = err <= bound;
         if (ulps) ulps->add(ulp, at);
       }

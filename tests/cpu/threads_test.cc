@@ -78,10 +78,12 @@ TEST(Threads, NegativeThrowsNamingTheOp) {
   };
   softmax::SoftmaxOptions so;
   so.threads = -3;
-  expect_rejects("softmax", [&] { softmax::softmax(xv, yv, so); }, false);
-  expect_rejects("log_softmax", [&] { softmax::log_softmax(xv, yv, so); }, false);
-  expect_rejects("argmax", [&] { softmax::argmax(xv, TensorView(idx.data(), DType::i64, {8}), so); },
-                 false);
+  expect_rejects(
+      "softmax", [&] { softmax::softmax(xv, yv, so); }, false);
+  expect_rejects(
+      "log_softmax", [&] { softmax::log_softmax(xv, yv, so); }, false);
+  expect_rejects(
+      "argmax", [&] { softmax::argmax(xv, TensorView(idx.data(), DType::i64, {8}), so); }, false);
   softmax::CrossEntropyOptions co;
   co.threads = -3;
   double loss = -7.0;
@@ -94,16 +96,18 @@ TEST(Threads, NegativeThrowsNamingTheOp) {
                       {TensorView(&loss, DType::f64, {}), yv, std::nullopt, std::nullopt}, co);
   });
   expect_rejects("linear_cross_entropy", [&] {
-    softmax::linear_cross_entropy(xv, xv, ConstTensorView(t.data(), DType::i64, {8}),
-                                  {TensorView(&loss, DType::f64, {}), yv, std::nullopt, std::nullopt},
-                                  co);
+    softmax::linear_cross_entropy(
+        xv, xv, ConstTensorView(t.data(), DType::i64, {8}),
+        {TensorView(&loss, DType::f64, {}), yv, std::nullopt, std::nullopt}, co);
   });
   EXPECT_EQ(loss, -7.0);
   softmax::SamplingParams p;
   p.threads = -3;
-  expect_rejects("sample", [&] { softmax::sample(xv, TensorView(idx.data(), DType::i64, {8}), p, 1); });
-  expect_rejects("sample_from_probs",
-                 [&] { softmax::sample_from_probs(xv, TensorView(idx.data(), DType::i64, {8}), p, 1); });
+  expect_rejects("sample",
+                 [&] { softmax::sample(xv, TensorView(idx.data(), DType::i64, {8}), p, 1); });
+  expect_rejects("sample_from_probs", [&] {
+    softmax::sample_from_probs(xv, TensorView(idx.data(), DType::i64, {8}), p, 1);
+  });
   expect_rejects("top_logprobs", [&] { softmax::top_logprobs(xv, 2, 1.0, -3); });
   softmax::MaskOptions mo;
   mo.threads = -3;
@@ -111,8 +115,9 @@ TEST(Threads, NegativeThrowsNamingTheOp) {
   expect_rejects("masked_softmax_backward",
                  [&] { softmax::masked_softmax_backward(xv, xv, ConstTensorView(), yv, mo); });
   expect_rejects("attention", [&] {
-    softmax::attention(ConstTensorView(x.data(), {1, 1, 8, 8}), ConstTensorView(x.data(), {1, 1, 8, 8}),
-                       ConstTensorView(x.data(), {1, 1, 8, 8}), TensorView(y.data(), {1, 1, 8, 8}), mo);
+    softmax::attention(
+        ConstTensorView(x.data(), {1, 1, 8, 8}), ConstTensorView(x.data(), {1, 1, 8, 8}),
+        ConstTensorView(x.data(), {1, 1, 8, 8}), TensorView(y.data(), {1, 1, 8, 8}), mo);
   });
 }
 

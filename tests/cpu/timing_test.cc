@@ -114,8 +114,8 @@ TEST(Timing, InterleaveRunsEveryImplementationInSharedTurns) {
     std::vector<int> sorted = round;
     std::sort(sorted.begin(), sorted.end());
     EXPECT_EQ(sorted, (std::vector<int>{0, 1, 2})) << "round " << r;
-    const auto first = std::vector<int>(order.begin() + first_round,
-                                        order.begin() + first_round + 3);
+    const auto first =
+        std::vector<int>(order.begin() + first_round, order.begin() + first_round + 3);
     orders_differ = orders_differ || round != first;
   }
   EXPECT_TRUE(orders_differ);
@@ -128,14 +128,13 @@ TEST(Timing, InterleaveKeepsGoingUntilMinSeconds) {
   o.min_seconds = 0.05;
   o.batch_seconds = 1e-3;
   const auto t0 = std::chrono::steady_clock::now();
-  const auto st = tm::interleave(
-      {{[&](int64_t) {
-          ++calls;
-          std::this_thread::sleep_for(std::chrono::microseconds(200));
-        },
-        {},
-        {}}},
-      o);
+  const auto st = tm::interleave({{[&](int64_t) {
+                                     ++calls;
+                                     std::this_thread::sleep_for(std::chrono::microseconds(200));
+                                   },
+                                   {},
+                                   {}}},
+                                 o);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_GE(wall, 0.05);
   EXPECT_GT(st[0].rounds, 2);  // min_seconds, not min_rounds, ended it

@@ -115,13 +115,14 @@ std::vector<OpCase> all_ops() {
   const int64_t R = 4, C = 8;
   auto axis_op = [&](const char* name, bool reduces, bool index,
                      void (*fn)(ConstTensorView, TensorView, const softmax::SoftmaxOptions&,
-                               const softmax::Context&)) {
+                                const softmax::Context&)) {
     ops.push_back({name, {"x"}, {index ? "indices" : "y"}, [=](Arena& a, const Breaker& b) {
                      const TensorView x = b("x", a.make("x", DType::f32, {R, C}, false));
-                     const std::vector<int64_t> ys = reduces ? std::vector<int64_t>{R}
-                                                             : std::vector<int64_t>{R, C};
+                     const std::vector<int64_t> ys =
+                         reduces ? std::vector<int64_t>{R} : std::vector<int64_t>{R, C};
                      const char* yn = index ? "indices" : "y";
-                     const TensorView y = b(yn, a.make(yn, index ? DType::i64 : DType::f32, ys, true));
+                     const TensorView y =
+                         b(yn, a.make(yn, index ? DType::i64 : DType::f32, ys, true));
                      fn(x, y, {}, {});
                    }});
   };
@@ -155,16 +156,20 @@ std::vector<OpCase> all_ops() {
                        softmax::CrossEntropyOptions o;
                        o.reduction = softmax::Reduction::kNone;
                        o.weight = b("weight", a.make("weight", DType::f64, {C}, false, 1.0));
-                       o.grad_output = b("grad_output", a.make("grad_output", DType::f32, {R}, false, 1.0));
+                       o.grad_output =
+                           b("grad_output", a.make("grad_output", DType::f32, {R}, false, 1.0));
                        softmax::CrossEntropyOutputs out;
                        out.loss = b("loss", a.make("loss", DType::f32, {R}, true));
                        out.grad = b("grad", a.make("grad", DType::f32, {R, C}, true));
                        if (logits) {
                          out.lse = b("lse", a.make("lse", DType::f32, {R}, true));
-                         out.log_probs = b("log_probs_out", a.make("log_probs_out", DType::f32, {R, C}, true));
+                         out.log_probs =
+                             b("log_probs_out", a.make("log_probs_out", DType::f32, {R, C}, true));
                        }
-                       if (logits) softmax::cross_entropy(x, t, out, o);
-                       else softmax::nll_loss(x, t, out, o);
+                       if (logits)
+                         softmax::cross_entropy(x, t, out, o);
+                       else
+                         softmax::nll_loss(x, t, out, o);
                      }});
       if (logits) ops.back().outputs.back() = "log_probs_out";
     }
@@ -188,28 +193,35 @@ std::vector<OpCase> all_ops() {
                        }());
                  }});
   for (bool probs : {false, true}) {
-    ops.push_back({probs ? "sample_from_probs" : "sample", {probs ? "probs" : "logits"}, {"tokens"},
+    ops.push_back({probs ? "sample_from_probs" : "sample",
+                   {probs ? "probs" : "logits"},
+                   {"tokens"},
                    [=](Arena& a, const Breaker& b) {
                      const char* xn = probs ? "probs" : "logits";
                      const TensorView x = b(xn, a.make(xn, DType::f32, {R, C}, false));
                      const TensorView t = b("tokens", a.make("tokens", DType::i64, {R, 3}, true));
-                     if (probs) softmax::sample_from_probs(x, t, {}, 1);
-                     else softmax::sample(x, t, {}, 1);
+                     if (probs)
+                       softmax::sample_from_probs(x, t, {}, 1);
+                     else
+                       softmax::sample(x, t, {}, 1);
                    }});
   }
-  ops.push_back({"top_logprobs", {"logits"}, {}, [=](Arena& a, const Breaker& b) {
-                   softmax::top_logprobs(b("logits", a.make("logits", DType::f32, {R, C}, false)), 3);
-                 }});
-  ops.push_back({"masked_softmax", {"scores", "bias", "mask"}, {"y", "lse"},
-                 [=](Arena& a, const Breaker& b) {
-                   softmax::MaskOptions o;
-                   o.bias = b("bias", a.make("bias", DType::f32, {R, C}, false));
-                   o.mask = b("mask", a.make("mask", DType::i32, {R, C}, false, 1));
-                   softmax::masked_softmax(b("scores", a.make("scores", DType::f32, {2, R, C}, false)),
-                                           b("y", a.make("y", DType::f32, {2, R, C}, true)),
-                                           b("lse", a.make("lse", DType::f32, {2, R}, true)), o);
-                 }});
-  ops.push_back({"masked_softmax_backward", {"dy", "y", "scores"}, {"dscores"},
+  ops.push_back(
+      {"top_logprobs", {"logits"}, {}, [=](Arena& a, const Breaker& b) {
+         softmax::top_logprobs(b("logits", a.make("logits", DType::f32, {R, C}, false)), 3);
+       }});
+  ops.push_back(
+      {"masked_softmax", {"scores", "bias", "mask"}, {"y", "lse"}, [=](Arena& a, const Breaker& b) {
+         softmax::MaskOptions o;
+         o.bias = b("bias", a.make("bias", DType::f32, {R, C}, false));
+         o.mask = b("mask", a.make("mask", DType::i32, {R, C}, false, 1));
+         softmax::masked_softmax(b("scores", a.make("scores", DType::f32, {2, R, C}, false)),
+                                 b("y", a.make("y", DType::f32, {2, R, C}, true)),
+                                 b("lse", a.make("lse", DType::f32, {2, R}, true)), o);
+       }});
+  ops.push_back({"masked_softmax_backward",
+                 {"dy", "y", "scores"},
+                 {"dscores"},
                  [=](Arena& a, const Breaker& b) {
                    softmax::MaskOptions o;
                    o.softcap = 5.0;  // needs the scores
@@ -219,7 +231,9 @@ std::vector<OpCase> all_ops() {
                        b("scores", a.make("scores", DType::f32, {R, C}, false)),
                        b("dscores", a.make("dscores", DType::f32, {R, C}, true)), o);
                  }});
-  ops.push_back({"attention", {"q", "k", "v", "bias", "mask"}, {"out", "lse"},
+  ops.push_back({"attention",
+                 {"q", "k", "v", "bias", "mask"},
+                 {"out", "lse"},
                  [=](Arena& a, const Breaker& b) {
                    softmax::MaskOptions o;
                    o.bias = b("bias", a.make("bias", DType::f32, {R, R}, false));
@@ -294,14 +308,14 @@ TEST(ViewRules, DistinctElementRule) {
       return false;
     }
   };
-  EXPECT_TRUE(accepts({4, 1}));     // C order
-  EXPECT_TRUE(accepts({1, 4}));     // transposed
-  EXPECT_TRUE(accepts({-4, 1}));    // negative strides
-  EXPECT_TRUE(accepts({16, 2}));    // gaps
+  EXPECT_TRUE(accepts({4, 1}));   // C order
+  EXPECT_TRUE(accepts({1, 4}));   // transposed
+  EXPECT_TRUE(accepts({-4, 1}));  // negative strides
+  EXPECT_TRUE(accepts({16, 2}));  // gaps
   EXPECT_TRUE(accepts({4, -1}));
   EXPECT_TRUE(accepts({1, -4}));
-  EXPECT_FALSE(accepts({0, 1}));    // every row the same memory
-  EXPECT_FALSE(accepts({3, 1}));    // row r's last element is row r + 1's first
+  EXPECT_FALSE(accepts({0, 1}));  // every row the same memory
+  EXPECT_FALSE(accepts({3, 1}));  // row r's last element is row r + 1's first
   EXPECT_FALSE(accepts({2, 1}));
   EXPECT_FALSE(accepts({1, 1}));
   EXPECT_FALSE(accepts({4, 0}));

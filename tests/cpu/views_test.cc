@@ -47,9 +47,8 @@ std::vector<uint64_t> Alone(Kind k, DTypePair p, const std::vector<double>& line
   Buffer x = MakeBuffer(p.x, line);
   const DType yt = k == Kind::kArgmax ? DType::i64 : p.y;
   Buffer y(yt, Reduces(k) ? 1 : n);
-  RunKind(k, x.cview({1, n}), y.view(Reduces(k) ? std::vector<int64_t>{1}
-                                                : std::vector<int64_t>{1, n}),
-          -1);
+  RunKind(k, x.cview({1, n}),
+          y.view(Reduces(k) ? std::vector<int64_t>{1} : std::vector<int64_t>{1, n}), -1);
   std::vector<uint64_t> b;
   for (int64_t i = 0; i < y.size(); ++i) b.push_back(y.bits(i));
   return b;
@@ -220,8 +219,8 @@ TEST(Views, BroadcastInputStrideZero) {
   std::mt19937_64 rng(86);
   const auto v = Normal(rng, 9, 2);
   std::vector<float> x(v.begin(), v.end()), y(45);
-  softmax::softmax(ConstTensorView(x.data(), DType::f32, {5, 9}, {0, 1}), TensorView(y.data(), {5, 9}),
-                   Opts());
+  softmax::softmax(ConstTensorView(x.data(), DType::f32, {5, 9}, {0, 1}),
+                   TensorView(y.data(), {5, 9}), Opts());
   for (int r = 1; r < 5; ++r) {
     for (int c = 0; c < 9; ++c) ASSERT_EQ(y[r * 9 + c], y[c]);
   }

@@ -26,8 +26,8 @@ namespace {
 using softmax::DType;
 namespace sc = softmax::cuda;
 
-#define REQUIRE_GPU()                                                          \
-  do {                                                                         \
+#define REQUIRE_GPU()                                                              \
+  do {                                                                             \
     if (!sc::device_available()) GTEST_SKIP() << "no CUDA device on this machine"; \
   } while (0)
 
@@ -50,7 +50,8 @@ std::size_t es(DType t) { return softmax::dtype_size(t); }
 // Host rows (rows x n) of dtype t, as bytes, from doubles.
 std::vector<unsigned char> encode(const std::vector<double>& v, DType t) {
   std::vector<unsigned char> out(v.size() * es(t));
-  for (std::size_t i = 0; i < v.size(); ++i) softmax::detail::store_from_double(out.data(), t, static_cast<int64_t>(i), v[i]);
+  for (std::size_t i = 0; i < v.size(); ++i)
+    softmax::detail::store_from_double(out.data(), t, static_cast<int64_t>(i), v[i]);
   return out;
 }
 double decode(const std::vector<unsigned char>& b, DType t, std::size_t i) {
@@ -65,11 +66,12 @@ std::vector<double> logits(int64_t rows, int64_t n, uint64_t seed, bool specials
   for (int64_t r = 0; r < rows; ++r) {
     double* row = x.data() + r * n;
     for (int64_t i = 0; i < n; i += 97) row[i] = -INFINITY;  // masked logits
-    if (r % 5 == 1) row[n / 2] += 30.0;                       // near-certain row
+    if (r % 5 == 1) row[n / 2] += 30.0;                      // near-certain row
     if (specials && rows >= 4) {
       if (r == rows - 1) row[n - 1] = NAN;
       if (r == rows - 2) row[0] = INFINITY;
-      if (r == rows - 3) for (int64_t i = 0; i < n; ++i) row[i] = -INFINITY;
+      if (r == rows - 3)
+        for (int64_t i = 0; i < n; ++i) row[i] = -INFINITY;
     }
   }
   return x;
@@ -93,8 +95,8 @@ struct Case {
 
 void run_rows_case(const Case& c, sc::RowMode mode) {
   SCOPED_TRACE(std::string(softmax::dtype_name(c.x)) + "->" + softmax::dtype_name(c.y) +
-               " rows=" + std::to_string(c.rows) + " n=" + std::to_string(c.n) +
-               " T=" + std::to_string(c.temperature) + " mode=" + std::to_string(static_cast<int>(mode)));
+               " rows=" + std::to_string(c.rows) + " n=" + std::to_string(c.n) + " T=" +
+               std::to_string(c.temperature) + " mode=" + std::to_string(static_cast<int>(mode)));
   const bool reduce = mode == sc::RowMode::kLogSumExp;
   const auto xs = logits(c.rows, c.n, static_cast<uint64_t>(c.n * 7 + c.rows), true);
   const auto xh = encode(xs, c.x);
@@ -104,11 +106,14 @@ void run_rows_case(const Case& c, sc::RowMode mode) {
   softmax::SoftmaxOptions o;
   o.temperature = c.temperature;
   const softmax::ConstTensorView xv(xh.data(), c.x, {c.rows, c.n});
-  const softmax::TensorView yv(want.data(), c.y,
-                               reduce ? std::vector<int64_t>{c.rows} : std::vector<int64_t>{c.rows, c.n});
-  if (mode == sc::RowMode::kSoftmax) softmax::softmax(xv, yv, o);
-  else if (mode == sc::RowMode::kLogSoftmax) softmax::log_softmax(xv, yv, o);
-  else softmax::logsumexp(xv, yv, o);
+  const softmax::TensorView yv(
+      want.data(), c.y, reduce ? std::vector<int64_t>{c.rows} : std::vector<int64_t>{c.rows, c.n});
+  if (mode == sc::RowMode::kSoftmax)
+    softmax::softmax(xv, yv, o);
+  else if (mode == sc::RowMode::kLogSoftmax)
+    softmax::log_softmax(xv, yv, o);
+  else
+    softmax::logsumexp(xv, yv, o);
   // GPU.
   DevBuf dx(xh.size()), dy(want.size());
   ASSERT_NE(dx.p, nullptr);
@@ -154,8 +159,8 @@ std::vector<Case> cases() {
                                                       {DType::f32, DType::bf16},
                                                       {DType::f64, DType::f64}};
   const std::vector<std::pair<int64_t, int64_t>> shapes = {
-      {9, 1},     {9, 33},     {9, 1000},   {9, 2048},  {5, 2049}, {5, 12672},
-      {5, 32768}, {5, 32769},  {4, 100000}, {4, 524288}, {4, 524289}, {5, 1048577}};
+      {9, 1},     {9, 33},    {9, 1000},   {9, 2048},   {5, 2049},   {5, 12672},
+      {5, 32768}, {5, 32769}, {4, 100000}, {4, 524288}, {4, 524289}, {5, 1048577}};
   for (auto [x, y] : pairs)
     for (auto [rows, n] : shapes)
       for (double t : {1.0, 0.7}) v.push_back(Case{x, y, rows, n, t});
@@ -237,7 +242,8 @@ TEST(CudaRows, InPlace) {
   for (int64_t n : {1000, 30000, 200000, 700000}) {
     const auto xs = logits(2, n, 3, false);
     std::vector<float> xf(xs.begin(), xs.end()), ref(xf.size()), got(xf.size());
-    softmax::softmax(softmax::ConstTensorView(xf.data(), {2, n}), softmax::TensorView(ref.data(), {2, n}));
+    softmax::softmax(softmax::ConstTensorView(xf.data(), {2, n}),
+                     softmax::TensorView(ref.data(), {2, n}));
     DevBuf dx(xf.size() * 4);
     CUDA_OK(cudaMemcpy(dx.p, xf.data(), xf.size() * 4, cudaMemcpyHostToDevice));
     sc::RowsArgs a;
@@ -276,8 +282,10 @@ void run_backward_case(DType t, int64_t rows, int64_t n, double temperature, sc:
     std::vector<double> out(ys.size());
     const softmax::ConstTensorView xv(xh.data(), DType::f64, {rows, n});
     const softmax::TensorView ov(out.data(), {rows, n});
-    if (mode == sc::RowMode::kSoftmax) softmax::softmax(xv, ov);
-    else softmax::log_softmax(xv, ov);
+    if (mode == sc::RowMode::kSoftmax)
+      softmax::softmax(xv, ov);
+    else
+      softmax::log_softmax(xv, ov);
     yv = out;
   }
   std::mt19937_64 rng(17);
@@ -290,8 +298,10 @@ void run_backward_case(DType t, int64_t rows, int64_t n, double temperature, sc:
   o.temperature = temperature;
   const softmax::ConstTensorView y_view(yh.data(), t, {rows, n}), dy_view(dyh.data(), t, {rows, n});
   const softmax::TensorView dx_view(want.data(), t, {rows, n});
-  if (mode == sc::RowMode::kSoftmax) softmax::softmax_backward(y_view, dy_view, dx_view, o);
-  else softmax::log_softmax_backward(y_view, dy_view, dx_view, o);
+  if (mode == sc::RowMode::kSoftmax)
+    softmax::softmax_backward(y_view, dy_view, dx_view, o);
+  else
+    softmax::log_softmax_backward(y_view, dy_view, dx_view, o);
   DevBuf dy_d(yh.size()), ddy(dyh.size()), ddx(want.size());
   CUDA_OK(cudaMemcpy(dy_d.p, yh.data(), yh.size(), cudaMemcpyHostToDevice));
   CUDA_OK(cudaMemcpy(ddy.p, dyh.data(), dyh.size(), cudaMemcpyHostToDevice));
@@ -357,8 +367,8 @@ namespace {
 // loss within 2^-20 (1 + |loss|), gradient within 2^-20 (|a| p_c + |b| w_c + |c|) (+ the f32
 // rounding of the stored value); checked here as 4e-6 * (1 + max |grad of the row|).
 void run_ce_case(int64_t rows, int64_t n, double eps, bool weighted, softmax::Reduction red) {
-  SCOPED_TRACE("rows=" + std::to_string(rows) + " n=" + std::to_string(n) + " eps=" +
-               std::to_string(eps) + " weighted=" + std::to_string(weighted) +
+  SCOPED_TRACE("rows=" + std::to_string(rows) + " n=" + std::to_string(n) +
+               " eps=" + std::to_string(eps) + " weighted=" + std::to_string(weighted) +
                " reduction=" + std::to_string(static_cast<int>(red)));
   const auto xs = logits(rows, n, static_cast<uint64_t>(n + 1), false);
   std::vector<float> xf(xs.begin(), xs.end());
@@ -374,14 +384,15 @@ void run_ce_case(int64_t rows, int64_t n, double eps, bool weighted, softmax::Re
   o.reduction = red;
   if (weighted) o.weight = softmax::ConstTensorView(w.data(), {n});
   softmax::CrossEntropyOutputs out;
-  out.loss = red == softmax::Reduction::kNone ? softmax::TensorView(loss_cpu.data(), {rows})
-                                              : softmax::TensorView(loss_cpu.data(), DType::f64, {}, {});
+  out.loss = red == softmax::Reduction::kNone
+                 ? softmax::TensorView(loss_cpu.data(), {rows})
+                 : softmax::TensorView(loss_cpu.data(), DType::f64, {}, {});
   out.grad = softmax::TensorView(grad_cpu.data(), {rows, n});
   softmax::cross_entropy(softmax::ConstTensorView(xf.data(), {rows, n}),
                          softmax::ConstTensorView(t.data(), DType::i64, {rows}), out, o);
   // GPU.
-  DevBuf dx(xf.size() * 4), dt(t.size() * 8), dw(w.size() * 4), dg(xf.size() * 4),
-      dl(rows * 8), dr(8);
+  DevBuf dx(xf.size() * 4), dt(t.size() * 8), dw(w.size() * 4), dg(xf.size() * 4), dl(rows * 8),
+      dr(8);
   CUDA_OK(cudaMemcpy(dx.p, xf.data(), xf.size() * 4, cudaMemcpyHostToDevice));
   CUDA_OK(cudaMemcpy(dt.p, t.data(), t.size() * 8, cudaMemcpyHostToDevice));
   CUDA_OK(cudaMemcpy(dw.p, w.data(), w.size() * 4, cudaMemcpyHostToDevice));
@@ -409,16 +420,19 @@ void run_ce_case(int64_t rows, int64_t n, double eps, bool weighted, softmax::Re
   CUDA_OK(cudaMemcpy(grad.data(), dg.p, grad.size() * 4, cudaMemcpyDeviceToHost));
   if (red == softmax::Reduction::kNone) {
     for (int64_t r = 0; r < rows; ++r) {
-      ASSERT_LE(std::fabs(loss_rows[r] - loss_cpu[r]), 0x1.0p-19 * (1 + std::fabs(loss_cpu[r]))) << r;
+      ASSERT_LE(std::fabs(loss_rows[r] - loss_cpu[r]), 0x1.0p-19 * (1 + std::fabs(loss_cpu[r])))
+          << r;
     }
   } else {
     ASSERT_LE(std::fabs(reduced - loss_cpu[0]), 0x1.0p-19 * (1 + std::fabs(loss_cpu[0])));
   }
   for (int64_t r = 0; r < rows; ++r) {
     double scale = 0;
-    for (int64_t c = 0; c < n; ++c) scale = std::max(scale, std::fabs(static_cast<double>(grad_cpu[r * n + c])));
+    for (int64_t c = 0; c < n; ++c)
+      scale = std::max(scale, std::fabs(static_cast<double>(grad_cpu[r * n + c])));
     for (int64_t c = 0; c < n; ++c) {
-      ASSERT_LE(std::fabs(static_cast<double>(grad[r * n + c]) - grad_cpu[r * n + c]), 4e-6 * (1 + scale))
+      ASSERT_LE(std::fabs(static_cast<double>(grad[r * n + c]) - grad_cpu[r * n + c]),
+                4e-6 * (1 + scale))
           << "row " << r << " class " << c;
     }
   }
@@ -426,7 +440,8 @@ void run_ce_case(int64_t rows, int64_t n, double eps, bool weighted, softmax::Re
 
 TEST(CudaCrossEntropy, MatchesCpuWithinBound) {
   REQUIRE_GPU();
-  for (auto red : {softmax::Reduction::kNone, softmax::Reduction::kSum, softmax::Reduction::kMean}) {
+  for (auto red :
+       {softmax::Reduction::kNone, softmax::Reduction::kSum, softmax::Reduction::kMean}) {
     for (int64_t n : {10, 5000, 128256}) {
       run_ce_case(9, n, 0.0, false, red);
       run_ce_case(9, n, 0.1, true, red);

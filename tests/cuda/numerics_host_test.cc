@@ -51,10 +51,9 @@ TEST(CudaNumericsHost, ExpF32MatchesCpuKernel) {
   a.push_back(-std::numeric_limits<float>::infinity());
   std::vector<float> y(a.size());
   // normalize with max 0, T 1, scale 1 writes exp(a) exactly (tests/cpu/exp_test.cc).
-  softmax::cpu::kernels().normalize(a.data(), DType::f32, y.data(), DType::f32,
-                                    static_cast<int64_t>(a.size()), 0.0,
-                                    softmax::cpu::Temperature{}, 1.0,
-                                    softmax::cpu::RowMode::kSoftmax);
+  softmax::cpu::kernels().normalize(
+      a.data(), DType::f32, y.data(), DType::f32, static_cast<int64_t>(a.size()), 0.0,
+      softmax::cpu::Temperature{}, 1.0, softmax::cpu::RowMode::kSoftmax);
   for (std::size_t i = 0; i < a.size(); ++i) {
     ASSERT_EQ(bits(num::exp_nonpositive(a[i], 0.0f)), bits(y[i])) << a[i];
   }
@@ -79,7 +78,8 @@ TEST(CudaNumericsHost, LogPairMatchesCpu) {
     double l1 = 0, l2 = 0;
     ASSERT_EQ(bits(num::log_pair(hi, lo, nullptr, nullptr)),
               bits(softmax::cpu::LogPair(hi, lo, nullptr)));
-    ASSERT_EQ(bits(num::log_pair(hi, lo, nullptr, &l1)), bits(softmax::cpu::LogPair(hi, lo, nullptr, &l2)));
+    ASSERT_EQ(bits(num::log_pair(hi, lo, nullptr, &l1)),
+              bits(softmax::cpu::LogPair(hi, lo, nullptr, &l2)));
     ASSERT_EQ(bits(l1), bits(l2));
   }
 }
@@ -106,10 +106,13 @@ std::vector<double> make_row(int n, uint64_t seed, int kind) {
 
 template <class Mem>
 Mem to_mem(DType t, double v) {
-  if constexpr (sizeof(Mem) == 8) return v;
-  else if constexpr (sizeof(Mem) == 4) return static_cast<float>(v);
-  else return t == DType::bf16 ? softmax::detail::f32_to_bf16(static_cast<float>(v))
-                               : softmax::detail::f32_to_f16(static_cast<float>(v));
+  if constexpr (sizeof(Mem) == 8)
+    return v;
+  else if constexpr (sizeof(Mem) == 4)
+    return static_cast<float>(v);
+  else
+    return t == DType::bf16 ? softmax::detail::f32_to_bf16(static_cast<float>(v))
+                            : softmax::detail::f32_to_f16(static_cast<float>(v));
 }
 
 // Compares spec::run with the CPU op for one (dtype, n, kind, T, mode), bit for bit after
@@ -125,27 +128,34 @@ void check_case(DType t, int n, int kind, double temperature, int mode) {
   o.temperature = temperature;
   o.threads = 1;
   const softmax::ConstTensorView xv(x.data(), t, {1, n});
-  const softmax::TensorView yv(y.data(), t, mode == 2 ? std::vector<int64_t>{1} : std::vector<int64_t>{1, n});
-  if (mode == 0) softmax::softmax(xv, yv, o);
-  else if (mode == 1) softmax::log_softmax(xv, yv, o);
-  else softmax::logsumexp(xv, yv, o);
+  const softmax::TensorView yv(y.data(), t,
+                               mode == 2 ? std::vector<int64_t>{1} : std::vector<int64_t>{1, n});
+  if (mode == 0)
+    softmax::softmax(xv, yv, o);
+  else if (mode == 1)
+    softmax::log_softmax(xv, yv, o);
+  else
+    softmax::logsumexp(xv, yv, o);
   std::vector<double> got;
   if constexpr (sizeof(Mem) == 8) {
     got = spec::run<double>(std::vector<double>(x.begin(), x.end()), mode, temperature);
   } else {
     std::vector<float> xf(x.size());
     for (std::size_t i = 0; i < x.size(); ++i) {
-      if constexpr (sizeof(Mem) == 4) xf[i] = x[i];
-      else xf[i] = t == DType::bf16 ? softmax::detail::bf16_to_f32(x[i]) : softmax::detail::f16_to_f32(x[i]);
+      if constexpr (sizeof(Mem) == 4)
+        xf[i] = x[i];
+      else
+        xf[i] = t == DType::bf16 ? softmax::detail::bf16_to_f32(x[i])
+                                 : softmax::detail::f16_to_f32(x[i]);
     }
     got = spec::run<float>(xf, mode, temperature);
   }
   for (int64_t i = 0; i < out_n; ++i) {
     const Mem want = y[static_cast<std::size_t>(i)];
     const Mem have = to_mem<Mem>(t, got[static_cast<std::size_t>(i)]);
-    ASSERT_EQ(bits(have), bits(want)) << "dtype " << softmax::dtype_name(t) << " n " << n
-                                      << " kind " << kind << " T " << temperature << " mode "
-                                      << mode << " i " << i;
+    ASSERT_EQ(bits(have), bits(want))
+        << "dtype " << softmax::dtype_name(t) << " n " << n << " kind " << kind << " T "
+        << temperature << " mode " << mode << " i " << i;
   }
 }
 
@@ -176,10 +186,14 @@ TEST(SpecVsCpuSpecial, NanAndInfRows) {
         const auto got = spec::run<float>(x, mode, 1.0);
         std::vector<float> y(mode == 2 ? 1 : static_cast<std::size_t>(n));
         const softmax::ConstTensorView xv(x.data(), {1, n});
-        const softmax::TensorView yv(y.data(), mode == 2 ? std::vector<int64_t>{1} : std::vector<int64_t>{1, n});
-        if (mode == 0) softmax::softmax(xv, yv);
-        else if (mode == 1) softmax::log_softmax(xv, yv);
-        else softmax::logsumexp(xv, yv);
+        const softmax::TensorView yv(
+            y.data(), mode == 2 ? std::vector<int64_t>{1} : std::vector<int64_t>{1, n});
+        if (mode == 0)
+          softmax::softmax(xv, yv);
+        else if (mode == 1)
+          softmax::log_softmax(xv, yv);
+        else
+          softmax::logsumexp(xv, yv);
         for (std::size_t i = 0; i < y.size(); ++i) {
           ASSERT_EQ(std::isnan(y[i]), std::isnan(got[i])) << mode << " " << n;
           if (!std::isnan(y[i])) ASSERT_EQ(y[i], static_cast<float>(got[i]));

@@ -41,8 +41,10 @@ inline Params make_params(double temperature) {
 }
 template <class S>
 const num::InvT<S>& inv(const Params& p) {
-  if constexpr (sizeof(S) == 4) return p.it32;
-  else return p.it64;
+  if constexpr (sizeof(S) == 4)
+    return p.it32;
+  else
+    return p.it64;
 }
 
 // One block: 16 lanes, element i into lane i mod 16 in element order.
@@ -96,8 +98,10 @@ Stats chunk(C* x, int len, double known, const Params& p, bool split, bool store
   for (int b = 0; b < nb; ++b) {
     double bm = -kInf;
     for (int i = b * kBlock; i < std::min(len, (b + 1) * kBlock); ++i) {
-      if (x[i] != x[i]) st.nan = true;
-      else if (x[i] > bm) bm = x[i];
+      if (x[i] != x[i])
+        st.nan = true;
+      else if (x[i] > bm)
+        bm = x[i];
     }
     bmax[b] = std::isnan(known) ? bm : known;
     m = std::max(m, bmax[b]);
@@ -113,7 +117,8 @@ Stats chunk(C* x, int len, double known, const Params& p, bool split, bool store
     double br = 0, bo = 0;
     C* xb = x + b * kBlock;
     const int lb = std::min(kBlock, len - b * kBlock);
-    if (mb > -kInf && mb < kInf) block_sum<S>(xb, lb, mb, inv<S>(p), split, store, br, bo);
+    if (mb > -kInf && mb < kInf)
+      block_sum<S>(xb, lb, mb, inv<S>(p), split, store, br, bo);
     else if (store)
       for (int i = 0; i < lb; ++i) xb[i] = 0;
     if (online) {
@@ -171,8 +176,8 @@ Stats row(C* x, int n, double known, const Params& p, bool split, bool store,
           std::vector<double>& mrun) {
   std::vector<Stats> parts;
   for (int c = 0; c == 0 || c * kChunk < n; ++c) {
-    parts.push_back(chunk<S>(x + c * kChunk, std::min(kChunk, n - c * kChunk), known, p, split,
-                             store, mrun));
+    parts.push_back(
+        chunk<S>(x + c * kChunk, std::min(kChunk, n - c * kChunk), known, p, split, store, mrun));
   }
   return merge(parts, p);
 }
@@ -192,8 +197,10 @@ std::vector<double> run(std::vector<C> x, int mode, double temperature) {
     for (int c = 0; c * kChunk < n; ++c) {
       Stats s;
       for (int i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) {
-        if (x[i] != x[i]) s.nan = true;
-        else if (x[i] > s.max) s.max = x[i];
+        if (x[i] != x[i])
+          s.nan = true;
+        else if (x[i] > s.max)
+          s.max = x[i];
       }
       maxes.push_back(s);
     }
@@ -215,8 +222,10 @@ std::vector<double> run(std::vector<C> x, int mode, double temperature) {
   }
   std::vector<double> out;
   if (mode == 2) {
-    double v = st.nan ? std::nan("") : !(st.max > -kInf && st.max < kInf) ? st.max
-               : num::logsumexp_of(st.max, st.ones, st.rest, p.t, kF64);
+    double v = st.nan ? std::nan("")
+               : !(st.max > -kInf && st.max < kInf)
+                   ? st.max
+                   : num::logsumexp_of(st.max, st.ones, st.rest, p.t, kF64);
     out.push_back(v);
     return out;
   }

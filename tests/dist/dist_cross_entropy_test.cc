@@ -136,8 +136,11 @@ TEST(DistCrossEntropy, MatchesSingleProcess) {
   };
   const int64_t big = 3 * A + 1000;
   std::vector<Shape> shapes = {
-      {1000, {cuts(1000, {0}), cuts(1000, {1000, 1000})}, {cuts(1000, {1}), cuts(1000, {300, 700})}},
-      {big, {cuts(big, {A}), cuts(big, {A, 3 * A}), cuts(big, {2 * A, 2 * A, 3 * A})},
+      {1000,
+       {cuts(1000, {0}), cuts(1000, {1000, 1000})},
+       {cuts(1000, {1}), cuts(1000, {300, 700})}},
+      {big,
+       {cuts(big, {A}), cuts(big, {A, 3 * A}), cuts(big, {2 * A, 2 * A, 3 * A})},
        {cuts(big, {A + 17}), cuts(big, {5, 2 * A - 3})}},
   };
   const int64_t rows = 6;
@@ -166,9 +169,9 @@ TEST(DistCrossEntropy, MatchesSingleProcess) {
         for (int aligned = 1; aligned >= 0; --aligned) {
           const auto& lays = aligned ? sh.aligned : sh.unaligned;
           for (std::size_t l = 0; l < lays.size(); ++l) {
-            const std::string what = var.name + " " + softmax::dtype_name(dt) + " V=" +
-                                     std::to_string(v) + (aligned ? " aligned " : " unaligned ") +
-                                     std::to_string(l);
+            const std::string what = var.name + " " + softmax::dtype_name(dt) +
+                                     " V=" + std::to_string(v) +
+                                     (aligned ? " aligned " : " unaligned ") + std::to_string(l);
             const Result got = run(x, &q, t, w, rows, v, var, lays[l]);
             for (std::size_t i = 0; i < want.loss.size(); ++i) {
               if (aligned) {
@@ -213,23 +216,27 @@ TEST(DistCrossEntropy, FailuresAgree) {
   const int64_t rows = 2, v = 8;
   std::vector<float> x(rows * v, 0.5f);
   auto attempt = [&](std::function<void(softmax::dist::Communicator&, CrossEntropyOptions&,
-                                        std::vector<int64_t>&)> tweak,
+                                        std::vector<int64_t>&)>
+                         tweak,
                      const std::string& needle) {
     ThreadGroup g(2);
     std::vector<std::string> errors;
     float loss = 3.0f;
-    g.run([&](softmax::dist::Communicator& comm) {
-      const int64_t off = comm.rank() * 4;
-      std::vector<int64_t> t = {1, 6};
-      CrossEntropyOptions o;
-      tweak(comm, o, t);
-      float my_loss = 3.0f;
-      CrossEntropyOutputs out;
-      out.loss = TensorView(&my_loss, DType::f32, {});
-      softmax::dist::cross_entropy(comm, ConstTensorView(x.data() + off, DType::f32, {rows, 4}, {v, 1}),
-                                   ConstTensorView(t.data(), DType::i64, {rows}), out, off, o);
-      loss = my_loss;
-    }, &errors);
+    g.run(
+        [&](softmax::dist::Communicator& comm) {
+          const int64_t off = comm.rank() * 4;
+          std::vector<int64_t> t = {1, 6};
+          CrossEntropyOptions o;
+          tweak(comm, o, t);
+          float my_loss = 3.0f;
+          CrossEntropyOutputs out;
+          out.loss = TensorView(&my_loss, DType::f32, {});
+          softmax::dist::cross_entropy(
+              comm, ConstTensorView(x.data() + off, DType::f32, {rows, 4}, {v, 1}),
+              ConstTensorView(t.data(), DType::i64, {rows}), out, off, o);
+          loss = my_loss;
+        },
+        &errors);
     EXPECT_EQ(errors.size(), 2u) << needle;
     for (const auto& e : errors) {
       EXPECT_NE(e.find(needle), std::string::npos) << "'" << e << "' lacks '" << needle << "'";
@@ -240,13 +247,23 @@ TEST(DistCrossEntropy, FailuresAgree) {
   // A target outside every shard.
   attempt([](auto&, auto&, auto& t) { t[1] = 8; }, "class ids must be in [0, 8)");
   // Targets that differ across ranks.
-  attempt([](auto& c, auto&, auto& t) { if (c.rank() == 1) t[0] = 2; }, "rank 1 of 2's targets (hard targets: the same on every rank) differs from rank 0's");
+  attempt(
+      [](auto& c, auto&, auto& t) {
+        if (c.rank() == 1) t[0] = 2;
+      },
+      "rank 1 of 2's targets (hard targets: the same on every rank) differs from rank 0's");
   // An option that differs across ranks.
-  attempt([](auto& c, auto& o, auto&) { if (c.rank() == 1) o.label_smoothing = 0.1; },
-          "label_smoothing");
+  attempt(
+      [](auto& c, auto& o, auto&) {
+        if (c.rank() == 1) o.label_smoothing = 0.1;
+      },
+      "label_smoothing");
   // A bad option on one rank.
-  attempt([](auto& c, auto& o, auto&) { if (c.rank() == 0) o.label_smoothing = 2.0; },
-          "rank 0 of 2: argument 'label_smoothing'");
+  attempt(
+      [](auto& c, auto& o, auto&) {
+        if (c.rank() == 0) o.label_smoothing = 2.0;
+      },
+      "rank 0 of 2: argument 'label_smoothing'");
 }
 
 }  // namespace

@@ -102,9 +102,9 @@ Result run(const Problem& p, const Variant& var, const std::vector<Shard>& layou
     const Shard s = layout[static_cast<std::size_t>(r)];
     softmax::Context ctx;
     ctx.threads = 1;
-    softmax::dist::linear_cross_entropy(comm, hidden,
-                                        ConstTensorView(p.w.data() + s.offset * p.d, {s.size, p.d}),
-                                        targets, outs[static_cast<std::size_t>(r)], s.offset, o, ctx);
+    softmax::dist::linear_cross_entropy(
+        comm, hidden, ConstTensorView(p.w.data() + s.offset * p.d, {s.size, p.d}), targets,
+        outs[static_cast<std::size_t>(r)], s.offset, o, ctx);
   });
   for (int r = 1; r < ranks; ++r) {
     EXPECT_EQ(loss[0], loss[r]) << var.name << " rank " << r;
@@ -151,7 +151,8 @@ TEST(DistLinearCrossEntropy, MatchesSingleProcess) {
   const int64_t big = 2 * A + 500;
   const std::vector<Case> cases = {
       {1000, {cuts(1000, {}), cuts(1000, {0, 1000})}, {cuts(1000, {1}), cuts(1000, {300, 700})}},
-      {big, {cuts(big, {}), cuts(big, {A}), cuts(big, {A, 2 * A}), cuts(big, {A, A, 2 * A})},
+      {big,
+       {cuts(big, {}), cuts(big, {A}), cuts(big, {A, 2 * A}), cuts(big, {A, A, 2 * A})},
        {cuts(big, {A + 17}), cuts(big, {5, 2 * A - 3})}},
   };
   for (const Case& c : cases) {
@@ -167,7 +168,8 @@ TEST(DistLinearCrossEntropy, MatchesSingleProcess) {
           const Result got = run(p, var, lays[l]);
           const float gs = scale(want.gh), ws = scale(want.gw);
           if (aligned) {
-            EXPECT_TRUE(same(got.loss, want.loss)) << what << ": " << got.loss[0] << " vs " << want.loss[0];
+            EXPECT_TRUE(same(got.loss, want.loss))
+                << what << ": " << got.loss[0] << " vs " << want.loss[0];
             EXPECT_TRUE(same(got.lse, want.lse)) << what;
             EXPECT_TRUE(same(got.gw, want.gw)) << what;
             if (lays[l].size() == 1) EXPECT_TRUE(same(got.gh, want.gh)) << what;
@@ -206,7 +208,8 @@ TEST(DistLinearCrossEntropy, CountsCollectives) {
     comm.reset_stats();
     softmax::dist::linear_cross_entropy(comm, ConstTensorView(p.h.data(), {4, 8}),
                                         ConstTensorView(p.w.data() + s.offset * 8, {s.size, 8}),
-                                        ConstTensorView(p.t.data(), DType::i64, {4}), out, s.offset);
+                                        ConstTensorView(p.t.data(), DType::i64, {4}), out,
+                                        s.offset);
     stats[r] = comm.stats();
   });
   // Agreement, statistics, reduce-scatter and all-gather of grad_hidden.
@@ -218,32 +221,44 @@ TEST(DistLinearCrossEntropy, CountsCollectives) {
 
 TEST(DistLinearCrossEntropy, FailuresAgree) {
   const Problem p = make(2, 4, 8, 1);
-  auto attempt = [&](const std::function<void(int, std::vector<float>&, std::vector<int64_t>&)>& tweak,
-                     const std::string& needle) {
-    ThreadGroup g(2);
-    std::vector<std::string> errors;
-    std::vector<float> loss{3.0f, 3.0f};
-    g.run([&](softmax::dist::Communicator& comm) {
-      const int r = comm.rank();
-      std::vector<float> h = p.h;
-      std::vector<int64_t> t = {1, 6};
-      tweak(r, h, t);
-      LinearCrossEntropyOutputs out;
-      out.loss = TensorView(&loss[r], DType::f32, {});
-      softmax::dist::linear_cross_entropy(comm, ConstTensorView(h.data(), {2, 4}),
-                                          ConstTensorView(p.w.data() + r * 16, {4, 4}),
-                                          ConstTensorView(t.data(), DType::i64, {2}), out, r * 4);
-    }, &errors);
-    for (const auto& e : errors) {
-      EXPECT_NE(e.find(needle), std::string::npos) << "'" << e << "' lacks '" << needle << "'";
-      EXPECT_EQ(e, errors[0]);
-    }
-    EXPECT_EQ(loss[0], 3.0f);
-    EXPECT_EQ(loss[1], 3.0f);
-  };
+  auto attempt =
+      [&](const std::function<void(int, std::vector<float>&, std::vector<int64_t>&)>& tweak,
+          const std::string& needle) {
+        ThreadGroup g(2);
+        std::vector<std::string> errors;
+        std::vector<float> loss{3.0f, 3.0f};
+        g.run(
+            [&](softmax::dist::Communicator& comm) {
+              const int r = comm.rank();
+              std::vector<float> h = p.h;
+              std::vector<int64_t> t = {1, 6};
+              tweak(r, h, t);
+              LinearCrossEntropyOutputs out;
+              out.loss = TensorView(&loss[r], DType::f32, {});
+              softmax::dist::linear_cross_entropy(comm, ConstTensorView(h.data(), {2, 4}),
+                                                  ConstTensorView(p.w.data() + r * 16, {4, 4}),
+                                                  ConstTensorView(t.data(), DType::i64, {2}), out,
+                                                  r * 4);
+            },
+            &errors);
+        for (const auto& e : errors) {
+          EXPECT_NE(e.find(needle), std::string::npos) << "'" << e << "' lacks '" << needle << "'";
+          EXPECT_EQ(e, errors[0]);
+        }
+        EXPECT_EQ(loss[0], 3.0f);
+        EXPECT_EQ(loss[1], 3.0f);
+      };
   attempt([](int, auto&, auto& t) { t[1] = 8; }, "class ids must be in [0, 8)");
-  attempt([](int r, auto& h, auto&) { if (r == 1) h[3] += 1.0f; }, "rank 1 of 2's hidden (the same (N, D) states on every rank) differs");
-  attempt([](int r, auto&, auto& t) { if (r == 0) t[0] = 2; }, "rank 1 of 2's targets (the same on every rank) differs");
+  attempt(
+      [](int r, auto& h, auto&) {
+        if (r == 1) h[3] += 1.0f;
+      },
+      "rank 1 of 2's hidden (the same (N, D) states on every rank) differs");
+  attempt(
+      [](int r, auto&, auto& t) {
+        if (r == 0) t[0] = 2;
+      },
+      "rank 1 of 2's targets (the same on every rank) differs");
 }
 
 }  // namespace

@@ -30,10 +30,10 @@ using softmax::SamplingParams;
 using softmax::TensorView;
 using softmax::dist::Shard;
 using stest::Buffer;
-using stest::ThreadGroup;
 using stest::cut_layout;
 using stest::layouts;
 using stest::make_logits;
+using stest::ThreadGroup;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -119,9 +119,9 @@ TEST(DistSample, MatchesSingleProcess) {
   std::mt19937_64 rng(20261202);
   int64_t cases = 0;
   const std::vector<Filters> filters = {
-      {0.0, 0, 1.0, 0.0},   {1.0, 0, 1.0, 0.0},   {0.7, 0, 1.0, 0.05}, {3.0, 5, 1.0, 0.0},
-      {1.0, 1, 1.0, 0.0},   {1.0, 50, 0.9, 0.0},  {0.7, 0, 0.9, 0.0},  {1.0, 0, 0.3, 0.05},
-      {1.0, -1, 0.3, 0.0},  {0.7, 5, 0.3, 0.05},  {3.0, 50, 1.0, 0.05}, {0.0, 5, 0.3, 0.05},
+      {0.0, 0, 1.0, 0.0},  {1.0, 0, 1.0, 0.0},  {0.7, 0, 1.0, 0.05},  {3.0, 5, 1.0, 0.0},
+      {1.0, 1, 1.0, 0.0},  {1.0, 50, 0.9, 0.0}, {0.7, 0, 0.9, 0.0},   {1.0, 0, 0.3, 0.05},
+      {1.0, -1, 0.3, 0.0}, {0.7, 5, 0.3, 0.05}, {3.0, 50, 1.0, 0.05}, {0.0, 5, 0.3, 0.05},
   };
   for (int64_t v : {int64_t{1}, int64_t{7}, int64_t{1000}}) {
     for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16}) {
@@ -132,10 +132,10 @@ TEST(DistSample, MatchesSingleProcess) {
         }
       }
       // top_k = V - 1 (the largest active k).
-      check_all(v, dt, {1.0, std::max<int64_t>(v - 1, 1), 1.0, 0.0}, SamplingMethod::kInverseCdf,
-                7, 1, rng, cases);
-      check_all(v, dt, {0.7, std::max<int64_t>(v - 1, 1), 0.9, 0.05}, SamplingMethod::kGumbelMax,
-                7, 1, rng, cases);
+      check_all(v, dt, {1.0, std::max<int64_t>(v - 1, 1), 1.0, 0.0}, SamplingMethod::kInverseCdf, 7,
+                1, rng, cases);
+      check_all(v, dt, {0.7, std::max<int64_t>(v - 1, 1), 0.9, 0.05}, SamplingMethod::kGumbelMax, 7,
+                1, rng, cases);
       if (HasFatalFailure()) return;
     }
   }
@@ -148,7 +148,7 @@ TEST(DistSample, LargeVocabulary) {
   int64_t cases = 0;
   const int64_t v = 70001;
   const std::vector<Filters> filters = {
-      {0.0, 0, 1.0, 0.0},  {1.0, 0, 1.0, 0.0},  {1.0, 50, 1.0, 0.0},   {0.7, 0, 0.9, 0.0},
+      {0.0, 0, 1.0, 0.0},  {1.0, 0, 1.0, 0.0},  {1.0, 50, 1.0, 0.0},    {0.7, 0, 0.9, 0.0},
       {1.0, 5, 0.9, 0.05}, {3.0, 0, 0.3, 0.05}, {1.0, v - 1, 1.0, 0.0}, {0.7, 0, 1.0, 0.05},
   };
   for (DType dt : {DType::f32, DType::bf16, DType::f64}) {
@@ -197,8 +197,8 @@ TEST(DistSample, PerRowParamsStreamsSeeds) {
         for (int ranks = 2; ranks <= 4; ++ranks) {
           for (const auto& [name, lay] : layouts(v, ranks, rng)) {
             ASSERT_EQ(run_dist(x, rows, v, lay, ranks == 3, p, 5, 77, 3), want)
-                << softmax::dtype_name(dt) << " variant " << variant << " ranks " << ranks
-                << " " << name;
+                << softmax::dtype_name(dt) << " variant " << variant << " ranks " << ranks << " "
+                << name;
           }
         }
       }
@@ -218,18 +218,18 @@ TEST(DistSample, StridedTokensAndZeroDraws) {
   ThreadGroup g(3);
   g.run([&](softmax::dist::Communicator& comm) {
     const Shard sh = lay[static_cast<std::size_t>(comm.rank())];
-    ConstTensorView xs(static_cast<const float*>(x.data()) + sh.offset, DType::f32,
-                       {rows, sh.size}, {v, 1});
+    ConstTensorView xs(static_cast<const float*>(x.data()) + sh.offset, DType::f32, {rows, sh.size},
+                       {v, 1});
     std::vector<int64_t> t(rows * 2, -1);
-    softmax::dist::sample(comm, xs, TensorView(t.data(), DType::i64, {rows}, {2}), sh.offset, p,
-                          1, 2);
+    softmax::dist::sample(comm, xs, TensorView(t.data(), DType::i64, {rows}, {2}), sh.offset, p, 1,
+                          2);
     for (int64_t r = 0; r < rows; ++r) {
       EXPECT_EQ(t[r * 2], want[r]);
       EXPECT_EQ(t[r * 2 + 1], -1);
     }
     std::vector<int64_t> none;
-    softmax::dist::sample(comm, xs, TensorView(none.data(), DType::i64, {rows, 0}), sh.offset, p,
-                          1, 2);
+    softmax::dist::sample(comm, xs, TensorView(none.data(), DType::i64, {rows, 0}), sh.offset, p, 1,
+                          2);
   });
 }
 
@@ -273,8 +273,7 @@ TEST(DistSample, NaNOnOneShardThrowsEverywhere) {
         ConstTensorView xs(static_cast<const float*>(x.data()) + sh.offset, DType::f32,
                            {rows, sh.size}, {v, 1});
         std::vector<int64_t> t(rows);
-        softmax::dist::sample(comm, xs, TensorView(t.data(), DType::i64, {rows}), sh.offset, {},
-                              1);
+        softmax::dist::sample(comm, xs, TensorView(t.data(), DType::i64, {rows}), sh.offset, {}, 1);
       },
       &errors);
   EXPECT_EQ(errors[0], errors[1]);
@@ -368,8 +367,8 @@ TEST(DistSample, CountsCollectives) {
         p.method = mode.m;
         std::vector<int64_t> t(rows * 2);
         comm.reset_stats();
-        softmax::dist::sample(comm, xs, TensorView(t.data(), DType::i64, {rows, 2}), sh.offset,
-                              p, 1);
+        softmax::dist::sample(comm, xs, TensorView(t.data(), DType::i64, {rows, 2}), sh.offset, p,
+                              1);
         EXPECT_EQ(comm.stats().collectives, mode.collectives) << mode.name;
         per_rank[static_cast<std::size_t>(comm.rank())] = comm.stats().bytes_sent;
       });
@@ -414,8 +413,8 @@ TEST(DistSample, CountsCollectives) {
   ThreadGroup g(2);
   g.run([&](softmax::dist::Communicator& comm) {
     const Shard sh = softmax::dist::default_shard(70001, comm.rank(), 2);
-    ConstTensorView xs(static_cast<const float*>(x.data()) + sh.offset, DType::f32,
-                       {rows, sh.size}, {70001, 1});
+    ConstTensorView xs(static_cast<const float*>(x.data()) + sh.offset, DType::f32, {rows, sh.size},
+                       {70001, 1});
     SamplingParams p;
     p.top_k = 5;
     std::vector<int64_t> t(rows);

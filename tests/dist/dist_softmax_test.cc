@@ -74,12 +74,16 @@ Buffer run_dist(Op op, const Buffer& x, int64_t rows, int64_t v, DType yt,
     ctx.threads = 1;
     if (op == Op::kSoftmax || op == Op::kLogSoftmax) {
       TensorView ys(static_cast<char*>(y.data()) + sh.offset * yes, yt, {rows, sh.size}, {v, 1});
-      if (op == Op::kSoftmax) softmax::dist::softmax(comm, xs, ys, sh.offset, o, ctx);
-      else softmax::dist::log_softmax(comm, xs, ys, sh.offset, o, ctx);
+      if (op == Op::kSoftmax)
+        softmax::dist::softmax(comm, xs, ys, sh.offset, o, ctx);
+      else
+        softmax::dist::log_softmax(comm, xs, ys, sh.offset, o, ctx);
     } else {
       TensorView ys = reduced[static_cast<std::size_t>(r)].view({rows});
-      if (op == Op::kLogSumExp) softmax::dist::logsumexp(comm, xs, ys, sh.offset, o, ctx);
-      else softmax::dist::argmax(comm, xs, ys, sh.offset, o, ctx);
+      if (op == Op::kLogSumExp)
+        softmax::dist::logsumexp(comm, xs, ys, sh.offset, o, ctx);
+      else
+        softmax::dist::argmax(comm, xs, ys, sh.offset, o, ctx);
     }
   });
   if (reduce) {
@@ -121,9 +125,15 @@ std::vector<double> make_values(int64_t rows, int64_t v, uint32_t seed, bool spe
     double* row = x.data() + r * v;
     switch (r % 6) {
       case 1: row[(r * 7919) % v] = 60.0; break;  // near-certain (log modes' second pass)
-      case 2: for (int64_t i = 0; i < v; i += 3) row[i] = -INFINITY; break;
-      case 3: if (specials) row[(r * 31) % v] = NAN; break;
-      case 4: if (specials) row[v - 1] = INFINITY; break;
+      case 2:
+        for (int64_t i = 0; i < v; i += 3) row[i] = -INFINITY;
+        break;
+      case 3:
+        if (specials) row[(r * 31) % v] = NAN;
+        break;
+      case 4:
+        if (specials) row[v - 1] = INFINITY;
+        break;
       case 5: row[v / 2] = row[0] = 20.0; break;  // a tie for the max
       default: break;
     }
@@ -161,7 +171,8 @@ void expect_within_bounds(Op op, const Buffer& x, const Buffer& y, int64_t rows,
     if (op == Op::kLogSumExp) {
       LD ex = softmax::ref::logsumexp(row, t);
       const LD got = y.get(r);
-      if (!f64 && std::fabs(ex) > std::numeric_limits<float>::max()) ex = ex > 0 ? INFINITY : -INFINITY;
+      if (!f64 && std::fabs(ex) > std::numeric_limits<float>::max())
+        ex = ex > 0 ? INFINITY : -INFINITY;
       if (std::isnan(ex) || std::isinf(ex)) {
         EXPECT_TRUE(std::isnan(ex) ? std::isnan(got) : got == ex) << what << " row " << r;
       } else if (std::fabs(got - ex) > 4 * eps * std::fabs(ex) + 2 * eps) {
@@ -175,16 +186,21 @@ void expect_within_bounds(Op op, const Buffer& x, const Buffer& y, int64_t rows,
     for (int64_t i = 0; i < v && bad < 5; ++i) {
       const LD got = y.get(r * v + i);
       LD e = ex[static_cast<std::size_t>(i)];
-      if (!f64 && std::fabs(e) > std::numeric_limits<float>::max()) e = e > 0 ? INFINITY : -INFINITY;
+      if (!f64 && std::fabs(e) > std::numeric_limits<float>::max())
+        e = e > 0 ? INFINITY : -INFINITY;
       bool ok;
-      if (std::isnan(e)) ok = std::isnan(got);
-      else if (std::isinf(e) || e == 0) ok = got == e;
+      if (std::isnan(e))
+        ok = std::isnan(got);
+      else if (std::isinf(e) || e == 0)
+        ok = got == e;
       else if (op == Op::kSoftmax)  // 4 ulp; an ulp is 2^-149 (f32) / 2^-1074 (f64) below normal
-        ok = std::fabs(got - e) <= 4 * std::max(2 * eps * std::fabs(e), f64 ? 0x1p-1074L : 0x1p-149L);
-      else ok = std::fabs(got - e) <= 6 * 2 * eps * std::fabs(e) + 2 * 2 * eps;
+        ok = std::fabs(got - e) <=
+             4 * std::max(2 * eps * std::fabs(e), f64 ? 0x1p-1074L : 0x1p-149L);
+      else
+        ok = std::fabs(got - e) <= 6 * 2 * eps * std::fabs(e) + 2 * 2 * eps;
       if (!ok) {
-        ADD_FAILURE() << what << " row " << r << " i " << i << " got " << (double)got
-                      << " exact " << (double)e;
+        ADD_FAILURE() << what << " row " << r << " i " << i << " got " << (double)got << " exact "
+                      << (double)e;
         ++bad;
       }
     }
@@ -200,40 +216,45 @@ std::vector<Case> cases() {
   const int64_t A = softmax::dist::kShardAlign;
   std::vector<Case> cs;
   // Short rows (one chunk): the default layout puts the row on one rank; cuts inside the chunk.
-  cs.push_back({12, 1000, {default_layout(1000, 1), default_layout(1000, 3),
-                           cut_layout(1000, {1}), cut_layout(1000, {1, 2, 999}),
-                           cut_layout(1000, {500}), cut_layout(1000, {0, 0, 1000})}});
+  cs.push_back(
+      {12,
+       1000,
+       {default_layout(1000, 1), default_layout(1000, 3), cut_layout(1000, {1}),
+        cut_layout(1000, {1, 2, 999}), cut_layout(1000, {500}), cut_layout(1000, {0, 0, 1000})}});
   // One class per rank.
   cs.push_back({6, 4, {cut_layout(4, {1, 2, 3}), default_layout(4, 4)}});
   // Long rows: 3.5 chunks; aligned uneven layouts and unaligned ones.
   const int64_t v = 3 * A + A / 2;
-  cs.push_back({6, v, {default_layout(v, 2), default_layout(v, 3), default_layout(v, 4),
-                       cut_layout(v, {3 * A}), cut_layout(v, {A, A, 3 * A}),
-                       cut_layout(v, {A + 5}), cut_layout(v, {7, 2 * A - 1, 2 * A + 3})}});
+  cs.push_back({6,
+                v,
+                {default_layout(v, 2), default_layout(v, 3), default_layout(v, 4),
+                 cut_layout(v, {3 * A}), cut_layout(v, {A, A, 3 * A}), cut_layout(v, {A + 5}),
+                 cut_layout(v, {7, 2 * A - 1, 2 * A + 3})}});
   return cs;
 }
 
 TEST(DistSoftmax, MatchesSingleProcessAndBounds) {
-  const std::vector<std::pair<DType, DType>> pairs = {
-      {DType::f32, DType::f32}, {DType::f64, DType::f64}, {DType::bf16, DType::f32},
-      {DType::f16, DType::f16}, {DType::f32, DType::bf16}};
+  const std::vector<std::pair<DType, DType>> pairs = {{DType::f32, DType::f32},
+                                                      {DType::f64, DType::f64},
+                                                      {DType::bf16, DType::f32},
+                                                      {DType::f16, DType::f16},
+                                                      {DType::f32, DType::bf16}};
   for (const Case& c : cases()) {
     for (auto [xt, yt] : pairs) {
       for (double t : {1.0, 0.7, 1e-40}) {
         if (t == 1e-40 && c.v > 5000) continue;  // widened f64 path: slow on long rows
         const Buffer x = stest::MakeBuffer(xt, make_values(c.rows, c.v, 17, true));
         for (Op op : {Op::kSoftmax, Op::kLogSoftmax, Op::kLogSumExp, Op::kArgmax}) {
-          const DType ot = op == Op::kArgmax ? DType::i64
+          const DType ot = op == Op::kArgmax      ? DType::i64
                            : op == Op::kLogSumExp ? (xt == DType::f64 ? DType::f64 : DType::f32)
                                                   : yt;
           const Buffer single = run_single(op, x, c.rows, c.v, ot, t);
           for (std::size_t l = 0; l < c.layouts.size(); ++l) {
             const auto& lay = c.layouts[l];
-            const std::string what = std::string(name(op)) + " " + softmax::dtype_name(xt) +
-                                     "->" + softmax::dtype_name(ot) + " V=" +
-                                     std::to_string(c.v) + " T=" + std::to_string(t) +
-                                     " layout " + std::to_string(l) + " R=" +
-                                     std::to_string(lay.size());
+            const std::string what = std::string(name(op)) + " " + softmax::dtype_name(xt) + "->" +
+                                     softmax::dtype_name(ot) + " V=" + std::to_string(c.v) +
+                                     " T=" + std::to_string(t) + " layout " + std::to_string(l) +
+                                     " R=" + std::to_string(lay.size());
             const Buffer got = run_dist(op, x, c.rows, c.v, ot, lay, t, l % 2 == 1);
             if (aligned(lay) || op == Op::kArgmax) {
               expect_same_bits(got, single, what);
@@ -312,73 +333,105 @@ TEST(DistSoftmax, FailuresAgreeOnEveryRank) {
     return TensorView(y.data() + off, DType::f32, {rows, n}, {v, 1});
   };
   // A gap between shards.
-  expect_all_fail(2, [&](softmax::dist::Communicator& c) {
-    const int64_t off = c.rank() == 0 ? 0 : 6, n = c.rank() == 0 ? 5 : 4;
-    softmax::dist::softmax(c, shard(off, n), out(off, n), off);
-  }, "rank 1 of 2's shard [6, 10) leaves a gap");
+  expect_all_fail(
+      2,
+      [&](softmax::dist::Communicator& c) {
+        const int64_t off = c.rank() == 0 ? 0 : 6, n = c.rank() == 0 ? 5 : 4;
+        softmax::dist::softmax(c, shard(off, n), out(off, n), off);
+      },
+      "rank 1 of 2's shard [6, 10) leaves a gap");
   // Overlapping shards.
-  expect_all_fail(2, [&](softmax::dist::Communicator& c) {
-    const int64_t off = c.rank() == 0 ? 0 : 4, n = c.rank() == 0 ? 5 : 6;
-    softmax::dist::softmax(c, shard(off, n), out(off, n), off);
-  }, "overlaps");
+  expect_all_fail(
+      2,
+      [&](softmax::dist::Communicator& c) {
+        const int64_t off = c.rank() == 0 ? 0 : 4, n = c.rank() == 0 ? 5 : 6;
+        softmax::dist::softmax(c, shard(off, n), out(off, n), off);
+      },
+      "overlaps");
   // A bad argument on one rank only.
-  expect_all_fail(3, [&](softmax::dist::Communicator& c) {
-    SoftmaxOptions o;
-    o.temperature = c.rank() == 2 ? -1.0 : 1.0;
-    const Shard sh = {c.rank() * 3, c.rank() == 2 ? 4 : 3};
-    softmax::dist::log_softmax(c, shard(sh.offset, sh.size), out(sh.offset, sh.size), sh.offset, o);
-  }, "rank 2 of 3: argument 'temperature'");
+  expect_all_fail(
+      3,
+      [&](softmax::dist::Communicator& c) {
+        SoftmaxOptions o;
+        o.temperature = c.rank() == 2 ? -1.0 : 1.0;
+        const Shard sh = {c.rank() * 3, c.rank() == 2 ? 4 : 3};
+        softmax::dist::log_softmax(c, shard(sh.offset, sh.size), out(sh.offset, sh.size), sh.offset,
+                                   o);
+      },
+      "rank 2 of 3: argument 'temperature'");
   // Temperatures that differ across ranks (each valid).
-  expect_all_fail(2, [&](softmax::dist::Communicator& c) {
-    SoftmaxOptions o;
-    o.temperature = c.rank() == 1 ? 2.0 : 1.0;
-    const int64_t off = c.rank() * 5;
-    softmax::dist::softmax(c, shard(off, 5), out(off, 5), off, o);
-  }, "rank 1 of 2 has temperature = 2 where rank 0 has 1");
+  expect_all_fail(
+      2,
+      [&](softmax::dist::Communicator& c) {
+        SoftmaxOptions o;
+        o.temperature = c.rank() == 1 ? 2.0 : 1.0;
+        const int64_t off = c.rank() * 5;
+        softmax::dist::softmax(c, shard(off, 5), out(off, 5), off, o);
+      },
+      "rank 1 of 2 has temperature = 2 where rank 0 has 1");
   // Different ops, tensor ranks and dtypes are named as the caller wrote them.
   {  // each rank's Error starts with its own op's name; the rest is the same
     ThreadGroup g(2);
     std::vector<std::string> errors;
-    g.run([&](softmax::dist::Communicator& c) {
-      const int64_t off = c.rank() * 5;
-      if (c.rank() == 0) softmax::dist::softmax(c, shard(off, 5), out(off, 5), off);
-      else softmax::dist::log_softmax(c, shard(off, 5), out(off, 5), off);
-    }, &errors);
-    EXPECT_EQ(errors[0], "softmax::dist::softmax: rank 1 of 2 calls softmax::dist::log_softmax where "
-                         "rank 0 calls softmax::dist::softmax: every rank must call the same op");
+    g.run(
+        [&](softmax::dist::Communicator& c) {
+          const int64_t off = c.rank() * 5;
+          if (c.rank() == 0)
+            softmax::dist::softmax(c, shard(off, 5), out(off, 5), off);
+          else
+            softmax::dist::log_softmax(c, shard(off, 5), out(off, 5), off);
+        },
+        &errors);
+    EXPECT_EQ(errors[0],
+              "softmax::dist::softmax: rank 1 of 2 calls softmax::dist::log_softmax where "
+              "rank 0 calls softmax::dist::softmax: every rank must call the same op");
     EXPECT_EQ(errors[1], "softmax::dist::log_softmax" + errors[0].substr(errors[0].find(": ")));
   }
-  expect_all_fail(2, [&](softmax::dist::Communicator& c) {
-    const int64_t off = c.rank() * 5;
-    if (c.rank() == 0) {
-      softmax::dist::softmax(c, shard(off, 5), out(off, 5), off);
-    } else {
-      softmax::dist::softmax(c, ConstTensorView(x.data() + off, DType::f32, {1, rows, 5}, {rows * v, v, 1}),
-                             TensorView(y.data() + off, DType::f32, {1, rows, 5}, {rows * v, v, 1}), off);
-    }
-  }, "rank 1 of 2 has the rank of x = 3 where rank 0 has 2");
+  expect_all_fail(
+      2,
+      [&](softmax::dist::Communicator& c) {
+        const int64_t off = c.rank() * 5;
+        if (c.rank() == 0) {
+          softmax::dist::softmax(c, shard(off, 5), out(off, 5), off);
+        } else {
+          softmax::dist::softmax(
+              c, ConstTensorView(x.data() + off, DType::f32, {1, rows, 5}, {rows * v, v, 1}),
+              TensorView(y.data() + off, DType::f32, {1, rows, 5}, {rows * v, v, 1}), off);
+        }
+      },
+      "rank 1 of 2 has the rank of x = 3 where rank 0 has 2");
   std::vector<uint16_t> y16(rows * v, 0);
-  expect_all_fail(2, [&](softmax::dist::Communicator& c) {
-    const int64_t off = c.rank() * 5;
-    if (c.rank() == 0) {
-      softmax::dist::softmax(c, shard(off, 5), out(off, 5), off);
-    } else {
-      softmax::dist::softmax(c, shard(off, 5), TensorView(y16.data() + off, DType::bf16, {rows, 5}, {v, 1}), off);
-    }
-  }, "rank 1 of 2 has the dtype of y = bf16 where rank 0 has f32");
+  expect_all_fail(
+      2,
+      [&](softmax::dist::Communicator& c) {
+        const int64_t off = c.rank() * 5;
+        if (c.rank() == 0) {
+          softmax::dist::softmax(c, shard(off, 5), out(off, 5), off);
+        } else {
+          softmax::dist::softmax(c, shard(off, 5),
+                                 TensorView(y16.data() + off, DType::bf16, {rows, 5}, {v, 1}), off);
+        }
+      },
+      "rank 1 of 2 has the dtype of y = bf16 where rank 0 has f32");
   // Row counts that differ.
-  expect_all_fail(2, [&](softmax::dist::Communicator& c) {
-    const int64_t off = c.rank() * 5;
-    const int64_t r = c.rank() == 0 ? 2 : 1;
-    softmax::dist::softmax(c, ConstTensorView(x.data() + off, DType::f32, {r, 5}, {v, 1}),
-                           TensorView(y.data() + off, DType::f32, {r, 5}, {v, 1}), off);
-  }, "rank 1 of 2 has x.shape[0] = 1 where rank 0 has 2");
+  expect_all_fail(
+      2,
+      [&](softmax::dist::Communicator& c) {
+        const int64_t off = c.rank() * 5;
+        const int64_t r = c.rank() == 0 ? 2 : 1;
+        softmax::dist::softmax(c, ConstTensorView(x.data() + off, DType::f32, {r, 5}, {v, 1}),
+                               TensorView(y.data() + off, DType::f32, {r, 5}, {v, 1}), off);
+      },
+      "rank 1 of 2 has x.shape[0] = 1 where rank 0 has 2");
   // A negative offset.
-  expect_all_fail(2, [&](softmax::dist::Communicator& c) {
-    const int64_t off = c.rank() * 5;
-    softmax::dist::argmax(c, shard(off, 5), TensorView(y.data(), DType::i64, {rows}),
-                          c.rank() == 1 ? -5 : 0);
-  }, "rank 1 of 2: argument 'class_offset' = -5");
+  expect_all_fail(
+      2,
+      [&](softmax::dist::Communicator& c) {
+        const int64_t off = c.rank() * 5;
+        softmax::dist::argmax(c, shard(off, 5), TensorView(y.data(), DType::i64, {rows}),
+                              c.rank() == 1 ? -5 : 0);
+      },
+      "rank 1 of 2: argument 'class_offset' = -5");
   for (float e : y) EXPECT_EQ(e, 7.0f);  // nothing written
   // default_shard's own rules.
   EXPECT_THROW(softmax::dist::default_shard(10, 2, 2), softmax::Error);
@@ -411,8 +464,8 @@ TEST(DistSoftmax, CountsCollectives) {
   ThreadGroup g(2);
   g.run([&](softmax::dist::Communicator& comm) {
     const Shard sh = softmax::dist::default_shard(v, comm.rank(), 2);
-    ConstTensorView xs(static_cast<const float*>(x.data()) + sh.offset, DType::f32,
-                       {rows, sh.size}, {v, 1});
+    ConstTensorView xs(static_cast<const float*>(x.data()) + sh.offset, DType::f32, {rows, sh.size},
+                       {v, 1});
     std::vector<float> ys(static_cast<std::size_t>(rows * sh.size));
     comm.reset_stats();
     softmax::dist::softmax(comm, xs, TensorView(ys.data(), {rows, sh.size}), sh.offset);

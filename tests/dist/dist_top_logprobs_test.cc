@@ -116,12 +116,13 @@ void check_all(int64_t v, DType dt, int64_t n, double t, int64_t rows, std::mt19
       for (std::size_t k = 0; k < want.logprobs.size(); ++k) {
         const double a = got.logprobs[k], b = want.logprobs[k];
         if (bitwise) {
-          ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0) << what << " entry " << k << ": " << a
-                                                      << " vs " << b;
+          ASSERT_EQ(std::memcmp(&a, &b, sizeof a), 0)
+              << what << " entry " << k << ": " << a << " vs " << b;
         } else {
           // Only the f64 sum's order differs: relative error of the sum <= (V + R) 2^-53.
           const bool same_inf = std::isinf(a) && a == b;
-          ASSERT_TRUE(same_inf || std::fabs(a - b) <= static_cast<double>(v + 8) * std::ldexp(1.0, -52))
+          ASSERT_TRUE(same_inf ||
+                      std::fabs(a - b) <= static_cast<double>(v + 8) * std::ldexp(1.0, -52))
               << what << " entry " << k;
         }
       }
@@ -210,8 +211,8 @@ TEST(DistTopLogprobs, ArgumentErrorsAgree) {
       {"n", ok, {rows, -1, 1.0}},               // n < 0 on one rank
       {"temperature", {rows, 2, 0.0}, ok},      // T = 0 on one rank
       {"temperature", {rows, 2, kInf}, {rows, 2, kInf}},
-      {"rows", ok, {1, 2, 1.0}},  // a different batch on one rank
-      {"n", ok, {rows, 3, 1.0}},  // a different n on one rank
+      {"rows", ok, {1, 2, 1.0}},            // a different batch on one rank
+      {"n", ok, {rows, 3, 1.0}},            // a different n on one rank
       {"temperature", ok, {rows, 2, 0.5}},  // a different temperature on one rank
   };
   for (const Case& c : cases) {
@@ -244,8 +245,8 @@ TEST(DistTopLogprobs, EmptyBatchAndZeroN) {
     EXPECT_EQ(a.n, 4);
     EXPECT_TRUE(a.ids.empty());
     std::vector<float> x(2 * 5, 1.0f);
-    const TopLogprobs b = softmax::dist::top_logprobs(
-        comm, ConstTensorView(x.data(), DType::f32, {2, 5}), 0, off);
+    const TopLogprobs b =
+        softmax::dist::top_logprobs(comm, ConstTensorView(x.data(), DType::f32, {2, 5}), 0, off);
     EXPECT_EQ(b.rows, 2);
     EXPECT_TRUE(b.ids.empty());
     EXPECT_TRUE(b.logprobs.empty());

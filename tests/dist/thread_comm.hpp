@@ -18,7 +18,9 @@ namespace stest {
 class ThreadGroup {
  public:
   explicit ThreadGroup(int size)
-      : size_(size), sync_(size), in_(static_cast<std::size_t>(size)),
+      : size_(size),
+        sync_(size),
+        in_(static_cast<std::size_t>(size)),
         counts_(static_cast<std::size_t>(size)) {
     for (int r = 0; r < size; ++r) comms_.emplace_back(this, r);
   }
@@ -36,7 +38,8 @@ class ThreadGroup {
       std::size_t at = 0;
       for (int s = 0; s < g_->size_; ++s) {
         if (counts[s] > 0) {
-          std::memcpy(static_cast<char*>(out) + at, g_->in_[static_cast<std::size_t>(s)], counts[s]);
+          std::memcpy(static_cast<char*>(out) + at, g_->in_[static_cast<std::size_t>(s)],
+                      counts[s]);
         }
         at += counts[s];
       }

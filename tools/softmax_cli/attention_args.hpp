@@ -27,8 +27,9 @@ inline void add_attention_mask_options(CLI::App* sub, AttentionMaskArgs& a) {
                   "(FlashAttention >= 2.1, KV-cache decoding)")
       ->type_name("top-left|bottom-right");
   a.scale_opt = sub->add_option("--scale", a.scale, "Score scale (default 1/sqrt(D))");
-  sub->add_option("--window", a.window,
-                  "Sliding window: keep W keys before the diagonal (and W after it without --causal)")
+  sub->add_option(
+         "--window", a.window,
+         "Sliding window: keep W keys before the diagonal (and W after it without --causal)")
       ->transform(strict_integer<int64_t>());
   sub->add_option("--softcap", a.softcap, "Logit soft-capping C * tanh(x / C); 0 = off")
       ->default_str("0");
@@ -42,14 +43,18 @@ inline MaskOptions attention_mask_options(const AttentionMaskArgs& a, const std:
   MaskOptions o;
   if (!a.causal.empty()) {
     o.causal = true;
-    if (a.causal == "top-left") o.align = Align::kTopLeft;
-    else if (a.causal == "bottom-right") o.align = Align::kBottomRight;
-    else throw UsageError(cmd + ": --causal must be top-left or bottom-right, got '" + a.causal + "'");
+    if (a.causal == "top-left")
+      o.align = Align::kTopLeft;
+    else if (a.causal == "bottom-right")
+      o.align = Align::kBottomRight;
+    else
+      throw UsageError(cmd + ": --causal must be top-left or bottom-right, got '" + a.causal + "'");
   }
   if (*a.scale_opt) o.scale = a.scale;
   o.softcap = a.softcap;
   if (a.window < -1) {
-    throw UsageError(cmd + ": --window must be >= 0 (or -1 for none), got " + std::to_string(a.window));
+    throw UsageError(cmd + ": --window must be >= 0 (or -1 for none), got " +
+                     std::to_string(a.window));
   }
   o.window_left = a.window;
   o.window_right = o.causal ? -1 : a.window;

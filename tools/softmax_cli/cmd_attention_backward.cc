@@ -71,7 +71,8 @@ const bool registered = register_command([](CLI::App& app) {
   auto* sub = app.add_subcommand(
       kCmd, "Gradients dq, dk, dv of fused attention (FlashAttention-2 backward, tiled)");
   sub->add_option("-q", args->q, "Queries .npy (B, Hq, Sq, D) or (Hq, Sq, D)")->required();
-  sub->add_option("-k", args->k, "Keys .npy (B, Hkv, Sk, D); Hq must be a multiple of Hkv")->required();
+  sub->add_option("-k", args->k, "Keys .npy (B, Hkv, Sk, D); Hq must be a multiple of Hkv")
+      ->required();
   sub->add_option("-v", args->v, "Values .npy (B, Hkv, Sk, Dv)")->required();
   sub->add_option("--dout", args->dout, "d loss / d out .npy (B, Hq, Sq, Dv)")->required();
   sub->add_option("--dq", args->dq, "Write d loss / d q (q's shape), f32");

@@ -40,8 +40,8 @@ void run_backward(bool log_mode, const BackwardArgs& a) {
   io::Array dy = load_array(a.grad);
   for (const io::Array* p : {&y, &dy}) {
     if (p->dtype != DType::f16 && p->dtype != DType::f32 && p->dtype != DType::f64) {
-      throw Error(ErrorKind::kDTypeMismatch, name, p == &y ? "input" : "grad",
-                  dtype_name(p->dtype), "must be float16, float32 or float64");
+      throw Error(ErrorKind::kDTypeMismatch, name, p == &y ? "input" : "grad", dtype_name(p->dtype),
+                  "must be float16, float32 or float64");
     }
   }
   const DType t = common_dtype(y.dtype, dy.dtype);
@@ -52,11 +52,15 @@ void run_backward(bool log_mode, const BackwardArgs& a) {
   o.axis = a.axis;
   o.temperature = a.temperature;
   o.threads = a.threads;
-  if (log_mode) log_softmax_backward(y.view(), dy.view(), dx.view(), o);
-  else softmax_backward(y.view(), dy.view(), dx.view(), o);
+  if (log_mode)
+    log_softmax_backward(y.view(), dy.view(), dx.view(), o);
+  else
+    softmax_backward(y.view(), dy.view(), dx.view(), o);
   Outputs out;
-  if (!a.output.empty()) out.add_array(a.output, dx);
-  else out.add_text("-", stdout_image(dx, display, "dx"));
+  if (!a.output.empty())
+    out.add_array(a.output, dx);
+  else
+    out.add_text("-", stdout_image(dx, display, "dx"));
   out.commit();
 }
 

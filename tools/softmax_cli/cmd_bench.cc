@@ -106,9 +106,12 @@ void run_bench(const BenchArgs& a) {
     throw UsageError("bench: --op '" + a.op + "': must be softmax, log-softmax or logsumexp");
   }
   DType t;
-  if (a.dtype == "f32") t = DType::f32;
-  else if (a.dtype == "bf16") t = DType::bf16;
-  else throw UsageError("bench: --dtype '" + a.dtype + "': must be f32 or bf16");
+  if (a.dtype == "f32")
+    t = DType::f32;
+  else if (a.dtype == "bf16")
+    t = DType::bf16;
+  else
+    throw UsageError("bench: --dtype '" + a.dtype + "': must be f32 or bf16");
   const std::vector<int64_t> dims = parse_shape(a.shape);
   if (a.threads < 0 || a.threads > kMaxThreads) {
     throw UsageError("bench: --threads " + std::to_string(a.threads) + ": must be in [0, " +
@@ -155,11 +158,15 @@ void run_bench(const BenchArgs& a) {
     ys.emplace_back(y(i), t, out_dims);
   }
   const timing::Impl ours{[&](int64_t i) {
-                            if (a.op == "softmax") softmax::softmax(xs[i], ys[i], o);
-                            else if (a.op == "log-softmax") softmax::log_softmax(xs[i], ys[i], o);
-                            else softmax::logsumexp(xs[i], ys[i], o);
+                            if (a.op == "softmax")
+                              softmax::softmax(xs[i], ys[i], o);
+                            else if (a.op == "log-softmax")
+                              softmax::log_softmax(xs[i], ys[i], o);
+                            else
+                              softmax::logsumexp(xs[i], ys[i], o);
                           },
-                          {}, {}};
+                          {},
+                          {}};
   const timing::Impl copy{
       [&](int64_t i) { timing::parallel_copy(y(i), x(i), in_bytes, threads); }, {}, {}};
 
@@ -213,15 +220,16 @@ void run_bench(const BenchArgs& a) {
     std::printf("softmax bench: %s %s %s, threads %d, cache %s (%lld buffer pair%s), target %s\n",
                 a.op.c_str(), shape_str(dims).c_str(), a.dtype.c_str(), threads, a.cache.c_str(),
                 static_cast<long long>(pairs), pairs == 1 ? "" : "s", target.c_str());
-    std::printf("%-8s %14s %20s %10s %10s %8s\n", "impl", "median s/call", "min-max s/call",
-                "GB/s", "x memcpy", "calls");
+    std::printf("%-8s %14s %20s %10s %10s %8s\n", "impl", "median s/call", "min-max s/call", "GB/s",
+                "x memcpy", "calls");
     for (const Row& r : rows) {
       std::printf("%-8s %14.4g %9.4g-%-10.4g %10.2f %10.3f %8lld\n", r.impl, r.m.median, r.m.min,
                   r.m.max, r.gbps, r.gbps / gbps_copy, calls(r.m));
     }
-    std::printf("GB/s counts bytes read + written by an ideal one-pass kernel (%zu per call for "
-                "%s, %zu for memcpy).\n",
-                moved_op, a.op.c_str(), moved_copy);
+    std::printf(
+        "GB/s counts bytes read + written by an ideal one-pass kernel (%zu per call for "
+        "%s, %zu for memcpy).\n",
+        moved_op, a.op.c_str(), moved_copy);
   }
   std::fflush(stdout);
 }
@@ -240,11 +248,13 @@ const bool registered = register_command([](CLI::App& app) {
   sub->add_option("--cache", args->cache,
                   "cold: rotate buffers totalling 2x the last-level cache; hot: reuse one")
       ->capture_default_str();
-  sub->add_option("--min-time", args->min_time, "Seconds of calls per implementation (at least "
-                                                 "5 calls)")
+  sub->add_option("--min-time", args->min_time,
+                  "Seconds of calls per implementation (at least "
+                  "5 calls)")
       ->capture_default_str();
-  sub->add_flag("--json", args->json, "One JSON object per line (impl, op, shape, dtype, "
-                                      "threads, seconds, gbps, ...)");
+  sub->add_flag("--json", args->json,
+                "One JSON object per line (impl, op, shape, dtype, "
+                "threads, seconds, gbps, ...)");
   sub->callback([args] { run_bench(*args); });
 });
 

@@ -35,8 +35,7 @@ namespace softmax::cli {
 namespace {
 
 struct LossArgs {
-  std::string input, targets, weight, output, grad_out, lp_out, reduction = "mean",
-                                                                format = "auto";
+  std::string input, targets, weight, output, grad_out, lp_out, reduction = "mean", format = "auto";
   int64_t ignore_index = -100;
   double label_smoothing = 0.0, z_loss = 0.0;
   int threads = 0;
@@ -64,9 +63,10 @@ Reduction check_loss_usage(bool logits, const LossArgs& a) {
     if (!p->empty()) output_format(*p);
   }
   // Two outputs to one file would silently keep only the last one written.
-  check_distinct_outputs({{a.output.empty() ? "the loss (stdout, no -o)" : "-o", a.output.empty() ? "-" : a.output},
-                          {"--grad-out", a.grad_out},
-                          {"--log-prob-out", a.lp_out}});
+  check_distinct_outputs(
+      {{a.output.empty() ? "the loss (stdout, no -o)" : "-o", a.output.empty() ? "-" : a.output},
+       {"--grad-out", a.grad_out},
+       {"--log-prob-out", a.lp_out}});
   parse_display(a.format);
   return red;
 }
@@ -92,7 +92,8 @@ void run_loss_vocab_parallel(const LossArgs& a) {
     return p.size() >= 4 && p.compare(p.size() - 4, 4, ".npy") == 0;
   };
   if (!is_npy(a.input)) {
-    throw UsageError("--vocab-parallel reads a .npy file given with -i (each rank maps its columns)");
+    throw UsageError(
+        "--vocab-parallel reads a .npy file given with -i (each rank maps its columns)");
   }
   softmax::dist::MpiCommunicator comm(MPI_COMM_WORLD);
   const int rank = comm.rank(), ranks = comm.size();
@@ -103,7 +104,8 @@ void run_loss_vocab_parallel(const LossArgs& a) {
   vp::agreed([&] {
     vp::map_sharded(a.input, "input", rank, ranks, x);
     if (x.header.shape.size() != 2) {
-      throw Error(ErrorKind::kShapeMismatch, "cross-entropy", "input", "a rank-" + std::to_string(x.header.shape.size()) + " array",
+      throw Error(ErrorKind::kShapeMismatch, "cross-entropy", "input",
+                  "a rank-" + std::to_string(x.header.shape.size()) + " array",
                   "--vocab-parallel takes (N, C) logits (the classes are the file's last axis)");
     }
     if (is_npy(a.targets)) {
@@ -121,7 +123,8 @@ void run_loss_vocab_parallel(const LossArgs& a) {
   const ConstTensorView xv = x.view;
   const std::vector<int64_t> rows{x.header.shape[0]};
   const DType loss_t = xv.dtype == DType::f64 ? DType::f64 : DType::f32;
-  io::Array loss = io::Array::zeros(loss_t, red == Reduction::kNone ? rows : std::vector<int64_t>{});
+  io::Array loss =
+      io::Array::zeros(loss_t, red == Reduction::kNone ? rows : std::vector<int64_t>{});
   io::Array grad, lp;
   CrossEntropyOutputs out;
   out.loss = loss.view();
@@ -144,8 +147,11 @@ void run_loss_vocab_parallel(const LossArgs& a) {
   Outputs outs;
   if (!a.grad_out.empty()) outs.add_array(a.grad_out, grad);
   if (!a.lp_out.empty()) outs.add_array(a.lp_out, lp);
-  if (!a.output.empty()) outs.add_array(a.output, loss);
-  else outs.add_text("-", stdout_image(loss, display == Display::automatic ? Display::csv : display, "loss"));
+  if (!a.output.empty())
+    outs.add_array(a.output, loss);
+  else
+    outs.add_text(
+        "-", stdout_image(loss, display == Display::automatic ? Display::csv : display, "loss"));
   outs.commit();
 }
 #endif
@@ -159,8 +165,9 @@ void run_loss(bool logits, const LossArgs& a) {
     });
     return;
 #else
-    throw UsageError("--vocab-parallel: this build of softmax has no MPI (install libopenmpi-dev "
-                     "openmpi-bin and rebuild)");
+    throw UsageError(
+        "--vocab-parallel: this build of softmax has no MPI (install libopenmpi-dev "
+        "openmpi-bin and rebuild)");
 #endif
   }
   const Reduction red = check_loss_usage(logits, a);
@@ -180,8 +187,8 @@ void run_loss(bool logits, const LossArgs& a) {
     if (x.shape.size() > 1 && j != 1) row_shape.push_back(x.shape[j]);
   }
   const DType loss_t = x.dtype == DType::f64 ? DType::f64 : DType::f32;
-  io::Array loss = io::Array::zeros(loss_t, red == Reduction::kNone ? row_shape
-                                                                    : std::vector<int64_t>{});
+  io::Array loss =
+      io::Array::zeros(loss_t, red == Reduction::kNone ? row_shape : std::vector<int64_t>{});
   io::Array grad, lp;
   CrossEntropyOutputs out;
   out.loss = loss.view();
@@ -193,15 +200,19 @@ void run_loss(bool logits, const LossArgs& a) {
     lp = io::Array::zeros(x.dtype, x.shape);
     out.log_probs = lp.view();
   }
-  if (logits) cross_entropy(x.view(), t.view(), out, o);
-  else nll_loss(x.view(), t.view(), out, o);
+  if (logits)
+    cross_entropy(x.view(), t.view(), out, o);
+  else
+    nll_loss(x.view(), t.view(), out, o);
 
   // All outputs land together or none does (a missing folder or a full stdout writes nothing).
   Outputs outs;
   if (!a.grad_out.empty()) outs.add_array(a.grad_out, grad);
   if (!a.lp_out.empty()) outs.add_array(a.lp_out, lp);
-  if (!a.output.empty()) outs.add_array(a.output, loss);
-  else outs.add_text("-", stdout_image(loss, display, "loss"));
+  if (!a.output.empty())
+    outs.add_array(a.output, loss);
+  else
+    outs.add_text("-", stdout_image(loss, display, "loss"));
   outs.commit();
 }
 
@@ -246,9 +257,10 @@ void setup(CLI::App& app) {
       "SoftmaxCrossEntropyLoss-13), optionally with its gradient");
   add_loss_options(s1, ce, true);
   s1->callback([] { run_loss(true, ce); });
-  CLI::App* s2 = app.add_subcommand(
-      "nll-loss", "Negative log-likelihood of log-probabilities (PyTorch nll_loss / ONNX "
-                  "NegativeLogLikelihoodLoss-13)");
+  CLI::App* s2 =
+      app.add_subcommand("nll-loss",
+                         "Negative log-likelihood of log-probabilities (PyTorch nll_loss / ONNX "
+                         "NegativeLogLikelihoodLoss-13)");
   add_loss_options(s2, nll, false);
   s2->callback([] { run_loss(false, nll); });
 }

@@ -51,8 +51,8 @@ struct CoreArgs {
   int threads = 0;
   int64_t top = 0;
   bool vocab_parallel = false;
-  CLI::Option *axis_opt = nullptr, *t_opt = nullptr, *keepdims_opt = nullptr,
-              *dtype_opt = nullptr, *top_opt = nullptr;
+  CLI::Option *axis_opt = nullptr, *t_opt = nullptr, *keepdims_opt = nullptr, *dtype_opt = nullptr,
+              *top_opt = nullptr;
 };
 
 void add_core_options(CLI::App* app, CoreArgs& a) {
@@ -67,9 +67,9 @@ void add_core_options(CLI::App* app, CoreArgs& a) {
   a.axis_opt = app->add_option("--axis", a.axis, "Axis of the rows; negative counts from the end")
                    ->transform(strict_integer<int64_t>())
                    ->default_str("-1");
-  a.t_opt = app->add_option("-t,--temperature", a.temperature,
-                            "Temperature T > 0: computes op(x / T)")
-                ->default_str("1");
+  a.t_opt =
+      app->add_option("-t,--temperature", a.temperature, "Temperature T > 0: computes op(x / T)")
+          ->default_str("1");
   a.keepdims_opt =
       app->add_flag("--keepdims", a.keepdims, "logsumexp, argmax: keep the reduced axis (size 1)");
   a.dtype_opt = app->add_option("--dtype", a.dtype,
@@ -142,9 +142,12 @@ struct Rows {
 Rows rows_of(const std::vector<int64_t>& shape, int64_t axis) {
   Rows g;
   for (int64_t j = 0; j < static_cast<int64_t>(shape.size()); ++j) {
-    if (j < axis) g.outer *= shape[j];
-    else if (j == axis) g.n = shape[j];
-    else g.inner *= shape[j];
+    if (j < axis)
+      g.outer *= shape[j];
+    else if (j == axis)
+      g.n = shape[j];
+    else
+      g.inner *= shape[j];
   }
   return g;
 }
@@ -194,7 +197,6 @@ std::string top_table(const io::Array& y, int64_t axis, int64_t k, bool log, boo
   return out;
 }
 
-
 // ---- --vocab-parallel: the class axis sharded across MPI ranks (softmax/dist.hpp) ----------
 
 #ifdef SOFTMAX_CLI_MPI
@@ -211,10 +213,12 @@ void run_op_vocab_parallel(Op op, const CoreArgs& a) {
 void run_vocab_parallel_ranks(Op op, const CoreArgs& a) {
   const std::string name = op_name(op);
   if (op != Op::softmax && op != Op::log_softmax && op != Op::logsumexp && op != Op::argmax) {
-    throw UsageError("--vocab-parallel applies to softmax, log-softmax, logsumexp and argmax, not " + name);
+    throw UsageError(
+        "--vocab-parallel applies to softmax, log-softmax, logsumexp and argmax, not " + name);
   }
   if (a.input.size() < 4 || a.input.compare(a.input.size() - 4, 4, ".npy") != 0) {
-    throw UsageError("--vocab-parallel reads a .npy file given with -i (each rank maps its columns)");
+    throw UsageError(
+        "--vocab-parallel reads a .npy file given with -i (each rank maps its columns)");
   }
   if (a.top_opt->count() > 0) throw UsageError("--top does not apply with --vocab-parallel");
   softmax::dist::MpiCommunicator comm(MPI_COMM_WORLD);
@@ -228,7 +232,8 @@ void run_vocab_parallel_ranks(Op op, const CoreArgs& a) {
                   "'" + a.input + "' of dtype " + dtype_name(h.dtype),
                   "must be float16, float32 or float64");
     }
-    const int64_t axis = softmax::normalize_axis(a.axis, static_cast<int64_t>(h.shape.size()), name.c_str());
+    const int64_t axis =
+        softmax::normalize_axis(a.axis, static_cast<int64_t>(h.shape.size()), name.c_str());
     if (axis != static_cast<int64_t>(h.shape.size()) - 1) {
       throw Error(ErrorKind::kInvalidArgument, name, "axis", std::to_string(a.axis),
                   "--vocab-parallel shards the last axis (the classes of a C-order file)");
@@ -257,21 +262,27 @@ void run_vocab_parallel_ranks(Op op, const CoreArgs& a) {
   io::Array y;
   if (op == Op::softmax || op == Op::log_softmax) {
     io::Array part = io::Array::zeros(compute_out, shard_shape);
-    if (op == Op::softmax) softmax::dist::softmax(comm, x, part.view(), sh.offset, o, ctx);
-    else softmax::dist::log_softmax(comm, x, part.view(), sh.offset, o, ctx);
+    if (op == Op::softmax)
+      softmax::dist::softmax(comm, x, part.view(), sh.offset, o, ctx);
+    else
+      softmax::dist::log_softmax(comm, x, part.view(), sh.offset, o, ctx);
     // Rank 0 gathers every rank's columns and interleaves them.
     y = vp::gather_columns(part, h.shape, compute_out, rank, ranks);
     if (rank != 0) return;
   } else {
-    const std::vector<int64_t> rshape = softmax::reduced_shape(h.shape, static_cast<int64_t>(h.shape.size()) - 1, a.keepdims);
+    const std::vector<int64_t> rshape =
+        softmax::reduced_shape(h.shape, static_cast<int64_t>(h.shape.size()) - 1, a.keepdims);
     y = io::Array::zeros(op == Op::argmax ? DType::i64 : compute_out, rshape);
-    if (op == Op::logsumexp) softmax::dist::logsumexp(comm, x, y.view(), sh.offset, o, ctx);
-    else softmax::dist::argmax(comm, x, y.view(), sh.offset, o, ctx);
+    if (op == Op::logsumexp)
+      softmax::dist::logsumexp(comm, x, y.view(), sh.offset, o, ctx);
+    else
+      softmax::dist::argmax(comm, x, y.view(), sh.offset, o, ctx);
     if (rank != 0) return;
   }
   if (op != Op::argmax && y.dtype != out_t) y = convert(y, out_t);
   Outputs out;
-  if (!a.output.empty()) out.add_array(a.output, y);
+  if (!a.output.empty())
+    out.add_array(a.output, y);
   else {
     // Under mpirun the rank's stdout is mpirun's pipe or pty: "auto" means CSV here.
     const Display d = parse_display(a.format);
@@ -288,8 +299,9 @@ void run_op(Op op, const CoreArgs& given) {
     run_op_vocab_parallel(op, a);
     return;
 #else
-    throw UsageError("--vocab-parallel: this build of softmax has no MPI (install libopenmpi-dev "
-                     "openmpi-bin and rebuild)");
+    throw UsageError(
+        "--vocab-parallel: this build of softmax has no MPI (install libopenmpi-dev "
+        "openmpi-bin and rebuild)");
 #endif
   }
   if (a.input.empty() && a.logits.empty() && stdin_has_input()) a.input = "-";  // piped numbers
@@ -323,9 +335,12 @@ void run_op(Op op, const CoreArgs& given) {
     case Op::log_softmax:
     case Op::hardmax:
       y = io::Array::zeros(compute_out, x.shape);
-      if (op == Op::softmax) softmax::softmax(x.view(), y.view(), o);
-      else if (op == Op::log_softmax) softmax::log_softmax(x.view(), y.view(), o);
-      else softmax::hardmax(x.view(), y.view(), o);
+      if (op == Op::softmax)
+        softmax::softmax(x.view(), y.view(), o);
+      else if (op == Op::log_softmax)
+        softmax::log_softmax(x.view(), y.view(), o);
+      else
+        softmax::hardmax(x.view(), y.view(), o);
       break;
     case Op::logsumexp:
       y = io::Array::zeros(compute_out, softmax::reduced_shape(x.shape, axis, a.keepdims));
@@ -415,11 +430,13 @@ void explain(const std::vector<std::string>& tokens, const std::vector<double>& 
   bool overflow = false;
   for (double v : e) overflow |= std::isinf(v);
   if (overflow) {
-    out += "exp(logit) overflows here; the probabilities do not, because softmax(x) = "
-           "softmax(x - max(x)) and the library computes exp(x_i - max).\n";
+    out +=
+        "exp(logit) overflows here; the probabilities do not, because softmax(x) = "
+        "softmax(x - max(x)) and the library computes exp(x_i - max).\n";
   }
-  out += "\nTemperature T divides the logits first, softmax(x / T): T < 1 sharpens the\n"
-         "distribution, T > 1 flattens it, T -> 0 approaches argmax.\n";
+  out +=
+      "\nTemperature T divides the logits first, softmax(x / T): T < 1 sharpens the\n"
+      "distribution, T > 1 flattens it, T -> 0 approaches argmax.\n";
   out += pad("T", 5);
   for (std::size_t i = 0; i < n; ++i) out += pad("p[" + std::to_string(i) + "]", 9);
   out += "\n";
@@ -481,9 +498,10 @@ void setup(CLI::App& app) {
     CoreArgs* args = &c.sub_args[k];
     sub->callback([op, args] { run_op(op, *args); });
   }
-  CLI::App* ex = app.add_subcommand(
-      "explain", "The worked example (logits 2.0 1.0 0.1 unless LOGITS are given): exp, "
-                 "probabilities, temperatures, argmax and sigmoid");
+  CLI::App* ex =
+      app.add_subcommand("explain",
+                         "The worked example (logits 2.0 1.0 0.1 unless LOGITS are given): exp, "
+                         "probabilities, temperatures, argmax and sigmoid");
   ex->add_option("LOGITS", c.explain_logits, "Logits to explain")->type_name("NUMBER");
   ex->add_option("-t,--temperature", c.explain_t, "Also show this temperature (repeatable)")
       ->type_name("T")

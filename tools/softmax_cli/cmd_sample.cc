@@ -99,7 +99,8 @@ void parse_bias(const std::string& text, std::vector<int64_t>& ids, std::vector<
     const bool ok = eq != std::string::npos &&
                     std::from_chars(item.data(), item.data() + eq, id).ptr == item.data() + eq &&
                     std::from_chars(item.data() + eq + 1, item.data() + item.size(), bias).ptr ==
-                        item.data() + item.size() && eq + 1 < item.size();
+                        item.data() + item.size() &&
+                    eq + 1 < item.size();
     if (!ok) throw UsageError("--logit-bias " + text + ": must be ID=BIAS[,ID=BIAS...]");
     ids.push_back(id);
     values.push_back(bias);
@@ -122,7 +123,8 @@ void load_prev_tokens(const std::string& path, int64_t rows, Processors& p) {
       default: throw UsageError("--prev-tokens " + path + ": must hold integer token ids");
     }
     if (!(x == std::floor(x)) || std::fabs(x) > 9e15) {
-      throw UsageError("--prev-tokens " + path + ": must hold integer token ids, found " + std::to_string(x));
+      throw UsageError("--prev-tokens " + path + ": must hold integer token ids, found " +
+                       std::to_string(x));
     }
     v[i] = static_cast<int64_t>(x);
   }
@@ -131,7 +133,8 @@ void load_prev_tokens(const std::string& path, int64_t rows, Processors& p) {
     return;
   }
   if (a.shape.size() != 2 || a.shape[0] != rows) {
-    throw UsageError("--prev-tokens " + path + ": must have shape (L) or (" + std::to_string(rows) + ", L)");
+    throw UsageError("--prev-tokens " + path + ": must have shape (L) or (" + std::to_string(rows) +
+                     ", L)");
   }
   const int64_t cols = a.shape[1];
   p.prev_offsets.push_back(0);
@@ -182,8 +185,9 @@ void run_sample(const SampleArgs& a) {
     vp::run_ranks([&] { run_sample_vocab_parallel(a); });
     return;
 #else
-    throw UsageError("--vocab-parallel: this build of softmax has no MPI (install libopenmpi-dev "
-                     "openmpi-bin and rebuild)");
+    throw UsageError(
+        "--vocab-parallel: this build of softmax has no MPI (install libopenmpi-dev "
+        "openmpi-bin and rebuild)");
 #endif
   }
   // Usage checks first: nothing is read or written when they fail.
@@ -199,7 +203,8 @@ void run_sample(const SampleArgs& a) {
   if (a.logprobs_mode != "tempered" && a.logprobs_mode != "processed") {
     throw UsageError("--logprobs-mode " + a.logprobs_mode + ": must be tempered or processed");
   }
-  if (a.min_tokens < 0) throw UsageError("--min-tokens " + std::to_string(a.min_tokens) + ": must be >= 0");
+  if (a.min_tokens < 0)
+    throw UsageError("--min-tokens " + std::to_string(a.min_tokens) + ": must be >= 0");
 
   io::Array in = load_array(a.input);
   if (in.shape.size() == 1) in.shape = {1, in.shape[0]};  // one row
@@ -252,11 +257,13 @@ void run_sample_vocab_parallel(const SampleArgs& a) {
   if (!a.prev_tokens.empty() || !a.logit_bias.empty() || !a.banned_tokens.empty() ||
       !a.eos_token_ids.empty() || a.min_tokens != 0 || a.repetition_penalty != 1.0 ||
       a.presence_penalty != 0.0 || a.frequency_penalty != 0.0) {
-    throw UsageError("--vocab-parallel does not take the logit processors (penalties, "
-                     "--logit-bias, --banned-tokens, --min-tokens)");
+    throw UsageError(
+        "--vocab-parallel does not take the logit processors (penalties, "
+        "--logit-bias, --banned-tokens, --min-tokens)");
   }
   if (a.input.size() < 4 || a.input.compare(a.input.size() - 4, 4, ".npy") != 0) {
-    throw UsageError("--vocab-parallel reads a .npy file given with -i (each rank maps its columns)");
+    throw UsageError(
+        "--vocab-parallel reads a .npy file given with -i (each rank maps its columns)");
   }
   softmax::dist::MpiCommunicator comm(MPI_COMM_WORLD);
   const int rank = comm.rank(), ranks = comm.size();
@@ -266,7 +273,8 @@ void run_sample_vocab_parallel(const SampleArgs& a) {
     const DType t = in.header.dtype;
     if (t != DType::f16 && t != DType::f32 && t != DType::f64) {
       throw Error(ErrorKind::kDTypeMismatch, "sample", "input",
-                  "'" + a.input + "' of dtype " + dtype_name(t), "must be float16, float32 or float64");
+                  "'" + a.input + "' of dtype " + dtype_name(t),
+                  "must be float16, float32 or float64");
     }
     if (in.header.shape.size() > 2) {
       throw UsageError("sample: the logits must have shape (V) or (B, V), got rank " +
@@ -361,10 +369,12 @@ void setup(CLI::App& app) {
                   "tempered: log-probs under softmax(x / T); processed: under the distribution "
                   "drawn from (processors, temperature, filters)")
       ->default_str("tempered");
-  sub->add_option("--prev-tokens", a.prev_tokens,
-                  "Earlier token ids for the penalties: (L) for every row or (B, L) padded with -1");
-  sub->add_option("--repetition-penalty", a.repetition_penalty,
-                  "CTRL penalty on --prev-tokens: positive logits / R, negative * R (R > 0, 1 = off)")
+  sub->add_option(
+      "--prev-tokens", a.prev_tokens,
+      "Earlier token ids for the penalties: (L) for every row or (B, L) padded with -1");
+  sub->add_option(
+         "--repetition-penalty", a.repetition_penalty,
+         "CTRL penalty on --prev-tokens: positive logits / R, negative * R (R > 0, 1 = off)")
       ->default_str("1");
   sub->add_option("--presence-penalty", a.presence_penalty,
                   "Subtract P from the logit of every token in --prev-tokens (0 = off)")
@@ -372,7 +382,8 @@ void setup(CLI::App& app) {
   sub->add_option("--frequency-penalty", a.frequency_penalty,
                   "Subtract F * count for every token in --prev-tokens (0 = off)")
       ->default_str("0");
-  sub->add_option("--logit-bias", a.logit_bias, "Add BIAS to token ID's logit: ID=BIAS[,ID=BIAS...]");
+  sub->add_option("--logit-bias", a.logit_bias,
+                  "Add BIAS to token ID's logit: ID=BIAS[,ID=BIAS...]");
   sub->add_option("--banned-tokens", a.banned_tokens, "Never draw these ids: ID[,ID...]");
   sub->add_option("--eos-token-ids", a.eos_token_ids,
                   "End-of-sequence ids suppressed until --min-tokens: ID[,ID...]");

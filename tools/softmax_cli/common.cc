@@ -126,7 +126,8 @@ FileIdentity identify(const std::string& path) {
     std::free(r);
   } else {
     const auto slash = path.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+    const std::string dir =
+        slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
     if (char* d = ::realpath(dir.c_str(), nullptr)) {
       id.resolved = std::string(d) + "/" + path.substr(slash == std::string::npos ? 0 : slash + 1);
       std::free(d);
@@ -191,8 +192,9 @@ namespace {
 // which passes bytes unchanged (Open MPI turns off its output translation).
 void refuse_binary_on_terminal() {
   if (::isatty(STDOUT_FILENO) == 1 && launcher_rank() < 0) {
-    throw UsageError("refusing to write binary .npy to a terminal: redirect stdout (> file.npy) "
-                     "or use -o FILE.npy");
+    throw UsageError(
+        "refusing to write binary .npy to a terminal: redirect stdout (> file.npy) "
+        "or use -o FILE.npy");
   }
 }
 
@@ -340,8 +342,10 @@ std::string table_image(const io::Array& a, const std::string& label) {
   }
   if (rows > static_cast<int64_t>(rsel.size()) || cols > static_cast<int64_t>(csel.size())) {
     std::string shape;
-    for (std::size_t j = 0; j < a.shape.size(); ++j) shape += (j ? " x " : "") + std::to_string(a.shape[j]);
-    out += "(" + shape + " values, shown in part; use -o FILE or pipe the output for all of them)\n";
+    for (std::size_t j = 0; j < a.shape.size(); ++j)
+      shape += (j ? " x " : "") + std::to_string(a.shape[j]);
+    out +=
+        "(" + shape + " values, shown in part; use -o FILE or pipe the output for all of them)\n";
   }
   return out;
 }

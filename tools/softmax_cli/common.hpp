@@ -51,7 +51,8 @@ int launcher_rank();
 // terminal and CSV otherwise; "npy" is a binary .npy (refused when stdout is a terminal and no
 // MPI launcher started the process: see launcher_rank).
 enum class Display { automatic, table, csv, npy };
-Display parse_display(const std::string& name);  // "auto" | "table" | "csv" | "npy"; UsageError else
+Display parse_display(
+    const std::string& name);  // "auto" | "table" | "csv" | "npy"; UsageError else
 bool use_table(Display d);
 
 // The bytes of `a` on stdout as `d` says: an aligned table (3 decimals; large arrays summarised

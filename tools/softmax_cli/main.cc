@@ -46,7 +46,11 @@ std::string printable(const std::string& m) {
   std::string out;
   for (std::size_t i = 0; i < m.size();) {
     const auto c = static_cast<unsigned char>(m[i]);
-    std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    std::size_t len = c < 0x80         ? 1
+                      : (c >> 5) == 6  ? 2
+                      : (c >> 4) == 14 ? 3
+                      : (c >> 3) == 30 ? 4
+                                       : 0;
     for (std::size_t k = 1; len > 1 && k < len; ++k) {
       if (i + k >= m.size() || (static_cast<unsigned char>(m[i + k]) & 0xC0) != 0x80) len = 0;
     }

@@ -85,7 +85,8 @@ void map_sharded(const std::string& path, const std::string& what, int rank, int
                  ShardedNpy& out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    throw Error(ErrorKind::kIO, "vocab-parallel", "cannot open '" + path + "': " + std::strerror(errno));
+    throw Error(ErrorKind::kIO, "vocab-parallel",
+                "cannot open '" + path + "': " + std::strerror(errno));
   }
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -98,7 +99,8 @@ void map_sharded(const std::string& path, const std::string& what, int rank, int
     if (p == MAP_FAILED) {
       ::close(fd);
       out.size = 0;
-      throw Error(ErrorKind::kIO, "vocab-parallel", "cannot map '" + path + "': " + std::strerror(errno));
+      throw Error(ErrorKind::kIO, "vocab-parallel",
+                  "cannot map '" + path + "': " + std::strerror(errno));
     }
     out.data = static_cast<const unsigned char*>(p);
   }
@@ -127,8 +129,8 @@ void map_sharded(const std::string& path, const std::string& what, int rank, int
                              out.shard_shape, strides);
 }
 
-io::Array gather_columns(const io::Array& part, const std::vector<int64_t>& full_shape,
-                         DType t, int rank, int ranks) {
+io::Array gather_columns(const io::Array& part, const std::vector<int64_t>& full_shape, DType t,
+                         int rank, int ranks) {
   const int64_t vocab = full_shape.empty() ? 1 : full_shape.back();
   int64_t rows = 1;
   for (std::size_t j = 0; j + 1 < full_shape.size(); ++j) rows *= full_shape[j];
@@ -145,7 +147,8 @@ io::Array gather_columns(const io::Array& part, const std::vector<int64_t>& full
     displs[r] = static_cast<int>(total);
     total += b;
   }
-  std::vector<unsigned char> gathered(rank == 0 ? static_cast<std::size_t>(std::max<int64_t>(total, 1)) : 1);
+  std::vector<unsigned char> gathered(
+      rank == 0 ? static_cast<std::size_t>(std::max<int64_t>(total, 1)) : 1);
   MPI_Gatherv(part.bytes.data(), counts[rank], MPI_BYTE, gathered.data(), counts.data(),
               displs.data(), MPI_BYTE, 0, MPI_COMM_WORLD);
   if (rank != 0) return io::Array{};

@@ -63,8 +63,8 @@ void map_sharded(const std::string& path, const std::string& what, int rank, int
 
 // Rank 0: the whole (rows..., vocab) array of `full_shape` from every rank's `part` (its
 // default_shard columns, C order, dtype t); other ranks: an empty array. Collective.
-io::Array gather_columns(const io::Array& part, const std::vector<int64_t>& full_shape,
-                         DType t, int rank, int ranks);
+io::Array gather_columns(const io::Array& part, const std::vector<int64_t>& full_shape, DType t,
+                         int rank, int ranks);
 
 }  // namespace softmax::cli::vp
 

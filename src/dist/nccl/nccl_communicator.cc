@@ -98,10 +98,11 @@ void NcclCommunicator::do_all_gather(const void* in, void* out, const std::size_
   std::size_t at = 0;
   for (int r = 0; r < size_; ++r) {
     if (counts[r] > 0) {
-      check_cuda(cudaMemcpyAsync(static_cast<char*>(out) + at,
-                                 static_cast<const char*>(d_recv_) + static_cast<std::size_t>(r) * block,
-                                 counts[r], cudaMemcpyDeviceToHost, stream_),
-                 "cudaMemcpyAsync");
+      check_cuda(
+          cudaMemcpyAsync(static_cast<char*>(out) + at,
+                          static_cast<const char*>(d_recv_) + static_cast<std::size_t>(r) * block,
+                          counts[r], cudaMemcpyDeviceToHost, stream_),
+          "cudaMemcpyAsync");
     }
     at += counts[r];
   }
@@ -118,7 +119,8 @@ void NcclCommunicator::do_all_to_all(const void* in, const std::size_t* send_cou
   if (st == 0 && rt == 0) return;
   reserve(st, rt);
   if (st > 0) {
-    check_cuda(cudaMemcpyAsync(d_send_, in, st, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+    check_cuda(cudaMemcpyAsync(d_send_, in, st, cudaMemcpyHostToDevice, stream_),
+               "cudaMemcpyAsync");
   }
   check_nccl(ncclGroupStart(), "ncclGroupStart");
   std::size_t so = 0, ro = 0;
@@ -129,16 +131,17 @@ void NcclCommunicator::do_all_to_all(const void* in, const std::size_t* send_cou
                  "ncclSend");
     }
     if (recv_counts[q] > 0) {
-      check_nccl(ncclRecv(static_cast<char*>(d_recv_) + ro, recv_counts[q], ncclChar, q, comm_,
-                          stream_),
-                 "ncclRecv");
+      check_nccl(
+          ncclRecv(static_cast<char*>(d_recv_) + ro, recv_counts[q], ncclChar, q, comm_, stream_),
+          "ncclRecv");
     }
     so += send_counts[q];
     ro += recv_counts[q];
   }
   check_nccl(ncclGroupEnd(), "ncclGroupEnd");
   if (rt > 0) {
-    check_cuda(cudaMemcpyAsync(out, d_recv_, rt, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
+    check_cuda(cudaMemcpyAsync(out, d_recv_, rt, cudaMemcpyDeviceToHost, stream_),
+               "cudaMemcpyAsync");
   }
   wait("ncclSend/ncclRecv");
 }

@@ -41,8 +41,8 @@ std::vector<float> logits(int64_t rows, int64_t v) {
   std::normal_distribution<float> nd(0.0f, 3.0f);
   std::vector<float> x(static_cast<std::size_t>(rows * v));
   for (auto& e : x) e = nd(rng);
-  x[5] = 50.0f;                 // row 0 near-certain
-  x[v + 3] = -INFINITY;         // row 1 has a -inf
+  x[5] = 50.0f;          // row 0 near-certain
+  x[v + 3] = -INFINITY;  // row 1 has a -inf
   return x;
 }
 
@@ -55,8 +55,7 @@ std::vector<float> shard_of(const std::vector<float>& x, int64_t rows, int64_t v
   return out;
 }
 
-void check_layout(softmax::dist::Communicator& comm, int64_t rows, int64_t v, Shard s,
-                  bool exact) {
+void check_layout(softmax::dist::Communicator& comm, int64_t rows, int64_t v, Shard s, bool exact) {
   const std::vector<float> x = logits(rows, v);
   const std::vector<float> xs = shard_of(x, rows, v, s);
   const ConstTensorView xv(xs.data(), {rows, s.size});
@@ -69,17 +68,21 @@ void check_layout(softmax::dist::Communicator& comm, int64_t rows, int64_t v, Sh
       softmax::softmax(ConstTensorView(x.data(), {rows, v}), TensorView(full.data(), {rows, v}), o);
       softmax::dist::softmax(comm, xv, TensorView(mine.data(), {rows, s.size}), s.offset, o);
     } else {
-      softmax::log_softmax(ConstTensorView(x.data(), {rows, v}), TensorView(full.data(), {rows, v}), o);
+      softmax::log_softmax(ConstTensorView(x.data(), {rows, v}), TensorView(full.data(), {rows, v}),
+                           o);
       softmax::dist::log_softmax(comm, xv, TensorView(mine.data(), {rows, s.size}), s.offset, o);
     }
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t i = 0; i < s.size; ++i) {
         const float want = full[r * v + s.offset + i], got = mine[r * s.size + i];
-        const bool ok = exact ? std::memcmp(&want, &got, 4) == 0
-                              : (want == got || std::fabs(got - want) <= 16 * 0x1p-24f * std::fabs(want) + (mode ? 0x1p-21f : 0x1p-140f));
-        if (!ok) fail((mode ? "log_softmax" : "softmax") + std::string(" row ") + std::to_string(r) +
-                      " class " + std::to_string(s.offset + i) + " got " + std::to_string(got) +
-                      " want " + std::to_string(want));
+        const bool ok =
+            exact ? std::memcmp(&want, &got, 4) == 0
+                  : (want == got || std::fabs(got - want) <= 16 * 0x1p-24f * std::fabs(want) +
+                                                                 (mode ? 0x1p-21f : 0x1p-140f));
+        if (!ok)
+          fail((mode ? "log_softmax" : "softmax") + std::string(" row ") + std::to_string(r) +
+               " class " + std::to_string(s.offset + i) + " got " + std::to_string(got) + " want " +
+               std::to_string(want));
       }
     }
   }
@@ -88,11 +91,13 @@ void check_layout(softmax::dist::Communicator& comm, int64_t rows, int64_t v, Sh
   softmax::logsumexp(ConstTensorView(x.data(), {rows, v}), TensorView(lse_want.data(), {rows}), o);
   softmax::dist::logsumexp(comm, xv, TensorView(lse.data(), {rows}), s.offset, o);
   std::vector<int64_t> am(rows), am_want(rows);
-  softmax::argmax(ConstTensorView(x.data(), {rows, v}), TensorView(am_want.data(), DType::i64, {rows}));
+  softmax::argmax(ConstTensorView(x.data(), {rows, v}),
+                  TensorView(am_want.data(), DType::i64, {rows}));
   softmax::dist::argmax(comm, xv, TensorView(am.data(), DType::i64, {rows}), s.offset);
   for (int64_t r = 0; r < rows; ++r) {
-    const bool ok = exact ? std::memcmp(&lse[r], &lse_want[r], 4) == 0
-                          : std::fabs(lse[r] - lse_want[r]) <= 4 * 0x1p-24f * (std::fabs(lse_want[r]) + 1);
+    const bool ok =
+        exact ? std::memcmp(&lse[r], &lse_want[r], 4) == 0
+              : std::fabs(lse[r] - lse_want[r]) <= 4 * 0x1p-24f * (std::fabs(lse_want[r]) + 1);
     if (!ok) fail("logsumexp row " + std::to_string(r));
     if (am[r] != am_want[r]) fail("argmax row " + std::to_string(r));
   }
@@ -114,7 +119,8 @@ void check_failure(softmax::dist::Communicator& comm) {
   }
   const std::string want = "rank " + std::to_string(comm.size() - 1) + " of " +
                            std::to_string(comm.size()) + ": argument 'y'";
-  if (what.find(want) == std::string::npos) fail("expected an error naming '" + want + "', got '" + what + "'");
+  if (what.find(want) == std::string::npos)
+    fail("expected an error naming '" + want + "', got '" + what + "'");
   for (float e : y) {
     if (e != 3.0f) fail("output written after an error");
   }

@@ -73,7 +73,8 @@ TEST(NcclCommunicator, AllGatherAndAllToAllMoveTheBytes) {
     std::vector<std::size_t> counts(static_cast<std::size_t>(R));
     std::size_t total = 0;
     for (int r = 0; r < R; ++r) total += counts[r] = static_cast<std::size_t>(r) * 3;
-    std::vector<unsigned char> in(counts[me], static_cast<unsigned char>(me + 1)), out(total + 1, 0);
+    std::vector<unsigned char> in(counts[me], static_cast<unsigned char>(me + 1)),
+        out(total + 1, 0);
     c.all_gather(in.empty() ? nullptr : in.data(), out.data(), counts.data());
     std::size_t at = 0;
     for (int r = 0; r < R; ++r) {
@@ -116,7 +117,8 @@ TEST(NcclCommunicator, DistOpsGiveTheSingleProcessBits) {
     out.loss = TensorView(&want_loss, DType::f32, {});
     softmax::CrossEntropyOptions o;
     o.threads = 1;
-    softmax::linear_cross_entropy(ConstTensorView(h.data(), {rows, d}), ConstTensorView(w.data(), {v, d}),
+    softmax::linear_cross_entropy(ConstTensorView(h.data(), {rows, d}),
+                                  ConstTensorView(w.data(), {v, d}),
                                   ConstTensorView(t.data(), DType::i64, {rows}), out, o);
   }
   std::vector<float> got(x.size(), 0.0f);
@@ -125,9 +127,9 @@ TEST(NcclCommunicator, DistOpsGiveTheSingleProcessBits) {
   on_ranks(R, [&](softmax::dist::Communicator& c) {
     const int me = c.rank();
     const softmax::dist::Shard s = softmax::dist::default_shard(v, me, R);
-    softmax::dist::log_softmax(c, ConstTensorView(x.data() + s.offset, DType::f32, {rows, s.size}, {v, 1}),
-                               TensorView(got.data() + s.offset, DType::f32, {rows, s.size}, {v, 1}),
-                               s.offset);
+    softmax::dist::log_softmax(
+        c, ConstTensorView(x.data() + s.offset, DType::f32, {rows, s.size}, {v, 1}),
+        TensorView(got.data() + s.offset, DType::f32, {rows, s.size}, {v, 1}), s.offset);
     gh[me].assign(static_cast<std::size_t>(rows * d), 0.0f);
     std::vector<float> gw(static_cast<std::size_t>(s.size * d));
     softmax::LinearCrossEntropyOutputs out;
@@ -138,8 +140,8 @@ TEST(NcclCommunicator, DistOpsGiveTheSingleProcessBits) {
     ctx.threads = 1;
     softmax::dist::linear_cross_entropy(c, ConstTensorView(h.data(), {rows, d}),
                                         ConstTensorView(w.data() + s.offset * d, {s.size, d}),
-                                        ConstTensorView(t.data(), DType::i64, {rows}), out, s.offset,
-                                        {}, ctx);
+                                        ConstTensorView(t.data(), DType::i64, {rows}), out,
+                                        s.offset, {}, ctx);
   });
   EXPECT_EQ(0, std::memcmp(got.data(), want.data(), 4 * got.size()));
   for (int r = 0; r < R; ++r) {
