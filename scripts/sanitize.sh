@@ -5,6 +5,8 @@
 # Environment:
 #   SANITIZE_CTEST_EXCLUDE  extra CTest -E regex (e.g. a long test) added to the fixed exclusions
 #   SANITIZE_JOBS           build and test parallelism (default: nproc)
+#   SANITIZE_FUZZ_SECONDS   the bounded API fuzz run after the tests (default 240; 0 skips it)
+#   SANITIZE_FUZZ_SEED      its seed (default: the clock; printed, so a failure can be rerun)
 # Excluded tests, with the reason:
 #   consumer_*, capi_consumer_*, capi_doc_example
 #               build a separate consumer program (C, Rust, ctypes) against the library with
@@ -28,6 +30,7 @@
 # leak detection is off (the interpreter keeps its allocations at exit by design).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 ./scripts/install-deps.sh
 BUILD=${SANITIZE_BUILD_DIR:-build-asan}
 JOBS=${SANITIZE_JOBS:-$(nproc)}
@@ -58,3 +61,16 @@ ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
 # Python processes: the preloaded runtime, no leak check (see the header).
 LD_PRELOAD="$libasan:$libstdcxx" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
   ctest --output-on-failure -j"$JOBS" -R '^python_tests$|^mpi_dist_python' -E "$exclude"
+# The API fuzzer (fuzz/api_fuzz.cc: random op, dtypes, shapes, strides, in place, axis,
+# temperature, threads, special values; every call either throws softmax::Error with the
+# output untouched or matches the long double reference within the documented bound), for a
+# bounded time on mutations of its corpus, instrumented as above. A failing input is left in
+# $BUILD/replay-crash-SEED; replay it with `$BUILD/fuzz/api_fuzz_replay FILE`.
+# (scripts/fuzz.sh runs the coverage-guided libFuzzer build of the same target.)
+FUZZ_SECONDS=${SANITIZE_FUZZ_SECONDS:-240}
+if [ "$FUZZ_SECONDS" != 0 ]; then
+  seed=${SANITIZE_FUZZ_SEED:-$(date +%s)}
+  echo "== sanitize: API fuzzer, ${FUZZ_SECONDS} s, seed $seed" >&2
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 \
+    ./fuzz/api_fuzz_replay --mutate "$FUZZ_SECONDS" "$seed" "$ROOT/fuzz/corpus/api"
+fi
