@@ -112,6 +112,32 @@ def test_errors_one_line_exit_2(inputs, tmp_path, args, needle):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("other,needle", [
+    (["-i", "CSV"], b"rank 1 of 2: --vocab-parallel reads a .npy file"),
+    (["-i", "SMALL", "--no-such-flag"], b"rank 1 of 2: The following argument was not expected"),
+    (["-i", "SMALL", "-o", "OUT.xyz"], b"rank 1 of 2: output file"),
+])
+def test_one_rank_with_other_arguments_fails_every_rank(inputs, tmp_path, other, needle):
+    # MPMD (mpiexec A : B): rank 1 fails a usage check before the first agreement; it joins
+    # that agreement as a failing rank, so rank 0 does not wait for it: one error line, exit 2.
+    d, _ = inputs
+    small = d / "small3.npy"
+    np.save(small, np.ones((2, 3), np.float32))
+    csv = d / "small3.csv"
+    csv.write_text("1,2,3\n")
+    out = tmp_path / "o.npy"
+    other = [str(small) if a == "SMALL" else str(csv) if a == "CSV" else
+             str(tmp_path / "o.xyz") if a == "OUT.xyz" else a for a in other]
+    cmd = [MPIEXEC, "--oversubscribe", "-np", "1", BIN, "softmax", "--vocab-parallel", "-i",
+           str(small), "-o", str(out), ":", "-np", "1", BIN, "softmax", "--vocab-parallel"]
+    cmd += other + ([] if "-o" in other else ["-o", str(out)])
+    r = subprocess.run(cmd, capture_output=True, env=ENV, timeout=60)
+    assert r.returncode != 0
+    assert needle in r.stderr, r.stderr
+    assert r.stderr.count(b"softmax: error") == 1, r.stderr
+    assert not out.exists()
+
+
 @pytest.fixture(scope="module")
 def loss_inputs(tmp_path_factory):
     d = tmp_path_factory.mktemp("vpce")

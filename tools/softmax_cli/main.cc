@@ -18,6 +18,9 @@
 #include "softmax_cli/command.hpp"
 #include "softmax_cli/common.hpp"
 #include "src/io/temp_registry.hpp"
+#ifdef SOFTMAX_CLI_MPI
+#include "softmax_cli/vocab_parallel.hpp"
+#endif
 
 namespace softmax::cli {
 
@@ -69,8 +72,10 @@ std::string printable(const std::string& m) {
   return out;
 }
 
-// A --vocab-parallel command runs on every rank with the same arguments, so every rank meets
-// the same usage error: only rank 0 (or a process no launcher started) prints it.
+// A --vocab-parallel command: a usage error met while parsing joins the ranks' first agreement
+// (vp::agree_early_failure), so ranks given other arguments (MPMD) do not wait for this one;
+// only rank 0 (or a process no launcher started) prints the agreed error.
+bool g_vocab_parallel = false;
 bool g_quiet_errors = false;
 
 int fail(const std::string& message) {
@@ -99,6 +104,14 @@ int finish(int rc) {
   return rc;
 }
 
+// A parse error's message; for a --vocab-parallel command, the one every rank agrees on.
+std::string parse_failure(const std::string& what) {
+#ifdef SOFTMAX_CLI_MPI
+  if (g_vocab_parallel) return softmax::cli::vp::agree_early_failure(what);
+#endif
+  return what;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{
       "softmax: the softmax family (softmax, log-softmax, logsumexp, argmax, hardmax, sigmoid)\n"
@@ -116,7 +129,7 @@ int run(int argc, char** argv) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    return fail(e.what());
+    return fail(parse_failure(e.what()));
   } catch (const softmax::Error& e) {
     return fail(e.what());
   } catch (const softmax::cli::UsageError& e) {
@@ -134,10 +147,9 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
   std::setlocale(LC_ALL, "C");
   softmax::io::detail::install_temp_cleanup_handlers();  // no half-written temp file on ^C
-  if (softmax::cli::launcher_rank() > 0) {
-    for (int i = 1; i < argc; ++i) {
-      if (std::strcmp(argv[i], "--vocab-parallel") == 0) g_quiet_errors = true;
-    }
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--vocab-parallel") == 0) g_vocab_parallel = true;
   }
+  g_quiet_errors = g_vocab_parallel && softmax::cli::launcher_rank() > 0;
   return finish(run(argc, argv));
 }

@@ -29,25 +29,56 @@ void ensure_mpi() {
   });
 }
 
+namespace {
+bool g_agreement_joined = false;  // this rank has taken part in its first agreement
+
+// A message without the library's "softmax::" prefix (the agreed error adds its own).
+std::string unprefixed(const std::string& m) {
+  return m.rfind("softmax::", 0) == 0 ? m.substr(9) : m;
+}
+}  // namespace
+
 void run_ranks(const std::function<void()>& body) {
   ensure_mpi();
   try {
     body();
-  } catch (...) {
-    int inited = 0, rank = 0;
-    MPI_Initialized(&inited);
-    if (inited) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  } catch (const std::exception& e) {
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (!g_agreement_joined) {
+      // Failed before this rank's first agreement (a usage check): join it as a failing rank,
+      // so the other ranks, waiting there, fail with the same error instead of hanging.
+      const auto* err = dynamic_cast<const Error*>(&e);
+      try {
+        agree_or_throw(e.what(), err != nullptr ? err->kind() : ErrorKind::kInvalidArgument);
+      } catch (const Error&) {
+        if (rank != 0) std::exit(2);
+        throw;
+      }
+    }
     if (rank != 0) std::exit(2);
     throw;
   }
 }
 
+std::string agree_early_failure(const std::string& message) {
+  ensure_mpi();
+  if (g_agreement_joined) return message;
+  try {
+    agree_or_throw(message, ErrorKind::kInvalidArgument);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return message;
+}
+
 void agree_or_throw(const std::string& local_error, ErrorKind kind) {
+  g_agreement_joined = true;
   constexpr int kMsg = 480;
   char mine[kMsg + 8] = {};
   mine[0] = local_error.empty() ? 0 : 1;
   mine[1] = static_cast<char>(kind);
-  std::strncpy(mine + 8, local_error.c_str(), kMsg - 1);
+  std::strncpy(mine + 8, unprefixed(local_error).c_str(), kMsg - 1);
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -56,9 +87,10 @@ void agree_or_throw(const std::string& local_error, ErrorKind kind) {
   for (int r = 0; r < size; ++r) {
     const char* rec = all.data() + static_cast<std::size_t>(r) * (kMsg + 8);
     if (rec[0] != 0) {
+      std::string msg(rec + 8, strnlen(rec + 8, kMsg));
+      if (msg.rfind("vocab-parallel: ", 0) == 0) msg = msg.substr(16);  // said once, below
       throw Error(static_cast<ErrorKind>(rec[1]), "vocab-parallel",
-                  "rank " + std::to_string(r) + " of " + std::to_string(size) + ": " +
-                      std::string(rec + 8, strnlen(rec + 8, kMsg)));
+                  "rank " + std::to_string(r) + " of " + std::to_string(size) + ": " + msg);
     }
   }
 }

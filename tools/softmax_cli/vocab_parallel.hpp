@@ -26,9 +26,16 @@ namespace softmax::cli::vp {
 // MPI is initialised on first use and finalised at exit.
 void ensure_mpi();
 
-// Runs body on this rank. On an error rank 0 rethrows it (main prints it and exits 2); every
-// other rank exits 2 silently, so a failure agreed by all ranks is printed once.
+// Runs body on this rank. An error thrown before this rank's first agreement (a usage check)
+// first joins that agreement as a failing rank, so no other rank waits for it. On an error
+// rank 0 rethrows the agreed error (main prints it and exits 2); every other rank exits 2
+// silently, so a failure is printed once.
 void run_ranks(const std::function<void()>& body);
+
+// A usage error met before run_ranks (CLI parsing): joins this rank's first agreement as a
+// failing rank, so the other ranks do not wait for it, and returns the agreed message (the
+// lowest failing rank's, naming it). Under a launcher only rank 0 prints it.
+std::string agree_early_failure(const std::string& message);
 
 // Every rank learns whether any rank failed: the failing ranks' messages (local_error, empty =
 // fine) are gathered and every rank throws the lowest failing rank's, naming it.
