@@ -21,10 +21,15 @@ results are bit-identical to the single-process ``softmax.softmax`` etc. on the 
 other layouts are within the same documented error bounds. Invalid input on any rank (a bad
 argument, shards that do not tile ``[0, V)``, shapes or options that differ across ranks)
 raises the same error on every rank, naming the failing rank: ``ValueError``, or ``TypeError``
-for a dtype error, as the single-process functions raise.
+for a dtype error or an argument of the wrong type, as the single-process functions raise (any
+other exception a rank raises before the op, such as ``OverflowError``, becomes a ``ValueError``
+naming its class). No autograd graph is recorded: a torch tensor that requires grad is refused.
+A rank that cannot reach the op at all (``comm`` is not a communicator) cannot tell the others:
+run under ``python3 -m mpi4py`` (see docs/ops/distributed.md).
 See docs/ops/distributed.md.
 
-Example (``mpiexec -n 2 python3 script.py``)::
+Example (``mpiexec -n 2 python3 -m mpi4py script.py``: mpi4py's runner aborts the whole job
+when a rank raises an uncaught exception, instead of leaving the others waiting)::
 
     from mpi4py import MPI
     import numpy as np, softmax
@@ -32,6 +37,8 @@ Example (``mpiexec -n 2 python3 script.py``)::
     offset, size = softmax.dist.default_shard(V, comm.rank, comm.size)
     y = softmax.dist.log_softmax(comm, logits[:, offset:offset + size], offset)
 """
+
+import re
 
 from . import _core, _forms
 from ._losses import _augment
@@ -53,23 +60,44 @@ def _fcomm(comm):
         raise TypeError("softmax.dist: comm must be an mpi4py communicator (e.g. MPI.COMM_WORLD)") from None
 
 
-def _collective(op, comm, fn, *args):
+def _one_line(op, e):
+    """The message a rank that failed before the op's agreement contributes to it: one line,
+    without the Python-side "softmax.dist.OP: " prefix (the agreed error names the op), and for
+    pybind11's type errors the signature the op takes (not the private binding's name)."""
+    text = str(e)
+    if "incompatible function arguments" in text:
+        lines = text.splitlines()
+        sig = next((ln.strip() for ln in lines if ln.strip().startswith("1. (")), "")
+        sig = re.sub(r"^1\. \(fcomm: int, ", "(", sig)
+        return f"an argument of softmax.dist.{op[6:]} has a type it does not take; it takes {sig}"
+    what = (text.splitlines() or [""])[0]
+    what = re.sub(r"^softmax[.:][\w.:]*: ", "", what)
+    if not isinstance(e, (ValueError, TypeError)):  # those two keep their class
+        what = f"{type(e).__name__}: {what}"
+    return what
+
+
+def _collective(op, comm, fn, *args, differentiable=()):
     """fn(fcomm, *args) for the collective op ``op``. If this rank fails before it reaches the
     op's agreement (an argument rejected while being converted), it joins that agreement as a
     failing rank (softmax::dist::fail_op), so every rank raises the same error instead of the
-    others waiting forever."""
+    others waiting forever. ``differentiable``: the arguments a torch user might expect
+    gradients for; softmax.dist records no autograd graph, so a tensor among them that
+    requires grad (with grad mode on) is refused instead of silently cut off the graph."""
     fcomm = _fcomm(comm)
     _core._dist_begin()
     try:
+        if _forms.needs_grad(*differentiable):
+            raise ValueError(
+                "a tensor argument requires grad, but softmax.dist records no autograd graph "
+                "(pass it detached, or use torch.no_grad(); cross_entropy and "
+                "linear_cross_entropy give gradients with return_grad=True)")
         return fn(fcomm, *args)
     except Exception as e:
         if _core._dist_entered():
             raise
-        what = (str(e).splitlines() or [""])[0]
-        if not isinstance(e, (ValueError, TypeError)):  # those two keep their class
-            what = f"{type(e).__name__}: {what}"
         try:
-            _core._dist_fail(fcomm, op, what, isinstance(e, TypeError))
+            _core._dist_fail(fcomm, op, _one_line(op, e), isinstance(e, TypeError))
         except Exception as agreed:
             raise agreed from e
         raise
@@ -98,7 +126,7 @@ def _family(op, core_fn, comm, x, class_offset, axis, temperature, keepdims, dty
         import numpy as np
         np.copyto(out, y, casting="same_kind")
         return out
-    return _collective(op, comm, run)
+    return _collective(op, comm, run, differentiable=(x,))
 
 
 def softmax(comm, x, class_offset, axis=-1, *, temperature=1.0, dtype=None, out=None, threads=0):
@@ -141,10 +169,13 @@ def cross_entropy(comm, input, target, class_offset, weight=None, *, ignore_inde
     option means what it means in ``softmax.cross_entropy`` (label smoothing and z-loss from the
     global statistics). Returns the whole loss on every rank, or the tuple
     ``(loss, grad, lse, log_probs)`` of the requested items: ``grad`` and ``log_probs`` are this
-    rank's shard, ``lse`` whole. NumPy arrays (no autograd: pass ``return_grad=True``)."""
+    rank's shard, ``lse`` whole. Arrays of the input's kind (NumPy, or torch tensors for torch
+    input); no autograd graph (a tensor that requires grad is refused): pass
+    ``return_grad=True``."""
     return _collective("dist::cross_entropy", comm, _core._dist_cross_entropy, input, target,
                        class_offset, weight, ignore_index, reduction, label_smoothing, z_loss,
-                       normalizer, grad_scale, return_grad, return_lse, return_log_probs, threads)
+                       normalizer, grad_scale, return_grad, return_lse, return_log_probs, threads,
+                       differentiable=(input, target))
 
 
 def linear_cross_entropy(comm, hidden, weight, target, class_offset, *, bias=None,
@@ -171,7 +202,8 @@ def linear_cross_entropy(comm, hidden, weight, target, class_offset, *, bias=Non
             return res
         loss, gh, gw = res[:3]
         return (loss, gh[:, :-1], gw[:, :-1], gw[:, -1]) + tuple(res[3:])
-    return _collective("dist::linear_cross_entropy", comm, run)
+    return _collective("dist::linear_cross_entropy", comm, run,
+                       differentiable=(hidden, weight, bias))
 
 
 def sample(comm, logits, class_offset, num_samples=None, *, temperature=1.0, top_k=0, top_p=1.0,

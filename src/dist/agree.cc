@@ -113,6 +113,10 @@ std::string key_str(KeyKind kind, int64_t v) {
              : v == static_cast<int64_t>(Reduction::kSum)  ? "sum"
              : v == static_cast<int64_t>(Reduction::kMean) ? "mean"
                                                            : std::to_string(v);
+    case KeyKind::kSamplingMethod:
+      return v == static_cast<int64_t>(SamplingMethod::kInverseCdf)  ? "inverse_cdf"
+             : v == static_cast<int64_t>(SamplingMethod::kGumbelMax) ? "gumbel_max"
+                                                                     : std::to_string(v);
     case KeyKind::kHash:
     case KeyKind::kInt: break;
   }
@@ -164,7 +168,8 @@ Layout agree(Communicator& comm, const char* op, const std::function<LocalInfo()
   for (int r = 1; r < size; ++r) {
     all[r].msg[kMsgBytes - 1] = '\0';
     if (std::strcmp(all[r].msg, all[0].msg) != 0) {
-      fail(op, ErrorKind::kInvalidArgument,
+      // Under rank 0's op name on every rank, so every rank throws the same message.
+      fail(all[0].msg, ErrorKind::kInvalidArgument,
            rank_str(r, size) + " calls softmax::" + all[r].msg +
                " where rank 0 calls softmax::" + all[0].msg + ": every rank must call the same op");
     }

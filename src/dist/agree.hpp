@@ -21,7 +21,7 @@ using softmax::dist::Communicator;
 using softmax::dist::Shard;
 
 // How an agreement key is shown in a mismatch message.
-enum class KeyKind : uint8_t { kInt, kDType, kDouble, kHash, kFlag, kReduction };
+enum class KeyKind : uint8_t { kInt, kDType, kDouble, kHash, kFlag, kReduction, kSamplingMethod };
 
 // What a rank's validation reports when it passes.
 struct LocalInfo {

@@ -191,9 +191,9 @@ void cross_entropy(Communicator& comm, ConstTensorView logits, ConstTensorView t
       key("a row dimension of logits", pre.row_dims[j]);
     info.add_dtype("the dtype of logits", logits.dtype);
     info.add_dtype("the dtype of targets", targets.dtype);
-    info.add_flag("grad", out.grad.has_value());
-    info.add_flag("log_probs", out.log_probs.has_value());
-    info.add_flag("lse", out.lse.has_value());
+    info.add_flag("the grad output (Python: return_grad)", out.grad.has_value());
+    info.add_flag("the log_probs output (Python: return_log_probs)", out.log_probs.has_value());
+    info.add_flag("the lse output (Python: return_lse)", out.lse.has_value());
     info.add_dtype("the dtype of loss", out.loss.dtype);
     Hash h;
     if (!pre.soft) h.add_view(targets);

@@ -119,9 +119,9 @@ void linear_cross_entropy(Communicator& comm, ConstTensorView hidden, ConstTenso
     info.add("N (rows of hidden)", pre.n);
     info.add("D (columns of hidden and weight)", pre.d);
     info.add("vocab_chunk", o.vocab_chunk);
-    info.add_flag("grad_hidden", out.grad_hidden.has_value());
-    info.add_flag("grad_weight", out.grad_weight.has_value());
-    info.add_flag("lse", out.lse.has_value());
+    info.add_flag("the grad_hidden output (Python: return_grad)", out.grad_hidden.has_value());
+    info.add_flag("the grad_weight output (Python: return_grad)", out.grad_weight.has_value());
+    info.add_flag("the lse output (Python: return_lse)", out.lse.has_value());
     info.add_dtype("the dtype of loss", out.loss.dtype);
     info.add_dtype("the dtype of targets", targets.dtype);
     Hash ht;

@@ -651,7 +651,8 @@ void sample(Communicator& comm, ConstTensorView logits, TensorView tokens, int64
     key("the draws per row", draws);
     key("seed", static_cast<int64_t>(seed));
     key("offset", static_cast<int64_t>(offset));
-    key("method", static_cast<int64_t>(params.method));
+    info.add("method", static_cast<int64_t>(params.method),
+             softmax::detail::dist::KeyKind::kSamplingMethod);
     Hash h;
     hash_param(h, params.temperature, b);
     hash_param(h, params.top_k, b);

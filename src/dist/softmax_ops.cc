@@ -48,19 +48,19 @@ ChunkStats from_wire(const WirePartial& w) {
   return ChunkStats{w.max, w.sum, w.has_nan != 0.0, w.ones, w.rest};
 }
 
-// The values every rank must agree on, for the agreement record: x's shape with the class axis
-// blanked, the axis, x's and the output's dtypes (the caller adds the rest).
+// The values every rank must agree on, for the agreement record: x's rank, the class axis,
+// x's other dimensions, x's and the output's dtypes (the caller adds the rest).
 LocalInfo shard_info(const ConstTensorView& x, int64_t axis, int64_t class_offset,
                      const char* out_name, DType out_dtype) {
   LocalInfo info;
   info.offset = class_offset;
   info.n = x.shape[static_cast<std::size_t>(axis)];
   info.add("the rank of x", x.rank());
+  info.add("axis (the sharded class axis)", axis);  // before the shape, which skips it
   for (int64_t d = 0; d < x.rank(); ++d) {
-    info.add("x.shape[" + std::to_string(d) + "]",
-             d == axis ? -1 : x.shape[static_cast<std::size_t>(d)]);
+    if (d != axis)
+      info.add("x.shape[" + std::to_string(d) + "]", x.shape[static_cast<std::size_t>(d)]);
   }
-  info.add("axis", axis);
   info.add_dtype("the dtype of x", x.dtype);
   info.add_dtype(std::string("the dtype of ") + out_name, out_dtype);
   return info;

@@ -181,6 +181,40 @@ for what, call in [
         types = comm.allgather(type(e).__name__)
         if len(set(types)) != 1:
             failures.append(f"{what}: the ranks raise different classes {types}")
+# Messages: the same text on every rank, no private binding names, no repeated prefixes.
+for what, call, needle in [
+        ("a different op", lambda: (softmax.dist.log_softmax if bad else softmax.dist.softmax)(
+            comm, x3, 3 * rank), "calls softmax::dist::log_softmax where rank 0 calls"),
+        ("a float class_offset", lambda: softmax.dist.softmax(comm, x3, 0.5 if bad else 3 * rank),
+         "has a type it does not take; it takes (x:"),
+        ("a bad dtype", lambda: softmax.dist.softmax(comm, x3, 3 * rank,
+                                                     dtype="float99" if bad else None),
+         f"rank {size - 1} of {size}: dtype='float99'")]:
+    if size == 1 and what == "a different op":
+        continue
+    try:
+        call()
+        failures.append(f"no error for {what} on the last rank")
+    except (ValueError, TypeError) as e:
+        msgs = comm.allgather(f"{type(e).__name__}: {e}")
+        if len(set(msgs)) != 1:
+            failures.append(f"{what}: the ranks raise different errors {msgs}")
+        if needle not in str(e) or "_dist_" in str(e) or str(e).count("softmax.dist.softmax:") > 0:
+            failures.append(f"{what}: message {e!r} lacks {needle!r} or leaks internals")
+try:
+    import torch
+except ImportError:
+    torch = None
+if torch is not None:
+    xt = torch.zeros((2, 3), requires_grad=bad)
+    try:
+        softmax.dist.softmax(comm, xt, 3 * rank)
+        failures.append("no error for a tensor that requires grad")
+    except ValueError as e:
+        if "records no autograd graph" not in str(e):
+            failures.append(f"requires_grad: unexpected message {e}")
+    with torch.no_grad():  # no graph wanted: accepted
+        softmax.dist.softmax(comm, torch.zeros((2, 3), requires_grad=True), 3 * rank)
 # ... and the communicator still works afterwards.
 y = softmax.dist.softmax(comm, x3, 3 * rank)
 if np.abs(y - 1.0 / (3 * size)).max() > 1e-7:
