@@ -9,6 +9,7 @@
 // (a bad flag, a checkpoint whose header does not match its size) is one line on stderr, exit 2.
 #include <cerrno>
 #include <cstdio>
+#include <iostream>
 #include <cstring>
 #include <span>
 #include <string>
@@ -51,7 +52,14 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    if (e.get_exit_code() == 0) {  // --help: its text must arrive (a full stdout is an error)
+      const int rc = app.exit(e);
+      std::cout.flush();
+      if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+        return fail("cannot write to stdout: write error");
+      }
+      return rc;
+    }
     return fail(e.what());
   }
   try {

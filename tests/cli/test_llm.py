@@ -123,3 +123,10 @@ def test_steps_beyond_seq_len_and_bad_flags(tmp_path):
     m = checkpoint(tmp_path / "tiny.bin", [TINY[n] for n in NAMES], tiny_weights())
     assert "seq_len" in rejected(m, "--steps", 6)
     assert "steps" in rejected(m, "--steps", "x")
+
+
+def test_help_to_a_full_stdout_is_an_error():
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([LLM, "--help"], stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 2
+    assert b"cannot write to stdout" in r.stderr
