@@ -172,3 +172,20 @@ def test_processor_errors(tmp_path):
         r = run("-i", path, *args)
         assert r.returncode == 2, (args, r.stderr)
         assert needle in r.stderr and r.stdout == "", (args, r.stderr)
+
+
+def test_prev_tokens_one_text_line_is_every_rows_history(tmp_path):
+    # A one-line text file reads as (1, L); with several rows it means (L): the same ids for
+    # every row, as a 1-D .npy does.
+    x = np.zeros((3, 6), np.float32)
+    x[:, 2] = 2.0
+    x[:, 4] = 1.9
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    (tmp_path / "prev.txt").write_text("2,2\n")
+    np.save(tmp_path / "prev.npy", np.array([2, 2]))
+    txt = run("-i", path, "-t", "0", "--prev-tokens", tmp_path / "prev.txt", "--frequency-penalty", "0.1")
+    npy = run("-i", path, "-t", "0", "--prev-tokens", tmp_path / "prev.npy", "--frequency-penalty", "0.1")
+    assert txt.returncode == 0, txt.stderr
+    assert txt.stdout == npy.stdout
+    assert [row[0] for row in ids_of(txt.stdout)] == [4, 4, 4]  # 2 - 0.2 < 1.9

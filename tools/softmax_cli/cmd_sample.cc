@@ -109,6 +109,7 @@ void parse_bias(const std::string& text, std::vector<int64_t>& ids, std::vector<
 }
 
 // Integer token ids of a (L) or (B, L) array (-1 = padding in (B, L)); values must be integers.
+// A (1, L) array (one line of a text file) is (L) when there are several rows.
 void load_prev_tokens(const std::string& path, int64_t rows, Processors& p) {
   const io::Array a = load_array(path);
   const int64_t n = a.numel();
@@ -128,7 +129,8 @@ void load_prev_tokens(const std::string& path, int64_t rows, Processors& p) {
     }
     v[i] = static_cast<int64_t>(x);
   }
-  if (a.shape.size() <= 1) {
+  // (L), or one line of a text file ((1, L)): the same ids for every row.
+  if (a.shape.size() <= 1 || (a.shape.size() == 2 && a.shape[0] == 1 && rows != 1)) {
     p.prev = v;
     return;
   }
