@@ -182,7 +182,8 @@ struct RowLoss {
 inline LD class_weight(const LossParams& q, std::size_t c) { return q.w.empty() ? 1 : q.w[c]; }
 
 // loss_r = (1 - eps) w_t (-lp_t) + (eps / C) sum_c w_c (-lp_c) + z lse^2 (terms with a zero
-// coefficient are left out, so an infinite log-prob they would multiply gives no NaN).
+// coefficient are left out, so an infinite log-prob they would multiply gives no NaN); NaN
+// when the row holds NaN or +inf.
 // `lp` and `p` come from src/ref (log_softmax / softmax of x) for cross_entropy, x itself
 // (and no p) for nll_loss; `lse` from ref::logsumexp.
 inline RowLoss row_loss(std::vector<LD> lp, std::vector<LD> p, LD lse, int64_t target,
@@ -205,6 +206,12 @@ inline RowLoss row_loss(std::vector<LD> lp, std::vector<LD> p, LD lse, int64_t t
     r.loss += q.eps / c * sm;
   }
   if (q.logits && q.z != 0) r.loss += q.z * lse * lse;
+  // A row holding NaN or +inf (a NaN or +inf logsumexp) gives a NaN loss
+  // (docs/ops/cross_entropy.md): 0 * log 0 = 0 exempts a zero weight at a -inf logit of a
+  // finite row, not such a row.
+  if (q.logits && (std::isnan(lse) || lse == std::numeric_limits<LD>::infinity())) {
+    r.loss = std::numeric_limits<LD>::quiet_NaN();
+  }
   return r;
 }
 inline LD row_loss_bound(DType ct, LD loss) {

@@ -1,14 +1,17 @@
 // fuzz/replay_main.cc: runs a libFuzzer target without libFuzzer, with any compiler:
 //   replay PATH...                       every file under the folders (or the files) once
 //                                        (the corpus replay CTest)
-//   replay --mutate SECONDS SEED PATH... after the replay, mutated copies of those inputs
+//   replay --mutate SECONDS SEED RUNS PATH...
+//                                        after the replay, RUNS mutated copies of those inputs
 //                                        (random byte flips, inserts, erases, splices of two
-//                                        inputs, fresh random inputs; up to 4096 bytes) for
-//                                        SECONDS, reproducibly from SEED: the bounded fuzz run
-//                                        of the sanitizer CI stage (scripts/sanitize.sh), which
-//                                        needs no coverage-instrumented build.
+//                                        inputs, fresh random inputs; up to 4096 bytes),
+//                                        reproducibly from SEED, stopping early after SECONDS:
+//                                        the bounded fuzz run of the sanitizer CI stage
+//                                        (scripts/sanitize.sh), which needs no
+//                                        coverage-instrumented build. With a fixed SEED and
+//                                        RUNS every run tries the same inputs (or a prefix).
 // A failing input aborts the process (the target's checks, a sanitizer); in --mutate mode the
-// input is first written to ./replay-crash-<SEED>-<N> so it can be replayed and added to the
+// input is first written to ./replay-crash-<SEED> so it can be replayed and added to the
 // corpus. Exit status 0 when every input was handled, 1 when no input was found, 2 on usage.
 #include <algorithm>
 #include <chrono>
@@ -95,12 +98,12 @@ Bytes mutate(const std::vector<Bytes>& pool, std::mt19937_64& rng) {
 int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   double seconds = -1;
-  uint64_t seed = 0;
+  uint64_t seed = 0, max_runs = 0;
   int first = 1;
   if (argc > 1 && std::strcmp(argv[1], "--mutate") == 0) {
     char* end = nullptr;
-    if (argc < 4 || (seconds = std::strtod(argv[2], &end), *end != 0) || seconds < 0) {
-      std::fprintf(stderr, "usage: replay --mutate SECONDS SEED PATH...\n");
+    if (argc < 5 || (seconds = std::strtod(argv[2], &end), *end != 0) || seconds < 0) {
+      std::fprintf(stderr, "usage: replay --mutate SECONDS SEED RUNS PATH...\n");
       return 2;
     }
     seed = std::strtoull(argv[3], &end, 10);
@@ -108,7 +111,12 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "replay: SEED must be a decimal integer\n");
       return 2;
     }
-    first = 4;
+    max_runs = std::strtoull(argv[4], &end, 10);
+    if (*end != 0) {
+      std::fprintf(stderr, "replay: RUNS must be a decimal integer\n");
+      return 2;
+    }
+    first = 5;
   }
   std::vector<fs::path> files;
   for (int i = first; i < argc; ++i) {

@@ -178,6 +178,8 @@ void WriteT(D d, const TIn* x, TOut* out, int64_t n, const CeWrite& p, RowOut wh
   const auto inv_sum = hn::Set(d, static_cast<T>(p.inv_sum));
   const auto log_sum = hn::Set(d, static_cast<T>(p.log_sum));
   const auto alpha = hn::Set(d, static_cast<T>(p.alpha));
+  const bool alpha_inf = std::isinf(static_cast<T>(p.alpha));
+  const auto alpha_zero = hn::Set(d, std::copysign(T(0), static_cast<T>(p.alpha)));
   const auto beta = hn::Set(d, static_cast<T>(p.beta));
   const auto gamma = hn::Set(d, static_cast<T>(p.gamma));
   const auto target = hn::Set(di, static_cast<TI>(p.target));
@@ -187,7 +189,14 @@ void WriteT(D d, const TIn* x, TOut* out, int64_t n, const CeWrite& p, RowOut wh
     const auto a = TwoSum(xv, neg_m, lo);
     lo = hn::IfThenZeroElse(hn::Eq(a, neg_inf), lo);
     if (what == RowOut::kLogProb) return hn::Add(hn::Sub(a, log_sum), lo);
-    auto g = p.with_p ? hn::Mul(alpha, hn::Mul(ExpNonPositive(d, a, lo), inv_sum)) : hn::Zero(d);
+    hn::Vec<D> g = hn::Zero(d);
+    if (p.with_p) {
+      const auto prob = hn::Mul(ExpNonPositive(d, a, lo), inv_sum);
+      g = hn::Mul(alpha, prob);
+      // alpha beyond T's range (z-loss with a huge logsumexp): a zero probability still gives
+      // the exact 0 (of alpha's sign), not inf * 0 = NaN.
+      if (alpha_inf) g = hn::IfThenElse(hn::Eq(prob, hn::Zero(d)), alpha_zero, g);
+    }
     if (v) {
       const auto vv = count == N ? hn::LoadU(d, v + i) : LoadWidenN(d, v + i, count);
       g = hn::Sub(g, hn::Mul(beta, vv));
