@@ -146,8 +146,9 @@ int main(int argc, char** argv) {
   const std::string crash = "replay-crash-" + std::to_string(seed);
   const auto start = std::chrono::steady_clock::now();
   uint64_t runs = 0;
-  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() <
-         seconds) {
+  while (runs < max_runs &&
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() <
+             seconds) {
     const Bytes b = mutate(pool, rng);
     save(crash, b);  // left behind only if this input fails
     LLVMFuzzerTestOneInput(b.data(), b.size());
@@ -155,7 +156,8 @@ int main(int argc, char** argv) {
   }
   fs::remove(crash);
   std::printf("replay: %llu mutated inputs OK in %.0f s (seed %llu)\n",
-              static_cast<unsigned long long>(runs), seconds,
+              static_cast<unsigned long long>(runs),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
               static_cast<unsigned long long>(seed));
   return 0;
 }
