@@ -129,6 +129,7 @@ int main(int argc, char** argv) {
       files.push_back(p);
     }
   }
+  std::sort(files.begin(), files.end());  // the same pool order on every file system
   if (files.empty()) {
     std::fprintf(stderr, "replay: no inputs\n");
     return 1;
