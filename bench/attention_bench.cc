@@ -19,6 +19,7 @@
 #include <benchmark/benchmark.h>
 
 #include "softmax/attention.hpp"
+#include "src/cpu/attention_kernels.hpp"
 #include "src/ref/attention_reference.hpp"
 
 #if defined(SOFTMAX_BENCH_HAVE_DNNL)
@@ -75,7 +76,8 @@ void fused(benchmark::State& st, int64_t H, int64_t sq, int64_t sk, int64_t d, i
     benchmark::DoNotOptimize(c.out.data());
   }
   // Per thread: q tile, score tile, output tile, state (see src/core/attention.cc).
-  const double tile = 4.0 * (softmax::kAttnQueryTile * (2 * d + softmax::kAttnKeyTile) * 2);
+  const double tile =
+      4.0 * (softmax::cpu::kAttnQueryTile * (2 * d + softmax::cpu::kAttnKeyTile) * 2);
   set_counters(st, c, tile * threads);
 }
 

@@ -113,15 +113,15 @@ void masked_softmax_backward(ConstTensorView dy, ConstTensorView y, ConstTensorV
 //   (rounded once from f32); lse f32.
 // scale defaults to 1 / sqrt(D). Fully masked rows (incl. Sk = 0): out = 0, lse = -inf.
 // Algorithm: FlashAttention-2 (Dao 2023, arXiv:2307.08691) on the CPU: queries in tiles of
-//   kAttnQueryTile rows, keys in tiles of kAttnKeyTile; per key tile, S = q k^T, the masks, the
-//   online softmax update of the running (max, sum) (Milakov & Gimelshein 2018) and O += P v.
-//   Extra memory is O(tile) per thread (plus, for decode, one (max, sum, Dv-vector) partial per
-//   key split). Keys are cut into fixed splits of kAttnKeySplit; each split's partial
-//   (max, sum, O) merges into the row's result in split order. Splits run in parallel when
-//   there are too few (batch, head, query tile) items for the threads, e.g. decode (Sq = 1,
-//   long Sk). All split and tile boundaries are fixed, and every dot product and sum runs in
-//   the same order on every SIMD target, so a row's result depends only on its inputs: not on
-//   B, the thread count, the SIMD target or whether the decode path ran.
+//   64 rows, keys in tiles of 64 (fixed constants of the kernels); per key tile, S = q k^T, the
+//   masks, the online softmax update of the running (max, sum) (Milakov & Gimelshein 2018) and O +=
+//   P v. Extra memory is O(tile) per thread (plus, for decode, one (max, sum, Dv-vector) partial
+//   per key split). Keys are cut into fixed splits of 1024; each split's partial (max, sum, O)
+//   merges into the row's result in split order. Splits run in parallel when there are too few
+//   (batch, head, query tile) items for the threads, e.g. decode (Sq = 1, long Sk). All split and
+//   tile boundaries are fixed, and every dot product and sum runs in the same order on every SIMD
+//   target, so a row's result depends only on its inputs: not on B, the thread count, the SIMD
+//   target or whether the decode path ran.
 // Error bound (f32, tested against a float64 reference that materialises the scores):
 //   |out - ref| <= 1e-5 * max|v| for D <= 128 and moderate scores; bf16 inputs are exact in
 //   f32, so bf16 adds only the final rounding of out.
@@ -164,10 +164,5 @@ void attention_backward(ConstTensorView q, ConstTensorView k, ConstTensorView v,
                         ConstTensorView out, ConstTensorView lse, ConstTensorView dout,
                         TensorView dq, TensorView dk, TensorView dv,
                         const MaskOptions& options = {});
-
-// Fixed tile and split sizes (results depend on them, so they are constants, not tuning knobs).
-inline constexpr int64_t kAttnQueryTile = 64;  // query rows per tile (one SIMD lane each)
-inline constexpr int64_t kAttnKeyTile = 64;
-inline constexpr int64_t kAttnKeySplit = 1024;  // a multiple of kAttnKeyTile
 
 }  // namespace softmax

@@ -1,5 +1,5 @@
-// softmax/context.hpp: how an op runs (threads, a caller's thread pool, the SIMD target), kept
-// apart from what it computes (the options structs).
+// softmax/context.hpp: how an op runs (threads, a caller's thread pool, the SIMD target, a caller
+// workspace, a CUDA stream), kept apart from what it computes (the options structs).
 //
 // Every op takes a `const Context&` last, defaulting to Context{} (all cores through OpenMP,
 // the best SIMD target). Results never depend on the context: the thread count, the pool's
@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+
+#include "softmax/tensor.hpp"
 
 namespace softmax {
 
@@ -36,6 +38,24 @@ struct Context {
   // SIMD target for the CPU kernels: one of available_targets() (softmax/dispatch.hpp), or ""
   // for the best this CPU supports. An unknown name is an error.
   std::string target;
+  // Caller scratch memory for the ops that report a size (softmax_workspace_bytes and the other
+  // *_workspace_bytes functions): on CPU views host memory, on CUDA views device memory, aligned
+  // to 256 bytes. When `workspace_bytes` is at least what the op reports for the same arguments
+  // and context, the op takes all its scratch from it and makes no heap allocation (no
+  // cudaMalloc on CUDA); null (the default) lets the op allocate its own; a non-null workspace
+  // that is too small or misaligned is an error (kInvalidArgument) raised before anything is
+  // written. The op uses it only during the call (on CUDA: until the enqueued work completes on
+  // `cuda_stream`), so one workspace serves calls that do not run at the same time.
+  void* workspace = nullptr;
+  std::size_t workspace_bytes = 0;
+  // The CUDA stream (a cudaStream_t) that ops on CUDA views enqueue their kernels on; null = the
+  // legacy default stream. The ops do not synchronise it. Ignored for CPU views.
+  void* cuda_stream = nullptr;
 };
+
+// Whether this build on this machine runs ops on views of `device`: always for Device::cpu; for
+// Device::cuda when the library was built with the CUDA backend and a CUDA device answers.
+// Never throws.
+bool device_available(Device device) noexcept;
 
 }  // namespace softmax

@@ -8,9 +8,21 @@
 //   (round-to-nearest-even) from the f32 result.
 // - Aliasing: y may be exactly x (same data, dtype and strides: in place). Any other
 //   overlap of the byte ranges of x and y is rejected with ErrorKind::kOverlap.
+// - Devices: softmax, log_softmax, logsumexp and argmax (and the backward passes,
+//   softmax/backward.hpp) run where their tensors live: CPU views on the CPU, CUDA views
+//   (Device::cuda, device memory) on the GPU on Context::cuda_stream, in builds with the CUDA
+//   backend (docs/gpu.md: rows contiguous along the axis with one constant row stride; argmax
+//   writes i64). Tensors of one call on different devices are an error (kInvalidArgument); a
+//   CUDA view in a build without CUDA, or a layout the CUDA backend does not take, is
+//   kUnsupported. hardmax and sigmoid take CPU views only.
+// - Workspace: softmax_workspace_bytes (and log_softmax_, logsumexp_) give the scratch a call
+//   needs with a context; given a Context::workspace of that size the call makes no heap
+//   allocation (CPU; except f32/bf16/f16 inputs with T outside [2^-100, 2^100], computed on an
+//   f64 copy) and no cudaMalloc (CUDA).
 // - Errors: softmax::Error (softmax/error.hpp) for a bad axis, mismatched shapes or dtypes,
 //   temperature <= 0 / NaN / inf, overlapping buffers, sizes or byte extents that overflow
-//   int64, or a CUDA view. When it is thrown, nothing has been written to y.
+//   int64, devices (above), or a workspace that is too small or not 256-byte aligned. When it
+//   is thrown, nothing has been written to y.
 // - Determinism: a row's result depends only on that row's values, its length and the options
 //   (not on thread count, batch size, the row's position or the SIMD target chosen at run
 //   time): all targets use the same operation order, exact FMA everywhere (std::fma on the
@@ -25,6 +37,7 @@
 //   (logsumexp: -inf).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -81,6 +94,20 @@ void log_softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options 
 // Throws softmax::Error.
 void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {},
                const Context& context = {});
+
+// Bytes of Context::workspace that softmax / log_softmax / logsumexp need for these arguments
+// and this context (the thread count enters: one slice per worker). 0 when the call needs no
+// scratch (e.g. contiguous rows of at most 2048 elements on the CPU). Validates the arguments
+// as the op does (throws softmax::Error for the same inputs); writes nothing.
+std::size_t softmax_workspace_bytes(const ConstTensorView& x, const TensorView& y,
+                                    const SoftmaxOptions& options = {},
+                                    const Context& context = {});
+std::size_t log_softmax_workspace_bytes(const ConstTensorView& x, const TensorView& y,
+                                        const SoftmaxOptions& options = {},
+                                        const Context& context = {});
+std::size_t logsumexp_workspace_bytes(const ConstTensorView& x, const TensorView& y,
+                                      const SoftmaxOptions& options = {},
+                                      const Context& context = {});
 
 // indices = argmax of x along options.axis; the lowest index wins ties. NaN counts as larger
 // than every number (the first NaN wins), as in NumPy and PyTorch.

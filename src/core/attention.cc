@@ -27,9 +27,9 @@
 namespace softmax {
 namespace {
 
-constexpr int64_t kQ = kAttnQueryTile;
-constexpr int64_t kK = kAttnKeyTile;
-constexpr int64_t kSplit = kAttnKeySplit;
+constexpr int64_t kQ = cpu::kAttnQueryTile;
+constexpr int64_t kK = cpu::kAttnKeyTile;
+constexpr int64_t kSplit = cpu::kAttnKeySplit;
 static_assert(kSplit % kK == 0, "a key split holds whole key tiles");
 constexpr float kInfF = std::numeric_limits<float>::infinity();
 

@@ -32,9 +32,9 @@
 namespace softmax {
 namespace {
 
-constexpr int64_t kT = kAttnQueryTile;  // query rows and key rows per tile (both 64)
+constexpr int64_t kT = cpu::kAttnQueryTile;  // query rows and key rows per tile (both 64)
 constexpr int64_t kL = cpu::kAttnLanes;
-static_assert(kAttnQueryTile == kAttnKeyTile && kAttnKeyTile == kL,
+static_assert(cpu::kAttnQueryTile == cpu::kAttnKeyTile && cpu::kAttnKeyTile == kL,
               "the backward swaps the roles of query and key tiles");
 constexpr float kInfF = std::numeric_limits<float>::infinity();
 

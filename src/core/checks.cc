@@ -1,6 +1,8 @@
 // src/core/checks.cc
 #include "src/core/checks.hpp"
 
+#include "src/core/rows.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -37,13 +39,13 @@ ByteRange byte_range(const std::vector<int64_t>& shape, const std::vector<int64_
 }
 
 template <class View>
-void check_view_impl(const char* op, const char* arg, const View& v) {
+void check_view_impl(const char* op, const char* arg, const View& v, bool any_device = false) {
   if (v.shape.size() != v.strides.size()) {
     throw Error(ErrorKind::kShapeMismatch, op, arg,
                 "shape " + shape_str(v.shape) + ", strides " + shape_str(v.strides),
                 "shape and strides must have the same length");
   }
-  if (v.device != Device::cpu) {
+  if (v.device != Device::cpu && !any_device) {
     throw Error(ErrorKind::kUnsupported, op, arg, "a CUDA view",
                 "the CPU ops take CPU memory; CUDA views need the CUDA ops");
   }
@@ -91,16 +93,21 @@ void check_view_impl(const char* op, const char* arg, const View& v) {
 // locations. Sufficient rule: with the dims of size > 1 sorted by |stride|, each |stride| is
 // larger than the span sum (shape_j - 1) * |stride_j| of the dims before it.
 void check_distinct_elements(const char* op, const char* arg, const TensorView& v) {
-  std::vector<std::size_t> dims;
+  DimVec dims;  // no allocation up to 16 dims (ops given a workspace allocate nothing)
   for (std::size_t i = 0; i < v.shape.size(); ++i) {
     if (v.shape[i] == 0) return;  // no elements
-    if (v.shape[i] > 1) dims.push_back(i);
+    if (v.shape[i] > 1) dims.push_back(static_cast<int64_t>(i));
   }
-  const auto mag = [&](std::size_t i) { return v.strides[i] < 0 ? -v.strides[i] : v.strides[i]; };
-  std::stable_sort(dims.begin(), dims.end(),
-                   [&](std::size_t a, std::size_t b) { return mag(a) < mag(b); });
+  const auto mag = [&](int64_t i) { return v.strides[i] < 0 ? -v.strides[i] : v.strides[i]; };
+  // Stable insertion sort by |stride| (ranks are small).
+  for (std::size_t a = 1; a < dims.size(); ++a) {
+    const int64_t d = dims[a];
+    std::size_t b = a;
+    for (; b > 0 && mag(dims[b - 1]) > mag(d); --b) dims[b] = dims[b - 1];
+    dims[b] = d;
+  }
   int64_t span = 0;  // fits: check_view_impl bounded the byte extent
-  for (std::size_t i : dims) {
+  for (const int64_t i : dims) {
     if (mag(i) <= span) {
       throw Error(ErrorKind::kOverlap, op, arg,
                   "shape " + shape_str(v.shape) + ", strides " + shape_str(v.strides),
@@ -122,6 +129,30 @@ void check_view(const char* op, const char* arg, const ConstTensorView& v) {
 void check_output_view(const char* op, const char* arg, const TensorView& v) {
   check_view_impl(op, arg, v);
   check_distinct_elements(op, arg, v);
+}
+
+void check_view_any_device(const char* op, const char* arg, const ConstTensorView& v) {
+  check_view_impl(op, arg, v, true);
+}
+
+void check_output_view_any_device(const char* op, const char* arg, const TensorView& v) {
+  check_view_impl(op, arg, v, true);
+  check_distinct_elements(op, arg, v);
+}
+
+const char* device_name(Device d) noexcept { return d == Device::cuda ? "cuda" : "cpu"; }
+
+Device call_device(const char* op, std::initializer_list<DeviceArg> tensors) {
+  const DeviceArg* first = tensors.begin();
+  for (const DeviceArg& t : tensors) {
+    if (t.device != first->device) {
+      throw Error(
+          ErrorKind::kInvalidArgument, op, t.arg, std::string("on ") + device_name(t.device),
+          std::string("every tensor of one call must be on one device: ") + first->arg + " is on " +
+              device_name(first->device) + "; copy the tensors to one device first");
+    }
+  }
+  return first->device;
 }
 
 int64_t normalize_axis(const char* op, int64_t axis, int64_t rank) {
@@ -184,8 +215,23 @@ std::vector<int64_t> reduced_shape(const std::vector<int64_t>& shape, int64_t ax
   return out;
 }
 
-void check_no_overlap(const char* op, const ConstTensorView& x, const ConstTensorView& y,
-                      bool allow_alias, const char* y_arg, const char* x_arg) {
+void check_reduced_shape(const char* op, const char* arg, const std::vector<int64_t>& shape,
+                         int64_t axis, bool keepdims, const std::vector<int64_t>& got) {
+  bool same = got.size() == shape.size() - (keepdims ? 0 : 1);
+  for (std::size_t i = 0, j = 0; same && i < shape.size(); ++i) {
+    if (static_cast<int64_t>(i) == axis) {
+      if (keepdims) same = got[j++] == 1;
+      continue;
+    }
+    same = got[j++] == shape[i];
+  }
+  if (!same) check_same_shape(op, arg, reduced_shape(shape, axis, keepdims), got);
+}
+
+namespace {
+template <class YView>
+void check_no_overlap_impl(const char* op, const ConstTensorView& x, const YView& y,
+                           bool allow_alias, const char* y_arg, const char* x_arg) {
   const ByteRange rx = byte_range(x.shape, x.strides, x.dtype);
   const ByteRange ry = byte_range(y.shape, y.strides, y.dtype);
   if (rx.lo == rx.hi || ry.lo == ry.hi) return;
@@ -201,6 +247,18 @@ void check_no_overlap(const char* op, const ConstTensorView& x, const ConstTenso
                                   " (in place) or not overlap it at all"
                             : std::string("must not overlap ") + x_arg);
   }
+}
+
+}  // namespace
+
+void check_no_overlap(const char* op, const ConstTensorView& x, const ConstTensorView& y,
+                      bool allow_alias, const char* y_arg, const char* x_arg) {
+  check_no_overlap_impl(op, x, y, allow_alias, y_arg, x_arg);
+}
+
+void check_no_overlap(const char* op, const ConstTensorView& x, const TensorView& y,
+                      bool allow_alias, const char* y_arg, const char* x_arg) {
+  check_no_overlap_impl(op, x, y, allow_alias, y_arg, x_arg);
 }
 
 }  // namespace softmax::detail

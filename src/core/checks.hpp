@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,22 @@ void check_view(const char* op, const char* arg, const ConstTensorView& v);
 // that make rows interleave; a few non-overlapping interleaved layouts are rejected too).
 void check_output_view(const char* op, const char* arg, const TensorView& v);
 
+// As check_view / check_output_view for the ops that every backend serves (src/core/backend.hpp):
+// the view may live on any device (the backend is chosen from it afterwards).
+void check_view_any_device(const char* op, const char* arg, const ConstTensorView& v);
+void check_output_view_any_device(const char* op, const char* arg, const TensorView& v);
+
+// "cpu" / "cuda".
+const char* device_name(Device d) noexcept;
+// One tensor argument of a call and where it lives.
+struct DeviceArg {
+  const char* arg;
+  Device device;
+};
+// The device of a call: every listed tensor's (the first one's). Tensors on different devices
+// throw softmax::Error (kInvalidArgument) naming the first two that differ.
+Device call_device(const char* op, std::initializer_list<DeviceArg> tensors);
+
 // Normalises axis (negative counts from the end) for a tensor of `rank` >= 1.
 int64_t normalize_axis(const char* op, int64_t axis, int64_t rank);
 
@@ -41,11 +58,17 @@ void check_same_shape(const char* op, const char* arg, const std::vector<int64_t
 
 // Shape of a reduction along `axis` (dropped, or 1 with keepdims).
 std::vector<int64_t> reduced_shape(const std::vector<int64_t>& shape, int64_t axis, bool keepdims);
+// check_same_shape(op, arg, reduced_shape(shape, axis, keepdims), got) without building the
+// expected shape unless it throws.
+void check_reduced_shape(const char* op, const char* arg, const std::vector<int64_t>& shape,
+                         int64_t axis, bool keepdims, const std::vector<int64_t>& got);
 
 // The output y may be exactly x (same data, dtype, shape and strides: in place) when
 // `allow_alias`; any other overlap of their byte ranges is rejected. The message names y_arg
 // (the output's argument name) and x_arg. The one overlap check of every op.
 void check_no_overlap(const char* op, const ConstTensorView& x, const ConstTensorView& y,
+                      bool allow_alias, const char* y_arg = "y", const char* x_arg = "x");
+void check_no_overlap(const char* op, const ConstTensorView& x, const TensorView& y,
                       bool allow_alias, const char* y_arg = "y", const char* x_arg = "x");
 
 }  // namespace softmax::detail

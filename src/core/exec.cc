@@ -32,6 +32,9 @@ ExecScope::ExecScope(const char* op, const Context& c, int options_threads) : sa
   check_threads(op, options_threads);
   const int requested = c.threads != 0 ? c.threads : options_threads;
   exec_.parallel_for = c.parallel_for;
+  exec_.workspace = c.workspace;
+  exec_.workspace_bytes = c.workspace != nullptr ? c.workspace_bytes : 0;
+  exec_.cuda_stream = c.cuda_stream;
   exec_.pool = c.pool;
   exec_.threads = c.parallel_for != nullptr && !in_forked_child()
                       ? (requested > 0 ? requested : resolve_threads(0))

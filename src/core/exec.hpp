@@ -19,7 +19,10 @@ struct Exec {
   int threads = 1;                       // resolved: >= 1 (1 in a forked child)
   ParallelForFn parallel_for = nullptr;  // the caller's pool, or OpenMP when null
   void* pool = nullptr;
-  int64_t target = 0;  // Highway target bit of the CPU kernels
+  int64_t target = 0;         // Highway target bit of the CPU kernels
+  void* workspace = nullptr;  // the caller's scratch (Context::workspace), or null
+  std::size_t workspace_bytes = 0;
+  void* cuda_stream = nullptr;  // Context::cuda_stream
 };
 
 // The execution of the public call running on this thread (a default one outside any call:

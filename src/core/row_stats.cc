@@ -66,7 +66,7 @@ RowStats merge_chunks(const cpu::KernelTable& k, const cpu::ChunkStats* parts, i
 
 RowStats row_stats(const cpu::KernelTable& k, const void* x, DType t, int64_t n,
                    const cpu::Temperature& temp, int threads, bool log_mode, void* e_out,
-                   double* block_max, double known) {
+                   double* block_max, double known, cpu::ChunkStats* parts_buf) {
   const int64_t chunks = num_chunks(n);
   const PartialKind kind = log_mode ? PartialKind::kLog : PartialKind::kPlain;
   double known_max = known;
@@ -77,7 +77,9 @@ RowStats row_stats(const cpu::KernelTable& k, const void* x, DType t, int64_t n,
     const cpu::ChunkStats c = one(0);
     return merge_chunks(k, &c, 1, temp);
   }
-  std::vector<cpu::ChunkStats> parts(static_cast<std::size_t>(chunks));
+  std::vector<cpu::ChunkStats> own;
+  if (parts_buf == nullptr) own.resize(static_cast<std::size_t>(chunks));
+  cpu::ChunkStats* parts = parts_buf != nullptr ? parts_buf : own.data();
   if (t == DType::f64 && std::isnan(known_max)) {
     // f64 rows find their max first (one more read), so no chunk needs rescaling: the rescale
     // factor exp(m_c - max) would carry its own f64 rounding into every element.
@@ -86,24 +88,25 @@ RowStats row_stats(const cpu::KernelTable& k, const void* x, DType t, int64_t n,
         parts[c] = chunk_partial(k, x, t, n, c, PartialKind::kMax, temp, kNaN);
       }
     });
-    const RowStats pre = merge_chunks(k, parts.data(), chunks, temp);
+    const RowStats pre = merge_chunks(k, parts, chunks, temp);
     if (pre.special()) return pre;
     known_max = pre.max;
   }
   parallel_for(chunks, threads, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c) parts[c] = one(c);
   });
-  return merge_chunks(k, parts.data(), chunks, temp);
+  return merge_chunks(k, parts, chunks, temp);
 }
 
 RowStats row_stats_log(const cpu::KernelTable& k, const void* x, DType t, int64_t n,
-                       const cpu::Temperature& temp, int threads) {
+                       const cpu::Temperature& temp, int threads, cpu::ChunkStats* parts) {
   if (t != DType::f64) {
-    const RowStats plain = row_stats(k, x, t, n, temp, threads, false);
+    const RowStats plain =
+        row_stats(k, x, t, n, temp, threads, false, nullptr, nullptr, kNaN, parts);
     if (!needs_log_pass(plain)) return plain;
-    return row_stats(k, x, t, n, temp, threads, true, nullptr, nullptr, plain.max);
+    return row_stats(k, x, t, n, temp, threads, true, nullptr, nullptr, plain.max, parts);
   }
-  return row_stats(k, x, t, n, temp, threads, true);
+  return row_stats(k, x, t, n, temp, threads, true, nullptr, nullptr, kNaN, parts);
 }
 
 double logsumexp_value(const RowStats& st, const cpu::Temperature& temp, DType t) {

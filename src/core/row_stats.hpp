@@ -58,16 +58,19 @@ RowStats merge_chunks(const cpu::KernelTable& k, const cpu::ChunkStats* parts, i
 // block_max the exps are stored for scale_blocks (see chunk_partial). log_mode: split sums
 // (PartialKind::kLog), `known` the row's max when the caller has it (NaN: not known).
 // f64 rows of more than one chunk find their max first (so no chunk's sum needs rescaling).
+// `parts`: num_chunks(n) records of caller scratch for rows of more than one chunk (null: the
+// function allocates them).
 RowStats row_stats(const cpu::KernelTable& k, const void* x, DType t, int64_t n,
                    const cpu::Temperature& temp, int threads, bool log_mode, void* e_out = nullptr,
                    double* block_max = nullptr,
-                   double known = std::numeric_limits<double>::quiet_NaN());
+                   double known = std::numeric_limits<double>::quiet_NaN(),
+                   cpu::ChunkStats* parts = nullptr);
 
 // Statistics for the log modes: f32 compute sums plainly and redoes the sum (kLog, with the
 // plain max as the known max) only for a near-certain row (rest < kSplitOnesBelow), exactly as
 // the short-row kernel does; f64 always splits.
 RowStats row_stats_log(const cpu::KernelTable& k, const void* x, DType t, int64_t n,
-                       const cpu::Temperature& temp, int threads);
+                       const cpu::Temperature& temp, int threads, cpu::ChunkStats* parts = nullptr);
 
 // Whether row_stats_log redoes the sum of an f32-computed row whose plain statistics are `plain`.
 inline bool needs_log_pass(const RowStats& plain) {

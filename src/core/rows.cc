@@ -15,8 +15,10 @@
 
 namespace softmax::detail {
 
-RowGeometry make_row_geometry(const ConstTensorView& x, const ConstTensorView& y, int64_t axis,
-                              bool y_reduced) {
+namespace {
+template <class YView>
+RowGeometry make_row_geometry_impl(const ConstTensorView& x, const YView& y, int64_t axis,
+                                   bool y_reduced) {
   RowGeometry g;
   const auto rank = static_cast<int64_t>(x.shape.size());
   g.n = x.shape[axis];
@@ -30,12 +32,16 @@ RowGeometry make_row_geometry(const ConstTensorView& x, const ConstTensorView& y
       if (y_keeps_axis) ++yj;
       continue;
     }
+    if (x.shape[j] == 1) {  // dropped below anyway; skipping it keeps short lists inline
+      ++yj;
+      continue;
+    }
     g.dims.push_back(x.shape[j]);
     g.x_strides.push_back(x.strides[j]);
     g.y_strides.push_back(y.strides[yj++]);
     g.rows *= x.shape[j];
   }
-  // Merge adjacent dims that both views step through uniformly, and drop dims of size 1, so a
+  // Merge adjacent dims that both views step through uniformly (dims of size 1 are dropped), so a
   // contiguous batch becomes one dim with a constant row stride (fast paths rely on it).
   RowGeometry m = g;
   m.dims.clear();
@@ -55,6 +61,17 @@ RowGeometry make_row_geometry(const ConstTensorView& x, const ConstTensorView& y
     m.y_strides.push_back(g.y_strides[j]);
   }
   return m;
+}
+}  // namespace
+
+RowGeometry make_row_geometry(const ConstTensorView& x, const ConstTensorView& y, int64_t axis,
+                              bool y_reduced) {
+  return make_row_geometry_impl(x, y, axis, y_reduced);
+}
+
+RowGeometry make_row_geometry(const ConstTensorView& x, const TensorView& y, int64_t axis,
+                              bool y_reduced) {
+  return make_row_geometry_impl(x, y, axis, y_reduced);
 }
 
 namespace {

@@ -10,19 +10,63 @@
 
 namespace softmax::detail {
 
+// A short list of dims or strides: up to 16 inline (no allocation), more on the heap.
+class DimVec {
+ public:
+  static constexpr std::size_t kInline = 16;
+  DimVec() = default;
+  DimVec(const DimVec& o) { *this = o; }
+  DimVec& operator=(const DimVec& o) {
+    if (this == &o) return *this;
+    clear();
+    for (int64_t v : o) push_back(v);
+    return *this;
+  }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  void clear() {
+    size_ = 0;
+    heap_.clear();
+  }
+  void push_back(int64_t v) {
+    if (size_ < kInline) {
+      inline_[size_] = v;
+    } else {
+      if (size_ == kInline) heap_.assign(inline_, inline_ + kInline);
+      heap_.push_back(v);
+    }
+    ++size_;
+  }
+  int64_t* data() { return size_ > kInline ? heap_.data() : inline_; }
+  const int64_t* data() const { return size_ > kInline ? heap_.data() : inline_; }
+  int64_t& operator[](std::size_t i) { return data()[i]; }
+  int64_t operator[](std::size_t i) const { return data()[i]; }
+  int64_t& back() { return data()[size_ - 1]; }
+  int64_t back() const { return data()[size_ - 1]; }
+  const int64_t* begin() const { return data(); }
+  const int64_t* end() const { return data() + size_; }
+
+ private:
+  int64_t inline_[kInline] = {};
+  std::vector<int64_t> heap_;  // all elements once there are more than kInline
+  std::size_t size_ = 0;
+};
+
 // The rows of x along `axis`, paired with where each row's result goes in y.
 //   x: shape (d0, ..., n at axis, ..., dk); y either has x's shape (elementwise over the row)
 //   or is a reduction output (the axis dropped or kept with size 1).
 struct RowGeometry {
-  int64_t n = 0;       // row length
-  int64_t rows = 0;    // product of the other dims
-  int64_t x_step = 1;  // x stride along the axis (elements)
-  int64_t y_step = 1;  // y stride along the axis (elements; 0 for reductions)
-  std::vector<int64_t> dims, x_strides, y_strides;  // the other dims, outermost first
+  int64_t n = 0;                      // row length
+  int64_t rows = 0;                   // product of the other dims
+  int64_t x_step = 1;                 // x stride along the axis (elements)
+  int64_t y_step = 1;                 // y stride along the axis (elements; 0 for reductions)
+  DimVec dims, x_strides, y_strides;  // the other dims, outermost first (merged where uniform)
 };
 
 // y_reduced: y's shape lacks the axis (or has it with size 1, keepdims) instead of matching x.
 RowGeometry make_row_geometry(const ConstTensorView& x, const ConstTensorView& y, int64_t axis,
+                              bool y_reduced);
+RowGeometry make_row_geometry(const ConstTensorView& x, const TensorView& y, int64_t axis,
                               bool y_reduced);
 
 // Calls fn(row_index, x_offset, y_offset) for rows [begin, end) in row-major order of the
@@ -31,7 +75,8 @@ template <class Fn>
 void for_each_row(const RowGeometry& g, int64_t begin, int64_t end, Fn&& fn) {
   if (begin >= end) return;
   const std::size_t k = g.dims.size();
-  std::vector<int64_t> idx(k, 0);
+  DimVec idx;
+  for (std::size_t j = 0; j < k; ++j) idx.push_back(0);
   int64_t xo = 0, yo = 0, r = begin;
   for (std::size_t j = k; j-- > 0;) {
     idx[j] = r % g.dims[j];
@@ -53,6 +98,20 @@ void for_each_row(const RowGeometry& g, int64_t begin, int64_t end, Fn&& fn) {
     }
   }
 }
+
+// Scratch of one worker range, in named slots: each slot from the caller's workspace (the
+// range's slice of it, laid out by the runner: `arena` + offset[slot]) or grown on the heap.
+struct GatherScratch {
+  enum Slot { kX, kY, kWork, kBlockMax, kParts, kSlots };
+  unsigned char* arena = nullptr;
+  std::size_t offset[kSlots] = {};
+  std::vector<unsigned char> heap[kSlots];
+  void* get(Slot s, std::size_t bytes) {
+    if (arena != nullptr) return arena + offset[s];
+    if (heap[s].size() < bytes) heap[s].resize(bytes);
+    return heap[s].data();
+  }
+};
 
 // Copies n elements of `elem` bytes from src (stride `step` elements) to contiguous dst.
 inline void gather(const void* src, int64_t step, int64_t n, std::size_t elem, void* dst) {

@@ -19,6 +19,12 @@
 
 namespace softmax::cpu {
 
+// Fixed tile and split sizes of attention and its backward (results depend on them, so they are
+// constants, not tuning knobs; docs/ops/attention.md).
+inline constexpr int64_t kAttnQueryTile = 64;  // query rows per tile (one SIMD lane each)
+inline constexpr int64_t kAttnKeyTile = 64;
+inline constexpr int64_t kAttnKeySplit = 1024;  // a multiple of kAttnKeyTile
+
 inline constexpr int64_t kAttnLanes = kAttnQueryTile;  // row stride of qt, st, pt and ot
 
 struct AttentionKernelTable {

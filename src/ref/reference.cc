@@ -73,6 +73,24 @@ int64_t argmax(const std::vector<LD>& x) {
   return best;
 }
 
+std::vector<LD> softmax_backward(const std::vector<LD>& y, const std::vector<LD>& dy,
+                                 LD temperature) {
+  LD s = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) s += dy[i] * y[i];
+  std::vector<LD> dx(y.size());
+  for (std::size_t i = 0; i < y.size(); ++i) dx[i] = y[i] * (dy[i] - s) / temperature;
+  return dx;
+}
+
+std::vector<LD> log_softmax_backward(const std::vector<LD>& y, const std::vector<LD>& dy,
+                                     LD temperature) {
+  LD s = 0;
+  for (LD v : dy) s += v;
+  std::vector<LD> dx(y.size());
+  for (std::size_t i = 0; i < y.size(); ++i) dx[i] = (dy[i] - std::exp(y[i]) * s) / temperature;
+  return dx;
+}
+
 LD sigmoid(LD x) {
   if (std::isnan(x)) return x;
   if (x >= 0) return 1 / (1 + std::exp(-x));

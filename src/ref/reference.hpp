@@ -18,6 +18,12 @@ LD logsumexp(const std::vector<LD>& x, LD temperature = 1);
 // First index of the maximum; first NaN if any.
 int64_t argmax(const std::vector<LD>& x);
 LD sigmoid(LD x);
+// The backward passes of one row: dx = y (dy - sum(dy y)) / T for y = softmax(x / T), and
+// dx = (dy - exp(y) sum(dy)) / T for y = log_softmax(x / T) (softmax/backward.hpp).
+std::vector<LD> softmax_backward(const std::vector<LD>& y, const std::vector<LD>& dy,
+                                 LD temperature = 1);
+std::vector<LD> log_softmax_backward(const std::vector<LD>& y, const std::vector<LD>& dy,
+                                     LD temperature = 1);
 
 // Distance between a computed value and the exact one, in units in the last place of the
 // type of `got` (float or double) at the exact value; subnormals use the subnormal spacing.

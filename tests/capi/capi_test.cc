@@ -477,7 +477,13 @@ TEST(CapiTest, ErrorsMapToStatusWithTheCppMessageAndWriteNothing) {
   EXPECT_EQ(softmax_softmax(nullptr, &thuge, &thuge, nullptr), SOFTMAX_STATUS_OVERFLOW);
   softmax_tensor_t tcuda = tx;
   tcuda.device = SOFTMAX_DEVICE_CUDA;
-  EXPECT_EQ(softmax_softmax(nullptr, &tcuda, &ty, nullptr), SOFTMAX_STATUS_UNSUPPORTED);
+  // Tensors of one call on two devices; a CUDA-only op that this build cannot run is
+  // UNSUPPORTED (hardmax runs on the CPU only).
+  EXPECT_EQ(softmax_softmax(nullptr, &tcuda, &ty, nullptr), SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(softmax_last_error()).find("one device"), std::string::npos);
+  softmax_tensor_t tycuda = ty;
+  tycuda.device = SOFTMAX_DEVICE_CUDA;
+  EXPECT_EQ(softmax_hardmax(nullptr, &tcuda, &tycuda, nullptr), SOFTMAX_STATUS_UNSUPPORTED);
   EXPECT_EQ(y, std::vector<float>(12, 7.0f));
 
   // Errors of the C layer itself name the argument too.

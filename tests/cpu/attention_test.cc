@@ -14,6 +14,7 @@
 #include "softmax/error.hpp"
 #include "src/core/half.hpp"
 #include "src/ref/attention_reference.hpp"
+#include "src/cpu/attention_kernels.hpp"
 
 namespace {
 
@@ -325,7 +326,7 @@ TEST(Attention, DecodeRowEqualsSameRowInPrefill) {
 TEST(Attention, DecodeSplitsMatchReferenceAndSerialPath) {
   // Sq = 1 with Sk over several key splits: the split-parallel path (threads > items) must give
   // the bits of the one-thread path, and match the reference.
-  Inputs in({1, 2, 1, 1, 3 * softmax::kAttnKeySplit + 77, 64, 64}, 15, 2.0f);
+  Inputs in({1, 2, 1, 1, 3 * softmax::cpu::kAttnKeySplit + 77, 64, 64}, 15, 2.0f);
   MaskOptions o;
   o.causal = true;
   o.align = Align::kBottomRight;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "softmax/backward.hpp"
+#include "src/ref/reference.hpp"
 #include "softmax/error.hpp"
 #include "src/core/half.hpp"
 #ifndef SOFTMAX_TRAIN_SCRATCH
@@ -36,23 +37,13 @@ struct Buf {
   void* data() { return b.data(); }
 };
 
-std::vector<LD> softmax_ld(const std::vector<LD>& x) {
-  LD m = -INFINITY;
-  for (LD v : x) m = std::max(m, v);
-  LD s = 0;
-  for (LD v : x) s += std::exp(v - m);
-  std::vector<LD> y(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) y[i] = std::exp(x[i] - m) / s;
-  return y;
-}
-
 // Builds a row pair (y, dy) of dtype t: y a softmax (or log-softmax) output, dy random.
 void make_row(std::mt19937& rng, std::size_t n, bool log_mode, Buf& y, Buf& dy, std::size_t off = 0,
               std::size_t step = 1) {
   std::normal_distribution<double> nd(0.0, 3.0);
   std::vector<LD> x(n);
   for (auto& v : x) v = nd(rng);
-  const auto p = softmax_ld(x);
+  const auto p = softmax::ref::softmax(x);
   for (std::size_t i = 0; i < n; ++i) {
     y.set(off + i * step,
           log_mode ? static_cast<double>(std::log(p[i])) : static_cast<double>(p[i]));
@@ -60,26 +51,18 @@ void make_row(std::mt19937& rng, std::size_t n, bool log_mode, Buf& y, Buf& dy, 
   }
 }
 
-// Reference dx and a per-element error bound for the computed type.
+// Reference dx (src/ref) and a per-element error bound for the computed type.
 void reference(const std::vector<LD>& y, const std::vector<LD>& dy, bool log_mode, LD inv_t,
                double unit, std::vector<LD>& dx, std::vector<LD>& tol) {
   const std::size_t n = y.size();
-  LD s = 0, sabs = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    s += log_mode ? dy[i] : dy[i] * y[i];
-    sabs += log_mode ? std::fabs(dy[i]) : std::fabs(dy[i] * y[i]);
-  }
-  dx.resize(n);
+  dx = log_mode ? softmax::ref::log_softmax_backward(y, dy, 1 / inv_t)
+                : softmax::ref::softmax_backward(y, dy, 1 / inv_t);
+  LD sabs = 0;
+  for (std::size_t i = 0; i < n; ++i) sabs += log_mode ? std::fabs(dy[i]) : std::fabs(dy[i] * y[i]);
   tol.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
-    if (log_mode) {
-      const LD e = std::exp(y[i]);
-      dx[i] = (dy[i] - e * s) * inv_t;
-      tol[i] = 8 * unit * (std::fabs(dy[i]) + e * sabs) * inv_t;
-    } else {
-      dx[i] = y[i] * (dy[i] - s) * inv_t;
-      tol[i] = 8 * unit * std::fabs(y[i]) * (std::fabs(dy[i]) + sabs) * inv_t;
-    }
+    tol[i] = log_mode ? 8 * unit * (std::fabs(dy[i]) + std::exp(y[i]) * sabs) * inv_t
+                      : 8 * unit * std::fabs(y[i]) * (std::fabs(dy[i]) + sabs) * inv_t;
   }
 }
 

@@ -20,6 +20,7 @@
 #include "softmax/ops.hpp"
 #include "softmax/error.hpp"
 #include "src/core/half.hpp"
+#include "src/ref/cross_entropy_reference.hpp"
 #ifndef SOFTMAX_TRAIN_SCRATCH
 #include "softmax/dispatch.hpp"
 #endif
@@ -34,62 +35,11 @@ using softmax::DType;
 using softmax::Reduction;
 using softmax::TensorView;
 
-// ---------------------------------------------------------------------------------------------
-// Long double reference of the documented formulas (softmax/cross_entropy.hpp).
-struct RefProblem {
-  int64_t rows = 0, c = 0;
-  std::vector<LD> x;       // rows x c
-  std::vector<int64_t> t;  // hard targets (empty when soft)
-  std::vector<LD> q;       // soft targets rows x c
-  std::vector<LD> w;       // c weights (empty: ones)
-  bool logits = true;
-  int64_t ignore = -100;
-  LD eps = 0, z = 0, normalizer = 1;
-  Reduction red = Reduction::kMean;
-};
-
-LD weight(const RefProblem& p, int64_t c) { return p.w.empty() ? 1 : p.w[c]; }
-
-// -a * lp with the convention 0 * log 0 = 0: a class without mass contributes 0 even at lp = -inf.
-LD xlogp(LD a, LD lp) { return a == 0 ? 0 : -a * lp; }
-
-// Per-row losses and the reduced total (sum of rows for kNone).
+// The long double reference of the documented formulas (src/ref/cross_entropy_reference.hpp).
+using RefProblem = softmax::ref::CrossEntropyProblem;
+using softmax::ref::class_weight;
 LD ref_loss(const RefProblem& p, std::vector<LD>* rows = nullptr) {
-  LD total = 0, denom = 0;
-  for (int64_t r = 0; r < p.rows; ++r) {
-    const LD* x = &p.x[r * p.c];
-    LD lse = 0;
-    if (p.logits) {
-      LD m = -INFINITY;
-      for (int64_t i = 0; i < p.c; ++i) m = std::max(m, x[i]);
-      LD s = 0;
-      for (int64_t i = 0; i < p.c; ++i) s += std::exp(x[i] - m);
-      lse = m + std::log(s);
-    }
-    auto lp = [&](int64_t i) { return x[i] - lse; };
-    LD l = 0;
-    if (p.q.empty()) {
-      const int64_t t = p.t[r];
-      if (t != p.ignore) {
-        denom += weight(p, t);
-        l = xlogp((1 - p.eps) * weight(p, t), lp(t));
-        LD sm = 0;
-        for (int64_t i = 0; i < p.c; ++i) sm += xlogp(weight(p, i), lp(i));
-        l += (p.eps == 0 ? 0 : p.eps / p.c * sm) + p.z * lse * lse;
-      }
-    } else {
-      denom += 1;
-      for (int64_t i = 0; i < p.c; ++i) {
-        l += xlogp(weight(p, i) * ((1 - p.eps) * p.q[r * p.c + i] + p.eps / p.c), lp(i));
-      }
-      l += p.z * lse * lse;
-    }
-    if (rows) rows->push_back(l);
-    total += l;
-  }
-  if (p.red == Reduction::kMean) return total / denom;
-  if (p.red == Reduction::kSum) return total / p.normalizer;
-  return total;
+  return softmax::ref::cross_entropy_loss(p, rows);
 }
 
 // Runs softmax::cross_entropy / nll_loss on the f64 rounding of the problem.
@@ -546,7 +496,7 @@ TEST(CrossEntropyEdges, SmoothedMassOnNegInfClassIsPlusInf) {
         const double g = r.grad[i * p.c + j];
         EXPECT_TRUE(std::isfinite(g)) << i << "," << j;
         if (std::isinf(p.x[i * p.c + j])) {
-          EXPECT_NEAR(g, -(double)(weight(p, j) * p.eps / p.c), 1e-15) << i << "," << j;
+          EXPECT_NEAR(g, -(double)(class_weight(p, j) * p.eps / p.c), 1e-15) << i << "," << j;
         }
       }
     }

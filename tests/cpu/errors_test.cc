@@ -309,11 +309,12 @@ TEST(Errors, NullDataAndCudaViews) {
   EXPECT_NO_THROW(softmax::softmax(ConstTensorView(static_cast<const float*>(nullptr), {0, 4}),
                                    TensorView(static_cast<float*>(nullptr), {0, 4}), Opts()));
   ConstTensorView xc(x.data(), DType::f32, {2, 4}, {4, 1}, softmax::Device::cuda);
+  // A CUDA input with a CPU output: tensors of one call on two devices.
   ExpectError(
       [&] {
         softmax::softmax(xc, y.view({2, 4}), Opts());
       },
-      ErrorKind::kUnsupported, {"softmax", "'x'", "CUDA"});
+      ErrorKind::kInvalidArgument, {"softmax", "'y'", "on cpu", "one device", "x is on cuda"});
   TensorView yc(y.data(), DType::f32, {2, 4}, {4, 1}, softmax::Device::cuda);
   ExpectError(
       [&] {
