@@ -1,9 +1,25 @@
 /* softmax/softmax.h: the C ABI of the softmax library (C99; usable from C++).
  *
- * Every op of the C++ API (softmax/softmax.hpp) has one C function here, named softmax_<op>
- * (softmax_softmax, softmax_log_softmax, ...), with the same semantics, shapes, dtypes, edge
- * cases and error bounds as the C++ function it calls; the C++ header named beside each
- * function states them. The rules of this interface:
+ * Every op of the single-process C++ API (softmax/softmax.hpp) has one C function here, named
+ * softmax_<op> (softmax_softmax, softmax_log_softmax, ...), with the same semantics, shapes,
+ * dtypes, edge cases and error bounds as the C++ function it calls; the C++ function named beside
+ * each declaration documents them. Where C++ overloads one name, C has one function per form
+ * (softmax_top_logprobs / softmax_top_logprobs_mode; optional outputs are NULL-able pointers);
+ * where C++ returns vectors, C writes caller views and checks them first. Not in C, and why:
+ * - the vocabulary-parallel ops softmax::dist::* (softmax/dist.hpp): they take a C++
+ *   softmax::dist::Communicator (a class with virtual collectives; MPI / NCCL adapters in
+ *   dist_mpi.hpp / dist_nccl.hpp). Their building blocks are here: the row statistics
+ *   (softmax_softmax_stats, softmax_merge_stats, softmax_*_from_stats) let a C caller run the
+ *   same protocol over its own collectives (docs/ops/row_stats.md).
+ * - the std::span convenience overloads (one row of softmax, log_softmax, logsumexp, argmax,
+ *   sample): a rank-1 (or (1, V)) softmax_tensor_t is the same call.
+ * - softmax/dlpack.hpp (inline DLTensor -> view helpers): fill a softmax_tensor_t from the
+ *   DLTensor's fields directly.
+ * - softmax::set_target / current_target (a per-thread default SIMD target): C selects the
+ *   target per context (softmax_context_set_target, softmax_available_targets).
+ * - the tensor utilities (dtype_size, dtype_name, contiguous_strides, normalize_axis,
+ *   reduced_shape), which are not ops.
+ * The rules of this interface:
  *
  * - Status: every function returns a softmax_status_t; SOFTMAX_STATUS_OK (0) is success.
  *   softmax_last_error() returns the message of the last call made on this thread: the text of
@@ -22,10 +38,15 @@
  *   library knows are zero, otherwise SOFTMAX_STATUS_INVALID_ARGUMENT. Every field is 8 bytes
  *   wide on 64-bit platforms, so the structs have no padding. A struct_size that is not a
  *   multiple of 8 or lies outside [8, 1024] is rejected.
- * - Context: an opaque softmax_context_t (softmax_context_create) carries execution settings
- *   (today the worker thread count) and is the first argument of every op; NULL = defaults
- *   (0 threads: the OpenMP default). A context may be shared by concurrent calls; its setters
- *   must not run concurrently with calls that use it.
+ * - Context: an opaque softmax_context_t (softmax_context_create) holds a softmax::Context
+ *   (softmax/context.hpp): the worker thread count, a caller's parallel-for (thread pool) and
+ *   the SIMD target; it is the first argument of every op; NULL = defaults (0 threads: the
+ *   OpenMP default; OpenMP; the best target). Ops whose C++ function takes a Context (the axis
+ *   ops, backward passes, convert, losses, masked_softmax, attention, row statistics) use all of
+ *   it; the others (sampling and serving, sparsemax, gumbel_softmax, attention_backward, the
+ *   large-vocabulary losses) take only its thread count, and beam_search_step none, as their
+ *   C++ functions do. Results never depend on it. A context may be shared by concurrent calls;
+ *   its setters must not run concurrently with calls that use it.
  * - Threads: calls on different threads with disjoint outputs may run concurrently.
  *
  * ABI promise: within one SOFTMAX_ABI_VERSION (the SONAME libsoftmax.so.<ABI version>), a newer
