@@ -238,7 +238,9 @@ typedef struct softmax_sampling_params {
   const int64_t* top_k_per_row;
   const double* top_p_per_row;
   const double* min_p_per_row;
-  const uint64_t* streams; /* Philox stream per row (any 64-bit value); NULL = the row index */
+  const uint64_t* streams; /* Philox stream per row (any 64-bit value); NULL = the row index.
+                            * Set per_row_length with any array: for streams, seeds and offsets
+                            * a length of 0 reads as "not given" */
   /* Appended after streams: a caller whose struct_size ends at streams gets the defaults. */
   const uint64_t* seeds;   /* Philox key per row (64 bits); NULL = the call's seed */
   const uint64_t* offsets; /* counter offset per row (64 bits); NULL = the call's offset */
@@ -662,7 +664,8 @@ softmax_status_t softmax_beam_search_step(softmax_context_t* ctx, const softmax_
 softmax_status_t softmax_sparsemax(softmax_context_t* ctx, const softmax_tensor_t* x,
                                    const softmax_tensor_t* y, const softmax_options_t* options);
 /* dx = the gradient through y = sparsemax(x / T) (softmax::sparsemax_backward): dy of y's shape
- * and dtype, dx of y's shape (dtype as softmax_backward allows), dx may be dy. */
+ * and dtype, dx of y's shape (dtype as softmax_backward allows), dx may be dy. Errors as
+ * softmax_softmax_backward (axis, temperature, shapes, dtypes, overlap). */
 softmax_status_t softmax_sparsemax_backward(softmax_context_t* ctx, const softmax_tensor_t* y,
                                             const softmax_tensor_t* dy, const softmax_tensor_t* dx,
                                             const softmax_options_t* options);
@@ -675,7 +678,8 @@ softmax_status_t softmax_gumbel_softmax(softmax_context_t* ctx, const softmax_te
                                         uint64_t seed, uint64_t offset);
 /* dx = the gradient of sum(dy * y_soft) w.r.t. logits for the same (logits, options, seed,
  * offset) (softmax::gumbel_softmax_backward; also for hard, straight-through). dy: logits'
- * shape and dtype; dx: logits' shape. */
+ * shape and dtype; dx: logits' shape (dtype as softmax_backward allows). Errors as
+ * softmax_gumbel_softmax, and dy / dx of the wrong shape or dtype. */
 softmax_status_t softmax_gumbel_softmax_backward(softmax_context_t* ctx,
                                                  const softmax_tensor_t* logits,
                                                  const softmax_tensor_t* dy,
@@ -704,19 +708,23 @@ softmax_status_t softmax_softmax_stats(softmax_context_t* ctx, const softmax_ten
 softmax_status_t softmax_merge_stats(softmax_context_t* ctx, const softmax_tensor_t* a,
                                      const softmax_tensor_t* b, const softmax_tensor_t* out);
 /* y = this slice x of softmax(row / T) from the merged statistics of the whole rows
- * (softmax::softmax_from_stats; T is the statistics'; options->axis only). */
+ * (softmax::softmax_from_stats; T is the statistics'; options->axis only). x f32, f64, bf16 or
+ * f16, y of x's shape (dtype pairs and in place as softmax); stats (rows..., C, F) f64 with
+ * rows... = x's shape without the axis. Errors: views, axis, dtypes, shapes, statistics that
+ * disagree with x (compute type, counts shorter than the slice). */
 softmax_status_t softmax_softmax_from_stats(softmax_context_t* ctx, const softmax_tensor_t* x,
                                             const softmax_tensor_t* stats,
                                             const softmax_tensor_t* y,
                                             const softmax_options_t* options);
 /* y = this slice x of log_softmax(row / T) from merged statistics
- * (softmax::log_softmax_from_stats). */
+ * (softmax::log_softmax_from_stats). Shapes, dtypes and errors as softmax_softmax_from_stats. */
 softmax_status_t softmax_log_softmax_from_stats(softmax_context_t* ctx, const softmax_tensor_t* x,
                                                 const softmax_tensor_t* stats,
                                                 const softmax_tensor_t* y,
                                                 const softmax_options_t* options);
-/* y (rows...) = logsumexp(row / T) from merged statistics (softmax::logsumexp_from_stats);
- * options unused (NULL). */
+/* y (rows...) = logsumexp(row / T) from merged statistics (softmax::logsumexp_from_stats):
+ * stats (rows..., C, F) f64; y f32 / bf16 / f16, or f64 for f64-computed statistics (see the
+ * C++ doc for extreme T); options unused (NULL). Errors: views, dtypes, shapes, statistics. */
 softmax_status_t softmax_logsumexp_from_stats(softmax_context_t* ctx, const softmax_tensor_t* stats,
                                               const softmax_tensor_t* y,
                                               const softmax_options_t* options);
@@ -730,14 +738,15 @@ softmax_status_t softmax_logsumexp_from_stats(softmax_context_t* ctx, const soft
  * too small is SHAPE_MISMATCH). Gradients are computed when any gradient output is given;
  * threads come from the context. ---- */
 
-/* P(k) of class k under options' sampler (softmax::candidate_probability). Errors: a bad sampler
- * configuration, k outside [0, num_classes). */
+/* *probability = P(k) of class k under options' sampler (softmax::candidate_probability).
+ * Errors: a bad sampler configuration, k outside [0, num_classes), probability NULL. */
 softmax_status_t softmax_candidate_probability(int64_t k,
                                                const softmax_sampled_softmax_options_t* options,
                                                double* probability);
 /* TensorFlow's candidate samplers (softmax::sample_candidates): true_classes (N, num_true)
  * i32/i64; sampled (num_sampled) i64 required; true_expected_count (N, num_true) f32,
- * sampled_expected_count (num_sampled) f32 and num_tries optional (NULL). */
+ * sampled_expected_count (num_sampled) f32 and num_tries optional (NULL). Errors: the sampler
+ * configuration, true classes out of range, outputs of the wrong dtype or shape, overlap. */
 softmax_status_t softmax_sample_candidates(softmax_context_t* ctx,
                                            const softmax_tensor_t* true_classes,
                                            const softmax_sampled_softmax_options_t* options,
@@ -750,7 +759,9 @@ softmax_status_t softmax_sample_candidates(softmax_context_t* ctx,
  * loss (N) f32 required; the samples (as softmax_sample_candidates) optional; grad_inputs (N, D)
  * optional; the sparse weight gradient grad_weight_rows / grad_weight_values / grad_weight_count
  * (together) with grad_bias_values optional; R = min(num_classes, num_sampled + N * num_true)
- * always suffices. */
+ * always suffices. Errors: the C++ op's (shapes, dtypes, labels outside [0, num_classes),
+ * num_sampled / num_true / num_classes, unique draws, unigrams, grad_output), an output of the
+ * wrong dtype or shape, R too small, overlapping outputs. */
 softmax_status_t softmax_sampled_softmax_loss(
     softmax_context_t* ctx, const softmax_tensor_t* weights, const softmax_tensor_t* biases,
     const softmax_tensor_t* labels, const softmax_tensor_t* inputs,
@@ -790,7 +801,9 @@ softmax_status_t softmax_hierarchical_tree_path(const softmax_hierarchical_tree_
  * (N) i32/i64, node_weights (V - 1, D) f32 (unit column stride), node_bias (V - 1) f32 or NULL;
  * loss (N) f32 for SOFTMAX_REDUCTION_NONE, else rank 0; grad_hidden (N, D) optional; the sparse
  * node gradient grad_node_rows / grad_node_values / grad_node_count (together) with
- * grad_node_bias (only with node_bias) optional; R = V - 1 always suffices. */
+ * grad_node_bias (only with node_bias) optional; R = V - 1 always suffices. Errors: the C++ op's
+ * (shapes, dtypes, targets outside [0, V), grad_scale not finite), a bad reduction, tree NULL,
+ * outputs of the wrong dtype or shape, R too small, overlap. */
 softmax_status_t softmax_hierarchical_softmax_loss(
     softmax_context_t* ctx, const softmax_tensor_t* hidden, const softmax_tensor_t* targets,
     const softmax_hierarchical_tree_t* tree, const softmax_tensor_t* node_weights,
@@ -798,7 +811,9 @@ softmax_status_t softmax_hierarchical_softmax_loss(
     const softmax_tensor_t* loss, const softmax_tensor_t* grad_hidden,
     const softmax_tensor_t* grad_node_rows, const softmax_tensor_t* grad_node_values,
     const softmax_tensor_t* grad_node_bias, int64_t* grad_node_count);
-/* log_probs (N, V) f32 = every class's log-probability (softmax::hierarchical_log_prob). */
+/* log_probs (N, V) f32 = every class's log-probability (softmax::hierarchical_log_prob);
+ * hidden, node_weights, node_bias as softmax_hierarchical_softmax_loss. Errors: those inputs'
+ * shapes and dtypes, log_probs' dtype or shape, overlap. */
 softmax_status_t softmax_hierarchical_log_prob(softmax_context_t* ctx,
                                                const softmax_tensor_t* hidden,
                                                const softmax_hierarchical_tree_t* tree,
@@ -806,7 +821,8 @@ softmax_status_t softmax_hierarchical_log_prob(softmax_context_t* ctx,
                                                const softmax_tensor_t* node_bias,
                                                const softmax_tensor_t* log_probs);
 /* The exact top-k classes per row (softmax::hierarchical_predict): classes (N, k) i64 and
- * log_probs (N, k) f32 (optional), decreasing, ties by lower class id. k in [1, V]. */
+ * log_probs (N, k) f32 (optional), decreasing, ties by lower class id. k in [1, V]. Errors as
+ * softmax_hierarchical_log_prob, and k outside [1, V]. */
 softmax_status_t softmax_hierarchical_predict(
     softmax_context_t* ctx, const softmax_tensor_t* hidden, const softmax_hierarchical_tree_t* tree,
     const softmax_tensor_t* node_weights, const softmax_tensor_t* node_bias, int64_t k,
@@ -816,7 +832,9 @@ softmax_status_t softmax_hierarchical_predict(
  * (softmax/adaptive_softmax.hpp): head_weight (c_0 + m, D) f32, head_bias (c_0 + m) f32 or NULL,
  * tail_projections[i] (h_i, D) and tail_outputs[i] (c_{i+1} - c_i, h_i) f32 (arrays of num_tails
  * tensors), cutoffs (num_cutoffs = m values, as torch's constructor takes them); input (N, D)
- * f32 (unit column stride). */
+ * f32 (unit column stride). Errors of all three: the C++ model rules (cutoffs empty, not
+ * increasing or c_0 <= 0, a tail count other than the cutoffs', weights of the wrong shape or
+ * dtype), outputs of the wrong dtype or shape, overlap. */
 
 /* torch's forward(input, target) (softmax::adaptive_log_softmax_with_loss): target (N)
  * i32/i64; output (N) f32 = log p(target | input) and *loss = mean(-output) (either may be
