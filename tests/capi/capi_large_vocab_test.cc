@@ -483,3 +483,104 @@ TEST(CapiLargeVocabTest, AdaptiveSoftmaxMatchesCpp) {
 }
 
 }  // namespace
+
+namespace {
+
+using namespace capi_test;  // NOLINT(google-build-using-namespace)
+
+// struct_size of the hierarchical and adaptive options: an older (smaller) struct gives the tail
+// its defaults (grad_scale 1 here), a newer one with nonzero bytes past this library's is refused.
+TEST(CapiLargeVocabTest, HierarchicalAndAdaptiveOptionsStructSize) {
+  const int64_t v = 6, d = 3, n = 3;
+  softmax_hierarchical_tree_t* tree = nullptr;
+  ASSERT_EQ(softmax_balanced_tree(v, &tree), SOFTMAX_STATUS_OK);
+  const softmax::HierarchicalTree ct = softmax::balanced_tree(v);
+  Buf<float> h(Random(n * d, 1.0f, 61), {n, d});
+  Buf<float> nw(Random((v - 1) * d, 0.5f, 62), {v - 1, d});
+  Buf<int64_t> targets(std::vector<int64_t>{0, 4, 5}, Shape{n});
+  softmax_hierarchical_options_t o;
+  softmax_hierarchical_options_init(&o);
+  o.struct_size = offsetof(softmax_hierarchical_options_t, grad_scale);
+  o.reduction = SOFTMAX_REDUCTION_SUM;
+  o.grad_scale = 0.25;  // past struct_size: the default 1 applies
+  Buf<float> loss({}), gh({n, d}), wgh({n, d});
+  ASSERT_EQ(
+      softmax_hierarchical_softmax_loss(nullptr, h.c(), targets.c(), tree, nw.c(), nullptr, &o,
+                                        loss.c(), gh.c(), nullptr, nullptr, nullptr, nullptr),
+      SOFTMAX_STATUS_OK)
+      << softmax_last_error();
+  softmax::HierarchicalOptions co;
+  co.reduction = softmax::Reduction::kSum;
+  co.compute_grad = true;
+  const softmax::HierarchicalLossResult r =
+      softmax::hierarchical_softmax_loss(h.ccpp(), targets.ccpp(), ct, nw.ccpp(), std::nullopt, co);
+  EXPECT_TRUE(SameBits(loss.v, r.loss));
+  EXPECT_TRUE(SameBits(gh.v, r.grad_hidden));
+  struct NewerH {
+    softmax_hierarchical_options_t known;
+    int64_t future;
+  } nh{};
+  softmax_hierarchical_options_init(&nh.known);
+  nh.known.struct_size = sizeof(NewerH);
+  nh.future = 2;
+  loss.Fill(8.0f);
+  EXPECT_EQ(softmax_hierarchical_softmax_loss(nullptr, h.c(), targets.c(), tree, nw.c(), nullptr,
+                                              &nh.known, loss.c(), nullptr, nullptr, nullptr,
+                                              nullptr, nullptr),
+            SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(softmax_last_error()).find("'options.struct_size' = 32"), std::string::npos)
+      << softmax_last_error();
+  EXPECT_TRUE(loss.All(8.0f));
+  o.struct_size = sizeof(o);
+  o.reduction = 3;
+  EXPECT_EQ(
+      softmax_hierarchical_softmax_loss(nullptr, h.c(), targets.c(), tree, nw.c(), nullptr, &o,
+                                        loss.c(), nullptr, nullptr, nullptr, nullptr, nullptr),
+      SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(softmax_last_error()).find("'options.reduction' = 3"), std::string::npos);
+  EXPECT_TRUE(loss.All(8.0f));
+  softmax_hierarchical_tree_destroy(tree);
+
+  // Adaptive: struct_size 8 (struct_size only) keeps grad_scale at 1.
+  const int64_t c0 = 2, classes = 4, h0 = 2;
+  const std::vector<int64_t> cutoffs{c0};
+  Buf<float> x(Random(n * d, 1.0f, 63), {n, d});
+  Buf<float> hw(Random((c0 + 1) * d, 0.5f, 64), {c0 + 1, d});
+  Buf<float> p0(Random(h0 * d, 0.5f, 65), {h0, d});
+  Buf<float> o0(Random((classes - c0) * h0, 0.5f, 66), {classes - c0, h0});
+  Buf<int64_t> target(std::vector<int64_t>{0, 3, 2}, Shape{n});
+  const std::vector<softmax::AdaptiveTail> tails{{p0.ccpp(), o0.ccpp()}};
+  softmax_adaptive_options_t ao;
+  softmax_adaptive_options_init(&ao);
+  ao.struct_size = 8;
+  ao.grad_scale = 3.0;
+  Buf<float> gx({n, d});
+  ASSERT_EQ(softmax_adaptive_log_softmax_with_loss(
+                nullptr, x.c(), target.c(), hw.c(), nullptr, &p0.t, &o0.t, 1, cutoffs.data(), 1,
+                &ao, nullptr, nullptr, gx.c(), nullptr, nullptr, nullptr, nullptr),
+            SOFTMAX_STATUS_OK)
+      << softmax_last_error();
+  softmax::AdaptiveSoftmaxOptions aco;
+  aco.compute_grad = true;
+  EXPECT_TRUE(
+      SameBits(gx.v, softmax::adaptive_log_softmax_with_loss(x.ccpp(), target.ccpp(), hw.ccpp(),
+                                                             tails, cutoffs, std::nullopt, aco)
+                         .grad_input));
+  struct NewerA {
+    softmax_adaptive_options_t known;
+    double future;
+  } na{};
+  softmax_adaptive_options_init(&na.known);
+  na.known.struct_size = sizeof(NewerA);
+  na.future = 0.5;
+  gx.Fill(1.25f);
+  EXPECT_EQ(softmax_adaptive_log_softmax_with_loss(
+                nullptr, x.c(), target.c(), hw.c(), nullptr, &p0.t, &o0.t, 1, cutoffs.data(), 1,
+                &na.known, nullptr, nullptr, gx.c(), nullptr, nullptr, nullptr, nullptr),
+            SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(softmax_last_error()).find("'options.struct_size' = 24"), std::string::npos)
+      << softmax_last_error();
+  EXPECT_TRUE(gx.All(1.25f));
+}
+
+}  // namespace
