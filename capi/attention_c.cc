@@ -1,5 +1,5 @@
-// capi/attention_c.cc: C ABI of masked_softmax (forward and backward) and attention
-// (softmax/attention.hpp).
+// capi/attention_c.cc: C ABI of masked_softmax (forward and backward) and attention (forward and
+// backward) (softmax/attention.hpp).
 #include "capi/capi.hpp"
 #include "softmax/attention.hpp"
 
@@ -97,6 +97,22 @@ softmax_status_t softmax_attention(softmax_context_t* ctx, const softmax_tensor_
       softmax::attention(to_view(op, "q", q), to_view(op, "k", k), to_view(op, "v", v),
                          to_view(op, "out", out), o, softmax::detail::capi::context_of(ctx));
     }
+  });
+}
+
+softmax_status_t softmax_attention_backward(
+    softmax_context_t* ctx, const softmax_tensor_t* q, const softmax_tensor_t* k,
+    const softmax_tensor_t* v, const softmax_tensor_t* out, const softmax_tensor_t* lse,
+    const softmax_tensor_t* dout, const softmax_tensor_t* dq, const softmax_tensor_t* dk,
+    const softmax_tensor_t* dv, const softmax_mask_options_t* options) {
+  const char* op = "attention_backward";
+  return guarded([&] {
+    softmax::MaskOptions o = to_options(op, options);
+    o.threads = softmax::detail::capi::threads_of(ctx);  // it takes no Context: threads only
+    softmax::attention_backward(to_view(op, "q", q), to_view(op, "k", k), to_view(op, "v", v),
+                                to_view(op, "out", out), to_view(op, "lse", lse),
+                                to_view(op, "dout", dout), to_view(op, "dq", dq),
+                                to_view(op, "dk", dk), to_view(op, "dv", dv), o);
   });
 }
 

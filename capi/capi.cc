@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "softmax/dispatch.hpp"
 #include "softmax/version.hpp"
+#include "src/core/checks.hpp"
 #include "src/core/rows.hpp"
 
 namespace softmax::detail::capi {
@@ -105,6 +107,44 @@ const Context& context_of(const softmax_context_t* ctx) noexcept {
 
 int threads_of(const softmax_context_t* ctx) noexcept { return ctx ? ctx->cpp.threads : 0; }
 
+SoftmaxOptions to_softmax_options(const char* op, const softmax_options_t* in,
+                                  const softmax_context_t* ctx) {
+  const SoftmaxOptions d;
+  const softmax_options_t defaults{sizeof(softmax_options_t), d.axis, d.temperature,
+                                   d.keepdims ? 1 : 0};
+  const softmax_options_t c = read_struct(op, "options", in, defaults);
+  SoftmaxOptions o;
+  o.axis = c.axis;
+  o.temperature = c.temperature;
+  o.keepdims = c.keepdims != 0;
+  o.threads = threads_of(ctx);
+  return o;
+}
+
+void check_result_output(const char* op, const char* arg, const TensorView& out, DType dtype,
+                         const std::vector<int64_t>& shape) {
+  if (out.dtype != dtype) {
+    throw Error(ErrorKind::kDTypeMismatch, op, arg, dtype_name(out.dtype),
+                std::string("must be ") + dtype_name(dtype));
+  }
+  check_same_shape(op, arg, shape, out.shape);
+  check_output_view(op, arg, out);
+}
+
+void check_disjoint(const char* op,
+                    const std::vector<std::pair<const char*, const TensorView*>>& outputs,
+                    const std::vector<std::pair<const char*, ConstTensorView>>& inputs) {
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    const TensorView& out = *outputs[i].second;
+    for (const auto& [name, in] : inputs) {
+      check_no_overlap(op, in, out, false, outputs[i].first, name);
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      check_no_overlap(op, *outputs[j].second, out, false, outputs[i].first, outputs[j].first);
+    }
+  }
+}
+
 void check_struct_size(const char* op, const char* arg, const void* options, std::size_t size,
                        std::size_t known) {
   const std::string a = std::string(arg) + ".struct_size";
@@ -150,6 +190,22 @@ const char* softmax_status_name(softmax_status_t status) {
     case SOFTMAX_STATUS_INTERNAL: return "internal error";
   }
   return "unknown status";
+}
+
+const char* softmax_available_targets(void) {
+  static const std::string names = [] {
+    std::string out;
+    try {
+      for (const std::string& t : softmax::available_targets()) {
+        if (!out.empty()) out += ",";
+        out += t;
+      }
+    } catch (...) {
+      out.clear();  // out of memory: no list
+    }
+    return out;
+  }();
+  return names.c_str();
 }
 
 softmax_status_t softmax_context_create(softmax_context_t** ctx) {

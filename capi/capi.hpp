@@ -4,11 +4,16 @@
 
 #include <cstddef>
 #include <cstring>
+#include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "softmax/context.hpp"
 #include "softmax/error.hpp"
+#include "softmax/options.hpp"
 #include "softmax/softmax.h"
 #include "softmax/tensor.hpp"
 
@@ -64,6 +69,53 @@ T read_struct(const char* op, const char* arg, const T* in, const T& defaults) {
   std::memcpy(&out, in, in->struct_size < sizeof(T) ? in->struct_size : sizeof(T));
   out.struct_size = sizeof(T);
   return out;
+}
+
+// softmax_options_t -> SoftmaxOptions (NULL = defaults), threads from the context.
+SoftmaxOptions to_softmax_options(const char* op, const softmax_options_t* in,
+                                  const softmax_context_t* ctx);
+
+// A C array of `count` values as a span: NULL with count 0 is empty; NULL with count > 0, or a
+// negative count, throws softmax::Error naming `arg` (and `count_arg`).
+template <class T>
+std::span<const T> to_span(const char* op, const char* arg, const char* count_arg, const T* p,
+                           int64_t count) {
+  if (count < 0) {
+    throw Error(ErrorKind::kInvalidArgument, op, count_arg, std::to_string(count), "must be >= 0");
+  }
+  if (count > 0) require(op, arg, p);
+  return p ? std::span<const T>(p, static_cast<std::size_t>(count)) : std::span<const T>();
+}
+
+// ---- Ops whose C++ form returns its results (vectors): the C function checks the caller's
+// output views against the results, then stores them (nothing is written when a check fails).
+
+// out must be a valid output view of dtype `dtype` and shape `shape`.
+void check_result_output(const char* op, const char* arg, const TensorView& out, DType dtype,
+                         const std::vector<int64_t>& shape);
+// No output overlaps an input or another output (names for the messages).
+void check_disjoint(const char* op,
+                    const std::vector<std::pair<const char*, const TensorView*>>& outputs,
+                    const std::vector<std::pair<const char*, ConstTensorView>>& inputs);
+// Stores row-major `values` (out's element count of them) into the strided view out, whose
+// dtype holds T (f32 float, f64 double, i64 int64_t).
+template <class T>
+void store(const TensorView& out, const T* values) {
+  const std::size_t rank = out.shape.size();
+  int64_t count = 1;
+  for (int64_t d : out.shape) count *= d;
+  if (count == 0) return;
+  std::vector<int64_t> index(rank, 0);
+  T* base = static_cast<T*>(out.data);
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t offset = 0;
+    for (std::size_t d = 0; d < rank; ++d) offset += index[d] * out.strides[d];
+    base[offset] = values[i];
+    for (std::size_t d = rank; d-- > 0;) {
+      if (++index[d] < out.shape[d]) break;
+      index[d] = 0;
+    }
+  }
 }
 
 }  // namespace softmax::detail::capi

@@ -1,22 +1,15 @@
-// capi/ops_c.cc: C ABI of the axis ops, sigmoid and the backward passes (softmax/ops.hpp,
-// softmax/backward.hpp).
+// capi/ops_c.cc: C ABI of the axis ops, sigmoid, the backward passes and convert
+// (softmax/ops.hpp, softmax/backward.hpp, softmax/convert.hpp).
 #include "capi/capi.hpp"
 #include "softmax/backward.hpp"
+#include "softmax/convert.hpp"
 #include "softmax/ops.hpp"
 
 namespace softmax::detail::capi {
 namespace {
 
 SoftmaxOptions to_options(const char* op, const softmax_options_t* in) {
-  const SoftmaxOptions d;
-  const softmax_options_t defaults{sizeof(softmax_options_t), d.axis, d.temperature,
-                                   d.keepdims ? 1 : 0};
-  const softmax_options_t c = read_struct(op, "options", in, defaults);
-  SoftmaxOptions o;
-  o.axis = c.axis;
-  o.temperature = c.temperature;
-  o.keepdims = c.keepdims != 0;
-  return o;
+  return to_softmax_options(op, in, nullptr);  // the axis ops take threads from the Context
 }
 
 using AxisOp = void (*)(ConstTensorView, TensorView, const SoftmaxOptions&, const Context&);
@@ -94,6 +87,15 @@ softmax_status_t softmax_log_softmax_backward(softmax_context_t* ctx, const soft
                                               const softmax_options_t* options) {
   return backward_op(softmax::log_softmax_backward, "log_softmax_backward", ctx, y, dy, dx,
                      options);
+}
+
+softmax_status_t softmax_convert(softmax_context_t* ctx, const softmax_tensor_t* x,
+                                 const softmax_tensor_t* y) {
+  using softmax::detail::capi::to_view;
+  return softmax::detail::capi::guarded([&] {
+    softmax::convert(to_view("convert", "x", x), to_view("convert", "y", y),
+                     softmax::detail::capi::context_of(ctx));
+  });
 }
 
 }  // extern "C"

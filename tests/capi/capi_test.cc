@@ -70,7 +70,7 @@ TEST(CapiTest, StructsHaveNoPaddingAndInitMatchesCppDefaults) {
   EXPECT_EQ(sizeof(softmax_tensor_t), 40u);
   EXPECT_EQ(sizeof(softmax_options_t), 4 * 8u);
   EXPECT_EQ(sizeof(softmax_cross_entropy_options_t), 10 * 8u);
-  EXPECT_EQ(sizeof(softmax_sampling_params_t), 12 * 8u);
+  EXPECT_EQ(sizeof(softmax_sampling_params_t), 15 * 8u);
   EXPECT_EQ(sizeof(softmax_mask_options_t), 11 * 8u);
   softmax_options_t o;
   softmax_options_init(&o);

@@ -1,7 +1,8 @@
 /* tests/capi/consumer.c: a C99 program using the installed library through pkg-config
  * (capi_consumer_c). Checks log_softmax (f64) and cross_entropy with its gradient (f32) against
- * a long double reference computed here, greedy sampling, and one error path (status, message,
- * output untouched). */
+ * a long double reference computed here, greedy sampling, the logit processors
+ * (apply_penalties, and greedy sampling through softmax_sampling_params_t.processors) on values
+ * worked out by hand, and one error path (status, message, output untouched). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,6 +91,53 @@ static void test_greedy_sample(void) {
   check(tokens[0] == 2 && tokens[1] == 2, "greedy tokens", (double)tokens[0], 2);
 }
 
+static void test_apply_penalties(void) {
+  /* Previous tokens 1, 1, 3 (one list for every row); repetition 2, frequency 0.5, presence
+   * 0.25; bias +1.5 on token 4; token 0 banned. By hand (all exact in f64):
+   *   x0 -inf; x1 = 3 / 2 - (2 * 0.5 + 0.25) = 0.25; x2 = -2; x3 = 0.5 / 2 - 0.75 = -0.5;
+   *   x4 = -1 + 1.5 = 0.5. */
+  const double x[5] = {1.0, 3.0, -2.0, 0.5, -1.0};
+  const double want[5] = {-INFINITY, 0.25, -2.0, -0.5, 0.5};
+  double y[5];
+  const int64_t prev[3] = {1, 1, 3}, bias_ids[1] = {4}, banned[1] = {0};
+  const double bias[1] = {1.5};
+  const int64_t shape[2] = {1, 5}, ts[1] = {1};
+  int64_t token = -1;
+  softmax_tensor_t tx = softmax_tensor_make((void*)x, SOFTMAX_DTYPE_F64, 2, shape);
+  softmax_tensor_t ty = softmax_tensor_make(y, SOFTMAX_DTYPE_F64, 2, shape);
+  softmax_tensor_t tt = softmax_tensor_make(&token, SOFTMAX_DTYPE_I64, 1, ts);
+  softmax_logit_processors_t lp;
+  softmax_sampling_params_t p;
+  int i;
+  softmax_logit_processors_init(&lp);
+  lp.prev_tokens = prev;
+  lp.prev_tokens_count = 3;
+  lp.repetition_penalty = 2.0;
+  lp.frequency_penalty = 0.5;
+  lp.presence_penalty = 0.25;
+  lp.logit_bias_ids = bias_ids;
+  lp.logit_bias_values = bias;
+  lp.logit_bias_count = 1;
+  lp.banned_tokens = banned;
+  lp.banned_tokens_count = 1;
+  if (softmax_apply_penalties(NULL, &tx, &ty, &lp) != SOFTMAX_STATUS_OK) {
+    printf("consumer.c: apply_penalties failed: %s\n", softmax_last_error());
+    ++failures;
+    return;
+  }
+  for (i = 0; i < 5; ++i) check(y[i] == want[i], "apply_penalties", y[i], want[i]);
+  /* Greedy on the processed logits: token 4 (0.5), not the raw argmax 1. */
+  softmax_sampling_params_init(&p);
+  p.temperature = 0;
+  p.processors = &lp;
+  if (softmax_sample(NULL, &tx, &tt, &p, 1, 0) != SOFTMAX_STATUS_OK) {
+    printf("consumer.c: sample with processors failed: %s\n", softmax_last_error());
+    ++failures;
+    return;
+  }
+  check(token == 4, "greedy token after the processors", (double)token, 4);
+}
+
 static void test_error_path(void) {
   const float x[3] = {1, 2, 3};
   float y[3] = {7, 7, 7};
@@ -119,6 +167,7 @@ int main(void) {
   test_log_softmax();
   test_cross_entropy();
   test_greedy_sample();
+  test_apply_penalties();
   test_error_path();
   if (failures == 0) printf("consumer.c ok (libsoftmax %s)\n", softmax_version());
   return failures == 0 ? 0 : 1;

@@ -1,14 +1,17 @@
 """tests/capi/consumer.py <install prefix> <libsoftmax.so.N>: Python ctypes on the installed
 shared library (capi_consumer_python). Checks log_softmax along axis 0 and logsumexp with
 keepdims and temperature on a transposed (strided) view of f64 data against math.fsum / log1p
-references, one error path (status, message, output untouched) and the version."""
+references, speculative_verify on cases whose outcome does not depend on the random draws
+(identical draft and target models accept every draft; a draft the target gives probability 0
+is rejected and replaced from the residual), one error path (status, message, output untouched)
+and the version."""
 import ctypes as C
 import math
 import pathlib
 import sys
 
-F64 = 1
-OK, SHAPE_MISMATCH = 0, 2
+F64, I64 = 1, 5
+OK, INVALID_ARGUMENT, SHAPE_MISMATCH = 0, 1, 2
 
 
 class Tensor(C.Structure):
@@ -22,11 +25,11 @@ class Options(C.Structure):
                 ("keepdims", C.c_int64)]
 
 
-def tensor(buf, shape, strides=None):
-    """A view of a ctypes double array; the returned objects keep shape/strides alive."""
+def tensor(buf, shape, strides=None, dtype=F64):
+    """A view of a ctypes array; the returned objects keep shape/strides alive."""
     sh = (C.c_int64 * len(shape))(*shape)
     st = (C.c_int64 * len(strides))(*strides) if strides else None
-    t = Tensor(C.cast(buf, C.c_void_p), F64, 0, len(shape), sh,
+    t = Tensor(C.cast(buf, C.c_void_p), dtype, 0, len(shape), sh,
                C.cast(st, C.POINTER(C.c_int64)) if st else None)
     return t, (sh, st)
 
@@ -42,6 +45,49 @@ def lse_f64(values):
 
 def options(axis=-1, temperature=1.0, keepdims=0):
     return Options(C.sizeof(Options), axis, temperature, keepdims)
+
+
+def speculative_verify(lib):
+    """softmax_speculative_verify on outcomes fixed by the rule, whatever the uniforms."""
+    fn = lib.softmax_speculative_verify
+    fn.restype = C.c_int
+    fn.argtypes = [C.c_void_p] + [C.POINTER(Tensor)] * 5 + [C.c_uint64, C.c_uint64,
+                                                             C.POINTER(C.c_uint64), C.c_int64]
+    failures = []
+    b, k, v = 2, 3, 5
+    # Row 0: draft = target at every position (any draft is accepted, then a bonus token).
+    # Row 1: the target puts all mass on token 2 everywhere, the draft all on token 0 and draws
+    # token 0: p(0) = 0 rejects it at once, and the residual max(0, p - q) is all on token 2.
+    draft = [0.1, 0.2, 0.3, 0.2, 0.2] * k + [1.0, 0.0, 0.0, 0.0, 0.0] * k
+    target = [0.1, 0.2, 0.3, 0.2, 0.2] * (k + 1) + [0.0, 0.0, 1.0, 0.0, 0.0] * (k + 1)
+    dt = (C.c_int64 * (b * k))(4, 1, 2, 0, 0, 0)
+    dp = (C.c_double * len(draft))(*draft)
+    tp = (C.c_double * len(target))(*target)
+    na = (C.c_int64 * b)(-9, -9)
+    tok = (C.c_int64 * (b * (k + 1)))(*([-9] * (b * (k + 1))))
+    t_dt, k1 = tensor(dt, [b, k], dtype=I64)
+    t_dp, k2 = tensor(dp, [b, k, v])
+    t_tp, k3 = tensor(tp, [b, k + 1, v])
+    t_na, k4 = tensor(na, [b], dtype=I64)
+    t_tok, k5 = tensor(tok, [b, k + 1], dtype=I64)
+    streams = (C.c_uint64 * b)(2**40 + 1, 7)
+    st = fn(None, t_dt, t_dp, t_tp, t_na, t_tok, 1234, 0, streams, b)
+    if st != OK:
+        return [f"speculative_verify: status {st}: {lib.softmax_last_error().decode()}"]
+    if list(na) != [k, 0]:
+        failures.append(f"speculative_verify: num_accepted {list(na)}, want [{k}, 0]")
+    row0, row1 = list(tok[:k + 1]), list(tok[k + 1:])
+    if row0[:k] != [4, 1, 2] or not 0 <= row0[k] < v:
+        failures.append(f"speculative_verify: row 0 tokens {row0}")
+    if row1 != [2, -1, -1, -1]:
+        failures.append(f"speculative_verify: row 1 tokens {row1}, want [2, -1, -1, -1]")
+    # Error: a streams array of the wrong length; nothing written.
+    na[0] = na[1] = -3
+    st = fn(None, t_dt, t_dp, t_tp, t_na, t_tok, 1234, 0, streams, 1)
+    msg = lib.softmax_last_error().decode()
+    if st == OK or not msg.startswith("softmax::speculative_verify: ") or list(na) != [-3, -3]:
+        failures.append(f"speculative_verify error: status {st}, message {msg!r}, {list(na)}")
+    return failures
 
 
 def main():
@@ -93,6 +139,8 @@ def main():
     if st != SHAPE_MISMATCH or not msg.startswith("softmax::log_softmax: argument 'y'") or \
             list(small) != [9.0, 9.0, 9.0]:
         failures.append(f"shape error: status {st}, message {msg!r}, y {list(small)}")
+
+    failures += speculative_verify(lib)
 
     version = lib.softmax_version().decode()
     if failures:
