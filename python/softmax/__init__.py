@@ -8,9 +8,11 @@ raise ValueError (TypeError for dtype errors) with the library's message.
 
 torch tensors that require grad are differentiable through every op with a gradient
 (softmax, log_softmax, logsumexp, sigmoid, masked_softmax, cross_entropy, nll_loss,
-linear_cross_entropy, attention, scaled_dot_product_attention); the backward passes run the
-library's fused backward kernels. ``softmax.nn`` holds torch.nn.Module wrappers
-(``CrossEntropyLoss``, ``LinearCrossEntropyLoss``, ...).
+linear_cross_entropy, attention, scaled_dot_product_attention, sampled_softmax_loss,
+hierarchical_softmax_loss, adaptive_log_softmax_with_loss, gumbel_softmax, sparsemax); the
+backward passes run the library's fused backward kernels. ``softmax.nn`` holds torch.nn.Module
+wrappers (``CrossEntropyLoss``, ``LinearCrossEntropyLoss``, ``AdaptiveLogSoftmaxWithLoss``,
+...).
 """
 import inspect as _inspect
 
@@ -442,6 +444,14 @@ del _fn
 
 from ._losses import cross_entropy, nll_loss, linear_cross_entropy  # noqa: E402
 from ._attention import masked_softmax, attention, scaled_dot_product_attention  # noqa: E402
+from . import _large_vocab  # noqa: E402
+
+if _large_vocab._HAS_LARGE_VOCAB:
+    from ._large_vocab import (sampled_softmax_loss, hierarchical_softmax_loss,  # noqa: E402
+                               hierarchical_log_prob, hierarchical_predict,
+                               adaptive_log_softmax_with_loss, adaptive_log_prob, adaptive_predict)
+if _large_vocab._HAS_SPARSEMAX:
+    from ._large_vocab import gumbel_softmax, sparsemax  # noqa: E402
 
 if not hasattr(_core, "cross_entropy"):
     del cross_entropy, nll_loss, linear_cross_entropy
