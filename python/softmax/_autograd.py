@@ -6,16 +6,54 @@ Every backward runs the compiled core's fused backward kernels on the saved forw
 gradients cross_entropy / linear_cross_entropy write in their forward pass); torch is used
 only to scale by the incoming gradient and to sum a broadcast bias gradient. Backward passes
 are marked once_differentiable: asking for a second derivative raises torch's "trying to
-differentiate twice a function that was marked with @once_differentiable".
+differentiate twice a function that was marked with @once_differentiable" (also when the
+first gradient was taken with create_graph=True from a loss, see once_differentiable below).
 """
+import functools
+
 import torch
-from torch.autograd.function import once_differentiable
+from torch._C import _functions  # DelayedError, as torch.autograd.function uses it
 
 from . import _core
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "masked_softmax", "cross_entropy",
            "linear_cross_entropy", "attention", "sampled_softmax_loss", "hierarchical_softmax_loss",
            "adaptive_log_softmax_with_loss", "gumbel_softmax", "sparsemax"]
+
+
+def once_differentiable(fn):
+    """torch's once_differentiable, also when the incoming gradient does not require grad.
+
+    torch's decorator marks the gradients as non-differentiable only when an incoming gradient
+    requires grad; ``torch.autograd.grad(loss, w, create_graph=True)`` then returns a gradient
+    with no grad_fn, and differentiating it fails with "element 0 of tensors does not require
+    grad", though the gradient does depend on w. Here, under create_graph (grad mode on in
+    backward), every gradient returned for an input that requires grad points to a node that
+    raises torch's "trying to differentiate twice a function that was marked with
+    @once_differentiable"."""
+
+    @functools.wraps(fn)
+    def wrapper(ctx, *args):
+        with torch.no_grad():
+            outputs = fn(ctx, *args)
+        if not torch.is_grad_enabled() or not any(ctx.needs_input_grad):
+            return outputs
+        single = not isinstance(outputs, tuple)
+        outputs = (outputs,) if single else outputs
+        err_fn = _functions.DelayedError(
+            b"trying to differentiate twice a function that was marked with "
+            b"@once_differentiable", len(outputs))
+
+        def fake_requires_grad(v):
+            if v is not None:
+                v = v.detach()
+                v.requires_grad = True
+            return v
+
+        res = err_fn(*[fake_requires_grad(v) for v in outputs])
+        return res[0] if single and isinstance(res, tuple) else res
+
+    return wrapper
 
 
 def _sum_to(g, shape):
