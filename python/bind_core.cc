@@ -356,9 +356,146 @@ Examples
 array([0. , 0.5, 1. ])
 )doc";
 
+// --- the small-call path (python/softmax/_forms.py: fast) -----------------------------------
+// Two private entry points with positional arguments only (pybind11's keyword matching costs
+// about a microsecond per call) for C-contiguous inputs: _fast_np takes a NumPy array and
+// returns a new one (None when the array is not eligible: the caller takes the general path);
+// _fast_ptr writes into memory the caller allocated (a torch tensor's data_ptr) and returns
+// None. The GIL is released only for inputs large enough for that to pay.
+constexpr int64_t kFastNogilElems = int64_t{1} << 15;
+enum FastOp : int { kFastSoftmax = 0, kFastLogSoftmax = 1, kFastLogsumexp = 2, kFastSigmoid = 3 };
+
+const char* fast_op_name(int op) {
+  switch (op) {
+    case kFastSoftmax: return "softmax";
+    case kFastLogSoftmax: return "log_softmax";
+    case kFastLogsumexp: return "logsumexp";
+    case kFastSigmoid: return "sigmoid";
+    default: break;
+  }
+  throw py::value_error("softmax._core: unknown small-call op " + std::to_string(op));
+}
+
+int64_t numel_of(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+void run_fast(int op, const softmax::ConstTensorView& x, const softmax::TensorView& y, int64_t axis,
+              double temperature, bool keepdims, int threads) {
+  fast_op_name(op);  // validates the code
+  auto run = [&] {
+    if (op == kFastSigmoid) {
+      softmax::ElementwiseOptions o;
+      o.threads = threads;
+      softmax::sigmoid(x, y, o);
+      return;
+    }
+    softmax::SoftmaxOptions o;
+    o.axis = axis;
+    o.temperature = temperature;
+    o.keepdims = keepdims;
+    o.threads = threads;
+    if (op == kFastSoftmax) {
+      softmax::softmax(x, y, o);
+    } else if (op == kFastLogSoftmax) {
+      softmax::log_softmax(x, y, o);
+    } else {
+      softmax::logsumexp(x, y, o);
+    }
+  };
+  if (numel_of(x.shape) >= kFastNogilElems) {
+    nogil(run);
+  } else {
+    run();
+  }
+}
+
+std::vector<int64_t> fast_out_shape(int op, const std::vector<int64_t>& shape, int64_t axis,
+                                    bool keepdims) {
+  return op == kFastLogsumexp ? reduced_shape(shape, axis, keepdims) : shape;
+}
+
+py::object fast_np(int op, py::handle xh, int64_t axis, double temperature, bool keepdims,
+                   int threads) {
+  if (!py::isinstance<py::array>(xh)) return py::none();
+  auto* a = py::detail::array_proxy(xh.ptr());
+  auto* d = py::detail::array_descriptor_proxy(a->descr);
+  using api = py::detail::npy_api;
+  const int need = api::NPY_ARRAY_C_CONTIGUOUS_ | api::NPY_ARRAY_ALIGNED_;
+  if ((a->flags & need) != need || a->nd < 1 || d->byteorder == '>') return py::none();
+  DType t;
+  switch (d->type_num) {
+    case api::NPY_FLOAT_: t = DType::f32; break;
+    case api::NPY_DOUBLE_: t = DType::f64; break;
+    case 23: t = DType::f16; break;  // NPY_HALF
+    default: return py::none();
+  }
+  std::vector<int64_t> shape(a->dimensions, a->dimensions + a->nd);
+  if (numel_of(shape) == 0) return py::none();
+  const int th = parse_threads(threads, fast_op_name(op));
+  py::array y(py::reinterpret_borrow<py::dtype>(a->descr),
+              fast_out_shape(op, shape, axis, keepdims));
+  const softmax::ConstTensorView xv(a->data, t, shape);
+  const softmax::TensorView yv(y.mutable_data(), t, fast_out_shape(op, shape, axis, keepdims));
+  run_fast(op, xv, yv, axis, temperature, keepdims, th);
+  return y;
+}
+
+// _fast_ptr(op, x_ptr, y_ptr, shape, dtype_code, axis, temperature, keepdims, threads): a raw
+// METH_FASTCALL function (pybind11's dispatcher costs more than the kernel on a 512 row).
+// Returns None when done, False when it did not run (an argument it cannot read, or an error
+// from the library): the caller then takes the general path, which reports the error.
+PyObject* fast_ptr(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 9 || !PyTuple_Check(args[3])) Py_RETURN_FALSE;
+  const long op = PyLong_AsLong(args[0]);
+  const auto xp = static_cast<uintptr_t>(PyLong_AsUnsignedLongLong(args[1]));
+  const auto yp = static_cast<uintptr_t>(PyLong_AsUnsignedLongLong(args[2]));
+  const long dtype = PyLong_AsLong(args[4]);
+  const long long axis = PyLong_AsLongLong(args[5]);
+  const double temperature = PyFloat_AsDouble(args[6]);
+  const int keepdims = PyObject_IsTrue(args[7]);
+  const long threads = PyLong_AsLong(args[8]);
+  const Py_ssize_t nd = PyTuple_GET_SIZE(args[3]);
+  std::vector<int64_t> shape(static_cast<std::size_t>(nd));
+  for (Py_ssize_t i = 0; i < nd; ++i) {
+    shape[static_cast<std::size_t>(i)] = PyLong_AsLongLong(PyTuple_GET_ITEM(args[3], i));
+  }
+  if (PyErr_Occurred() || xp == 0 || yp == 0 || dtype < 0 ||
+      dtype > static_cast<long>(DType::f16) || op < kFastSoftmax || op > kFastSigmoid ||
+      threads < 0) {
+    PyErr_Clear();
+    Py_RETURN_FALSE;
+  }
+  try {
+    const auto t = static_cast<DType>(dtype);
+    std::vector<int64_t> out_shape = fast_out_shape(static_cast<int>(op), shape, axis, keepdims);
+    const softmax::ConstTensorView xv(reinterpret_cast<const void*>(xp), t, std::move(shape));
+    const softmax::TensorView yv(reinterpret_cast<void*>(yp), t, std::move(out_shape));
+    run_fast(static_cast<int>(op), xv, yv, axis, temperature, keepdims != 0,
+             static_cast<int>(threads));
+  } catch (...) {
+    Py_RETURN_FALSE;
+  }
+  Py_RETURN_NONE;
+}
+
+PyMethodDef kFastPtrDef = {
+    "_fast_ptr", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fast_ptr)),
+    METH_FASTCALL,
+    "_fast_ptr(op, x_ptr, y_ptr, shape, dtype_code, axis, temperature, keepdims, threads): the "
+    "small-call path on C-contiguous memory the caller owns (torch tensors); None when done, "
+    "False when it did not run. Private."};
+
 }  // namespace
 
 void register_core(py::module_& m) {
+  m.def("_fast_np", &fast_np,
+        "_fast_np(op, x, axis, temperature, keepdims, threads): the small-call path for a "
+        "C-contiguous aligned float NumPy array (None when not eligible). Private.");
+  m.add_object("_fast_ptr",
+               py::reinterpret_steal<py::object>(PyCFunction_New(&kFastPtrDef, nullptr)));
   m.def(
       "softmax",
       [](py::handle x, py::handle axis, py::handle dim, double temperature, py::handle dtype,

@@ -19,7 +19,8 @@ import inspect as _inspect
 from . import _core
 from ._forms import DEFAULT_AXIS as _AXIS
 from . import _forms
-from ._forms import fast_call as _fast
+from ._forms import fast_call as _fast, SOFTMAX as _SM, LOG_SOFTMAX as _LSM, \
+    LOGSUMEXP as _LSE, SIGMOID as _SIG
 
 _INTS = (int, type(_AXIS))
 from ._wrap import wrap as _wrap, signature_of as _signature_of
@@ -180,7 +181,7 @@ def softmax(x=_MISSING, axis=_AXIS, *, dim=None, temperature=1.0, dtype=None, ou
     """
     ax = axis if dim is None else dim if axis is _AXIS else None  # torch callers pass dim=
     if ax.__class__ in _INTS and dtype is None and out is None and input is _MISSING:
-        y = _fast(_core.softmax, x, ax, temperature=temperature, threads=threads)
+        y = _fast(_core, _SM, x, ax, temperature, threads)
         if y is not None:
             return y
     x = _pick_x(x, {"input": input}, "softmax")
@@ -235,7 +236,7 @@ def log_softmax(x=_MISSING, axis=_AXIS, *, dim=None, temperature=1.0, dtype=None
     """
     ax = axis if dim is None else dim if axis is _AXIS else None  # torch callers pass dim=
     if ax.__class__ in _INTS and dtype is None and out is None and input is _MISSING:
-        y = _fast(_core.log_softmax, x, ax, temperature=temperature, threads=threads)
+        y = _fast(_core, _LSM, x, ax, temperature, threads)
         if y is not None:
             return y
     x = _pick_x(x, {"input": input}, "log_softmax")
@@ -343,8 +344,7 @@ def logsumexp(x=_MISSING, axis=_AXIS, b=None, keepdims=None, return_sign=False, 
     if ax.__class__ in _INTS and dtype is None and out is None and b is None \
             and not return_sign and (keepdims is None or keepdim is None) and a is _MISSING \
             and input is _MISSING:
-        y = _fast(_core.logsumexp, x, ax, reduce=True, keepdims=bool(keepdim or keepdims),
-                  temperature=temperature, threads=threads)
+        y = _fast(_core, _LSE, x, ax, temperature, threads, bool(keepdim or keepdims))
         if y is not None:
             return y
     x = _pick_x(x, {"a": a, "input": input}, "logsumexp")
@@ -425,7 +425,7 @@ def sigmoid(x=_MISSING, *, dtype=None, out=None, threads=0, input=_MISSING):
     array([0. , 0.5, 1. ])
     """
     if dtype is None and out is None and input is _MISSING:
-        y = _fast(_core.sigmoid, x, threads=threads)
+        y = _fast(_core, _SIG, x, -1, 1.0, threads)
         if y is not None:
             return y
     x = _forms.as_input(_pick_x(x, {"input": input}, "sigmoid"), "sigmoid")

@@ -14,7 +14,7 @@ import functools
 import torch
 from torch._C import _functions  # DelayedError, as torch.autograd.function uses it
 
-from . import _core
+from . import _core, _forms
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "masked_softmax", "cross_entropy",
            "linear_cross_entropy", "attention", "sampled_softmax_loss", "hierarchical_softmax_loss",
@@ -68,8 +68,13 @@ def _sum_to(g, shape):
 class _Softmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, axis, temperature, dtype, threads, log):
-        fn = _core.log_softmax if log else _core.softmax
-        y = fn(x, axis, temperature=temperature, dtype=dtype, threads=threads)
+        y = None
+        if dtype is None:  # grad mode is off in forward: the small-call path takes x
+            y = _forms.fast_call(_core, _forms.LOG_SOFTMAX if log else _forms.SOFTMAX, x, axis,
+                                 temperature, threads)
+        if y is None:
+            fn = _core.log_softmax if log else _core.softmax
+            y = fn(x, axis, temperature=temperature, dtype=dtype, threads=threads)
         ctx.save_for_backward(y)
         ctx.args = (axis, temperature, x.dtype, threads, log)
         return y

@@ -54,50 +54,71 @@ def as_input(x, op, promote_int=True):
     return x
 
 
-_FAST_TORCH_DTYPES = []  # torch.float32/64/16, filled on first use (torch imported then)
+# Op codes of the core's small-call entry points (python/bind_core.cc: _fast_np, _fast_ptr).
+SOFTMAX, LOG_SOFTMAX, LOGSUMEXP, SIGMOID = 0, 1, 2, 3
+_TORCH_CODES = {}  # torch dtype -> softmax::DType code, filled once torch is imported
+_Tensor = None  # torch.Tensor, once torch is imported (never imported here)
+_grad_enabled = _empty_like = None  # torch.is_grad_enabled, torch.empty_like
 
 
-def fast_call(fn, x, *args, reduce=False, **kwargs):
-    """The small-call path: fn(x, *args, **kwargs) for a float NumPy array of rank >= 1, or for
-    a CPU float32/64/16 torch tensor that needs no autograd, through NumPy views of its memory
-    and of a torch output (torch.empty_like, or the reduced shape with `reduce`: args[0] is
-    the axis, kwargs['keepdims'] says whether it stays); None when x is anything else.
+def _see_torch():
+    """Records torch.Tensor once torch has been imported; False while it has not."""
+    global _Tensor, _grad_enabled, _empty_like
+    torch = sys.modules.get("torch")
+    if torch is None or not hasattr(torch, "Tensor"):
+        return False
+    _TORCH_CODES.update({torch.float32: 0, torch.float64: 1, torch.bfloat16: 2, torch.float16: 3})
+    _grad_enabled, _empty_like = torch.is_grad_enabled, torch.empty_like
+    _Tensor = torch.Tensor
+    return True
 
-    (Wrapping a NumPy result with torch.from_numpy is cheap to create but costs microseconds
-    to free; a torch-allocated output written through out= does not.)"""
+
+def fast_call(core, op, x, axis=-1, temperature=1.0, threads=0, keepdims=False):
+    """The small-call path: op (SOFTMAX, ...) of x along `axis` for a C-contiguous float NumPy
+    array of rank >= 1 (float16/32/64), or a C-contiguous CPU torch tensor (also bfloat16)
+    that needs no autograd; None when x is anything else (the caller takes the general path).
+
+    It calls the core's positional-only entry points: NumPy arrays go to _fast_np (a new
+    array back); a torch result is allocated here (torch.empty_like, or the reduced shape for
+    LOGSUMEXP) and written through its data_ptr by _fast_ptr, so no DLPack capsule or NumPy
+    view is made on either side. Errors (bad axis or temperature, 0-d inputs) make the core
+    answer None / False, and the general path reports them. Each check here costs about 0.1 us
+    against a 1.5 us torch.softmax (bench/python_overhead.py), so there are few: exact classes
+    (no subclasses such as Parameter), a dtype lookup, is_cpu, is_contiguous, autograd. (A
+    real-dtype tensor has no negative or conjugate bit outside torch's private _neg_view.)"""
     c = x.__class__
     if c is np.ndarray:
-        if x.dtype.char in "efd" and x.ndim:
-            return fn(x, *args, **kwargs)
-        return None
-    torch = sys.modules.get("torch")
-    if torch is None or c is not torch.Tensor or not x.ndim:
-        return None
-    if not _FAST_TORCH_DTYPES:
-        _FAST_TORCH_DTYPES.extend((torch.float32, torch.float64, torch.float16))
-    if x.dtype not in _FAST_TORCH_DTYPES or x.is_cuda:
-        return None
-    if x.requires_grad:
-        if torch.is_grad_enabled():
+        try:
+            return core._fast_np(op, x, axis, temperature, keepdims, threads)
+        except TypeError:  # an argument of another type: the general path names it
             return None
-        x = x.detach()
-    try:
-        a = x.numpy()
-    except (RuntimeError, TypeError):  # e.g. conjugate or negative views, other devices
+    if c is not _Tensor and (_Tensor is not None or not _see_torch() or c is not _Tensor):
         return None
-    if reduce:
-        shape = list(x.shape)
-        axis = args[0]
-        if not -len(shape) <= axis < len(shape):
-            return None  # the core reports the bad axis
-        if kwargs.get("keepdims"):
-            shape[axis] = 1
+    code = _TORCH_CODES.get(x.dtype)
+    try:
+        if code is None or not x.is_cpu or not x.is_contiguous():
+            return None
+        shape = x.shape
+        xp = x.data_ptr()
+    except RuntimeError:  # sparse and nested tensors: no sizes or no data pointer
+        return None
+    if x.requires_grad and _grad_enabled():
+        return None
+    if op == LOGSUMEXP:
+        nd = len(shape)
+        if axis.__class__ not in (int, DEFAULT_AXIS.__class__) or not -nd <= axis < nd:
+            return None  # the general path reports it
+        out_shape = list(shape)
+        if keepdims:
+            out_shape[axis] = 1
         else:
-            del shape[axis]
-        y = torch.empty(shape, dtype=x.dtype)
+            del out_shape[axis]
+        y = x.new_empty(out_shape)
     else:
-        y = torch.empty_like(x)
-    fn(a, *args, out=y.numpy(), **kwargs)
+        y = _empty_like(x)
+    if core._fast_ptr(op, xp, y.data_ptr(), shape, code, axis, temperature,
+                      keepdims, threads) is False:
+        return None  # not run: the general path reports why
     return y
 
 
@@ -146,7 +167,7 @@ def fold(x, axes):
     n = 1
     for a in axes:
         n *= shape[a]
-    moved = x.permute(*perm) if is_tensor(x) else np.transpose(x, perm)
+    moved = x.permute(perm) if is_tensor(x) else np.transpose(x, perm)  # a list: 0-d too
     x2 = moved.reshape(tuple(shape[i] for i in rest) + (n,))
     return x2, (shape, perm, rest)
 
@@ -158,7 +179,7 @@ def unfold(y2, plan):
     inv = [0] * len(perm)
     for i, p in enumerate(perm):
         inv[p] = i
-    return moved.permute(*inv) if is_tensor(moved) else np.transpose(moved, inv)
+    return moved.permute(inv) if is_tensor(moved) else np.transpose(moved, inv)
 
 
 def unfold_reduced(r, plan, keepdims):
