@@ -54,72 +54,46 @@ def as_input(x, op, promote_int=True):
     return x
 
 
-# Op codes of the core's small-call entry points (python/bind_core.cc: _fast_np, _fast_ptr).
+# Op codes of the core's small-call entry points (python/bind_core.cc: _fast_np, _fast_torch).
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP, SIGMOID = 0, 1, 2, 3
-_TORCH_CODES = {}  # torch dtype -> softmax::DType code, filled once torch is imported
 _Tensor = None  # torch.Tensor, once torch is imported (never imported here)
-_grad_enabled = _empty_like = None  # torch.is_grad_enabled, torch.empty_like
 
 
-def _see_torch():
-    """Records torch.Tensor once torch has been imported; False while it has not."""
-    global _Tensor, _grad_enabled, _empty_like
+def _see_torch(core):
+    """Hands torch's objects to the core once torch has been imported; False before."""
+    global _Tensor
     torch = sys.modules.get("torch")
     if torch is None or not hasattr(torch, "Tensor"):
         return False
-    _TORCH_CODES.update({torch.float32: 0, torch.float64: 1, torch.bfloat16: 2, torch.float16: 3})
-    _grad_enabled, _empty_like = torch.is_grad_enabled, torch.empty_like
+    core._fast_torch_init(torch.Tensor, torch.empty_like, torch.is_grad_enabled,
+                          (torch.float32, torch.float64, torch.bfloat16, torch.float16))
     _Tensor = torch.Tensor
     return True
 
 
 def fast_call(core, op, x, axis=-1, temperature=1.0, threads=0, keepdims=False):
     """The small-call path: op (SOFTMAX, ...) of x along `axis` for a C-contiguous float NumPy
-    array of rank >= 1 (float16/32/64), or a C-contiguous CPU torch tensor (also bfloat16)
-    that needs no autograd; None when x is anything else (the caller takes the general path).
+    array of rank >= 1 (float16/32/64), or a C-contiguous CPU torch tensor of rank >= 1 (also
+    bfloat16) that needs no autograd; None when x is anything else (the caller takes the
+    general path).
 
-    It calls the core's positional-only entry points: NumPy arrays go to _fast_np (a new
-    array back); a torch result is allocated here (torch.empty_like, or the reduced shape for
-    LOGSUMEXP) and written through its data_ptr by _fast_ptr, so no DLPack capsule or NumPy
-    view is made on either side. Errors (bad axis or temperature, 0-d inputs) make the core
-    answer None / False, and the general path reports them. Each check here costs about 0.1 us
-    against a 1.5 us torch.softmax (bench/python_overhead.py), so there are few: exact classes
-    (no subclasses such as Parameter), a dtype lookup, is_cpu, is_contiguous, autograd. (A
-    real-dtype tensor has no negative or conjugate bit outside torch's private _neg_view.)"""
+    Each kind is one call of a positional-only core entry point: _fast_np returns a new
+    array; _fast_torch checks the tensor (exactly torch.Tensor, no subclass such as
+    Parameter; dtype, is_cpu, is_contiguous, requires_grad with grad mode), allocates
+    torch.empty_like(x) (x.new_empty of the reduced shape for LOGSUMEXP) and writes it
+    through data_ptr, so no DLPack capsule, NumPy view or Python-level attribute read is
+    made. Whatever they do not take, or an error (bad axis or temperature), makes them answer
+    None, and the general path then gives the answer or the error. (A real-dtype tensor has no
+    negative or conjugate bit outside torch's private _neg_view.)"""
     c = x.__class__
     if c is np.ndarray:
         try:
             return core._fast_np(op, x, axis, temperature, keepdims, threads)
         except TypeError:  # an argument of another type: the general path names it
             return None
-    if c is not _Tensor and (_Tensor is not None or not _see_torch() or c is not _Tensor):
-        return None
-    code = _TORCH_CODES.get(x.dtype)
-    try:
-        if code is None or not x.is_cpu or not x.is_contiguous():
-            return None
-        shape = x.shape
-        xp = x.data_ptr()
-    except RuntimeError:  # sparse and nested tensors: no sizes or no data pointer
-        return None
-    if x.requires_grad and _grad_enabled():
-        return None
-    if op == LOGSUMEXP:
-        nd = len(shape)
-        if axis.__class__ not in (int, DEFAULT_AXIS.__class__) or not -nd <= axis < nd:
-            return None  # the general path reports it
-        out_shape = list(shape)
-        if keepdims:
-            out_shape[axis] = 1
-        else:
-            del out_shape[axis]
-        y = x.new_empty(out_shape)
-    else:
-        y = _empty_like(x)
-    if core._fast_ptr(op, xp, y.data_ptr(), shape, code, axis, temperature,
-                      keepdims, threads) is False:
-        return None  # not run: the general path reports why
-    return y
+    if c is _Tensor or (_Tensor is None and _see_torch(core) and c is _Tensor):
+        return core._fast_torch(op, x, axis, temperature, threads, keepdims)
+    return None
 
 
 def _ndim(x):
