@@ -181,7 +181,8 @@ def softmax(x=_MISSING, axis=_AXIS, *, dim=None, temperature=1.0, dtype=None, ou
     """
     ax = axis if dim is None else dim if axis is _AXIS else None  # torch callers pass dim=
     if ax.__class__ in _INTS and dtype is None and out is None and input is _MISSING:
-        y = _fast(_core, _SM, x, ax, temperature, threads)
+        y = _core._fast_torch(_SM, x, ax, temperature, threads, False) \
+            if x.__class__ is _forms._Tensor else _fast(_core, _SM, x, ax, temperature, threads)
         if y is not None:
             return y
     x = _pick_x(x, {"input": input}, "softmax")
@@ -236,7 +237,8 @@ def log_softmax(x=_MISSING, axis=_AXIS, *, dim=None, temperature=1.0, dtype=None
     """
     ax = axis if dim is None else dim if axis is _AXIS else None  # torch callers pass dim=
     if ax.__class__ in _INTS and dtype is None and out is None and input is _MISSING:
-        y = _fast(_core, _LSM, x, ax, temperature, threads)
+        y = _core._fast_torch(_LSM, x, ax, temperature, threads, False) \
+            if x.__class__ is _forms._Tensor else _fast(_core, _LSM, x, ax, temperature, threads)
         if y is not None:
             return y
     x = _pick_x(x, {"input": input}, "log_softmax")
