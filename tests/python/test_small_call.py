@@ -44,11 +44,10 @@ def same(a, b):
 
 @pytest.mark.parametrize("name,code", OPS)
 @pytest.mark.parametrize("shape,axis", [((1, 512), -1), ((3, 5, 7), 1), ((4, 6), 0), ((9,), 0)])
-@pytest.mark.parametrize("kind", ["numpy", "torch"])
-@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("kind,dtype", [(k, d) for k in ("numpy", "torch")
+                                         for d in ("float32", "float64", "float16", "bfloat16")
+                                         if (k, d) != ("numpy", "bfloat16")])  # NumPy has none
 def test_fast_path_matches_general_path(name, code, shape, axis, kind, dtype):
-    if kind == "numpy" and dtype == "bfloat16":
-        pytest.skip("NumPy has no bfloat16")
     g = torch.Generator().manual_seed(3)
     t = (torch.randn(shape, generator=g, dtype=torch.float64) * 4).to(getattr(torch, dtype))
     x = t.numpy() if kind == "numpy" else t
