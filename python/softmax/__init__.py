@@ -41,8 +41,15 @@ if hasattr(_core, "STATS_CHUNK"):  # softmax_stats: classes per statistics recor
 
 
 def _ag():
-    from . import _autograd as ag
+    """softmax._autograd (imports torch), loaded on first use and then kept."""
+    ag = _AG[0]
+    if ag is None:
+        from . import _autograd as ag
+        _AG[0] = ag
     return ag
+
+
+_AG = [None]
 
 
 def _pick_x(x, aliases, op):

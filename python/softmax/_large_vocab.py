@@ -21,8 +21,15 @@ _HAS_SPARSEMAX = hasattr(_core, "sparsemax")
 
 
 def _ag():
-    from . import _autograd
-    return _autograd
+    """softmax._autograd (imports torch), loaded on first use and then kept."""
+    ag = _AG[0]
+    if ag is None:
+        from . import _autograd as ag
+        _AG[0] = ag
+    return ag
+
+
+_AG = [None]
 
 
 def _tensors(*xs):
