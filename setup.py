@@ -10,7 +10,13 @@ CMake builds only the extension target (tests and the CLI off) into build-pip/ (
 which scripts/build.sh owns). CMAKE_BUILD_PARALLEL_LEVEL sets the build jobs (default 2).
 SOFTMAX_BUILD_DIR=<dir> reuses an existing, configured CMake build directory instead (only the
 softmax_python target is built there, without reconfiguring it), so an installed package costs
-no second library build. CMake's progress goes to pip's log: `pip install -v .` shows it.
+no second library build.
+
+Progress: pip captures a build backend's output and shows it only with `pip install -v`. So
+when the build has a terminal (/dev/tty opens), CMake's progress is also written there as one
+updating status line ("softmax: [ 45%] Building CXX object ..."), with or without -v;
+SOFTMAX_SETUP_PROGRESS=0 turns that off. The full output still goes to pip (shown with -v,
+and on failure).
 
 The package is python/softmax/ (autograd, SciPy forms, nn modules, stubs __init__.pyi and
 py.typed) around the extension softmax._core.
@@ -39,10 +45,42 @@ class CMakeExtension(Extension):
         super().__init__(name, sources=[])
 
 
+def _terminal():
+    """The controlling terminal for progress lines, or None (no terminal, or turned off)."""
+    if os.environ.get("SOFTMAX_SETUP_PROGRESS", "1") == "0":
+        return None
+    try:
+        return open("/dev/tty", "w", encoding="utf-8")
+    except OSError:
+        return None
+
+
+_PROGRESS = re.compile(r"^\[\s*\d+%\]|^-- (Configuring|Generating|Build files)")
+
+
 def run(cmd):
-    """Runs cmd with its output streamed (visible with pip -v), after announcing it."""
+    """Runs cmd, announcing it; its output goes to ours (pip's log, shown with pip -v) and its
+    progress lines to the terminal as one status line, when there is a terminal."""
     print("softmax setup.py: " + " ".join(cmd), flush=True)
-    subprocess.check_call(cmd)
+    tty = _terminal()
+    if tty is None:
+        subprocess.check_call(cmd)
+        return
+    with tty:
+        tty.write(f"\nsoftmax: {' '.join(cmd[:3])} ...\n")
+        tty.flush()
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              bufsize=1) as p:
+            for line in p.stdout:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                if _PROGRESS.match(line):
+                    tty.write("\r\x1b[Ksoftmax: " + line.strip()[:110])
+                    tty.flush()
+            rc = p.wait()
+        tty.write("\n")
+    if rc:
+        raise subprocess.CalledProcessError(rc, cmd)
 
 
 class CMakeBuild(build_ext):

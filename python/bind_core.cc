@@ -356,9 +356,271 @@ Examples
 array([0. , 0.5, 1. ])
 )doc";
 
+// --- the small-call path (python/softmax/_forms.py: fast) -----------------------------------
+// Two private entry points with positional arguments only (pybind11's keyword matching costs
+// about a microsecond per call) for C-contiguous inputs: _fast_np takes a NumPy array and
+// returns a new one, _fast_torch a torch tensor (both None when the input is not eligible:
+// the caller takes the general path). The GIL is released only for inputs large enough for
+// that to pay.
+constexpr int64_t kFastNogilElems = int64_t{1} << 15;
+enum FastOp : int { kFastSoftmax = 0, kFastLogSoftmax = 1, kFastLogsumexp = 2, kFastSigmoid = 3 };
+
+const char* fast_op_name(int op) {
+  switch (op) {
+    case kFastSoftmax: return "softmax";
+    case kFastLogSoftmax: return "log_softmax";
+    case kFastLogsumexp: return "logsumexp";
+    case kFastSigmoid: return "sigmoid";
+    default: break;
+  }
+  throw py::value_error("softmax._core: unknown small-call op " + std::to_string(op));
+}
+
+int64_t numel_of(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+void run_fast(int op, const softmax::ConstTensorView& x, const softmax::TensorView& y, int64_t axis,
+              double temperature, bool keepdims, int threads) {
+  fast_op_name(op);  // validates the code
+  auto run = [&] {
+    if (op == kFastSigmoid) {
+      softmax::ElementwiseOptions o;
+      o.threads = threads;
+      softmax::sigmoid(x, y, o);
+      return;
+    }
+    softmax::SoftmaxOptions o;
+    o.axis = axis;
+    o.temperature = temperature;
+    o.keepdims = keepdims;
+    o.threads = threads;
+    if (op == kFastSoftmax) {
+      softmax::softmax(x, y, o);
+    } else if (op == kFastLogSoftmax) {
+      softmax::log_softmax(x, y, o);
+    } else {
+      softmax::logsumexp(x, y, o);
+    }
+  };
+  if (numel_of(x.shape) >= kFastNogilElems) {
+    nogil(run);
+  } else {
+    run();
+  }
+}
+
+std::vector<int64_t> fast_out_shape(int op, const std::vector<int64_t>& shape, int64_t axis,
+                                    bool keepdims) {
+  return op == kFastLogsumexp ? reduced_shape(shape, axis, keepdims) : shape;
+}
+
+py::object fast_np(int op, py::handle xh, int64_t axis, double temperature, bool keepdims,
+                   int threads) {
+  if (!py::isinstance<py::array>(xh)) return py::none();
+  auto* a = py::detail::array_proxy(xh.ptr());
+  auto* d = py::detail::array_descriptor_proxy(a->descr);
+  using api = py::detail::npy_api;
+  const int need = api::NPY_ARRAY_C_CONTIGUOUS_ | api::NPY_ARRAY_ALIGNED_;
+  if ((a->flags & need) != need || a->nd < 1 || d->byteorder == '>') return py::none();
+  DType t;
+  switch (d->type_num) {
+    case api::NPY_FLOAT_: t = DType::f32; break;
+    case api::NPY_DOUBLE_: t = DType::f64; break;
+    case 23: t = DType::f16; break;  // NPY_HALF
+    default: return py::none();
+  }
+  std::vector<int64_t> shape(a->dimensions, a->dimensions + a->nd);
+  if (numel_of(shape) == 0) return py::none();
+  const int th = parse_threads(threads, fast_op_name(op));
+  py::array y(py::reinterpret_borrow<py::dtype>(a->descr),
+              fast_out_shape(op, shape, axis, keepdims));
+  const softmax::ConstTensorView xv(a->data, t, shape);
+  const softmax::TensorView yv(y.mutable_data(), t, fast_out_shape(op, shape, axis, keepdims));
+  run_fast(op, xv, yv, axis, temperature, keepdims, th);
+  return y;
+}
+
+// _fast_torch(op, x, axis, temperature, threads, keepdims): the whole small-call path of a
+// torch tensor in one C call (Python-level attribute reads and a second frame cost more than
+// the kernel): x must be exactly torch.Tensor, float32/64/16 or bfloat16, on the CPU,
+// contiguous, and not recording autograd; the result is torch.empty_like(x) (or x.new_empty of
+// the reduced shape) written through data_ptr. Returns None when it did not run (not eligible,
+// or an error the general path then reports). _fast_torch_init hands it torch's objects.
+struct TorchRefs {
+  PyObject* tensor_type = nullptr;
+  PyObject* empty_like = nullptr;
+  PyObject* is_grad_enabled = nullptr;
+  PyObject* dtypes[4] = {nullptr, nullptr, nullptr, nullptr};  // in DType code order
+  PyObject *s_dtype, *s_is_cpu, *s_requires_grad, *s_is_contiguous, *s_shape, *s_data_ptr,
+      *s_new_empty;
+};
+TorchRefs g_torch;
+
+void fast_torch_init(py::handle tensor_type, py::handle empty_like, py::handle is_grad_enabled,
+                     py::tuple dtypes) {
+  if (dtypes.size() != 4) throw py::value_error("softmax._core._fast_torch_init: 4 dtypes");
+  auto keep = [](py::handle h) { return py::reinterpret_borrow<py::object>(h).release().ptr(); };
+  TorchRefs r;
+  r.tensor_type = keep(tensor_type);
+  r.empty_like = keep(empty_like);
+  r.is_grad_enabled = keep(is_grad_enabled);
+  for (std::size_t i = 0; i < 4; ++i) r.dtypes[i] = keep(dtypes[i]);
+  r.s_dtype = PyUnicode_InternFromString("dtype");
+  r.s_is_cpu = PyUnicode_InternFromString("is_cpu");
+  r.s_requires_grad = PyUnicode_InternFromString("requires_grad");
+  r.s_is_contiguous = PyUnicode_InternFromString("is_contiguous");
+  r.s_shape = PyUnicode_InternFromString("shape");
+  r.s_data_ptr = PyUnicode_InternFromString("data_ptr");
+  r.s_new_empty = PyUnicode_InternFromString("new_empty");
+  g_torch = r;  // module lifetime (never released)
+}
+
+// A new reference to obj.name, or null (error cleared).
+PyObject* get_attr(PyObject* obj, PyObject* name) {
+  PyObject* v = PyObject_GetAttr(obj, name);
+  if (v == nullptr) PyErr_Clear();
+  return v;
+}
+
+// obj.name() is True (errors: false, cleared).
+bool call_true(PyObject* obj, PyObject* name) {
+  PyObject* v = PyObject_CallMethodNoArgs(obj, name);
+  if (v == nullptr) {
+    PyErr_Clear();
+    return false;
+  }
+  const bool t = v == Py_True;
+  Py_DECREF(v);
+  return t;
+}
+
+// obj.data_ptr(), or 0 (errors cleared).
+uintptr_t data_ptr_of(PyObject* obj) {
+  PyObject* v = PyObject_CallMethodNoArgs(obj, g_torch.s_data_ptr);
+  if (v == nullptr) {
+    PyErr_Clear();
+    return 0;
+  }
+  const auto p = static_cast<uintptr_t>(PyLong_AsUnsignedLongLong(v));
+  Py_DECREF(v);
+  if (PyErr_Occurred()) {
+    PyErr_Clear();
+    return 0;
+  }
+  return p;
+}
+
+PyObject* fast_torch(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  const TorchRefs& T = g_torch;
+  if (nargs != 6 || T.tensor_type == nullptr ||
+      reinterpret_cast<PyObject*>(Py_TYPE(args[1])) != T.tensor_type) {
+    Py_RETURN_NONE;
+  }
+  PyObject* x = args[1];
+  const long op = PyLong_AsLong(args[0]);
+  const long long axis = PyLong_AsLongLong(args[2]);
+  const double temperature = PyFloat_AsDouble(args[3]);
+  const long threads = PyLong_AsLong(args[4]);
+  const int keepdims = PyObject_IsTrue(args[5]);
+  if (PyErr_Occurred() || op < kFastSoftmax || op > kFastSigmoid || threads < 0) {
+    PyErr_Clear();
+    Py_RETURN_NONE;
+  }
+  PyObject* dt = get_attr(x, T.s_dtype);
+  int code = -1;
+  for (int i = 0; i < 4; ++i) {
+    if (dt == T.dtypes[i]) code = i;
+  }
+  Py_XDECREF(dt);
+  if (code < 0) Py_RETURN_NONE;
+  PyObject* cpu = get_attr(x, T.s_is_cpu);
+  const bool on_cpu = cpu == Py_True;
+  Py_XDECREF(cpu);
+  if (!on_cpu || !call_true(x, T.s_is_contiguous)) Py_RETURN_NONE;
+  PyObject* rg = get_attr(x, T.s_requires_grad);
+  const bool records = rg == Py_True;
+  Py_XDECREF(rg);
+  if (records) {
+    PyObject* g = PyObject_CallNoArgs(T.is_grad_enabled);
+    const bool enabled = g != Py_False;  // errors: treat as recording (the general path)
+    if (g == nullptr) PyErr_Clear();
+    Py_XDECREF(g);
+    if (enabled) Py_RETURN_NONE;
+  }
+  PyObject* shape_obj = get_attr(x, T.s_shape);
+  if (shape_obj == nullptr || !PyTuple_Check(shape_obj)) {
+    Py_XDECREF(shape_obj);
+    Py_RETURN_NONE;
+  }
+  const Py_ssize_t nd = PyTuple_GET_SIZE(shape_obj);
+  std::vector<int64_t> shape(static_cast<std::size_t>(nd));
+  for (Py_ssize_t i = 0; i < nd; ++i) {
+    shape[static_cast<std::size_t>(i)] = PyLong_AsLongLong(PyTuple_GET_ITEM(shape_obj, i));
+  }
+  Py_DECREF(shape_obj);
+  const uintptr_t xp = data_ptr_of(x);
+  if (PyErr_Occurred() || xp == 0 || nd == 0) {
+    PyErr_Clear();
+    Py_RETURN_NONE;
+  }
+  std::vector<int64_t> out_shape = shape;
+  PyObject* y = nullptr;
+  if (op == kFastLogsumexp) {
+    const int64_t a = axis < 0 ? axis + nd : axis;
+    if (a < 0 || a >= nd) Py_RETURN_NONE;  // the general path reports it
+    out_shape = reduced_shape(shape, a, keepdims != 0);
+    PyObject* lst = PyList_New(static_cast<Py_ssize_t>(out_shape.size()));
+    if (lst == nullptr) {
+      PyErr_Clear();
+      Py_RETURN_NONE;
+    }
+    for (std::size_t i = 0; i < out_shape.size(); ++i) {
+      PyList_SET_ITEM(lst, static_cast<Py_ssize_t>(i), PyLong_FromLongLong(out_shape[i]));
+    }
+    y = PyObject_CallMethodOneArg(x, T.s_new_empty, lst);
+    Py_DECREF(lst);
+  } else {
+    y = PyObject_CallOneArg(T.empty_like, x);
+  }
+  const uintptr_t yp = y == nullptr ? 0 : data_ptr_of(y);
+  if (yp == 0) {
+    PyErr_Clear();
+    Py_XDECREF(y);
+    Py_RETURN_NONE;
+  }
+  try {
+    const auto t = static_cast<DType>(code);
+    const softmax::ConstTensorView xv(reinterpret_cast<const void*>(xp), t, std::move(shape));
+    const softmax::TensorView yv(reinterpret_cast<void*>(yp), t, std::move(out_shape));
+    run_fast(static_cast<int>(op), xv, yv, axis, temperature, keepdims != 0,
+             static_cast<int>(threads));
+  } catch (...) {
+    Py_DECREF(y);
+    Py_RETURN_NONE;
+  }
+  return y;
+}
+
+PyMethodDef kFastTorchDef = {
+    "_fast_torch", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fast_torch)),
+    METH_FASTCALL,
+    "_fast_torch(op, x, axis, temperature, threads, keepdims): the small-call path of a torch "
+    "tensor; None when it did not run. Private."};
+
 }  // namespace
 
 void register_core(py::module_& m) {
+  m.def("_fast_np", &fast_np,
+        "_fast_np(op, x, axis, temperature, keepdims, threads): the small-call path for a "
+        "C-contiguous aligned float NumPy array (None when not eligible). Private.");
+  m.def("_fast_torch_init", &fast_torch_init,
+        "_fast_torch_init(Tensor, empty_like, is_grad_enabled, dtypes): torch's objects for "
+        "_fast_torch. Private.");
+  m.add_object("_fast_torch",
+               py::reinterpret_steal<py::object>(PyCFunction_New(&kFastTorchDef, nullptr)));
   m.def(
       "softmax",
       [](py::handle x, py::handle axis, py::handle dim, double temperature, py::handle dtype,

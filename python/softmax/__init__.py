@@ -8,16 +8,19 @@ raise ValueError (TypeError for dtype errors) with the library's message.
 
 torch tensors that require grad are differentiable through every op with a gradient
 (softmax, log_softmax, logsumexp, sigmoid, masked_softmax, cross_entropy, nll_loss,
-linear_cross_entropy, attention, scaled_dot_product_attention); the backward passes run the
-library's fused backward kernels. ``softmax.nn`` holds torch.nn.Module wrappers
-(``CrossEntropyLoss``, ``LinearCrossEntropyLoss``, ...).
+linear_cross_entropy, attention, scaled_dot_product_attention, sampled_softmax_loss,
+hierarchical_softmax_loss, adaptive_log_softmax_with_loss, gumbel_softmax, sparsemax); the
+backward passes run the library's fused backward kernels. ``softmax.nn`` holds torch.nn.Module
+wrappers (``CrossEntropyLoss``, ``LinearCrossEntropyLoss``, ``AdaptiveLogSoftmaxWithLoss``,
+...).
 """
 import inspect as _inspect
 
 from . import _core
 from ._forms import DEFAULT_AXIS as _AXIS
 from . import _forms
-from ._forms import fast_call as _fast
+from ._forms import fast_call as _fast, SOFTMAX as _SM, LOG_SOFTMAX as _LSM, \
+    LOGSUMEXP as _LSE, SIGMOID as _SIG
 
 _INTS = (int, type(_AXIS))
 from ._wrap import wrap as _wrap, signature_of as _signature_of
@@ -38,8 +41,15 @@ if hasattr(_core, "STATS_CHUNK"):  # softmax_stats: classes per statistics recor
 
 
 def _ag():
-    from . import _autograd as ag
+    """softmax._autograd (imports torch), loaded on first use and then kept."""
+    ag = _AG[0]
+    if ag is None:
+        from . import _autograd as ag
+        _AG[0] = ag
     return ag
+
+
+_AG = [None]
 
 
 def _pick_x(x, aliases, op):
@@ -178,7 +188,8 @@ def softmax(x=_MISSING, axis=_AXIS, *, dim=None, temperature=1.0, dtype=None, ou
     """
     ax = axis if dim is None else dim if axis is _AXIS else None  # torch callers pass dim=
     if ax.__class__ in _INTS and dtype is None and out is None and input is _MISSING:
-        y = _fast(_core.softmax, x, ax, temperature=temperature, threads=threads)
+        y = _core._fast_torch(_SM, x, ax, temperature, threads, False) \
+            if x.__class__ is _forms._Tensor else _fast(_core, _SM, x, ax, temperature, threads)
         if y is not None:
             return y
     x = _pick_x(x, {"input": input}, "softmax")
@@ -233,7 +244,8 @@ def log_softmax(x=_MISSING, axis=_AXIS, *, dim=None, temperature=1.0, dtype=None
     """
     ax = axis if dim is None else dim if axis is _AXIS else None  # torch callers pass dim=
     if ax.__class__ in _INTS and dtype is None and out is None and input is _MISSING:
-        y = _fast(_core.log_softmax, x, ax, temperature=temperature, threads=threads)
+        y = _core._fast_torch(_LSM, x, ax, temperature, threads, False) \
+            if x.__class__ is _forms._Tensor else _fast(_core, _LSM, x, ax, temperature, threads)
         if y is not None:
             return y
     x = _pick_x(x, {"input": input}, "log_softmax")
@@ -341,8 +353,7 @@ def logsumexp(x=_MISSING, axis=_AXIS, b=None, keepdims=None, return_sign=False, 
     if ax.__class__ in _INTS and dtype is None and out is None and b is None \
             and not return_sign and (keepdims is None or keepdim is None) and a is _MISSING \
             and input is _MISSING:
-        y = _fast(_core.logsumexp, x, ax, reduce=True, keepdims=bool(keepdim or keepdims),
-                  temperature=temperature, threads=threads)
+        y = _fast(_core, _LSE, x, ax, temperature, threads, bool(keepdim or keepdims))
         if y is not None:
             return y
     x = _pick_x(x, {"a": a, "input": input}, "logsumexp")
@@ -423,7 +434,7 @@ def sigmoid(x=_MISSING, *, dtype=None, out=None, threads=0, input=_MISSING):
     array([0. , 0.5, 1. ])
     """
     if dtype is None and out is None and input is _MISSING:
-        y = _fast(_core.sigmoid, x, threads=threads)
+        y = _fast(_core, _SIG, x, -1, 1.0, threads)
         if y is not None:
             return y
     x = _forms.as_input(_pick_x(x, {"input": input}, "sigmoid"), "sigmoid")
@@ -442,6 +453,14 @@ del _fn
 
 from ._losses import cross_entropy, nll_loss, linear_cross_entropy  # noqa: E402
 from ._attention import masked_softmax, attention, scaled_dot_product_attention  # noqa: E402
+from . import _large_vocab  # noqa: E402
+
+if _large_vocab._HAS_LARGE_VOCAB:
+    from ._large_vocab import (sampled_softmax_loss, hierarchical_softmax_loss,  # noqa: E402
+                               hierarchical_log_prob, hierarchical_predict,
+                               adaptive_log_softmax_with_loss, adaptive_log_prob, adaptive_predict)
+if _large_vocab._HAS_SPARSEMAX:
+    from ._large_vocab import gumbel_softmax, sparsemax  # noqa: E402
 
 if not hasattr(_core, "cross_entropy"):
     del cross_entropy, nll_loss, linear_cross_entropy

@@ -7,8 +7,15 @@ __all__ = ["masked_softmax", "attention", "scaled_dot_product_attention"]
 
 
 def _ag():
-    from . import _autograd
-    return _autograd
+    """softmax._autograd (imports torch), loaded on first use and then kept."""
+    ag = _AG[0]
+    if ag is None:
+        from . import _autograd as ag
+        _AG[0] = ag
+    return ag
+
+
+_AG = [None]
 
 
 def _mask_opts(scale, softcap, causal, align, window_left, window_right, alibi_slopes, bias, mask):

@@ -54,51 +54,46 @@ def as_input(x, op, promote_int=True):
     return x
 
 
-_FAST_TORCH_DTYPES = []  # torch.float32/64/16, filled on first use (torch imported then)
+# Op codes of the core's small-call entry points (python/bind_core.cc: _fast_np, _fast_torch).
+SOFTMAX, LOG_SOFTMAX, LOGSUMEXP, SIGMOID = 0, 1, 2, 3
+_Tensor = None  # torch.Tensor, once torch is imported (never imported here)
 
 
-def fast_call(fn, x, *args, reduce=False, **kwargs):
-    """The small-call path: fn(x, *args, **kwargs) for a float NumPy array of rank >= 1, or for
-    a CPU float32/64/16 torch tensor that needs no autograd, through NumPy views of its memory
-    and of a torch output (torch.empty_like, or the reduced shape with `reduce`: args[0] is
-    the axis, kwargs['keepdims'] says whether it stays); None when x is anything else.
+def _see_torch(core):
+    """Hands torch's objects to the core once torch has been imported; False before."""
+    global _Tensor
+    torch = sys.modules.get("torch")
+    if torch is None or not hasattr(torch, "Tensor"):
+        return False
+    core._fast_torch_init(torch.Tensor, torch.empty_like, torch.is_grad_enabled,
+                          (torch.float32, torch.float64, torch.bfloat16, torch.float16))
+    _Tensor = torch.Tensor
+    return True
 
-    (Wrapping a NumPy result with torch.from_numpy is cheap to create but costs microseconds
-    to free; a torch-allocated output written through out= does not.)"""
+
+def fast_call(core, op, x, axis=-1, temperature=1.0, threads=0, keepdims=False):
+    """The small-call path: op (SOFTMAX, ...) of x along `axis` for a C-contiguous float NumPy
+    array of rank >= 1 (float16/32/64), or a C-contiguous CPU torch tensor of rank >= 1 (also
+    bfloat16) that needs no autograd; None when x is anything else (the caller takes the
+    general path).
+
+    Each kind is one call of a positional-only core entry point: _fast_np returns a new
+    array; _fast_torch checks the tensor (exactly torch.Tensor, no subclass such as
+    Parameter; dtype, is_cpu, is_contiguous, requires_grad with grad mode), allocates
+    torch.empty_like(x) (x.new_empty of the reduced shape for LOGSUMEXP) and writes it
+    through data_ptr, so no DLPack capsule, NumPy view or Python-level attribute read is
+    made. Whatever they do not take, or an error (bad axis or temperature), makes them answer
+    None, and the general path then gives the answer or the error. (A real-dtype tensor has no
+    negative or conjugate bit outside torch's private _neg_view.)"""
     c = x.__class__
     if c is np.ndarray:
-        if x.dtype.char in "efd" and x.ndim:
-            return fn(x, *args, **kwargs)
-        return None
-    torch = sys.modules.get("torch")
-    if torch is None or c is not torch.Tensor or not x.ndim:
-        return None
-    if not _FAST_TORCH_DTYPES:
-        _FAST_TORCH_DTYPES.extend((torch.float32, torch.float64, torch.float16))
-    if x.dtype not in _FAST_TORCH_DTYPES or x.is_cuda:
-        return None
-    if x.requires_grad:
-        if torch.is_grad_enabled():
+        try:
+            return core._fast_np(op, x, axis, temperature, keepdims, threads)
+        except TypeError:  # an argument of another type: the general path names it
             return None
-        x = x.detach()
-    try:
-        a = x.numpy()
-    except (RuntimeError, TypeError):  # e.g. conjugate or negative views, other devices
-        return None
-    if reduce:
-        shape = list(x.shape)
-        axis = args[0]
-        if not -len(shape) <= axis < len(shape):
-            return None  # the core reports the bad axis
-        if kwargs.get("keepdims"):
-            shape[axis] = 1
-        else:
-            del shape[axis]
-        y = torch.empty(shape, dtype=x.dtype)
-    else:
-        y = torch.empty_like(x)
-    fn(a, *args, out=y.numpy(), **kwargs)
-    return y
+    if c is _Tensor or (_Tensor is None and _see_torch(core) and c is _Tensor):
+        return core._fast_torch(op, x, axis, temperature, threads, keepdims)
+    return None
 
 
 def _ndim(x):
@@ -146,7 +141,7 @@ def fold(x, axes):
     n = 1
     for a in axes:
         n *= shape[a]
-    moved = x.permute(*perm) if is_tensor(x) else np.transpose(x, perm)
+    moved = x.permute(perm) if is_tensor(x) else np.transpose(x, perm)  # a list: 0-d too
     x2 = moved.reshape(tuple(shape[i] for i in rest) + (n,))
     return x2, (shape, perm, rest)
 
@@ -158,7 +153,7 @@ def unfold(y2, plan):
     inv = [0] * len(perm)
     for i, p in enumerate(perm):
         inv[p] = i
-    return moved.permute(*inv) if is_tensor(moved) else np.transpose(moved, inv)
+    return moved.permute(inv) if is_tensor(moved) else np.transpose(moved, inv)
 
 
 def unfold_reduced(r, plan, keepdims):

@@ -12,8 +12,15 @@ and backward scales it by the incoming gradient; soft targets that require grad 
 
 
 def _ag():
-    from . import _autograd
-    return _autograd
+    """softmax._autograd (imports torch), loaded on first use and then kept."""
+    ag = _AG[0]
+    if ag is None:
+        from . import _autograd as ag
+        _AG[0] = ag
+    return ag
+
+
+_AG = [None]
 
 
 def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",

@@ -28,7 +28,12 @@ SCHEMAS = {
         "scaled_dot_product_attention(Tensor query, Tensor key, Tensor value, "
         "Tensor? attn_mask=None, float dropout_p=0.0, bool is_causal=False, float? scale=None) "
         "-> Tensor"),
+    "sparsemax": "sparsemax(Tensor x, int dim=-1, float temperature=1.0) -> Tensor",
+    "gumbel_softmax": ("gumbel_softmax(Tensor logits, float tau=1.0, bool hard=False, int dim=-1, "
+                       "int seed=0, int offset=0) -> Tensor"),
 }
+if not hasattr(_core, "sparsemax"):
+    del SCHEMAS["sparsemax"], SCHEMAS["gumbel_softmax"]
 
 
 def _ce_opts(ignore_index, reduction, label_smoothing):
@@ -62,6 +67,14 @@ _KERNELS = {
             _autograd.cross_entropy(input, target, weight,
                                     _ce_opts(ignore_index, reduction, label_smoothing), 0)),
     "scaled_dot_product_attention": (_sdpa, _sdpa),
+    "sparsemax": (
+        lambda x, dim=-1, temperature=1.0: _core.sparsemax(x, dim, temperature=temperature),
+        lambda x, dim=-1, temperature=1.0: _autograd.sparsemax(x, dim, temperature, 0)),
+    "gumbel_softmax": (
+        lambda logits, tau=1.0, hard=False, dim=-1, seed=0, offset=0: _core.gumbel_softmax(
+            logits, tau=tau, hard=hard, axis=dim, seed=seed, offset=offset),
+        lambda logits, tau=1.0, hard=False, dim=-1, seed=0, offset=0: _autograd.gumbel_softmax(
+            logits, dict(tau=tau, hard=hard, axis=dim, seed=seed, offset=offset), 0)),
 }
 
 if not hasattr(torch.ops.softmax, "softmax"):

@@ -25,6 +25,22 @@ def test_custom_ops_values_and_grads():
         torch.testing.assert_close(g1, g2)
 
 
+def test_sparsemax_and_gumbel_custom_ops():
+    import softmax as sm
+    x = torch.randn(3, 7, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 7, dtype=torch.float64)
+    for ours, ref in [
+            (lambda t: torch.ops.softmax.sparsemax(t, 0, 0.5), lambda t: sm.sparsemax(t, 0, temperature=0.5)),
+            (lambda t: torch.ops.softmax.gumbel_softmax(t, 0.7, True, -1, 4, 2),
+             lambda t: sm.gumbel_softmax(t, tau=0.7, hard=True, seed=4, offset=2))]:
+        y1, y2 = ours(x), ref(x)
+        assert torch.equal(y1, y2)
+        g1, = torch.autograd.grad((y1 * w).sum(), x)
+        g2, = torch.autograd.grad((y2 * w).sum(), x)
+        torch.testing.assert_close(g1, g2, rtol=0, atol=0)
+        assert g1.abs().max() > 0
+
+
 def test_sdpa_custom_op_and_profiler_name():
     q = torch.randn(1, 2, 5, 4, requires_grad=True)
     with torch.autograd.profiler.profile() as prof:
