@@ -244,4 +244,27 @@ softmax_status_t softmax_context_set_target(softmax_context_t* ctx, const char* 
   });
 }
 
+softmax_status_t softmax_context_set_workspace(softmax_context_t* ctx, void* workspace,
+                                               size_t bytes) {
+  return guarded([&] {
+    softmax::detail::capi::require("context_set_workspace", "ctx", ctx);
+    ctx->cpp.workspace = workspace;
+    ctx->cpp.workspace_bytes = workspace != nullptr ? bytes : 0;
+  });
+}
+
+softmax_status_t softmax_context_set_cuda_stream(softmax_context_t* ctx, void* stream) {
+  return guarded([&] {
+    softmax::detail::capi::require("context_set_cuda_stream", "ctx", ctx);
+    ctx->cpp.cuda_stream = stream;
+  });
+}
+
+int softmax_device_available(softmax_device_t device) {
+  if (device == SOFTMAX_DEVICE_CPU) return softmax::device_available(softmax::Device::cpu) ? 1 : 0;
+  if (device == SOFTMAX_DEVICE_CUDA)
+    return softmax::device_available(softmax::Device::cuda) ? 1 : 0;
+  return 0;
+}
+
 }  // extern "C"

@@ -24,6 +24,18 @@ softmax_status_t axis_op(AxisOp fn, const char* op, const char* out_arg,
   });
 }
 
+using WorkspaceQuery = std::size_t (*)(const ConstTensorView&, const TensorView&,
+                                       const SoftmaxOptions&, const Context&);
+
+softmax_status_t workspace_query(WorkspaceQuery fn, const char* op, const softmax_context_t* ctx,
+                                 const softmax_tensor_t* x, const softmax_tensor_t* y,
+                                 const softmax_options_t* options, std::size_t* bytes) {
+  return guarded([&] {
+    require(op, "bytes", bytes);
+    *bytes = fn(to_view(op, "x", x), to_view(op, "y", y), to_options(op, options), context_of(ctx));
+  });
+}
+
 softmax_status_t backward_op(BackwardOp fn, const char* op, const softmax_context_t* ctx,
                              const softmax_tensor_t* y, const softmax_tensor_t* dy,
                              const softmax_tensor_t* dx, const softmax_options_t* options) {
@@ -38,12 +50,38 @@ softmax_status_t backward_op(BackwardOp fn, const char* op, const softmax_contex
 
 using softmax::detail::capi::axis_op;
 using softmax::detail::capi::backward_op;
+using softmax::detail::capi::workspace_query;
 
 extern "C" {
 
 softmax_status_t softmax_softmax(softmax_context_t* ctx, const softmax_tensor_t* x,
                                  const softmax_tensor_t* y, const softmax_options_t* options) {
   return axis_op(softmax::softmax, "softmax", "y", ctx, x, y, options);
+}
+
+softmax_status_t softmax_softmax_workspace_bytes(softmax_context_t* ctx, const softmax_tensor_t* x,
+                                                 const softmax_tensor_t* y,
+                                                 const softmax_options_t* options, size_t* bytes) {
+  return workspace_query(softmax::softmax_workspace_bytes, "softmax_workspace_bytes", ctx, x, y,
+                         options, bytes);
+}
+
+softmax_status_t softmax_log_softmax_workspace_bytes(softmax_context_t* ctx,
+                                                     const softmax_tensor_t* x,
+                                                     const softmax_tensor_t* y,
+                                                     const softmax_options_t* options,
+                                                     size_t* bytes) {
+  return workspace_query(softmax::log_softmax_workspace_bytes, "log_softmax_workspace_bytes", ctx,
+                         x, y, options, bytes);
+}
+
+softmax_status_t softmax_logsumexp_workspace_bytes(softmax_context_t* ctx,
+                                                   const softmax_tensor_t* x,
+                                                   const softmax_tensor_t* y,
+                                                   const softmax_options_t* options,
+                                                   size_t* bytes) {
+  return workspace_query(softmax::logsumexp_workspace_bytes, "logsumexp_workspace_bytes", ctx, x, y,
+                         options, bytes);
 }
 
 softmax_status_t softmax_log_softmax(softmax_context_t* ctx, const softmax_tensor_t* x,

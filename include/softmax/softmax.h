@@ -39,14 +39,14 @@
  *   wide on 64-bit platforms, so the structs have no padding. A struct_size that is not a
  *   multiple of 8 or lies outside [8, 1024] is rejected.
  * - Context: an opaque softmax_context_t (softmax_context_create) holds a softmax::Context
- *   (softmax/context.hpp): the worker thread count, a caller's parallel-for (thread pool) and
- *   the SIMD target; it is the first argument of every op; NULL = defaults (0 threads: the
- *   OpenMP default; OpenMP; the best target). Ops whose C++ function takes a Context (the axis
- *   ops, backward passes, convert, losses, masked_softmax, attention, row statistics) use all of
- *   it; the others (sampling and serving, sparsemax, gumbel_softmax, attention_backward, the
- *   large-vocabulary losses) take only its thread count, and beam_search_step none, as their
- *   C++ functions do. Results never depend on it. A context may be shared by concurrent calls;
- *   its setters must not run concurrently with calls that use it.
+ *   (softmax/context.hpp): the worker thread count, a caller's parallel-for (thread pool), the
+ *   SIMD target, a caller workspace and a CUDA stream; it is the first argument of every op; NULL =
+ * defaults (0 threads: the OpenMP default; OpenMP; the best target). Ops whose C++ function takes a
+ * Context (the axis ops, backward passes, convert, losses, masked_softmax, attention, row
+ * statistics) use all of it; the others (sampling and serving, sparsemax, gumbel_softmax,
+ * attention_backward, the large-vocabulary losses) take only its thread count, and beam_search_step
+ * none, as their C++ functions do. Results never depend on it. A context may be shared by
+ * concurrent calls; its setters must not run concurrently with calls that use it.
  * - Threads: calls on different threads with disjoint outputs may run concurrently.
  *
  * ABI promise: within one SOFTMAX_ABI_VERSION (the SONAME libsoftmax.so.<ABI version>), a newer
@@ -471,6 +471,21 @@ softmax_status_t softmax_context_set_parallel_for(softmax_context_t* ctx,
 /* SIMD target of the CPU kernels ("AVX3", "AVX2", ...; NULL or "" = the best). Results do not
  * depend on it. INVALID_ARGUMENT for a name this build and CPU cannot run. */
 softmax_status_t softmax_context_set_target(softmax_context_t* ctx, const char* target);
+/* Caller scratch memory (softmax::Context::workspace) for the ops that report a size
+ * (softmax_softmax_workspace_bytes, softmax_log_softmax_workspace_bytes,
+ * softmax_logsumexp_workspace_bytes): host memory for CPU tensors, device memory for CUDA
+ * tensors, aligned to 256 bytes. Given at least the reported bytes, those ops make no heap
+ * allocation (no cudaMalloc on CUDA); NULL (the default) lets them allocate; a workspace that is
+ * too small or misaligned makes the op fail with INVALID_ARGUMENT before it writes anything.
+ * The context does not own the memory; calls that use it must not run at the same time. */
+softmax_status_t softmax_context_set_workspace(softmax_context_t* ctx, void* workspace,
+                                               size_t bytes);
+/* The CUDA stream (a cudaStream_t) that ops on CUDA tensors enqueue on (softmax::Context::
+ * cuda_stream); NULL = the legacy default stream. The ops do not synchronise it. */
+softmax_status_t softmax_context_set_cuda_stream(softmax_context_t* ctx, void* stream);
+/* Whether this build and machine run ops on tensors of `device` (softmax::device_available):
+ * 1 for SOFTMAX_DEVICE_CPU; for SOFTMAX_DEVICE_CUDA, 1 when built with CUDA and a GPU answers. */
+int softmax_device_available(softmax_device_t device);
 
 /* The SIMD targets this build and CPU can run, best first, comma-separated ("AVX3,AVX2,SSE4,...";
  * softmax::available_targets, softmax/dispatch.hpp): the names softmax_context_set_target
@@ -488,6 +503,21 @@ softmax_status_t softmax_log_softmax(softmax_context_t* ctx, const softmax_tenso
 /* y = logsumexp(x / T), the axis dropped (or kept by keepdims) (softmax::logsumexp). */
 softmax_status_t softmax_logsumexp(softmax_context_t* ctx, const softmax_tensor_t* x,
                                    const softmax_tensor_t* y, const softmax_options_t* options);
+/* *bytes = the workspace (softmax_context_set_workspace) that softmax_softmax / log_softmax /
+ * logsumexp need for these arguments with ctx (softmax::softmax_workspace_bytes, ...): 0 when the
+ * call needs no scratch. The same argument checks (and statuses) as the op; writes only *bytes. */
+softmax_status_t softmax_softmax_workspace_bytes(softmax_context_t* ctx, const softmax_tensor_t* x,
+                                                 const softmax_tensor_t* y,
+                                                 const softmax_options_t* options, size_t* bytes);
+softmax_status_t softmax_log_softmax_workspace_bytes(softmax_context_t* ctx,
+                                                     const softmax_tensor_t* x,
+                                                     const softmax_tensor_t* y,
+                                                     const softmax_options_t* options,
+                                                     size_t* bytes);
+softmax_status_t softmax_logsumexp_workspace_bytes(softmax_context_t* ctx,
+                                                   const softmax_tensor_t* x,
+                                                   const softmax_tensor_t* y,
+                                                   const softmax_options_t* options, size_t* bytes);
 /* indices (i64 or i32) = argmax along the axis, lowest index on ties (softmax::argmax). */
 softmax_status_t softmax_argmax(softmax_context_t* ctx, const softmax_tensor_t* x,
                                 const softmax_tensor_t* indices, const softmax_options_t* options);

@@ -29,8 +29,7 @@ namespace softmax::detail {
 
 const Backend& backend_for(const char* op, Device device) {
   switch (device) {
-    case Device::cpu:
-      return cpu_backend();
+    case Device::cpu: return cpu_backend();
     case Device::cuda:
 #ifdef SOFTMAX_HAVE_CUDA
       return cuda::backend();
@@ -40,8 +39,8 @@ const Backend& backend_for(const char* op, Device device) {
                   "-DSOFTMAX_BUILD_CUDA=ON where nvcc is installed)");
 #endif
   }
-  throw Error(ErrorKind::kInvalidArgument, op, "device",
-              std::to_string(static_cast<int>(device)), "is not a softmax::Device");
+  throw Error(ErrorKind::kInvalidArgument, op, "device", std::to_string(static_cast<int>(device)),
+              "is not a softmax::Device");
 }
 
 void* caller_workspace(const char* op, const Exec& exec, std::size_t needed) {

@@ -72,10 +72,10 @@ struct NormalizeJob {
       // from memory once.
       const DType ct = xt == DType::f64 ? DType::f64 : DType::f32;
       const std::size_t cs = dtype_size(ct);
-      void* work =
-          yt == ct ? dst : s.get(GatherScratch::kWork, static_cast<std::size_t>(n) * cs);
+      void* work = yt == ct ? dst : s.get(GatherScratch::kWork, static_cast<std::size_t>(n) * cs);
       auto* bm = static_cast<double*>(s.get(GatherScratch::kBlockMax, block_max_bytes(n)));
-      const RowStats st = row_stats(*k, src, xt, n, temp, row_threads, false, work, bm, kNaN, parts);
+      const RowStats st =
+          row_stats(*k, src, xt, n, temp, row_threads, false, work, bm, kNaN, parts);
       if (st.special()) {
         for (int64_t i = 0; i < n; ++i) store_from_double(dst, yt, i, kNaN);
       } else {
@@ -113,10 +113,9 @@ struct NormalizeJob {
 void log_path(const char* op, const KernelTable& k, const RowGeometry& g, DType xt, DType yt,
               int threads, const char* path, const char* why) {
   if (!verbose_enabled()) return;
-  verbose_log(
-      op, std::string("rows=") + std::to_string(g.rows) + " n=" + std::to_string(g.n) + " " +
-              dtype_name(xt) + "->" + dtype_name(yt) + " target=" + k.target_name +
-              " threads=" + std::to_string(threads) + " path=" + path + " (" + why + ")");
+  verbose_log(op, std::string("rows=") + std::to_string(g.rows) + " n=" + std::to_string(g.n) +
+                      " " + dtype_name(xt) + "->" + dtype_name(yt) + " target=" + k.target_name +
+                      " threads=" + std::to_string(threads) + " path=" + path + " (" + why + ")");
 }
 
 // Whether the short-rows path serves rows of geometry g: contiguous rows of at most one block
@@ -167,7 +166,8 @@ RangeLayout axis_layout(const AxisPlan& p) {
   if (normalize && p.g.y_step != 1) size[GatherScratch::kY] = un * dtype_size(p.y_dtype);
   if (softmax && p.y_dtype != ct) size[GatherScratch::kWork] = un * dtype_size(ct);
   if (softmax) size[GatherScratch::kBlockMax] = block_max_bytes(n);
-  if (p.op_kind == AxisOp::kArgmax || num_chunks(n) > 1) size[GatherScratch::kParts] = parts_bytes(n);
+  if (p.op_kind == AxisOp::kArgmax || num_chunks(n) > 1)
+    size[GatherScratch::kParts] = parts_bytes(n);
   RangeLayout l;
   for (int s = 0; s < GatherScratch::kSlots; ++s) {
     l.offset[s] = l.bytes;
@@ -258,7 +258,6 @@ struct ReduceJob {
       *reinterpret_cast<int32_t*>(yrow) = static_cast<int32_t>(best.index);
   }
 };
-
 
 // softmax / log_softmax / logsumexp / argmax.
 void run_axis(const AxisPlan& p, const Exec& exec) {

@@ -126,9 +126,9 @@ BackwardArgs backward_args(const BackwardPlan& p) {
   if (!row_strides(p.gy, false, &ys, &dxs)) unsupported_layout(p.op, "y");
   if (!row_strides(p.gd, false, &ds, &dxs2)) unsupported_layout(p.op, "dy");
   if (ds != ys) {
-    throw Error(ErrorKind::kUnsupported, p.op, "dy", "row stride " + std::to_string(ds),
-                "the CUDA backend needs y and dy with the same row stride (" + std::to_string(ys) +
-                    ")");
+    throw Error(
+        ErrorKind::kUnsupported, p.op, "dy", "row stride " + std::to_string(ds),
+        "the CUDA backend needs y and dy with the same row stride (" + std::to_string(ys) + ")");
   }
   BackwardArgs a;
   a.y = p.y;

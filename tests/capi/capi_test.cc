@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -641,6 +642,56 @@ TEST(CapiTest, ContextThreads) {
   EXPECT_TRUE(SameBits(y1, y2));
   softmax_context_destroy(ctx);
   softmax_context_destroy(nullptr);
+}
+
+TEST(CapiTest, ContextWorkspaceAndStream) {
+  softmax_context_t* ctx = nullptr;
+  ASSERT_EQ(softmax_context_create(&ctx), SOFTMAX_STATUS_OK);
+  ASSERT_EQ(softmax_context_set_threads(ctx, 1), SOFTMAX_STATUS_OK);
+  // A strided axis (x transposed) and long rows need scratch; the query is the C++ one.
+  std::vector<float> x = Random(300 * 200, 3.0f, 5), y0(x.size()), y1(x.size(), 7.0f);
+  const Shape s{200, 300};
+  const int64_t strides[2] = {1, 200};
+  softmax_tensor_t tx = T(x, s);
+  tx.strides = strides;
+  const softmax_tensor_t t0 = T(y0, s), t1 = T(y1, s);
+  ASSERT_EQ(softmax_log_softmax(ctx, &tx, &t0, nullptr), SOFTMAX_STATUS_OK);
+  size_t bytes = 0;
+  ASSERT_EQ(softmax_log_softmax_workspace_bytes(ctx, &tx, &t1, nullptr, &bytes), SOFTMAX_STATUS_OK);
+  softmax::Context cc;
+  cc.threads = 1;
+  EXPECT_EQ(bytes, softmax::log_softmax_workspace_bytes(
+                       softmax::ConstTensorView(x.data(), softmax::DType::f32, s, {1, 200}),
+                       softmax::TensorView(y1.data(), s), {}, cc));
+  EXPECT_GT(bytes, 0u);
+  void* ws = std::aligned_alloc(256, bytes + 256);
+  // Too small: INVALID_ARGUMENT from the op, naming the bytes needed; nothing written.
+  ASSERT_EQ(softmax_context_set_workspace(ctx, ws, bytes - 1), SOFTMAX_STATUS_OK);
+  EXPECT_EQ(softmax_log_softmax(ctx, &tx, &t1, nullptr), SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(softmax_last_error()).find(std::to_string(bytes)), std::string::npos)
+      << softmax_last_error();
+  EXPECT_EQ(y1, std::vector<float>(x.size(), 7.0f));
+  // Enough: the same bits as without a workspace.
+  ASSERT_EQ(softmax_context_set_workspace(ctx, ws, bytes), SOFTMAX_STATUS_OK);
+  ASSERT_EQ(softmax_log_softmax(ctx, &tx, &t1, nullptr), SOFTMAX_STATUS_OK);
+  EXPECT_TRUE(SameBits(y0, y1));
+  // The queries validate as the ops do; bytes must not be NULL.
+  softmax_options_t o;
+  softmax_options_init(&o);
+  o.axis = 5;
+  EXPECT_EQ(softmax_softmax_workspace_bytes(ctx, &tx, &t1, &o, &bytes),
+            SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(softmax_logsumexp_workspace_bytes(ctx, &tx, &t1, nullptr, nullptr),
+            SOFTMAX_STATUS_INVALID_ARGUMENT);
+  // Devices: the CPU always; tensors on two devices are an error.
+  EXPECT_EQ(softmax_device_available(SOFTMAX_DEVICE_CPU), 1);
+  EXPECT_EQ(softmax_context_set_cuda_stream(ctx, nullptr), SOFTMAX_STATUS_OK);
+  softmax_tensor_t tcuda = t1;
+  tcuda.device = SOFTMAX_DEVICE_CUDA;
+  EXPECT_EQ(softmax_softmax(ctx, &tx, &tcuda, nullptr), SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(softmax_context_set_workspace(nullptr, ws, bytes), SOFTMAX_STATUS_INVALID_ARGUMENT);
+  softmax_context_destroy(ctx);
+  std::free(ws);
 }
 
 }  // namespace

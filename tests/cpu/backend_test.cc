@@ -94,9 +94,7 @@ TEST(Backend, MixedDevicesAreANamedError) {
   EXPECT_NE(std::string(eb.what()).find("'dx'"), std::string::npos) << eb.what();
 
   std::vector<int64_t> idx(8, -5);
-  const Error ea = error_of([&] {
-    softmax::argmax(xc, TensorView(idx.data(), DType::i64, {8}));
-  });
+  const Error ea = error_of([&] { softmax::argmax(xc, TensorView(idx.data(), DType::i64, {8})); });
   EXPECT_EQ(ea.kind(), ErrorKind::kInvalidArgument) << ea.what();
   for (int64_t v : idx) ASSERT_EQ(v, -5);
 }
@@ -188,9 +186,8 @@ TEST(Backend, WorkspaceMakesNoAllocationAndKeepsTheBits) {
           std::vector<int64_t> yshape = cs.shape;
           if (op == Op::kLogSumExp) yshape.erase(yshape.begin() + cs.axis);
           const DType yt = op == Op::kLogSumExp ? DType::f32 : cs.y_dtype;
-          const std::size_t ybytes =
-              static_cast<std::size_t>(std::max<int64_t>(numel(yshape), 1)) *
-              softmax::dtype_size(yt);
+          const std::size_t ybytes = static_cast<std::size_t>(std::max<int64_t>(numel(yshape), 1)) *
+                                     softmax::dtype_size(yt);
           std::vector<unsigned char> y_ref(ybytes), y_ws(ybytes, 0xAB);
           SoftmaxOptions o;
           o.axis = cs.axis;

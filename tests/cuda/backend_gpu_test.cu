@@ -92,10 +92,8 @@ TEST(CudaBackend, SoftmaxMatchesTheCpuBitForBit) {
     softmax::softmax(ConstTensorView(x.data(), shape), TensorView(cpu.data(), shape));
     DevBuf dx(n * 4), dy(n * 4);
     ASSERT_EQ(cudaMemcpy(dx.p, x.data(), n * 4, cudaMemcpyHostToDevice), cudaSuccess);
-    const ConstTensorView xv(dx.p, DType::f32, shape,
-                             cs(shape), Device::cuda);
-    const TensorView yv(dy.p, DType::f32, shape, cs(shape),
-                        Device::cuda);
+    const ConstTensorView xv(dx.p, DType::f32, shape, cs(shape), Device::cuda);
+    const TensorView yv(dy.p, DType::f32, shape, cs(shape), Device::cuda);
     Context c;
     c.cuda_stream = stream;
     softmax::softmax(xv, yv, {}, c);
@@ -129,15 +127,10 @@ TEST(CudaBackend, LogSoftmaxAndLogsumexpAreTheKernelsBits) {
     ASSERT_EQ(cudaMemcpy(dx.p, x.data(), n * 4, cudaMemcpyHostToDevice), cudaSuccess);
     softmax::SoftmaxOptions o;
     o.temperature = 0.7;
-    const ConstTensorView xv(dx.p, DType::f32, shape, cs(shape),
-                             Device::cuda);
-    softmax::log_softmax(xv, TensorView(dy.p, DType::f32, shape,
-                                        cs(shape), Device::cuda),
-                         o);
+    const ConstTensorView xv(dx.p, DType::f32, shape, cs(shape), Device::cuda);
+    softmax::log_softmax(xv, TensorView(dy.p, DType::f32, shape, cs(shape), Device::cuda), o);
     std::vector<int64_t> rshape(shape.begin(), shape.end() - 1);
-    softmax::logsumexp(xv, TensorView(dl.p, DType::f32, rshape,
-                                      cs(rshape), Device::cuda),
-                       o);
+    softmax::logsumexp(xv, TensorView(dl.p, DType::f32, rshape, cs(rshape), Device::cuda), o);
     // The kernels directly.
     softmax::cuda::RowsArgs a;
     a.x = dx.p;
