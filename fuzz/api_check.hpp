@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "softmax/tensor.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 
 namespace api_fuzz {
 

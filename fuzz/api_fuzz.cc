@@ -24,7 +24,7 @@
 
 #include "fuzz/api_check.hpp"
 #include "softmax/softmax.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/ref/reference.hpp"
 
 namespace api_fuzz {

@@ -20,7 +20,7 @@
 #include "src/core/attention_mask.hpp"
 #include "src/core/checks.hpp"
 #include "src/core/exec.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/core/rows.hpp"
 #include "src/cpu/attention_kernels.hpp"
 

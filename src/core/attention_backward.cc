@@ -24,7 +24,7 @@
 #include "softmax/error.hpp"
 #include "src/core/attention_mask.hpp"
 #include "src/core/checks.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/core/rows.hpp"
 #include "src/cpu/attention_backward_kernels.hpp"
 #include "src/cpu/attention_kernels.hpp"

@@ -14,7 +14,7 @@
 #include "softmax/attention.hpp"
 #include "softmax/error.hpp"
 #include "src/core/checks.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 
 namespace softmax::detail {
 

@@ -13,7 +13,7 @@
 
 #include "softmax/error.hpp"
 #include "src/core/backend.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/core/row_stats.hpp"
 #include "src/core/rows.hpp"
 #include "src/core/verbose.hpp"

@@ -19,7 +19,7 @@
 #include "src/core/exec.hpp"
 #include "src/core/cross_entropy_impl.hpp"
 #include "src/core/cross_entropy_rows.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/core/row_stats.hpp"
 #include "src/core/rows.hpp"
 #include "src/cpu/kernels.hpp"

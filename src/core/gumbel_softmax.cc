@@ -13,7 +13,7 @@
 #include "softmax/error.hpp"
 #include "softmax/ops.hpp"
 #include "src/core/checks.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/core/philox.hpp"
 #include "src/core/rows.hpp"
 

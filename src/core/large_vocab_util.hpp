@@ -17,7 +17,7 @@
 #include "softmax/error.hpp"
 #include "softmax/tensor.hpp"
 #include "src/core/checks.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 
 namespace softmax::detail {
 

@@ -12,7 +12,7 @@
 
 #include "softmax/error.hpp"
 #include "src/core/checks.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/core/rows.hpp"
 
 namespace softmax::detail {

@@ -12,7 +12,7 @@
 
 #include "softmax/sampling.hpp"
 #include "src/core/logit_processors.hpp"
-#include "src/core/sampling_kernels.hpp"
+#include "src/cpu/sampling_kernels.hpp"
 #include "src/core/sampling_select.hpp"
 #include "src/cpu/kernels.hpp"
 

@@ -10,7 +10,7 @@
 #include "softmax/error.hpp"
 #include "softmax/sampling.hpp"
 #include "src/core/checks.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/core/philox.hpp"
 #include "src/core/rows.hpp"
 #include "src/core/sampling_rows.hpp"

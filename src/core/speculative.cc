@@ -11,7 +11,7 @@
 
 #include "softmax/error.hpp"
 #include "src/core/checks.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/core/philox.hpp"
 #include "src/core/rows.hpp"
 #include "src/core/sampling_select.hpp"

@@ -13,7 +13,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
-#include "src/core/sampling_kernels.hpp"
+#include "src/cpu/sampling_kernels.hpp"
 #include "src/cpu/row_ops-inl.h"
 
 HWY_BEFORE_NAMESPACE();

@@ -21,7 +21,7 @@
 #include <limits>
 
 #include "hwy/highway.h"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/cpu/kernels.hpp"
 #include "src/cpu/row_ops-inl.h"
 

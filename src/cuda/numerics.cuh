@@ -1,7 +1,7 @@
 // src/cuda/numerics.cuh: the arithmetic of the CUDA kernels, as __host__ __device__ functions.
 //
 // Each function here is the scalar twin of a CPU building block (src/cpu/row_ops-inl.h,
-// src/cpu/softmax_blocks-inl.h, src/core/half.hpp): the same IEEE operations in the same order,
+// src/cpu/softmax_blocks-inl.h, src/base/half.hpp): the same IEEE operations in the same order,
 // exact FMA only where the CPU uses Fma(), so a device computes the same bits as the CPU. The
 // CUDA sources are compiled with --fmad=false (no contraction chosen by the compiler) and IEEE
 // division; no __expf / fast-math intrinsic is used. Because the functions also compile for the
@@ -235,7 +235,7 @@ SMX_HD double logsumexp_of(double max, double ones, double rest, double t, bool 
   return s + (e + (m_lo + l_lo));
 }
 
-// ---- storage conversions (src/core/half.hpp) ----
+// ---- storage conversions (src/base/half.hpp) ----
 SMX_HD float bf16_to_f32(uint16_t h) { return bits_as<float>(static_cast<uint32_t>(h) << 16); }
 SMX_HD uint16_t f32_to_bf16(float f) {
   const uint32_t b = bits_as<uint32_t>(f);

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "softmax/error.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/core/row_stats.hpp"
 
 namespace softmax::dist {

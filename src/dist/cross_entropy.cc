@@ -15,7 +15,7 @@
 #include "src/core/checks.hpp"
 #include "src/core/cross_entropy_rows.hpp"
 #include "src/core/exec.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/core/rows.hpp"
 #include "src/dist/agree.hpp"
 

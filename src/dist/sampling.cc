@@ -38,7 +38,7 @@
 #include "src/core/exec.hpp"
 #include "src/core/philox.hpp"
 #include "src/core/rows.hpp"
-#include "src/core/sampling_kernels.hpp"
+#include "src/cpu/sampling_kernels.hpp"
 #include "src/core/sampling_rows.hpp"
 #include "src/core/sampling_select.hpp"
 #include "src/cpu/kernels.hpp"

@@ -14,7 +14,7 @@
 #include "softmax/error.hpp"
 #include "src/core/checks.hpp"
 #include "src/core/exec.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/core/row_stats.hpp"
 #include "src/core/rows.hpp"
 #include "src/core/widen.hpp"

@@ -17,7 +17,7 @@
 #include "src/core/checks.hpp"
 #include "src/core/exec.hpp"
 #include "src/core/rows.hpp"
-#include "src/core/sampling_kernels.hpp"
+#include "src/cpu/sampling_kernels.hpp"
 #include "src/core/sampling_rows.hpp"
 #include "src/dist/agree.hpp"
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "softmax/error.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/io/file_util.hpp"
 #include "src/io/npy.hpp"
 

@@ -12,7 +12,7 @@
 #include "softmax/attention.hpp"
 #include "softmax/dispatch.hpp"
 #include "softmax/error.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/ref/attention_reference.hpp"
 
 namespace {

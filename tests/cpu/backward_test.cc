@@ -14,7 +14,7 @@
 #include "softmax/backward.hpp"
 #include "src/ref/reference.hpp"
 #include "softmax/error.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #ifndef SOFTMAX_TRAIN_SCRATCH
 #include "softmax/dispatch.hpp"
 #endif

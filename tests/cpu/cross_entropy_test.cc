@@ -19,7 +19,7 @@
 #include "softmax/cross_entropy.hpp"
 #include "softmax/ops.hpp"
 #include "softmax/error.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/ref/cross_entropy_reference.hpp"
 #ifndef SOFTMAX_TRAIN_SCRATCH
 #include "softmax/dispatch.hpp"

@@ -1,4 +1,4 @@
-// tests/cpu/half_test.cc: bf16 and f16 storage. Conversions (src/core/half.hpp, bit-identical to
+// tests/cpu/half_test.cc: bf16 and f16 storage. Conversions (src/base/half.hpp, bit-identical to
 // the kernels' vector conversions) against exact round-to-nearest-even in long double,
 // exhaustively over all 2^16 values and every halfway point; fp32 accumulation (a 1000-wide
 // uniform bf16 row gives 1/1000 rounded once, not 1/256); overflow of f16 outputs.

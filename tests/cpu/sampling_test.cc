@@ -28,7 +28,7 @@
 #include "softmax/error.hpp"
 #include "softmax/ops.hpp"
 #include "softmax/sampling.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/core/sampling_select.hpp"
 
 namespace {

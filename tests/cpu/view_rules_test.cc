@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "softmax/softmax.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 
 namespace {
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "softmax/softmax.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/cuda/cuda_kernels.hpp"
 #include "src/ref/reference.hpp"
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "softmax/softmax.hpp"
-#include "src/core/half.hpp"
+#include "src/base/half.hpp"
 #include "src/cpu/kernels.hpp"
 #include "src/cuda/numerics.cuh"
 #include "tests/cuda/row_spec.hpp"

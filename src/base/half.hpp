@@ -1,4 +1,4 @@
-// src/core/half.hpp: scalar bf16/f16 <-> f32 conversions (round to nearest even), bit-identical
+// src/base/half.hpp: scalar bf16/f16 <-> f32 conversions (round to nearest even), bit-identical
 // to the vector conversions in src/cpu/row_ops-inl.h; and typed scalar load/store by DType.
 #pragma once
 

@@ -1,4 +1,4 @@
-// src/core/sampling_kernels.hpp: the per-target SIMD kernels of sampling (no SIMD types here).
+// src/cpu/sampling_kernels.hpp: the per-target SIMD kernels of sampling (no SIMD types here).
 // Implemented in src/cpu/sampling_kernels.cc (Highway foreach_target), one table per target,
 // fetched once per public call. Every kernel is "consistent arithmetic" (row_ops-inl.h): the
 // same bits on every SIMD target.
