@@ -593,8 +593,12 @@ PyObject* fast_torch(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   }
   try {
     const auto t = static_cast<DType>(code);
-    const softmax::ConstTensorView xv(reinterpret_cast<const void*>(xp), t, std::move(shape));
-    const softmax::TensorView yv(reinterpret_cast<void*>(yp), t, std::move(out_shape));
+    // The tensors' data_ptr() integers are the addresses: the cast is the point.
+    const softmax::ConstTensorView xv(
+        reinterpret_cast<const void*>(xp),  // NOLINT(performance-no-int-to-ptr)
+        t, std::move(shape));
+    const softmax::TensorView yv(reinterpret_cast<void*>(yp),  // NOLINT(performance-no-int-to-ptr)
+                                 t, std::move(out_shape));
     run_fast(static_cast<int>(op), xv, yv, axis, temperature, keepdims != 0,
              static_cast<int>(threads));
   } catch (...) {

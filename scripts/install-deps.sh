@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages the build, tests and benchmarks need.
 # Idempotent: installs only what is missing. Needs root (or sudo).
 set -euo pipefail
-pkgs=(cmake g++ make pkg-config clang libclang-rt-14-dev clang-format
+pkgs=(cmake g++ make pkg-config clang libclang-rt-14-dev clang-format clang-tidy
       libomp-dev libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libmpfr-dev
       libdnnl-dev libopenblas-serial-dev libxnnpack-dev libpthreadpool-dev libdlpack-dev
       libopenmpi-dev openmpi-bin python3-mpi4py ccache

@@ -32,9 +32,7 @@ int fail(std::string m) {
   return 2;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{
       "Generate token ids from a llama2.c checkpoint with the softmax library's "
       "attention, softmax and sampler"};
@@ -99,4 +97,16 @@ int main(int argc, char** argv) {
     return fail(e.what());
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // e.g. std::bad_alloc while setting up the parser
+    return fail(e.what());
+  } catch (...) {
+    return fail("unknown error");
+  }
 }

@@ -427,11 +427,7 @@ void argmax(Communicator& comm, ConstTensorView x, TensorView indices, int64_t c
               cpu::ArgmaxResult p =
                   k.argmax(L.x[r] + off * xes, x.dtype, std::min(kChunkElems, n - off));
               p.index += off;
-              if (off == 0) {
-                best = p;
-              } else if (!best.is_nan && (p.is_nan || p.value > best.value)) {
-                best = p;
-              }
+              if (off == 0 || (!best.is_nan && (p.is_nan || p.value > best.value))) best = p;
               if (best.is_nan) break;
             }
             local[static_cast<std::size_t>(r)] =

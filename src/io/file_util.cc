@@ -121,7 +121,8 @@ void split_target(const std::string& path, const char* op, std::string& dir, std
 int name_temp(Temp& t, const std::string& path, const std::string& dir, const std::string& base,
               int fd, const char* op) {
   for (int attempt = 0;; ++attempt) {
-    const std::string name = dir + "/." + base + ".tmp." + random_suffix();
+    std::string name = dir;
+    name.append("/.").append(base).append(".tmp.").append(random_suffix());
     const int slot = register_temp(name);  // before the name exists: a signal can remove it
     if (slot < 0) io_fail(op, path, "too many outputs, or too long a name, for a temporary file");
     int made = -1;
