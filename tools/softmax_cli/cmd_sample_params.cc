@@ -25,13 +25,17 @@ std::vector<std::string> split_commas(const std::string& text) {
   }
 }
 
-std::string quoted(const std::string& text) { return text.empty() ? "''" : text; }
+std::string quoted(const std::string& text) { return "'" + text + "'"; }
 
-// "--flag TEXT: value 2 (x) must ..." for a list, "--flag TEXT: must ..." for one value.
+// "--flag 'TEXT': value 2 ('x') must be ..." for a list, "--flag 'TEXT': must be ..." for one
+// value; an integer past the type's range: "... 'x' is out of range: must be ...".
 [[noreturn]] void bad_value(const std::string& flag, const std::string& text, std::size_t index,
-                            std::size_t count, const std::string& item, const std::string& rule) {
+                            std::size_t count, const std::string& item, const std::string& rule,
+                            bool out_of_range = false) {
   std::string where;
   if (count > 1) where = "value " + std::to_string(index + 1) + " (" + quoted(item) + ") ";
+  if (out_of_range)
+    where += (count > 1 ? "is out of range: " : quoted(item) + " is out of range: ");
   throw UsageError(flag + " " + quoted(text) + ": " + where + "must be " + rule +
                    " (one value for every row, or a comma-separated list of one per row)");
 }
@@ -57,6 +61,9 @@ std::vector<T> parse_integers(const std::string& flag, const std::string& text,
     const std::string& s = items[i];
     const char* end = s.data() + s.size();
     const auto r = std::from_chars(s.data(), end, v[i]);
+    if (!s.empty() && r.ec == std::errc::result_out_of_range && r.ptr == end) {
+      bad_value(flag, text, i, items.size(), s, rule, true);
+    }
     if (s.empty() || r.ec != std::errc() || r.ptr != end || !ok(v[i])) {
       bad_value(flag, text, i, items.size(), s, rule);
     }
@@ -65,6 +72,7 @@ std::vector<T> parse_integers(const std::string& flag, const std::string& text,
 }
 
 const char* const kU64Rule = "an integer in [0, 18446744073709551615]";
+const char* const kTopKRule = "an integer in [-1, 9223372036854775807] (0 or -1 = off)";
 
 std::vector<uint64_t> parse_u64s(const std::string& flag, const std::string& text) {
   return parse_integers<uint64_t>(
@@ -108,7 +116,7 @@ RowParams parse_row_params(const RowArgs& a) {
       "--temperature", a.temperature, [](double x) { return x >= 0 && std::isfinite(x); },
       "a finite number >= 0 (0 = greedy)");
   r.top_k = parse_integers<int64_t>(
-      "--top-k", a.top_k, [](int64_t k) { return k >= -1; }, "an integer >= -1 (0 or -1 = off)");
+      "--top-k", a.top_k, [](int64_t k) { return k >= -1; }, kTopKRule);
   r.top_p = parse_doubles(
       "--top-p", a.top_p, [](double p) { return p > 0 && p <= 1; }, "a number in (0, 1]");
   r.min_p = parse_doubles(
