@@ -12,9 +12,14 @@
 // Speculative: k in {4, 8} draft tokens, B in {1, 8}, f32 probabilities (softmax of N(0, 3^2)
 // logits; the draft is the target's logits plus N(0, 1) noise, so acceptance is partial).
 //
+// processors_paired: plain and serving calls alternated within one loop (the same load on
+// both), reporting the medians of their thread CPU times and of the per-pair ratio.
+//
 // Names: impl/<case>/BxV/f32/t1 (bench/bench_util.hpp convention); counter rows_per_s.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -106,6 +111,49 @@ void BM_sample(benchmark::State& state, int64_t rows, bool processors) {
                                                     benchmark::Counter::kIsRate);
 }
 
+// Thread CPU time in seconds (the machine is shared: wall time counts other jobs' time).
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// The processors' cost, paired: every iteration times one plain call and one serving call on
+// the same logits (alternating which goes first), so both see the same machine load; counters:
+// the medians of each call's thread CPU time (ms) and of the per-pair ratio serving / plain.
+void BM_processors_paired(benchmark::State& state, int64_t rows) {
+  const std::vector<float> x = gauss(rows * kVocab, 0x5eed + static_cast<uint64_t>(rows));
+  Serving plain(rows, false), serving(rows, true);
+  std::vector<int64_t> out(static_cast<std::size_t>(rows));
+  const softmax::ConstTensorView xv(x.data(), softmax::DType::f32, {rows, kVocab});
+  const softmax::TensorView ov(out.data(), softmax::DType::i64, {rows});
+  std::vector<double> tp, ts, ratio;
+  uint64_t offset = 0;
+  for (auto _ : state) {
+    double t[2];
+    for (int c = 0; c < 2; ++c) {
+      const bool serve = (c == 0) == (offset % 2 == 0);
+      const double t0 = thread_cpu_s();
+      softmax::sample(xv, ov, serve ? serving.params : plain.params, 0, offset);
+      t[serve ? 1 : 0] = thread_cpu_s() - t0;
+      benchmark::DoNotOptimize(out.data());
+    }
+    ++offset;
+    tp.push_back(t[0]);
+    ts.push_back(t[1]);
+    ratio.push_back(t[1] / t[0]);
+  }
+  state.counters["plain_ms"] = 1e3 * median(tp);
+  state.counters["serving_ms"] = 1e3 * median(ts);
+  state.counters["serving_over_plain"] = median(ratio);
+}
+
 // Target and draft probabilities (B, k + 1, V) and (B, k, V); drafts drawn from the draft rows.
 struct Spec {
   std::vector<float> p, q;
@@ -151,7 +199,12 @@ void BM_speculative(benchmark::State& state, int64_t rows, int64_t k) {
 }
 
 std::string shape(int64_t rows) {
-  return "/" + std::to_string(rows) + "x" + std::to_string(kVocab) + "/f32/t1";
+  std::string s = "/";  // appended piece by piece: GCC 12's -Wrestrict misfires on a + chain
+  s += std::to_string(rows);
+  s += "x";
+  s += std::to_string(kVocab);
+  s += "/f32/t1";
+  return s;
 }
 
 const bool registered = [] {
@@ -162,6 +215,12 @@ const bool registered = [] {
         ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("ours/sample_serving" + shape(rows)).c_str(), BM_sample, rows,
                                  true)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+  for (int64_t rows : {int64_t{1}, int64_t{64}, int64_t{256}}) {
+    benchmark::RegisterBenchmark(("ours/processors_paired" + shape(rows)).c_str(),
+                                 BM_processors_paired, rows)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }

@@ -388,4 +388,36 @@ class RowFilter {
   std::vector<uint32_t> cand_, next_;
 };
 
+// RowFilter<double>::filter(w, n, w_max, FilterSpec{}) followed by draw(u), without building
+// the candidate list: the same token (the kept tokens are then every w_i > 0 in id order, and a
+// token with q_i = 0 cannot end the walk). weight(i) returns w_i (f64, >= 0; it is called
+// several times per token, so it must return the same value each time). Two passes: the exact
+// mass S (32-bit halves summed in u64 as level1 does; n < 2^32), then the walk to the first
+// running mass > r.
+template <class WeightAt>
+int64_t draw_unfiltered(int64_t n, double w_max, uint64_t u, WeightAt weight) {
+  const MassScale scale = MassScale::for_max(w_max);
+  // q = floor(w * s1 * s2) < 2^62: the signed conversion is exact and cheaper than unsigned.
+  auto q_of = [&](double w) {
+    return static_cast<uint64_t>(static_cast<int64_t>(w * scale.s1 * scale.s2));
+  };
+  uint64_t lo = 0, hi = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t q = q_of(weight(i));
+    lo += q & 0xFFFFFFFFu;
+    hi += q >> 32;
+  }
+  const u128 r = scale_uniform((static_cast<u128>(hi) << 32) + lo, u);
+  u128 acc = 0;
+  int64_t last = -1;
+  for (int64_t i = 0; i < n; ++i) {
+    const double wi = weight(i);
+    if (!(wi > 0)) continue;
+    last = i;
+    acc += q_of(wi);
+    if (acc > r) return i;
+  }
+  return last;  // unreachable: acc reaches S > r
+}
+
 }  // namespace softmax::detail

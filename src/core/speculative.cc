@@ -1,13 +1,19 @@
 // src/core/speculative.cc: speculative_verify (softmax/speculative.hpp). Validation first (every
 // shape, id and probability row; nothing written on failure), then rows in parallel: the
 // acceptance tests read two entries per position, the residual (or bonus) row is built in f64
-// and drawn by the exact integer engine of sampling (src/core/sampling_select.hpp).
+// and drawn by the exact integer inverse CDF of sampling (src/core/sampling_select.hpp:
+// draw_unfiltered, the RowFilter draw without filters).
 #include "softmax/speculative.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "softmax/error.hpp"
 #include "src/core/checks.hpp"
@@ -28,29 +34,68 @@ struct Probs {
     return detail::load_as_double(v.data, v.dtype,
                                   b * v.strides[0] + j * v.strides[1] + i * v.strides[2]);
   }
-  // Calls fn(i, value) for every entry of row (b, j), the dtype dispatched once.
+  // Calls fn(row, step) with row (b, j) as a typed pointer (const float* or const double*) and
+  // its element stride: the dtype dispatched once.
   template <class Fn>
-  void each(int64_t b, int64_t j, Fn&& fn) const {
-    const int64_t base = b * v.strides[0] + j * v.strides[1], step = v.strides[2], n = v.shape[2];
+  void with_row(int64_t b, int64_t j, Fn&& fn) const {
+    const int64_t base = b * v.strides[0] + j * v.strides[1], step = v.strides[2];
     if (v.dtype == DType::f32) {
-      const float* p = static_cast<const float*>(v.data) + base;
-      for (int64_t i = 0; i < n; ++i) fn(i, static_cast<double>(p[i * step]));
+      fn(static_cast<const float*>(v.data) + base, step);
     } else {
-      const double* p = static_cast<const double*>(v.data) + base;
-      for (int64_t i = 0; i < n; ++i) fn(i, p[i * step]);
+      fn(static_cast<const double*>(v.data) + base, step);
     }
   }
 };
 
-// Sum of row (b, j), or -1 when an entry is negative, NaN or inf.
-double checked_sum(const Probs& p, int64_t b, int64_t j) {
-  double acc[4] = {0, 0, 0, 0};
+bool bad_prob(double x) { return !(x >= 0 && x <= 1e300); }
+
+// Sum of a row, or -1 when an entry is negative, NaN or inf. Entry i is added to accumulator
+// i mod 4 (in f64), the four combined as (a0 + a1) + (a2 + a3): the same bits for every stride.
+template <class T>
+double checked_sum_row(const T* x, int64_t n, int64_t step) {
+  double a[4] = {0, 0, 0, 0};
   bool bad = false;
-  p.each(b, j, [&](int64_t i, double x) {
-    bad |= !(x >= 0 && x <= 1e300);
-    acc[i & 3] += x;
-  });
-  return bad ? -1.0 : (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  int64_t i = 0;
+#if defined(__SSE2__)
+  if (step == 1) {
+    // Accumulators 0, 1 and 2, 3 as two SSE2 vectors: two vector adds per 4 entries instead
+    // of four dependent scalar adds through memory (the same additions, in the same order).
+    __m128d a01 = _mm_setzero_pd(), a23 = _mm_setzero_pd();
+    const __m128d zero = _mm_setzero_pd(), big = _mm_set1_pd(1e300);
+    __m128d ok = _mm_castsi128_pd(_mm_set1_epi32(-1));
+    for (; i + 4 <= n; i += 4) {
+      __m128d v01, v23;
+      if constexpr (std::is_same_v<T, float>) {
+        const __m128 f = _mm_loadu_ps(x + i);
+        v01 = _mm_cvtps_pd(f);
+        v23 = _mm_cvtps_pd(_mm_movehl_ps(f, f));
+      } else {
+        v01 = _mm_loadu_pd(x + i);
+        v23 = _mm_loadu_pd(x + i + 2);
+      }
+      ok = _mm_and_pd(ok, _mm_and_pd(_mm_cmpge_pd(v01, zero), _mm_cmple_pd(v01, big)));
+      ok = _mm_and_pd(ok, _mm_and_pd(_mm_cmpge_pd(v23, zero), _mm_cmple_pd(v23, big)));
+      a01 = _mm_add_pd(a01, v01);
+      a23 = _mm_add_pd(a23, v23);
+    }
+    bad = _mm_movemask_pd(ok) != 3;
+    _mm_storeu_pd(a, a01);
+    _mm_storeu_pd(a + 2, a23);
+  }
+#endif
+  for (; i < n; ++i) {
+    const double v = static_cast<double>(x[i * step]);
+    bad |= bad_prob(v);
+    a[i & 3] += v;
+  }
+  return bad ? -1.0 : (a[0] + a[1]) + (a[2] + a[3]);
+}
+
+double checked_sum(const Probs& p, int64_t b, int64_t j) {
+  double s = 0;
+  p.with_row(b, j,
+             [&](const auto* x, int64_t step) { s = checked_sum_row(x, p.v.shape[2], step); });
+  return s;
 }
 
 void check_probs(const char* op, const char* arg, const ConstTensorView& v, int64_t b, int64_t r,
@@ -73,13 +118,6 @@ void check_i64_out(const char* op, const char* arg, const TensorView& t,
     throw Error(ErrorKind::kDTypeMismatch, op, arg, dtype_name(t.dtype), "must be i64");
   }
   detail::check_same_shape(op, arg, shape, t.shape);
-}
-
-// A draw from weights w (n, f64, max > 0) with the exact inverse-CDF engine.
-int64_t draw_from(detail::RowFilter<double>& f, const std::vector<double>& w, uint64_t u) {
-  const double w_max = *std::max_element(w.begin(), w.end());
-  f.filter(w.data(), static_cast<int64_t>(w.size()), w_max, detail::FilterSpec{});
-  return f.draw(u);
 }
 
 struct RowOut {
@@ -176,8 +214,36 @@ void speculative_verify(ConstTensorView draft_tokens, ConstTensorView draft_prob
   check_sums(qs, std::max<int64_t>(k, 1), "draft_probs");
   check_sums(ps, k + 1, "target_probs");
 
+  // The residual (or bonus) draw of row b at position j (draw 2j + 1). The bonus (and a
+  // residual that is all zero) draws from p's row as it is; the residual's weights are built
+  // once in w (f64) with their maximum, then drawn.
+  auto draw_at = [&](int64_t b, int64_t j, uint64_t stream, bool residual, std::vector<double>& w) {
+    const uint64_t u = detail::philox_u64(seed, offset, stream, static_cast<uint32_t>(2 * j + 1));
+    int64_t token = -1;
+    p.with_row(b, j, [&](const auto* pr, int64_t pst) {
+      if (residual) {  // max(0, p / P - q / Q), scaled by P * Q
+        const double P = ps[b * (k + 1) + j], Q = qs[b * k + j];
+        double w_max = 0;
+        q.with_row(b, j, [&](const auto* qr, int64_t qst) {
+          for (int64_t i = 0; i < V; ++i) {
+            w[i] = std::max(
+                0.0, static_cast<double>(pr[i * pst]) * Q - static_cast<double>(qr[i * qst]) * P);
+            w_max = std::max(w_max, w[i]);
+          }
+        });
+        if (w_max > 0) {
+          token = detail::draw_unfiltered(V, w_max, u, [&](int64_t i) { return w[i]; });
+          return;
+        }
+      }
+      auto wp = [&](int64_t i) { return static_cast<double>(pr[i * pst]); };
+      double w_max = 0;
+      for (int64_t i = 0; i < V; ++i) w_max = std::max(w_max, wp(i));
+      token = detail::draw_unfiltered(V, w_max, u, wp);
+    });
+    return token;
+  };
   detail::parallel_for(B, nt, [&](int64_t b0, int64_t b1) {
-    detail::RowFilter<double> f;
     std::vector<double> w(static_cast<std::size_t>(V));
     for (int64_t b = b0; b < b1; ++b) {
       const uint64_t stream = streams.empty() ? static_cast<uint64_t>(b) : streams[b];
@@ -191,23 +257,11 @@ void speculative_verify(ConstTensorView draft_tokens, ConstTensorView draft_prob
           o.tokens.push_back(t);
           continue;
         }
-        bool any = false;  // residual max(0, p / P - q / Q), scaled by P * Q
-        p.each(b, j, [&](int64_t i, double x) { w[i] = x * Q; });
-        q.each(b, j, [&](int64_t i, double x) {
-          w[i] = std::max(0.0, w[i] - x * P);
-          any |= w[i] > 0;
-        });
-        if (!any) p.each(b, j, [&](int64_t i, double x) { w[i] = x; });
-        o.tokens.push_back(draw_from(
-            f, w, detail::philox_u64(seed, offset, stream, static_cast<uint32_t>(2 * j + 1))));
+        o.tokens.push_back(draw_at(b, j, stream, true, w));
         break;
       }
       o.accepted = j;
-      if (j == k) {  // all accepted: the bonus token from p_k
-        p.each(b, k, [&](int64_t i, double x) { w[i] = x; });
-        o.tokens.push_back(draw_from(
-            f, w, detail::philox_u64(seed, offset, stream, static_cast<uint32_t>(2 * k + 1))));
-      }
+      if (j == k) o.tokens.push_back(draw_at(b, k, stream, false, w));  // all accepted: the bonus
     }
   });
   auto* na = static_cast<int64_t*>(num_accepted.data);

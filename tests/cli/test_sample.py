@@ -67,10 +67,10 @@ def test_top_k_one_and_logprobs(logits):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--top-p", "0"], "top_p"),
-    (["--min-p", "1.5"], "min_p"),
-    (["-t", "-1"], "temperature"),
-    (["--top-k", "-2"], "top_k"),
+    (["--top-p", "0"], "--top-p"),
+    (["--min-p", "1.5"], "--min-p"),
+    (["-t", "-1"], "--temperature"),
+    (["--top-k", "-2"], "--top-k"),
     (["-n", "0"], "DRAWS"),
 ])
 def test_errors_write_nothing(logits, tmp_path, args, needle):
@@ -163,7 +163,7 @@ def test_processed_logprobs(tmp_path):
 
 def test_processor_errors(tmp_path):
     _, path = small_logits(tmp_path)
-    for args, needle in [(["--repetition-penalty", "0"], "repetition_penalty"),
+    for args, needle in [(["--repetition-penalty", "0"], "--repetition-penalty"),
                          (["--banned-tokens", "9"], "banned_tokens"),
                          (["--banned-tokens", "1,x"], "--banned-tokens"),
                          (["--logit-bias", "1:2"], "--logit-bias"),

@@ -222,6 +222,11 @@ def test_cross_entropy_errors(loss_inputs, tmp_path, args, needle):
     ["--top-p", "0.9", "--seed", "11"],
     ["--min-p", "0.05", "--offset", "5", "-n", "2"],
     ["--gumbel", "--top-k", "7"],
+    # Per-row values, 64-bit seeds and stream ids (differing only above bit 32).
+    ["-t", "0.5,1,0,2,0.9", "--top-k", "0,5,3,-1,40", "--seed", "1,2,3,4,4294967297",
+     "--streams", "1,4294967297,3,1099511627777,5", "-n", "2"],
+    ["--top-p", "0.5,0.9,1,0.95,0.8", "--min-p", "0,0.1,0,0.05,0", "--offset",
+     "0,1,2,3,18446744073709551000", "--gumbel"],
 ])
 @pytest.mark.parametrize("ranks", [1, 2, 3])
 def test_sample_same_ids(loss_inputs, extra, ranks):
@@ -270,7 +275,14 @@ def test_sample_logprobs_same_stdout(loss_inputs, extra, ranks):
      b"tempered log-probs only"),
     (["sample", "--vocab-parallel", "-i", "x.npy", "--logprobs", "-1"], b"N must be >= 0"),
     (["sample", "--vocab-parallel", "-i", "x.npy", "--banned-tokens", "3"], b"logit processors"),
-    (["sample", "--vocab-parallel", "-i", "x.npy", "--top-p", "2"], b"top_p"),
+    (["sample", "--vocab-parallel", "-i", "x.npy", "--top-p", "2"], b"--top-p"),
+    (["sample", "--vocab-parallel", "-i", "x.npy", "--top-p", "0.5,1"], b"2 values for 5 rows"),
+    (["sample", "--vocab-parallel", "-i", "x.npy", "-t", "1,1,1,1,2", "--logprobs", "2"],
+     b"one temperature for every row"),
+    (["sample", "--vocab-parallel", "-i", "x.npy", "--repetition-penalty", "1,1,1,1,2"],
+     b"logit processors"),
+    (["sample", "--vocab-parallel", "-i", "x.npy", "--token-logprobs", "lp.csv"],
+     b"--token-logprobs"),
 ])
 def test_sample_errors(loss_inputs, tmp_path, args, needle):
     d = loss_inputs

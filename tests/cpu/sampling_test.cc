@@ -1218,4 +1218,34 @@ TEST(SamplingServing, Errors) {
   EXPECT_EQ(out, std::vector<double>(16, -7));
 }
 
+// draw_unfiltered (the residual / bonus draw of speculative_verify) is RowFilter<double>'s
+// filter with no filter followed by draw, token for token: rows with zeros, -0, weights whose
+// mass rounds to q = 0, one dominant weight, and uniforms at both ends.
+TEST(SamplingSelect, DrawUnfilteredEqualsRowFilterDraw) {
+  std::mt19937_64 rng(42);
+  std::normal_distribution<double> nd(0.0, 4.0);
+  RowFilter<double> rf;
+  int checked = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const int64_t n = 1 + static_cast<int64_t>(rng() % 3000);
+    std::vector<double> w(static_cast<std::size_t>(n));
+    for (auto& x : w) x = std::exp(nd(rng));
+    for (int z = 0; z < 5; ++z) w[rng() % n] = (z % 2) ? 0.0 : -0.0;
+    if (trial % 7 == 0) w[rng() % n] = 1e30;     // the others' q round to 0
+    if (trial % 11 == 0) w[rng() % n] = 1e-300;  // q = 0, w > 0
+    double w_max = 0;
+    for (double x : w) w_max = std::max(w_max, x);
+    if (!(w_max > 0)) continue;
+    rf.filter(w.data(), n, w_max, softmax::detail::FilterSpec{});
+    for (uint64_t u : {uint64_t{0}, ~uint64_t{0}, rng(), rng(), rng()}) {
+      const int64_t want = rf.draw(u);
+      const int64_t got =
+          softmax::detail::draw_unfiltered(n, w_max, u, [&](int64_t i) { return w[i]; });
+      ASSERT_EQ(got, want) << "trial " << trial << " u " << u;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 1000);
+}
+
 }  // namespace

@@ -213,4 +213,90 @@ TEST(Speculative, Errors) {
   EXPECT_GE(acc[0], 0);
 }
 
+// Pinned results: a digest of num_accepted and tokens over many rows at V = 128256 and 1000,
+// f32 and f64, contiguous and strided probability rows, k = 0, 1, 4, 8, drafts that are the
+// target plus noise (partial acceptance) and rows with zeros (q = 0 where p > 0, p = 0 where
+// q > 0). The value was recorded before the speculative_verify speed-up (validation and the
+// residual draw rewritten): it must draw the same tokens, bit for bit, on every machine.
+uint64_t fnv(uint64_t h, int64_t v) {
+  for (int i = 0; i < 8; ++i)
+    h = (h ^ ((static_cast<uint64_t>(v) >> (8 * i)) & 0xFF)) * 1099511628211u;
+  return h;
+}
+
+template <class T>
+uint64_t digest_case(int64_t b, int64_t k, int64_t v, int64_t stride, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> nd(0.0, 3.0), noise(0.0, 1.0);
+  std::uniform_real_distribution<double> un(0.0, 1.0);
+  // Rows of logits -> softmax in f64, stored in T with the last-axis stride.
+  auto row = [&](const std::vector<double>& logits) {
+    std::vector<double> out(logits.size());
+    double m = -1e300, s = 0;
+    for (double x : logits) m = std::max(m, x);
+    for (std::size_t i = 0; i < logits.size(); ++i) out[i] = std::exp(logits[i] - m);
+    // Zeros: a few tokens get probability 0 in one of the two models.
+    for (int z = 0; z < 3; ++z) out[rng() % out.size()] = 0;
+    for (double x : out) s += x;
+    for (double& x : out) x /= s;
+    return out;
+  };
+  std::vector<T> p(static_cast<std::size_t>(b * (k + 1) * v * stride)),
+      q(static_cast<std::size_t>(std::max<int64_t>(b * k * v * stride, 1)));
+  std::vector<int64_t> drafts(static_cast<std::size_t>(std::max<int64_t>(b * k, 1)));
+  for (int64_t r = 0; r < b; ++r) {
+    for (int64_t j = 0; j <= k; ++j) {
+      std::vector<double> lt(static_cast<std::size_t>(v));
+      for (double& x : lt) x = nd(rng);
+      const std::vector<double> pt = row(lt);
+      for (int64_t i = 0; i < v; ++i)
+        p[((r * (k + 1) + j) * v + i) * stride] = static_cast<T>(pt[i]);
+      if (j == k) continue;
+      for (double& x : lt) x += noise(rng);
+      const std::vector<double> qt = row(lt);
+      for (int64_t i = 0; i < v; ++i) q[((r * k + j) * v + i) * stride] = static_cast<T>(qt[i]);
+      // The draft token: from q (inverse CDF in f64), sometimes a token with q = 0.
+      double u = un(rng), acc = 0;
+      int64_t t = v - 1;
+      for (int64_t i = 0; i < v; ++i) {
+        acc += qt[i];
+        if (acc > u) {
+          t = i;
+          break;
+        }
+      }
+      if (rng() % 10 == 0) {
+        for (int64_t i = 0; i < v; ++i) {
+          if (qt[i] == 0) t = i;
+        }
+      }
+      drafts[r * k + j] = t;
+    }
+  }
+  const DType dt = sizeof(T) == 4 ? DType::f32 : DType::f64;
+  std::vector<int64_t> acc(static_cast<std::size_t>(b)), tok(static_cast<std::size_t>(b * (k + 1)));
+  softmax::speculative_verify(
+      softmax::ConstTensorView(drafts.data(), DType::i64, {b, k}),
+      softmax::ConstTensorView(q.data(), dt, {b, k, v}, {k * v * stride, v * stride, stride}),
+      softmax::ConstTensorView(p.data(), dt, {b, k + 1, v},
+                               {(k + 1) * v * stride, v * stride, stride}),
+      softmax::TensorView(acc.data(), DType::i64, {b}),
+      softmax::TensorView(tok.data(), DType::i64, {b, k + 1}), seed, 3);
+  uint64_t h = 14695981039346656037u;
+  for (int64_t x : acc) h = fnv(h, x);
+  for (int64_t x : tok) h = fnv(h, x);
+  return h;
+}
+
+TEST(Speculative, PinnedDraws) {
+  uint64_t h = 0;
+  for (int64_t k : {0, 1, 4, 8}) {
+    h ^= digest_case<float>(6, k, 128256, 1, 100 + k) * 3;
+    h ^= digest_case<double>(6, k, 128256, 1, 200 + k) * 5;
+    h ^= digest_case<float>(24, k, 1000, 2, 300 + k) * 7;
+    h ^= digest_case<double>(24, k, 1000, 3, 400 + k) * 11;
+  }
+  EXPECT_EQ(h, uint64_t{530435324589036074u});
+}
+
 }  // namespace

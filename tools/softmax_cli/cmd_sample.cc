@@ -1,28 +1,38 @@
 // tools/softmax_cli/cmd_sample.cc: `softmax sample`, next-token sampling from a logits file.
 //
 //   softmax sample -i logits.npy [-t T] [--top-k K] [--top-p P] [--min-p M] [--seed S]
-//                  [-n DRAWS] [--threads N] [-o ids.npy] [--logprobs N] [--offset O] [--gumbel]
+//                  [--offset O] [--streams ID,...] [-n DRAWS] [--threads N] [-o ids.npy]
+//                  [--logprobs N] [--logprobs-mode tempered|raw|processed]
+//                  [--token-logprobs lp.npy] [--gumbel]
 //                  [--prev-tokens FILE] [--repetition-penalty R] [--presence-penalty P]
 //                  [--frequency-penalty F] [--logit-bias ID=BIAS,...] [--banned-tokens ID,...]
-//                  [--min-tokens N --eos-token-ids ID,...] [--logprobs-mode processed]
+//                  [--min-tokens N --eos-token-ids ID,...] [--num-generated G]
 //
-// logits: (V) or (B, V), f16/f32/f64 (.npy) or text. Draw d of every row uses offset O + d, so
-// `-n 4` equals four runs with --offset 0, 1, 2, 3. -o writes int64 of shape (B, DRAWS) (.npy or
-// .csv); without -o, one line per row of space-separated ids. --logprobs N adds, per row, the N
-// most probable ids with their log-probabilities under softmax(x / T) (T = 1 when -t 0) as
-// "id:logprob" after a tab (--logprobs-mode processed: under the distribution the tokens were
-// drawn from, after processors and filters). The logit processors (softmax/logit_processors.hpp)
-// run before temperature: --prev-tokens holds earlier token ids, (L) for every row or (B, L)
-// padded with -1; --logit-bias, --banned-tokens and --eos-token-ids apply to every row; EOS is
-// suppressed while a row's prev-tokens count < --min-tokens. All numbers come from
-// softmax::sample / softmax::top_logprobs.
+// logits: (V) or (B, V), f16/f32/f64 (.npy) or text. Per-row flags (sample_params.hpp): -t,
+// --top-k, --top-p, --min-p, --seed, --offset, the three penalties, --min-tokens and
+// --num-generated take one value (every row) or B comma-separated values, one per row;
+// --streams takes B values (64-bit stream ids, e.g. request ids; default the row index).
+// Seeds, offsets and streams are full 64-bit integers. Draw d of a row uses its offset + d, so
+// `-n 4` equals four runs with --offset 0, 1, 2, 3. -o writes int64 of shape (B, DRAWS) (.npy
+// or .csv); without -o, one line per row of space-separated ids. --logprobs N adds, per row, the
+// N most probable ids with their log-probabilities as "id:logprob" after a tab, under
+// --logprobs-mode: tempered (default) softmax(x / T) with the row's T (1 when T = 0); raw
+// softmax(x) (vLLM's raw_logprobs); processed: the distribution the tokens were drawn from,
+// after processors and filters (vLLM's processed_logprobs). --token-logprobs FILE writes the
+// log-prob of every drawn token, f64 (B, DRAWS), under raw or processed. The logit processors
+// (softmax/logit_processors.hpp) run before temperature: --prev-tokens holds earlier token ids,
+// (L) for every row or (B, L) padded with -1; --logit-bias, --banned-tokens and --eos-token-ids
+// apply to every row; EOS is suppressed while a row's --num-generated (default: its
+// prev-tokens count) < --min-tokens. All numbers come from softmax::sample /
+// softmax::top_logprobs / softmax::token_logprobs.
 //
 //   mpirun -np R softmax sample --vocab-parallel -i logits.npy [-t T] [--top-k K] [--top-p P]
 //       [--min-p M] [--seed S] [--offset O] [-n DRAWS] [--gumbel] [-o ids.npy] [--logprobs N]
 // The vocabulary (last axis of a C-order .npy) sharded across the ranks (default_shard, each
 // rank maps only its columns; softmax::dist::sample, softmax::dist::top_logprobs): the same ids
 // and log-probs as one process (the default layout is 32768-aligned); rank 0 writes them. The
-// logit processors and --logprobs-mode processed do not apply in this mode.
+// per-row values, seeds, offsets and --streams apply; the logit processors, --logprobs-mode
+// raw / processed, --token-logprobs, and a per-row -t with --logprobs do not.
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -34,6 +44,7 @@
 #include "softmax/sampling.hpp"
 #include "softmax_cli/command.hpp"
 #include "softmax_cli/common.hpp"
+#include "softmax_cli/sample_params.hpp"
 #ifdef SOFTMAX_CLI_MPI
 #include "softmax/dist.hpp"
 #include "softmax/dist_mpi.hpp"
@@ -44,21 +55,15 @@ namespace softmax::cli {
 namespace {
 
 struct SampleArgs {
-  std::string input, output;
-  double temperature = 1.0;
-  int64_t top_k = 0;
-  double top_p = 1.0;
-  double min_p = 0.0;
-  std::string seed = "0", offset = "0";  // parsed strictly by parse_u64
+  std::string input, output, token_logprobs;
+  RowArgs rows;  // temperature, filters, seeds, offsets, streams, penalties (sample_params.hpp)
   int64_t draws = 1;
   int threads = 0;
   int64_t logprobs = 0;
   bool gumbel = false;
   std::string logprobs_mode = "tempered";
-  // Logit processors.
+  // Logit processors (the per-row ones are in `rows`).
   std::string prev_tokens, logit_bias, banned_tokens, eos_token_ids;
-  double repetition_penalty = 1.0, presence_penalty = 0.0, frequency_penalty = 0.0;
-  int64_t min_tokens = 0;
   bool vocab_parallel = false;
 };
 
@@ -154,32 +159,72 @@ void build_processors(const SampleArgs& a, int64_t rows, Processors& p) {
   p.banned = parse_ids("--banned-tokens", a.banned_tokens);
   p.eos = parse_ids("--eos-token-ids", a.eos_token_ids);
   p.lp.prev_tokens = {p.prev, p.prev_offsets};
-  p.lp.repetition_penalty = a.repetition_penalty;
-  p.lp.presence_penalty = a.presence_penalty;
-  p.lp.frequency_penalty = a.frequency_penalty;
   p.lp.logit_bias = {p.bias_ids, {}};
   p.lp.logit_bias_values = p.bias_values;
   p.lp.banned_tokens = {p.banned, {}};
   p.lp.eos_token_ids = p.eos;
-  p.lp.min_tokens = a.min_tokens;
 }
 
-// A full decimal uint64: no sign, no overflow, no trailing characters (CLI11 would wrap "-1"
-// and saturate 2^64).
-uint64_t parse_u64(const std::string& flag, const std::string& text) {
-  uint64_t v = 0;
-  const char* end = text.data() + text.size();
-  const auto r = std::from_chars(text.data(), end, v);
-  if (text.empty() || r.ec != std::errc() || r.ptr != end) {
-    throw UsageError(flag + " " + (text.empty() ? std::string("''") : text) +
-                     ": must be an integer in [0, 18446744073709551615]");
+enum class Mode { kTempered, kRaw, kProcessed };
+
+Mode parse_mode(const std::string& m) {
+  if (m == "tempered") return Mode::kTempered;
+  if (m == "raw") return Mode::kRaw;
+  if (m == "processed") return Mode::kProcessed;
+  throw UsageError("--logprobs-mode " + (m.empty() ? std::string("''") : m) +
+                   ": must be tempered, raw or processed");
+}
+
+// Usage checks that need no file: -n, --threads, --logprobs, the output names.
+void check_common(const SampleArgs& a) {
+  if (a.draws < 1) throw UsageError("-n " + std::to_string(a.draws) + ": DRAWS must be >= 1");
+  if (a.threads < 0) throw UsageError("--threads " + std::to_string(a.threads) + ": must be >= 0");
+  if (a.logprobs < 0) {
+    throw UsageError("--logprobs " + std::to_string(a.logprobs) + ": N must be >= 0");
   }
-  return v;
+  if (!a.output.empty()) output_format(a.output);  // throws for an unknown extension
+  if (!a.token_logprobs.empty()) output_format(a.token_logprobs);
+  const bool text_out = a.output.empty() || a.logprobs > 0;  // ids and/or top-N on stdout
+  check_distinct_outputs(
+      {{"-o", a.output},
+       {a.output.empty() ? "the ids on stdout (no -o)" : "--logprobs", text_out ? "-" : ""},
+       {"--token-logprobs", a.token_logprobs}});
+}
+
+// Row r of a (B, V) array as a (1, V) view.
+ConstTensorView row_view(const io::Array& in, int64_t r) {
+  const int64_t v = in.shape[1];
+  const auto* base = reinterpret_cast<const unsigned char*>(in.bytes.data());
+  return ConstTensorView(base + static_cast<std::size_t>(r * v) * dtype_size(in.dtype), in.dtype,
+                         {1, v});
 }
 
 std::string stdout_lines(const SampleArgs& a, const io::Array& ids, const TopLogprobs& top);
 
 void run_sample_vocab_parallel(const SampleArgs& a);
+
+// The top-N log-probs under softmax(x / T) with T = the row's temperature (1 for a greedy row).
+TopLogprobs tempered_top(const io::Array& in, int64_t n, const RowParams& r, int threads) {
+  auto t_of = [&](std::size_t row) {
+    const double t = r.temperature[r.temperature.size() == 1 ? 0 : row];
+    return t > 0 ? t : 1.0;
+  };
+  if (!r.temperature_per_row()) return top_logprobs(in.view(), n, t_of(0), threads);
+  TopLogprobs all;
+  all.rows = in.shape[0];
+  all.n = n;
+  for (int64_t row = 0; row < in.shape[0]; ++row) {
+    const TopLogprobs one =
+        top_logprobs(row_view(in, row), n, t_of(static_cast<std::size_t>(row)), threads);
+    all.ids.insert(all.ids.end(), one.ids.begin(), one.ids.end());
+    all.logprobs.insert(all.logprobs.end(), one.logprobs.begin(), one.logprobs.end());
+  }
+  return all;
+}
+
+LogprobsMode library_mode(Mode m) {
+  return m == Mode::kRaw ? LogprobsMode::kRaw : LogprobsMode::kProcessed;
+}
 
 void run_sample(const SampleArgs& a) {
   if (a.vocab_parallel) {
@@ -193,20 +238,13 @@ void run_sample(const SampleArgs& a) {
 #endif
   }
   // Usage checks first: nothing is read or written when they fail.
-  const uint64_t seed = parse_u64("--seed", a.seed);
-  const uint64_t offset = parse_u64("--offset", a.offset);
-  if (a.draws < 1) throw UsageError("-n " + std::to_string(a.draws) + ": DRAWS must be >= 1");
-  if (a.threads < 0) throw UsageError("--threads " + std::to_string(a.threads) + ": must be >= 0");
-  if (a.logprobs < 0) {
-    throw UsageError("--logprobs " + std::to_string(a.logprobs) + ": N must be >= 0");
+  const RowParams rp = parse_row_params(a.rows);
+  check_common(a);
+  const Mode mode = parse_mode(a.logprobs_mode);
+  if (!a.token_logprobs.empty() && mode == Mode::kTempered) {
+    throw UsageError("--token-logprobs " + a.token_logprobs +
+                     ": needs --logprobs-mode raw or processed (the distribution to report)");
   }
-  if (!a.output.empty()) output_format(a.output);  // throws for an unknown extension
-  if (a.logprobs > 0) check_distinct_outputs({{"-o", a.output}, {"--logprobs", "-"}});
-  if (a.logprobs_mode != "tempered" && a.logprobs_mode != "processed") {
-    throw UsageError("--logprobs-mode " + a.logprobs_mode + ": must be tempered or processed");
-  }
-  if (a.min_tokens < 0)
-    throw UsageError("--min-tokens " + std::to_string(a.min_tokens) + ": must be >= 0");
 
   io::Array in = load_array(a.input);
   if (in.shape.size() == 1) in.shape = {1, in.shape[0]};  // one row
@@ -215,53 +253,58 @@ void run_sample(const SampleArgs& a) {
                      std::to_string(in.shape.size()));
   }
   const int64_t rows = in.shape[0];
+  check_row_counts(rp, a.rows, rows);
   SamplingParams p;
-  p.temperature = a.temperature;
-  p.top_k = a.top_k;
-  p.top_p = a.top_p;
-  p.min_p = a.min_p;
+  Processors proc;
+  uint64_t seed = 0, offset = 0;
+  apply_row_params(rp, p, proc.lp, seed, offset);
   p.threads = a.threads;
   p.method = a.gumbel ? SamplingMethod::kGumbelMax : SamplingMethod::kInverseCdf;
-  Processors proc;
   build_processors(a, rows, proc);
   p.processors = &proc.lp;
   io::Array ids = io::Array::zeros(DType::i64, {rows, a.draws});
   sample(in.view(), ids.view(), p, seed, offset);
   TopLogprobs top;
-  if (a.logprobs > 0 && a.logprobs_mode == "processed") {
-    top = top_logprobs(in.view(), std::min(a.logprobs, in.shape[1]), p, LogprobsMode::kProcessed);
+  const int64_t n = std::min(a.logprobs, in.shape[1]);
+  if (a.logprobs > 0 && mode == Mode::kTempered) {
+    top = tempered_top(in, n, rp, a.threads);
   } else if (a.logprobs > 0) {
-    top = top_logprobs(in.view(), std::min(a.logprobs, in.shape[1]),
-                       a.temperature > 0 ? a.temperature : 1.0, a.threads);
+    top = top_logprobs(in.view(), n, p, library_mode(mode));
   }
-  // Everything computed: write (the ids file and the stdout lines together or neither).
+  io::Array tlp;
+  if (!a.token_logprobs.empty()) {
+    tlp = io::Array::zeros(DType::f64, {rows, a.draws});
+    token_logprobs(in.view(), ids.view(), tlp.view(), p, library_mode(mode));
+  }
+  // Everything computed: write (the files and the stdout lines together or none).
   Outputs outs;
   if (!a.output.empty()) outs.add_array(a.output, ids);
+  if (!a.token_logprobs.empty()) outs.add_array(a.token_logprobs, tlp);
   if (a.output.empty() || a.logprobs > 0) outs.add_text("-", stdout_lines(a, ids, top));
   outs.commit();
 }
 
 #ifdef SOFTMAX_CLI_MPI
 void run_sample_vocab_parallel(const SampleArgs& a) {
-  const uint64_t seed = parse_u64("--seed", a.seed);
-  const uint64_t offset = parse_u64("--offset", a.offset);
-  if (a.draws < 1) throw UsageError("-n " + std::to_string(a.draws) + ": DRAWS must be >= 1");
-  if (a.threads < 0) throw UsageError("--threads " + std::to_string(a.threads) + ": must be >= 0");
-  if (!a.output.empty()) output_format(a.output);
-  if (a.logprobs < 0) {
-    throw UsageError("--logprobs " + std::to_string(a.logprobs) + ": N must be >= 0");
-  }
-  if (a.logprobs > 0 && a.logprobs_mode != "tempered") {
+  const RowParams rp = parse_row_params(a.rows);
+  check_common(a);
+  if (parse_mode(a.logprobs_mode) != Mode::kTempered) {
     throw UsageError("--logprobs-mode " + a.logprobs_mode +
                      ": --vocab-parallel reports the tempered log-probs only (no processors)");
   }
-  if (a.logprobs > 0) check_distinct_outputs({{"-o", a.output}, {"--logprobs", "-"}});
+  if (!a.token_logprobs.empty()) {
+    throw UsageError("--token-logprobs " + a.token_logprobs +
+                     ": not available with --vocab-parallel");
+  }
+  if (a.logprobs > 0 && rp.temperature_per_row()) {
+    throw UsageError("--temperature " + a.rows.temperature +
+                     ": --vocab-parallel --logprobs takes one temperature for every row");
+  }
   if (!a.prev_tokens.empty() || !a.logit_bias.empty() || !a.banned_tokens.empty() ||
-      !a.eos_token_ids.empty() || a.min_tokens != 0 || a.repetition_penalty != 1.0 ||
-      a.presence_penalty != 0.0 || a.frequency_penalty != 0.0) {
+      !a.eos_token_ids.empty() || rp.processors_set()) {
     throw UsageError(
-        "--vocab-parallel does not take the logit processors (penalties, "
-        "--logit-bias, --banned-tokens, --min-tokens)");
+        "--vocab-parallel does not take the logit processors (penalties, --logit-bias, "
+        "--banned-tokens, --min-tokens, --num-generated)");
   }
   if (a.input.size() < 4 || a.input.compare(a.input.size() - 4, 4, ".npy") != 0) {
     throw UsageError(
@@ -284,13 +327,13 @@ void run_sample_vocab_parallel(const SampleArgs& a) {
     }
   });
   const int64_t rows = in.header.shape.size() == 1 ? 1 : in.header.shape[0];
+  check_row_counts(rp, a.rows, rows);  // the same header on every rank: the same verdict
   const int64_t vocab = in.vocab;
   const ConstTensorView x(in.view.data, in.view.dtype, {rows, in.shard.size}, {vocab, 1});
   SamplingParams p;
-  p.temperature = a.temperature;
-  p.top_k = a.top_k;
-  p.top_p = a.top_p;
-  p.min_p = a.min_p;
+  LogitProcessors unused;
+  uint64_t seed = 0, offset = 0;
+  apply_row_params(rp, p, unused, seed, offset);
   p.method = a.gumbel ? SamplingMethod::kGumbelMax : SamplingMethod::kInverseCdf;
   softmax::Context ctx;
   ctx.threads = a.threads;
@@ -298,8 +341,9 @@ void run_sample_vocab_parallel(const SampleArgs& a) {
   softmax::dist::sample(comm, x, ids.view(), in.shard.offset, p, seed, offset, ctx);
   TopLogprobs top;
   if (a.logprobs > 0) {
+    const double t = rp.temperature[0];
     top = softmax::dist::top_logprobs(comm, x, std::min(a.logprobs, vocab), in.shard.offset,
-                                      a.temperature > 0 ? a.temperature : 1.0, ctx);
+                                      t > 0 ? t : 1.0, ctx);
   }
   if (rank != 0) return;
   Outputs outs;
@@ -337,21 +381,30 @@ void setup(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "sample",
       "Draw next tokens from logits: greedy (-t 0), temperature, top-k, top-p, min-p; exact and "
-      "reproducible (Philox keyed by seed, offset, row)");
+      "reproducible (Philox keyed by seed, offset, stream)");
   sub->add_option("-i,--input", a.input, "Logits (V) or (B, V): .npy (f16/f32/f64) or text")
       ->required();
-  sub->add_option("-t,--temperature", a.temperature, "Temperature T >= 0; 0 = greedy (argmax)")
+  RowArgs& r = a.rows;
+  // Per-row flags: one value for every row, or B comma-separated values (one per row).
+  sub->add_option("-t,--temperature", r.temperature,
+                  "Temperature T >= 0; 0 = greedy (argmax). T or T1,T2,... (one per row)")
       ->default_str("1");
-  sub->add_option("--top-k", a.top_k, "Keep the K most probable tokens (0 = off)")
-      ->transform(strict_integer<int64_t>())
+  sub->add_option("--top-k", r.top_k, "Keep the K most probable tokens (0 or -1 = off); per row")
       ->default_str("0");
-  sub->add_option("--top-p", a.top_p,
-                  "Keep the smallest most-probable set reaching probability P, in (0, 1] (1 = off)")
+  sub->add_option("--top-p", r.top_p,
+                  "Keep the smallest most-probable set reaching probability P, in (0, 1] (1 = "
+                  "off); per row")
       ->default_str("1");
-  sub->add_option("--min-p", a.min_p, "Keep tokens with p >= M * p_max, M in [0, 1] (0 = off)")
+  sub->add_option("--min-p", r.min_p,
+                  "Keep tokens with p >= M * p_max, M in [0, 1] (0 = off); per row")
       ->default_str("0");
-  sub->add_option("--seed", a.seed, "Random seed (64-bit)")->default_str("0");
-  sub->add_option("--offset", a.offset, "Philox offset of the first draw")->default_str("0");
+  sub->add_option("--seed", r.seed, "Philox key, 64-bit; per row (one seed per request)")
+      ->default_str("0");
+  sub->add_option("--offset", r.offset, "Philox offset of the first draw, 64-bit; per row")
+      ->default_str("0");
+  sub->add_option("--streams", r.streams,
+                  "Philox stream of each row, 64-bit (e.g. request ids): B comma-separated "
+                  "values (default: the row index)");
   sub->add_option("-n,--draws", a.draws, "Draws per row (consecutive offsets)")
       ->transform(strict_integer<int64_t>())
       ->default_str("1");
@@ -363,36 +416,44 @@ void setup(CLI::App& app) {
                   "Also print each row's N most probable ids and log-probs (id:logprob)")
       ->transform(strict_integer<int64_t>())
       ->default_str("0");
+  sub->add_option("--token-logprobs", a.token_logprobs,
+                  "Write the log-prob of each drawn token, f64 of shape (B, DRAWS) (.npy or "
+                  ".csv), under --logprobs-mode raw or processed");
   sub->add_flag("--gumbel", a.gumbel, "Draw by Gumbel-max instead of the inverse CDF");
   sub->add_flag("--vocab-parallel", a.vocab_parallel,
                 "Under mpirun: the vocabulary (last axis of the -i .npy) is sharded across the "
                 "ranks (each maps only its columns); rank 0 writes the same ids as one process");
   sub->add_option("--logprobs-mode", a.logprobs_mode,
-                  "tempered: log-probs under softmax(x / T); processed: under the distribution "
-                  "drawn from (processors, temperature, filters)")
+                  "tempered: log-probs under softmax(x / T) (top-N only); raw: under "
+                  "softmax(x) (vLLM raw_logprobs); processed: under the distribution drawn from "
+                  "(processors, temperature, filters; vLLM processed_logprobs)")
       ->default_str("tempered");
   sub->add_option(
       "--prev-tokens", a.prev_tokens,
       "Earlier token ids for the penalties: (L) for every row or (B, L) padded with -1");
   sub->add_option(
-         "--repetition-penalty", a.repetition_penalty,
-         "CTRL penalty on --prev-tokens: positive logits / R, negative * R (R > 0, 1 = off)")
+         "--repetition-penalty", r.repetition_penalty,
+         "CTRL penalty on --prev-tokens: positive logits / R, negative * R (R > 0, 1 = off); "
+         "per row")
       ->default_str("1");
-  sub->add_option("--presence-penalty", a.presence_penalty,
-                  "Subtract P from the logit of every token in --prev-tokens (0 = off)")
+  sub->add_option("--presence-penalty", r.presence_penalty,
+                  "Subtract P from the logit of every token in --prev-tokens (0 = off); per row")
       ->default_str("0");
-  sub->add_option("--frequency-penalty", a.frequency_penalty,
-                  "Subtract F * count for every token in --prev-tokens (0 = off)")
+  sub->add_option("--frequency-penalty", r.frequency_penalty,
+                  "Subtract F * count for every token in --prev-tokens (0 = off); per row")
       ->default_str("0");
   sub->add_option("--logit-bias", a.logit_bias,
                   "Add BIAS to token ID's logit: ID=BIAS[,ID=BIAS...]");
   sub->add_option("--banned-tokens", a.banned_tokens, "Never draw these ids: ID[,ID...]");
   sub->add_option("--eos-token-ids", a.eos_token_ids,
                   "End-of-sequence ids suppressed until --min-tokens: ID[,ID...]");
-  sub->add_option("--min-tokens", a.min_tokens,
-                  "Suppress --eos-token-ids while a row's --prev-tokens count is below N")
-      ->transform(strict_integer<int64_t>())
+  sub->add_option("--min-tokens", r.min_tokens,
+                  "Suppress --eos-token-ids while a row's generated count is below N; per row")
       ->default_str("0");
+  sub->add_option("--num-generated", r.num_generated,
+                  "Tokens each row has generated, for --min-tokens (-1 = its --prev-tokens "
+                  "count); per row")
+      ->default_str("-1");
   sub->callback([] { run_sample(a); });
 }
 
