@@ -17,7 +17,7 @@
 #include "softmax/error.hpp"
 #include "src/io/temp_registry.hpp"
 
-namespace softmax::io::detail {
+namespace softmax::io {
 
 namespace {
 
@@ -252,4 +252,4 @@ void write_file_atomic(const std::string& path, const std::string& content, cons
   write_files_atomic({PendingWrite{path, content}}, op);
 }
 
-}  // namespace softmax::io::detail
+}  // namespace softmax::io

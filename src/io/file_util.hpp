@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace softmax::io::detail {
+namespace softmax::io {
 
 // Reads all bytes of `path` ("-" = stdin). Throws softmax::Error (kIO) naming `op` and the
 // file when it cannot be opened or read (missing, a directory, a read error).
@@ -32,4 +32,4 @@ void write_files_atomic(const std::vector<PendingWrite>& files, const char* op);
 // nothing behind. "-" writes to stdout instead.
 void write_file_atomic(const std::string& path, const std::string& content, const char* op);
 
-}  // namespace softmax::io::detail
+}  // namespace softmax::io

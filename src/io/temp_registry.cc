@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string>
 
-namespace softmax::io::detail {
+namespace softmax::io {
 
 namespace {
 
@@ -99,4 +99,4 @@ void install_temp_cleanup_handlers() {
   }
 }
 
-}  // namespace softmax::io::detail
+}  // namespace softmax::io

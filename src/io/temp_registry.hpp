@@ -15,7 +15,7 @@
 
 #include <string>
 
-namespace softmax::io::detail {
+namespace softmax::io {
 
 // Stores `path` in a free slot and returns its id, or -1 when every slot is taken or the path
 // is too long to store (the caller then refuses to create the file).
@@ -29,4 +29,4 @@ void end_commit();
 
 void install_temp_cleanup_handlers();
 
-}  // namespace softmax::io::detail
+}  // namespace softmax::io

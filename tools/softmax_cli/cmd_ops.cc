@@ -458,7 +458,7 @@ void explain(const std::vector<std::string>& tokens, const std::vector<double>& 
   out += "  hardmax  " + h + "   (one-hot argmax: the limit of softmax as T -> 0)\n";
   out += "  sigmoid  " + s + "   (each logit on its own, 1 / (1 + exp(-x)): sum " + num(ssum) +
          ", not a distribution)\n";
-  io::detail::write_file_atomic("-", out, "print");
+  io::write_file_atomic("-", out, "print");
 }
 
 // ---- registration ---------------------------------------------------------------------------

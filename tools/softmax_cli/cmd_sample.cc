@@ -84,7 +84,9 @@ std::vector<int64_t> parse_ids(const std::string& flag, const std::string& text)
     const char* b = text.data() + pos;
     const auto r = std::from_chars(b, text.data() + end, v);
     if (end == pos || r.ec != std::errc() || r.ptr != text.data() + end) {
-      throw UsageError(flag + " " + text + ": must be comma-separated integer token ids");
+      std::string msg = flag;
+      msg.append(" ").append(text).append(": must be comma-separated integer token ids");
+      throw UsageError(msg);
     }
     ids.push_back(v);
     pos = end + 1;

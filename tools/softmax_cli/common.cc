@@ -86,7 +86,7 @@ io::Array load_array(const std::string& path) {
   const std::string ext = extension(path);
   if (path != "-" && ext == ".npy") return io::read_npy(path);
   if (path != "-" && (ext == ".csv" || ext == ".txt")) return io::read_text(path);
-  const std::vector<unsigned char> bytes = io::detail::read_file_bytes(path, "read_input");
+  const std::vector<unsigned char> bytes = io::read_file_bytes(path, "read_input");
   const std::string name = path == "-" ? "<stdin>" : path;
   if (bytes.size() >= 6 && bytes[0] == 0x93 && std::memcmp(bytes.data() + 1, "NUMPY", 5) == 0) {
     return io::parse_npy(bytes.data(), bytes.size(), name);
@@ -223,7 +223,7 @@ void Outputs::add_text(const std::string& path, std::string text) {
   files_.push_back({is_stdout(path) ? "-" : path, std::move(text)});
 }
 
-void Outputs::commit() const { io::detail::write_files_atomic(files_, "write_output"); }
+void Outputs::commit() const { io::write_files_atomic(files_, "write_output"); }
 
 bool stdin_has_input() {
   struct stat st;

@@ -60,7 +60,7 @@ bool use_table(Display d);
 std::string stdout_image(const io::Array& a, Display d, const std::string& label = "");
 
 // The outputs of one command, written together by commit(): every file and stdout, or none
-// (io::detail::write_files_atomic: file contents go to temporary files first, then stdout is
+// (io::write_files_atomic: file contents go to temporary files first, then stdout is
 // written, then the files are renamed into place; a failure anywhere before the renames leaves
 // no file created or changed).
 class Outputs {
@@ -71,7 +71,7 @@ class Outputs {
   void commit() const;
 
  private:
-  std::vector<io::detail::PendingWrite> files_;
+  std::vector<io::PendingWrite> files_;
 };
 
 // Whether stdin holds input the user piped or redirected: a FIFO, a socket, or a regular file

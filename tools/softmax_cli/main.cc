@@ -146,7 +146,7 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   std::setlocale(LC_ALL, "C");
-  softmax::io::detail::install_temp_cleanup_handlers();  // no half-written temp file on ^C
+  softmax::io::install_temp_cleanup_handlers();  // no half-written temp file on ^C
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--vocab-parallel") == 0) g_vocab_parallel = true;
   }
