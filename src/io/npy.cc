@@ -359,7 +359,7 @@ Array parse_npy(const unsigned char* data, std::size_t size, const std::string& 
 }
 
 Array read_npy(const std::string& path) {
-  const std::vector<unsigned char> bytes = detail::read_file_bytes(path, "read_npy");
+  const std::vector<unsigned char> bytes = read_file_bytes(path, "read_npy");
   return parse_npy(bytes.data(), bytes.size(), path == "-" ? "<stdin>" : path);
 }
 
@@ -411,7 +411,7 @@ std::string npy_image(const Array& array) {
 }
 
 void write_npy(const std::string& path, const Array& array) {
-  detail::write_file_atomic(path, npy_image(array), "write_npy");
+  write_file_atomic(path, npy_image(array), "write_npy");
 }
 
 }  // namespace softmax::io

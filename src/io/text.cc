@@ -121,7 +121,7 @@ Array parse_text(const std::string& text, const std::string& name) {
 }
 
 Array read_text(const std::string& path) {
-  const std::vector<unsigned char> bytes = detail::read_file_bytes(path, "read_text");
+  const std::vector<unsigned char> bytes = read_file_bytes(path, "read_text");
   return parse_text(std::string(bytes.begin(), bytes.end()), path == "-" ? "<stdin>" : path);
 }
 
@@ -174,7 +174,7 @@ std::string csv_image(const Array& array) {
 }
 
 void write_csv(const std::string& path, const Array& array) {
-  detail::write_file_atomic(path, csv_image(array), "write_csv");
+  write_file_atomic(path, csv_image(array), "write_csv");
 }
 
 }  // namespace softmax::io
