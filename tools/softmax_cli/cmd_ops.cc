@@ -184,11 +184,11 @@ std::string top_table(const io::Array& y, int64_t axis, int64_t k, bool log, boo
       const int64_t idx = entries[j].second;
       if (table) {
         std::snprintf(buf, sizeof buf, "%6lld %5lld %7lld  %s\n", static_cast<long long>(r),
-                      static_cast<long long>(j + 1), static_cast<long long>(idx),
+                      static_cast<long long>(j) + 1, static_cast<long long>(idx),
                       readable(entries[j].first).c_str());
       } else {
         std::snprintf(buf, sizeof buf, "%lld,%lld,%lld,%s\n", static_cast<long long>(r),
-                      static_cast<long long>(j + 1), static_cast<long long>(idx),
+                      static_cast<long long>(j) + 1, static_cast<long long>(idx),
                       io::format_value(y, g.at(r, idx)).c_str());
       }
       out += buf;
