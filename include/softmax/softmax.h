@@ -474,8 +474,9 @@ softmax_status_t softmax_context_set_target(softmax_context_t* ctx, const char* 
 /* Caller scratch memory (softmax::Context::workspace) for the ops that report a size
  * (softmax_softmax_workspace_bytes, softmax_log_softmax_workspace_bytes,
  * softmax_logsumexp_workspace_bytes): host memory for CPU tensors, device memory for CUDA
- * tensors, aligned to 256 bytes. Given at least the reported bytes, those ops make no heap
- * allocation (no cudaMalloc on CUDA); NULL (the default) lets them allocate; a workspace that is
+ * tensors, aligned to 256 bytes. Given at least the reported bytes, those ops take all their
+ * scratch from it (no cudaMalloc on CUDA; the C layer itself still copies each descriptor into a
+ * C++ view, a few small allocations per call); NULL (the default) lets them allocate; a workspace that is
  * too small or misaligned makes the op fail with INVALID_ARGUMENT before it writes anything.
  * The context does not own the memory; calls that use it must not run at the same time. */
 softmax_status_t softmax_context_set_workspace(softmax_context_t* ctx, void* workspace,
