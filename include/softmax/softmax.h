@@ -476,9 +476,10 @@ softmax_status_t softmax_context_set_target(softmax_context_t* ctx, const char* 
  * softmax_logsumexp_workspace_bytes): host memory for CPU tensors, device memory for CUDA
  * tensors, aligned to 256 bytes. Given at least the reported bytes, those ops take all their
  * scratch from it (no cudaMalloc on CUDA; the C layer itself still copies each descriptor into a
- * C++ view, a few small allocations per call); NULL (the default) lets them allocate; a workspace that is
- * too small or misaligned makes the op fail with INVALID_ARGUMENT before it writes anything.
- * The context does not own the memory; calls that use it must not run at the same time. */
+ * C++ view, a few small allocations per call); NULL (the default) lets them allocate; a workspace
+ * that is too small or misaligned makes the op fail with INVALID_ARGUMENT before it writes
+ * anything. The context does not own the memory; calls that use it must not run at the same time.
+ */
 softmax_status_t softmax_context_set_workspace(softmax_context_t* ctx, void* workspace,
                                                size_t bytes);
 /* The CUDA stream (a cudaStream_t) that ops on CUDA tensors enqueue on (softmax::Context::
