@@ -30,7 +30,6 @@ using cpu::Temperature;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-int64_t chunks_of(int64_t n) { return num_chunks(n); }
 // Bytes of the per-row chunk records (row statistics or argmax partials).
 std::size_t parts_bytes(int64_t n) {
   return static_cast<std::size_t>(std::max<int64_t>(num_chunks(n), 1)) *
@@ -38,6 +37,13 @@ std::size_t parts_bytes(int64_t n) {
 }
 std::size_t block_max_bytes(int64_t n) {
   return static_cast<std::size_t>((n + cpu::kBlockElems - 1) / cpu::kBlockElems) * sizeof(double);
+}
+
+// Scratch for the chunk statistics of a row of n elements: null for a one-chunk row (row_stats
+// needs none then).
+cpu::ChunkStats* chunk_records(GatherScratch& s, int64_t n) {
+  if (num_chunks(n) <= 1) return nullptr;
+  return static_cast<cpu::ChunkStats*>(s.get(GatherScratch::kParts, parts_bytes(n)));
 }
 
 // Everything a normalising op (softmax / log_softmax) needs per row.
@@ -63,8 +69,7 @@ struct NormalizeJob {
     }
     void* dst = g.y_step == 1 ? static_cast<void*>(yrow)
                               : s.get(GatherScratch::kY, static_cast<std::size_t>(n) * yes);
-    auto* parts = static_cast<cpu::ChunkStats*>(
-        chunks_of(n) > 1 ? s.get(GatherScratch::kParts, parts_bytes(n)) : nullptr);
+    auto* parts = chunk_records(s, n);
     const int64_t chunks = num_chunks(n);
     if (mode == RowMode::kSoftmax) {
       // Pass 1 stores exp((x - m_block) / T) in the compute type (into y itself when it has
@@ -232,8 +237,7 @@ struct ReduceJob {
       src = buf;
     }
     if (!argmax) {
-      auto* parts = static_cast<cpu::ChunkStats*>(
-          chunks_of(n) > 1 ? s.get(GatherScratch::kParts, parts_bytes(n)) : nullptr);
+      auto* parts = chunk_records(s, n);
       const RowStats st = row_stats_log(*k, src, xt, n, temp, row_threads, parts);
       store_from_double(yrow, yt, 0, logsumexp_value(st, temp, xt));
       return;

@@ -22,23 +22,12 @@ using detail::RowGeometry;
 
 // The constant stride between consecutive rows of x (and of y) when the rows of g are contiguous
 // along the axis and evenly spaced; false otherwise. y_reduced: y holds one value per row.
+// (make_row_geometry has already merged every pair of outer dims that steps uniformly, so more
+// than one outer dim left means the rows are not evenly spaced.)
 bool row_strides(const RowGeometry& g, bool y_reduced, int64_t* xs, int64_t* ys) {
-  if (g.x_step != 1 || (!y_reduced && g.y_step != 1)) return false;
-  if (g.dims.empty()) {
-    *xs = g.n;
-    *ys = y_reduced ? 1 : g.n;
-    return true;
-  }
-  // Outer dims collapse into one when each stride is the next one's times its size.
-  for (std::size_t j = g.dims.size() - 1; j > 0; --j) {
-    if (g.dims[j] == 1) continue;
-    if (g.x_strides[j - 1] != g.x_strides[j] * g.dims[j] ||
-        g.y_strides[j - 1] != g.y_strides[j] * g.dims[j]) {
-      return false;
-    }
-  }
-  *xs = g.x_strides.back();
-  *ys = g.y_strides.back();
+  if (g.x_step != 1 || (!y_reduced && g.y_step != 1) || g.dims.size() > 1) return false;
+  *xs = g.dims.empty() ? g.n : g.x_strides[0];
+  *ys = g.dims.empty() ? (y_reduced ? 1 : g.n) : g.y_strides[0];
   return true;
 }
 
