@@ -24,9 +24,11 @@ MaskOptions to_options(const char* op, const softmax_mask_options_t* in) {
     throw Error(ErrorKind::kInvalidArgument, op, "options.align", std::to_string(c.align),
                 "must be a softmax_align_t (0 = top left, 1 = bottom right)");
   }
-  if (c.alibi_slopes && c.alibi_slopes_count < 0) {
+  if (c.alibi_slopes ? c.alibi_slopes_count <= 0 : c.alibi_slopes_count != 0) {
     throw Error(ErrorKind::kInvalidArgument, op, "options.alibi_slopes_count",
-                std::to_string(c.alibi_slopes_count), "must be >= 0");
+                std::to_string(c.alibi_slopes_count),
+                c.alibi_slopes ? "must be the number of heads H (> 0) when alibi_slopes is set"
+                               : "must be 0 when alibi_slopes is NULL (ALiBi off)");
   }
   MaskOptions o;
   if (c.scale) o.scale = *c.scale;

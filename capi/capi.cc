@@ -70,28 +70,100 @@ void require(const char* op, const char* arg, const void* p) {
   }
 }
 
-TensorView to_view(const char* op, const char* arg, const softmax_tensor_t* t) {
+namespace {
+
+// Checks a descriptor; messages are built only when a check fails (a valid one allocates
+// nothing here).
+void check_descriptor(const char* op, const char* arg, const softmax_tensor_t* t) {
   require(op, arg, t);
-  const std::string a(arg);
+  const auto field = [&](const char* name) { return std::string(arg) + "." + name; };
   if (t->rank < 0 || t->rank > SOFTMAX_MAX_RANK) {
-    throw Error(ErrorKind::kInvalidArgument, op, a + ".rank", std::to_string(t->rank),
+    throw Error(ErrorKind::kInvalidArgument, op, field("rank"), std::to_string(t->rank),
                 "must be in [0, " + std::to_string(SOFTMAX_MAX_RANK) + "]");
   }
-  if (t->rank > 0) require(op, (a + ".shape").c_str(), t->shape);
+  if (t->rank > 0 && t->shape == nullptr) require(op, field("shape").c_str(), t->shape);
   if (t->dtype < SOFTMAX_DTYPE_F32 || t->dtype > SOFTMAX_DTYPE_I64) {
-    throw Error(ErrorKind::kDTypeMismatch, op, a + ".dtype", std::to_string(t->dtype),
+    throw Error(ErrorKind::kDTypeMismatch, op, field("dtype"), std::to_string(t->dtype),
                 "must be a softmax_dtype_t (0 to 5)");
   }
   if (t->device != SOFTMAX_DEVICE_CPU && t->device != SOFTMAX_DEVICE_CUDA) {
-    throw Error(ErrorKind::kInvalidArgument, op, a + ".device", std::to_string(t->device),
+    throw Error(ErrorKind::kInvalidArgument, op, field("device"), std::to_string(t->device),
                 "must be a softmax_device_t (0 = CPU, 1 = CUDA)");
   }
+  // NULL strides: C order, for which the element count must fit int64 (a zero dimension makes
+  // it 0, whatever the others are). Given strides are the op's to check.
+  if (t->strides != nullptr) return;
+  bool empty = false;
+  for (int64_t i = 0; i < t->rank; ++i) {
+    if (t->shape[i] < 0) {
+      throw Error(ErrorKind::kInvalidArgument, op, field("shape"),
+                  "shape " + shape_str(std::vector<int64_t>(t->shape, t->shape + t->rank)),
+                  "dimensions must be >= 0");
+    }
+    empty = empty || t->shape[i] == 0;
+  }
+  int64_t n = 1;
+  for (int64_t i = 0; i < t->rank && !empty; ++i) {
+    if (__builtin_mul_overflow(n, t->shape[i], &n)) {
+      throw Error(ErrorKind::kOverflow, op, field("shape"),
+                  "shape " + shape_str(std::vector<int64_t>(t->shape, t->shape + t->rank)),
+                  "the element count overflows int64");
+    }
+  }
+}
+
+template <class View>
+void fill_view_impl(const char* op, const char* arg, const softmax_tensor_t* t, View& v) {
+  check_descriptor(op, arg, t);
   const auto rank = static_cast<std::size_t>(t->rank);
-  std::vector<int64_t> shape(t->shape, t->shape + rank);
-  std::vector<int64_t> strides =
-      t->strides ? std::vector<int64_t>(t->strides, t->strides + rank) : contiguous_strides(shape);
-  return TensorView(t->data, static_cast<DType>(t->dtype), std::move(shape), std::move(strides),
-                    static_cast<Device>(t->device));
+  v.shape.assign(t->shape, t->shape + rank);
+  if (t->strides != nullptr) {
+    v.strides.assign(t->strides, t->strides + rank);
+  } else {
+    v.strides.resize(rank);
+    int64_t s = 1;
+    for (std::size_t i = rank; i-- > 0;) {
+      v.strides[i] = s;
+      int64_t next;  // with a zero dimension the strides are unused and may exceed int64
+      if (!__builtin_mul_overflow(s, t->shape[i] > 0 ? t->shape[i] : 1, &next)) s = next;
+    }
+  }
+  v.data = t->data;
+  v.dtype = static_cast<DType>(t->dtype);
+  v.device = static_cast<Device>(t->device);
+}
+
+template <class View>
+View& slot(int i) {
+  thread_local View views[2] = {};
+  thread_local bool reserved = false;
+  if (!reserved) {
+    for (View& v : views) {
+      v.shape.reserve(SOFTMAX_MAX_RANK);
+      v.strides.reserve(SOFTMAX_MAX_RANK);
+    }
+    reserved = true;
+  }
+  return views[i];
+}
+
+}  // namespace
+
+void fill_view(const char* op, const char* arg, const softmax_tensor_t* t, TensorView& view) {
+  fill_view_impl(op, arg, t, view);
+}
+
+void fill_view(const char* op, const char* arg, const softmax_tensor_t* t, ConstTensorView& view) {
+  fill_view_impl(op, arg, t, view);
+}
+
+ConstTensorView& input_slot(int i) { return slot<ConstTensorView>(i); }
+TensorView& output_slot(int i) { return slot<TensorView>(i); }
+
+TensorView to_view(const char* op, const char* arg, const softmax_tensor_t* t) {
+  TensorView v;
+  fill_view_impl(op, arg, t, v);
+  return v;
 }
 
 std::optional<TensorView> to_optional_view(const char* op, const char* arg,
@@ -147,16 +219,16 @@ void check_disjoint(const char* op,
 
 void check_struct_size(const char* op, const char* arg, const void* options, std::size_t size,
                        std::size_t known) {
-  const std::string a = std::string(arg) + ".struct_size";
+  const auto a = [arg] { return std::string(arg) + ".struct_size"; };  // built only to throw
   if (size < 8 || size > 1024 || size % 8 != 0) {
-    throw Error(ErrorKind::kInvalidArgument, op, a, std::to_string(size),
+    throw Error(ErrorKind::kInvalidArgument, op, a(), std::to_string(size),
                 "must be sizeof the options struct (a multiple of 8 in [8, 1024]; " +
                     std::to_string(known) + " for this library)");
   }
   const auto* bytes = static_cast<const unsigned char*>(options);
   for (std::size_t i = known; i < size; ++i) {
     if (bytes[i] != 0) {
-      throw Error(ErrorKind::kInvalidArgument, op, a, std::to_string(size),
+      throw Error(ErrorKind::kInvalidArgument, op, a(), std::to_string(size),
                   "fields past byte " + std::to_string(known) +
                       " are unknown to this library (version " SOFTMAX_VERSION_STRING
                       ") and must be zero");

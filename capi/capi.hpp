@@ -45,8 +45,18 @@ softmax_status_t guarded(F&& fn) noexcept {
 void require(const char* op, const char* arg, const void* p);
 
 // The view a descriptor describes (rank <= SOFTMAX_MAX_RANK, shape given, a known dtype and
-// device, NULL strides = C order); the op itself checks everything else.
+// device, NULL strides = C order, whose element count must fit int64); the op itself checks
+// everything else. Errors name `arg` of `op` (x.rank, y.shape, ...).
 TensorView to_view(const char* op, const char* arg, const softmax_tensor_t* t);
+// The same into `view`, reusing its vectors' capacity: with SOFTMAX_MAX_RANK reserved (the
+// per-thread views below), a successful call allocates nothing.
+void fill_view(const char* op, const char* arg, const softmax_tensor_t* t, TensorView& view);
+void fill_view(const char* op, const char* arg, const softmax_tensor_t* t, ConstTensorView& view);
+// This thread's views for the allocation-free paths (the axis ops, softmax_*_workspace_bytes):
+// slot 0 or 1, capacity SOFTMAX_MAX_RANK reserved when the thread first uses them. A call
+// finishes with them before it returns (no op calls back into the C layer).
+ConstTensorView& input_slot(int slot);
+TensorView& output_slot(int slot);
 // NULL = unset.
 std::optional<TensorView> to_optional_view(const char* op, const char* arg,
                                            const softmax_tensor_t* t);

@@ -159,11 +159,17 @@ AdaptiveModel to_model(const char* op, const softmax_tensor_t* input,
                        const softmax_tensor_t* tail_outputs, int64_t num_tails,
                        const int64_t* cutoffs, int64_t num_cutoffs) {
   AdaptiveModel m;
+  // The counts first: the arrays are read only once they agree (num_tails tensors each).
+  m.cutoffs = to_span(op, "cutoffs", "num_cutoffs", cutoffs, num_cutoffs);
+  if (num_tails >= 0 && num_tails != num_cutoffs) {
+    throw Error(ErrorKind::kShapeMismatch, op, "num_tails", std::to_string(num_tails),
+                "must equal num_cutoffs (" + std::to_string(num_cutoffs) +
+                    "): one (tail_projections[i], tail_outputs[i]) pair per cutoff");
+  }
   m.input = to_view(op, "input", input);
   m.head_weight = to_view(op, "head_weight", head_weight);
   if (auto b = to_optional_view(op, "head_bias", head_bias)) m.head_bias = *b;
   m.tails = to_tails(op, tail_projections, tail_outputs, num_tails);
-  m.cutoffs = to_span(op, "cutoffs", "num_cutoffs", cutoffs, num_cutoffs);
   return m;
 }
 
@@ -339,6 +345,11 @@ softmax_status_t softmax_hierarchical_tree_path(const softmax_hierarchical_tree_
   return guarded([&] {
     require(op, "tree", tree);
     require(op, "depth", depth);
+    const int64_t classes = tree->cpp.num_classes();
+    if (k < 0 || k >= classes) {  // checked here so that the message names this function
+      throw softmax::Error(softmax::ErrorKind::kInvalidArgument, op, "k", std::to_string(k),
+                           "must be a class id in [0, " + std::to_string(classes) + ")");
+    }
     const std::span<const int32_t> p = tree->cpp.paths(k);
     const std::span<const uint8_t> c = tree->cpp.codes(k);
     const auto n = static_cast<int64_t>(p.size());

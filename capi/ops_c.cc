@@ -4,6 +4,7 @@
 #include "softmax/backward.hpp"
 #include "softmax/convert.hpp"
 #include "softmax/ops.hpp"
+#include "src/core/axis_ops.hpp"
 
 namespace softmax::detail::capi {
 namespace {
@@ -12,11 +13,12 @@ SoftmaxOptions to_options(const char* op, const softmax_options_t* in) {
   return to_softmax_options(op, in, nullptr);  // the axis ops take threads from the Context
 }
 
-using AxisOp = void (*)(ConstTensorView, TensorView, const SoftmaxOptions&, const Context&);
 using BackwardOp = void (*)(ConstTensorView, ConstTensorView, TensorView, const SoftmaxOptions&,
                             const Context&);
+using ViewOp = void (*)(ConstTensorView, TensorView, const SoftmaxOptions&, const Context&);
 
-softmax_status_t axis_op(AxisOp fn, const char* op, const char* out_arg,
+// argmax and hardmax: their views built for the call.
+softmax_status_t view_op(ViewOp fn, const char* op, const char* out_arg,
                          const softmax_context_t* ctx, const softmax_tensor_t* x,
                          const softmax_tensor_t* y, const softmax_options_t* options) {
   return guarded([&] {
@@ -24,15 +26,32 @@ softmax_status_t axis_op(AxisOp fn, const char* op, const char* out_arg,
   });
 }
 
-using WorkspaceQuery = std::size_t (*)(const ConstTensorView&, const TensorView&,
-                                       const SoftmaxOptions&, const Context&);
+// The axis ops and their workspace queries run on this thread's views (capi.hpp), passed by
+// reference: with a large enough context workspace such a call allocates nothing.
+softmax_status_t axis_op(softmax::detail::AxisOp kind, const char* op, const char* out_arg,
+                         const softmax_context_t* ctx, const softmax_tensor_t* x,
+                         const softmax_tensor_t* y, const softmax_options_t* options) {
+  return guarded([&] {
+    ConstTensorView& xv = input_slot(0);
+    TensorView& yv = output_slot(0);
+    fill_view(op, "x", x, xv);
+    fill_view(op, out_arg, y, yv);
+    softmax::detail::run_axis_op(kind, xv, yv, to_options(op, options), context_of(ctx));
+  });
+}
 
-softmax_status_t workspace_query(WorkspaceQuery fn, const char* op, const softmax_context_t* ctx,
-                                 const softmax_tensor_t* x, const softmax_tensor_t* y,
-                                 const softmax_options_t* options, std::size_t* bytes) {
+softmax_status_t workspace_query(softmax::detail::AxisOp kind, const char* op,
+                                 const softmax_context_t* ctx, const softmax_tensor_t* x,
+                                 const softmax_tensor_t* y, const softmax_options_t* options,
+                                 std::size_t* bytes) {
   return guarded([&] {
     require(op, "bytes", bytes);
-    *bytes = fn(to_view(op, "x", x), to_view(op, "y", y), to_options(op, options), context_of(ctx));
+    ConstTensorView& xv = input_slot(0);
+    TensorView& yv = output_slot(0);
+    fill_view(op, "x", x, xv);
+    fill_view(op, "y", y, yv);
+    *bytes = softmax::detail::axis_op_workspace_bytes(kind, xv, yv, to_options(op, options),
+                                                      context_of(ctx));
   });
 }
 
@@ -50,20 +69,21 @@ softmax_status_t backward_op(BackwardOp fn, const char* op, const softmax_contex
 
 using softmax::detail::capi::axis_op;
 using softmax::detail::capi::backward_op;
+using softmax::detail::capi::view_op;
 using softmax::detail::capi::workspace_query;
+using AxisKind = softmax::detail::AxisOp;
 
 extern "C" {
 
 softmax_status_t softmax_softmax(softmax_context_t* ctx, const softmax_tensor_t* x,
                                  const softmax_tensor_t* y, const softmax_options_t* options) {
-  return axis_op(softmax::softmax, "softmax", "y", ctx, x, y, options);
+  return axis_op(AxisKind::kSoftmax, "softmax", "y", ctx, x, y, options);
 }
 
 softmax_status_t softmax_softmax_workspace_bytes(softmax_context_t* ctx, const softmax_tensor_t* x,
                                                  const softmax_tensor_t* y,
                                                  const softmax_options_t* options, size_t* bytes) {
-  return workspace_query(softmax::softmax_workspace_bytes, "softmax_workspace_bytes", ctx, x, y,
-                         options, bytes);
+  return workspace_query(AxisKind::kSoftmax, "softmax_workspace_bytes", ctx, x, y, options, bytes);
 }
 
 softmax_status_t softmax_log_softmax_workspace_bytes(softmax_context_t* ctx,
@@ -71,8 +91,8 @@ softmax_status_t softmax_log_softmax_workspace_bytes(softmax_context_t* ctx,
                                                      const softmax_tensor_t* y,
                                                      const softmax_options_t* options,
                                                      size_t* bytes) {
-  return workspace_query(softmax::log_softmax_workspace_bytes, "log_softmax_workspace_bytes", ctx,
-                         x, y, options, bytes);
+  return workspace_query(AxisKind::kLogSoftmax, "log_softmax_workspace_bytes", ctx, x, y, options,
+                         bytes);
 }
 
 softmax_status_t softmax_logsumexp_workspace_bytes(softmax_context_t* ctx,
@@ -80,28 +100,28 @@ softmax_status_t softmax_logsumexp_workspace_bytes(softmax_context_t* ctx,
                                                    const softmax_tensor_t* y,
                                                    const softmax_options_t* options,
                                                    size_t* bytes) {
-  return workspace_query(softmax::logsumexp_workspace_bytes, "logsumexp_workspace_bytes", ctx, x, y,
-                         options, bytes);
+  return workspace_query(AxisKind::kLogSumExp, "logsumexp_workspace_bytes", ctx, x, y, options,
+                         bytes);
 }
 
 softmax_status_t softmax_log_softmax(softmax_context_t* ctx, const softmax_tensor_t* x,
                                      const softmax_tensor_t* y, const softmax_options_t* options) {
-  return axis_op(softmax::log_softmax, "log_softmax", "y", ctx, x, y, options);
+  return axis_op(AxisKind::kLogSoftmax, "log_softmax", "y", ctx, x, y, options);
 }
 
 softmax_status_t softmax_logsumexp(softmax_context_t* ctx, const softmax_tensor_t* x,
                                    const softmax_tensor_t* y, const softmax_options_t* options) {
-  return axis_op(softmax::logsumexp, "logsumexp", "y", ctx, x, y, options);
+  return axis_op(AxisKind::kLogSumExp, "logsumexp", "y", ctx, x, y, options);
 }
 
 softmax_status_t softmax_argmax(softmax_context_t* ctx, const softmax_tensor_t* x,
                                 const softmax_tensor_t* indices, const softmax_options_t* options) {
-  return axis_op(softmax::argmax, "argmax", "indices", ctx, x, indices, options);
+  return view_op(softmax::argmax, "argmax", "indices", ctx, x, indices, options);
 }
 
 softmax_status_t softmax_hardmax(softmax_context_t* ctx, const softmax_tensor_t* x,
                                  const softmax_tensor_t* y, const softmax_options_t* options) {
-  return axis_op(softmax::hardmax, "hardmax", "y", ctx, x, y, options);
+  return view_op(softmax::hardmax, "hardmax", "y", ctx, x, y, options);
 }
 
 softmax_status_t softmax_sigmoid(softmax_context_t* ctx, const softmax_tensor_t* x,

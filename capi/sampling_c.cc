@@ -1,6 +1,8 @@
 // capi/sampling_c.cc: C ABI of sample, sample_from_probs and top_logprobs
 // (softmax/sampling.hpp), and the conversion of the C sampling parameters and logit processors.
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "capi/capi.hpp"
@@ -76,7 +78,7 @@ void to_processors(const char* op, const char* arg, const softmax_logit_processo
 }
 
 void to_params(const char* op, const softmax_context_t* ctx, const softmax_sampling_params_t* in,
-               SamplingParamsHolder& out) {
+               const softmax_tensor_t* logits, SamplingParamsHolder& out) {
   const SamplingParams d;
   softmax_sampling_params_t defaults{};
   defaults.struct_size = sizeof(softmax_sampling_params_t);
@@ -93,6 +95,22 @@ void to_params(const char* op, const softmax_context_t* ctx, const softmax_sampl
   const bool any_array = c.temperature_per_row || c.top_k_per_row || c.top_p_per_row ||
                          c.min_p_per_row || c.streams || c.seeds || c.offsets;
   check_length(op, "params.per_row_length", c.per_row_length, any_array);
+  // An empty span reads as "not given" in C++; from C a non-NULL array with length 0 is a
+  // forgotten per_row_length, refused while the batch has rows.
+  const int64_t batch =
+      logits != nullptr && logits->rank == 2 && logits->shape != nullptr ? logits->shape[0] : 0;
+  if (c.per_row_length == 0 && batch > 0) {
+    for (const auto& [name, given] :
+         {std::pair<const char*, bool>{"params.streams", c.streams != nullptr},
+          {"params.seeds", c.seeds != nullptr},
+          {"params.offsets", c.offsets != nullptr}}) {
+      if (given) {
+        throw Error(ErrorKind::kShapeMismatch, op, "params.per_row_length", "0",
+                    std::string("must be the batch size B (") + std::to_string(batch) + ") when " +
+                        name + " is set");
+      }
+    }
+  }
   SamplingParams& p = out.params;
   p = SamplingParams();
   p.temperature = per_row(c.temperature, c.temperature_per_row, c.per_row_length);
@@ -121,7 +139,7 @@ softmax_status_t sample_op(SampleOp fn, const char* op, const char* in_arg,
                            uint64_t seed, uint64_t offset) {
   return guarded([&] {
     SamplingParamsHolder p;
-    to_params(op, ctx, params, p);
+    to_params(op, ctx, params, x, p);
     fn(to_view(op, in_arg, x), to_view(op, "tokens", tokens), p.params, seed, offset);
   });
 }

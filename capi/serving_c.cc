@@ -51,7 +51,7 @@ softmax_status_t softmax_filtered_probs(softmax_context_t* ctx, const softmax_te
   const char* op = "filtered_probs";
   return guarded([&] {
     SamplingParamsHolder p;
-    to_params(op, ctx, params, p);
+    to_params(op, ctx, params, logits, p);
     softmax::filtered_probs(to_view(op, "logits", logits), to_view(op, "probs", probs), p.params);
   });
 }
@@ -63,7 +63,7 @@ softmax_status_t softmax_token_logprobs(softmax_context_t* ctx, const softmax_te
   const char* op = "token_logprobs";
   return guarded([&] {
     SamplingParamsHolder p;
-    to_params(op, ctx, params, p);
+    to_params(op, ctx, params, logits, p);
     softmax::token_logprobs(to_view(op, "logits", logits), to_view(op, "tokens", tokens),
                             to_view(op, "logprobs", logprobs), p.params,
                             softmax::detail::capi::to_mode(op, mode));
@@ -78,7 +78,7 @@ softmax_status_t softmax_sample_without_replacement(softmax_context_t* ctx,
   const char* op = "sample_without_replacement";
   return guarded([&] {
     SamplingParamsHolder p;
-    to_params(op, ctx, params, p);
+    to_params(op, ctx, params, logits, p);
     softmax::sample_without_replacement(to_view(op, "logits", logits),
                                         to_view(op, "tokens", tokens), p.params, seed, offset);
   });
@@ -126,7 +126,7 @@ softmax_status_t softmax_top_logprobs_mode(softmax_context_t* ctx, const softmax
     const softmax::TensorView ids_view = to_view(op, "ids", ids);
     const softmax::TensorView lp_view = to_view(op, "logprobs", logprobs);
     SamplingParamsHolder p;
-    to_params(op, ctx, params, p);
+    to_params(op, ctx, params, logits, p);
     const softmax::TopLogprobs res = softmax::top_logprobs(x, n, p.params, to_mode(op, mode));
     check_result_output(op, "ids", ids_view, softmax::DType::i64, {res.rows, res.n});
     check_result_output(op, "logprobs", lp_view, softmax::DType::f64, {res.rows, res.n});

@@ -160,6 +160,8 @@ constexpr const char* kTopLogprobsDoc =
     "The n most probable tokens of each row and their log-probabilities, most probable first\n"
     "(lower id first on ties).\n\n"
     "mode=None: under softmax(logits / temperature) (vLLM's raw log-probs at temperature 1).\n"
+    "mode='raw': under softmax(logits) whatever the temperature (vLLM's raw_logprobs; the\n"
+    "CLI's --logprobs-mode raw).\n"
     "mode='processed': under the distribution :func:`sample` draws from with the same\n"
     "parameters (processors, temperature, top-k / top-p / min-p, renormalised); tokens of\n"
     "probability 0 follow in id order with -inf.\n\n"
@@ -170,7 +172,7 @@ constexpr const char* kTopLogprobsDoc =
     "temperature : float (or per row with mode='processed'), optional\n    Finite and > 0 "
     "(0 = greedy with mode='processed').\n"
     "threads : int, optional\n    Worker threads, 0 = OpenMP default.\n"
-    "mode : {None, 'processed'}, optional\n"
+    "mode : {None, 'raw', 'processed'}, optional\n"
     "top_k, top_p, min_p, prev_tokens, ... : as :func:`sample` (mode='processed' only).\n\n"
     "Returns\n-------\n"
     "ids : ndarray or tensor of int64, shape (B, n)\n    Token ids.\n"
@@ -381,6 +383,8 @@ void register_sampling(py::module_& m) {
                 "(per-row values need mode='processed')");
           }
           nogil([&] { r = softmax::top_logprobs(xin.cview(), n, temp, t); });
+        } else if (py::isinstance<py::str>(mode) && py::cast<std::string>(mode) == "raw") {
+          nogil([&] { r = softmax::top_logprobs(xin.cview(), n, 1.0, t); });
         } else if (py::isinstance<py::str>(mode) && py::cast<std::string>(mode) == "processed") {
           SampleArgs a(op, temperature, k, p, mp, "inverse_cdf", py::int_(0), py::int_(0),
                        py::none(), threads);
@@ -392,7 +396,7 @@ void register_sampling(py::module_& m) {
         } else {
           throw py::value_error(
               "softmax.top_logprobs: mode = " + py::str(mode).cast<std::string>() +
-              ": must be None or 'processed'");
+              ": must be None, 'raw' or 'processed'");
         }
         return top_logprobs_arrays(xin, r, op);
       },

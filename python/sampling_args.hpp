@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common.hpp"
@@ -32,12 +33,31 @@ struct RowParam {
       try {
         scalar = py::cast<T>(h);
       } catch (py::cast_error&) {
-        throw py::type_error(param_name(op, name) + " must be a number or one number per row");
+        throw py::type_error(
+            param_name(op, name) +
+            (std::is_integral_v<T> ? " must be an integer that fits int64" : " must be a number") +
+            " or one per row");
       }
       return;
     }
-    py::array_t<T, py::array::c_style | py::array::forcecast> a =
-        py::module_::import("numpy").attr("ravel")(h);
+    py::module_ np = py::module_::import("numpy");
+    py::array raw = np.attr("ravel")(np.attr("asarray")(h));
+    if constexpr (std::is_integral_v<T>) {
+      // Integer parameters: per-row floats must be whole numbers (2.5 is refused, as the
+      // scalar form refuses it), never truncated.
+      const char kind = raw.dtype().kind();
+      if (kind != 'i' && kind != 'u' && kind != 'b' && raw.size() > 0) {
+        const bool whole =
+            kind == 'f' &&
+            py::cast<bool>(np.attr("all")(np.attr("equal")(raw, np.attr("floor")(raw))));
+        if (!whole) {
+          throw py::type_error(param_name(op, name) + " must hold integers, not " +
+                               py::str(raw.dtype()).cast<std::string>() + " values like " +
+                               py::str(raw.attr("__getitem__")(0)).cast<std::string>());
+        }
+      }
+    }
+    py::array_t<T, py::array::c_style | py::array::forcecast> a = raw;
     values.assign(a.data(), a.data() + a.size());
     per_row = true;
   }
@@ -86,10 +106,11 @@ struct U64Param {
   uint64_t scalar = 0;
   std::vector<uint64_t> values;
   U64Param(py::handle h, const char* op, const char* name) {
-    if (py::isinstance<py::int_>(h) ||
-        (py::isinstance<py::array>(h) && py::reinterpret_borrow<py::array>(h).ndim() == 0)) {
-      const std::vector<uint64_t> v = parse_u64s(h, op, name);
-      scalar = v.at(0);
+    if (py::isinstance<py::array>(h) && py::reinterpret_borrow<py::array>(h).ndim() == 0) {
+      scalar = parse_u64s(h, op, name).at(0);
+    } else if (py::hasattr(h, "__index__") && !py::hasattr(h, "__len__")) {
+      // A Python int or a NumPy integer scalar (np.int64(5), rng.integers(...)): every row.
+      scalar = parse_u64s(py::make_tuple(h), op, name).at(0);
     } else {
       values = parse_u64s(h, op, name);
     }

@@ -25,7 +25,8 @@
 # per-thread sampling scratch
 # (thread_scratch, one row of weights per thread, reused across calls) of those pool threads,
 # which libgomp never joins, at exit.
-# The Python tests run the extension module (instrumented) inside Debian's uninstrumented
+# The Python tests (and the CLI tests labelled python_module, which import the module to compare
+# with the CLI) run the extension module (instrumented) inside Debian's uninstrumented
 # /usr/bin/python3, so libasan is preloaded for them (it must come first in the process), with
 # libstdc++ right after it (the interpreter does not link it, and ASan's __cxa_throw interceptor
 # must find it at start-up or the first C++ exception aborts the process), and
@@ -56,13 +57,16 @@ cd "$BUILD"
 # The first report fails the test. The C++ tests and the CLI keep leak checking.
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:allocator_may_return_null=1
-ctest --output-on-failure -j"$JOBS" -E "$exclude|^python_tests$|^mpi_|^cli_vocab_parallel$|^dist_sampling_test$|^dist_top_logprobs_test$"
+ctest --output-on-failure -j"$JOBS" -LE python_module -E "$exclude|^python_tests$|^mpi_|^cli_vocab_parallel$|^dist_sampling_test$|^dist_top_logprobs_test$"
 # MPI processes: no leak check (see the header).
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
   ctest --output-on-failure -j"$JOBS" -R '^mpi_|^cli_vocab_parallel$|^dist_sampling_test$|^dist_top_logprobs_test$' -E "$exclude|python"
 # Python processes: the preloaded runtime, no leak check (see the header).
 LD_PRELOAD="$libasan:$libstdcxx" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
   ctest --output-on-failure -j"$JOBS" -R '^python_tests$|^mpi_dist_python' -E "$exclude"
+# CLI tests that import the module as well (CTest label python_module, tests/cli/CMakeLists.txt).
+LD_PRELOAD="$libasan:$libstdcxx" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
+  ctest --output-on-failure -j"$JOBS" -L python_module -E "$exclude"
 # The API fuzzer (fuzz/api_fuzz.cc: random op, dtypes, shapes, strides, in place, axis,
 # temperature, threads, special values; every call either throws softmax::Error with the
 # output untouched or matches the long double reference within the documented bound), for a

@@ -153,7 +153,9 @@ void linear_cross_entropy(ConstTensorView hidden, ConstTensorView weight, ConstT
                           const CrossEntropyOptions& options = {}, const Context& context = {});
 
 // Bytes of scratch linear_cross_entropy allocates for these sizes and options (the N x chunk
-// logits block plus per-row state), so callers can budget memory.
+// logits block plus per-row state), so callers can budget memory. n (rows), d (hidden size) and
+// v (classes) must be >= 0 and options.vocab_chunk >= 0 (else softmax::Error kInvalidArgument
+// naming it); a size that does not fit int64 is kOverflow.
 int64_t linear_cross_entropy_workspace_bytes(int64_t n, int64_t d, int64_t v,
                                              const CrossEntropyOptions& options = {});
 

@@ -9,7 +9,9 @@
 // a function of (seed, offset, r, i) only. hard = true returns the straight-through variant:
 // the forward value is one_hot(argmax_i (x_i + g_i)) (lowest index on ties; exactly 0 and 1,
 // where torch's y_hard - y_soft.detach() + y_soft carries rounding), and the backward pass is
-// that of the soft y. So argmax of the hard output is the Gumbel-max draw of softmax(x).
+// that of the soft y. So argmax of the hard output is the Gumbel-max draw of softmax(x). A row
+// whose soft output is NaN (a NaN or +inf logit, or every logit -inf) is NaN in the hard output
+// too, never a one-hot.
 #pragma once
 
 #include <cstdint>

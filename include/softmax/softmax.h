@@ -239,8 +239,9 @@ typedef struct softmax_sampling_params {
   const double* top_p_per_row;
   const double* min_p_per_row;
   const uint64_t* streams; /* Philox stream per row (any 64-bit value); NULL = the row index.
-                            * Set per_row_length with any array: for streams, seeds and offsets
-                            * a length of 0 reads as "not given" */
+                            * Set per_row_length (= B) with any array: a length of 0 with
+                            * streams, seeds or offsets set is refused (SHAPE_MISMATCH) when
+                            * B > 0 */
   /* Appended after streams: a caller whose struct_size ends at streams gets the defaults. */
   const uint64_t* seeds;   /* Philox key per row (64 bits); NULL = the call's seed */
   const uint64_t* offsets; /* counter offset per row (64 bits); NULL = the call's offset */
@@ -259,7 +260,7 @@ typedef struct softmax_mask_options {
   int64_t window_left;       /* default -1 (unbounded) */
   int64_t window_right;      /* default -1 (unbounded) */
   const float* alibi_slopes; /* per-head ALiBi slopes; NULL = off */
-  int64_t alibi_slopes_count;   /* number of slopes (H) when alibi_slopes is set */
+  int64_t alibi_slopes_count;   /* number of slopes: H (> 0) when alibi_slopes is set, else 0 */
   const softmax_tensor_t* bias; /* additive bias, broadcastable to the scores; NULL = none */
   const softmax_tensor_t* mask; /* keep-mask (i32 / i64, nonzero = keep); NULL = none */
 } softmax_mask_options_t;
@@ -475,8 +476,9 @@ softmax_status_t softmax_context_set_target(softmax_context_t* ctx, const char* 
  * (softmax_softmax_workspace_bytes, softmax_log_softmax_workspace_bytes,
  * softmax_logsumexp_workspace_bytes): host memory for CPU tensors, device memory for CUDA
  * tensors, aligned to 256 bytes. Given at least the reported bytes, those ops take all their
- * scratch from it (no cudaMalloc on CUDA; the C layer itself still copies each descriptor into a
- * C++ view, a few small allocations per call); NULL (the default) lets them allocate; a workspace
+ * scratch from it and make no heap allocation (no cudaMalloc on CUDA either; the descriptors are
+ * read into per-thread views reserved on a thread's first C call); NULL (the default) lets them
+ * allocate; a workspace
  * that is too small or misaligned makes the op fail with INVALID_ARGUMENT before it writes
  * anything. The context does not own the memory; calls that use it must not run at the same time.
  */
@@ -571,7 +573,8 @@ softmax_status_t softmax_linear_cross_entropy(
     const softmax_tensor_t* grad_hidden, const softmax_tensor_t* grad_weight,
     const softmax_tensor_t* lse, const softmax_cross_entropy_options_t* options);
 /* *bytes = the scratch linear_cross_entropy allocates for (N, D) hidden and V classes
- * (softmax::linear_cross_entropy_workspace_bytes). */
+ * (softmax::linear_cross_entropy_workspace_bytes). n, d, v and options->vocab_chunk must be >= 0
+ * (INVALID_ARGUMENT); a size past INT64_MAX is OVERFLOW. */
 softmax_status_t softmax_linear_cross_entropy_workspace_bytes(
     int64_t n, int64_t d, int64_t v, const softmax_cross_entropy_options_t* options,
     int64_t* bytes);

@@ -16,9 +16,10 @@ namespace softmax {
 // k = max{j : 1 + j z_(j) > sum_{i <= j} z_(i)}, tau = (sum_{i <= k} z_(i) - 1) / k.
 // Shapes: x (..., n, ...) f32, f64, bf16 or f16, any strides; y the same shape, dtype as softmax
 // allows; y may be x (in place). Error bound against the exact projection: |y_i - exact| <=
-// 2^-24 |y_i| (f32 rounding of the output; 2^-53 for f64) + n * 2^-52 * max_j |z_j| (the f64
-// prefix sums). Entries -inf get 0; a row holding NaN or +inf, or all -inf, gives NaN.
-// Throws softmax::Error for a bad axis, temperature (finite, > 0), shapes, dtypes or overlap.
+// 2^-24 |y_i| (f32 rounding of the output; 2^-53 for f64) + (n + 1) * 2^-52 * max_j |z_j - max z|
+// over the finite z_j (the shift of the row by its max, then the f64 prefix sums). Entries -inf get
+// 0; a row holding NaN or +inf, or all -inf, gives NaN. Throws softmax::Error for a bad axis,
+// temperature (finite, > 0), shapes, dtypes or overlap.
 void sparsemax(ConstTensorView x, TensorView y, const SoftmaxOptions& options = {});
 
 // dx = the gradient through y = sparsemax(x / T): dx_i = s_i (dy_i - mean_{j in S} dy_j) / T,

@@ -4,6 +4,7 @@
 #include "src/core/rows.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -18,6 +19,12 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   if (shape.size() == 1) os << ',';
   os << ')';
   return os.str();
+}
+
+std::string num_str(double v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
 }
 
 namespace {
@@ -52,18 +59,22 @@ void check_view_impl(const char* op, const char* arg, const View& v, bool any_de
   int64_t n = 1;
   int64_t extent = 0;
   const auto es = static_cast<int64_t>(dtype_size(v.dtype));
-  for (std::size_t i = 0; i < v.shape.size(); ++i) {
-    const int64_t s = v.shape[i];
+  for (const int64_t s : v.shape) {
     if (s < 0) {
       throw Error(ErrorKind::kInvalidArgument, op, arg, "shape " + shape_str(v.shape),
                   "dimensions must be >= 0");
     }
+  }
+  // A zero dimension anywhere: no element, whatever the other dimensions and strides are.
+  for (const int64_t s : v.shape) {
+    if (s == 0) return;
+  }
+  for (const int64_t s : v.shape) {
     if (__builtin_mul_overflow(n, s, &n)) {
       throw Error(ErrorKind::kOverflow, op, arg, "shape " + shape_str(v.shape),
                   "the element count overflows int64");
     }
   }
-  if (n == 0) return;
   for (std::size_t i = 0; i < v.shape.size(); ++i) {
     int64_t e;
     const int64_t st = v.strides[i] == std::numeric_limits<int64_t>::min() ? -1 : v.strides[i];
@@ -170,9 +181,8 @@ int64_t normalize_axis(const char* op, int64_t axis, int64_t rank) {
 
 double check_temperature(const char* op, double temperature) {
   if (!(temperature > 0) || !std::isfinite(temperature)) {
-    std::ostringstream os;
-    os << temperature;
-    throw Error(ErrorKind::kInvalidArgument, op, "temperature", os.str(), "must be finite and > 0");
+    throw Error(ErrorKind::kInvalidArgument, op, "temperature", num_str(temperature),
+                "must be finite and > 0");
   }
   const double inv = 1.0 / temperature;
   return std::isfinite(inv) ? inv : std::numeric_limits<double>::max();

@@ -40,7 +40,7 @@ int64_t check_input(const char* op, const ConstTensorView& x, const GumbelSoftma
                 "the axis must be shorter than 2^32 - 1 (Philox draw ids)");
   }
   if (!(o.tau > 0) || !std::isfinite(o.tau)) {
-    throw Error(ErrorKind::kInvalidArgument, op, "tau", std::to_string(o.tau),
+    throw Error(ErrorKind::kInvalidArgument, op, "tau", detail::num_str(o.tau),
                 "must be finite and > 0");
   }
   detail::check_threads(op, o.threads);
@@ -80,15 +80,20 @@ void write_one_hot(const ConstTensorView& z, int64_t axis, const TensorView& y) 
   detail::for_each_row(g, 0, g.rows, [&](int64_t, int64_t zo, int64_t yo) {
     int64_t best = 0;
     double bv = -std::numeric_limits<double>::infinity();
+    bool invalid = false;  // NaN or +inf in x + g: the soft output's row is NaN, so is this one
     for (int64_t i = 0; i < g.n; ++i) {
       const double v = detail::load_as_double(z.data, z.dtype, zo + i * g.x_step);
+      invalid = invalid || std::isnan(v) || v == std::numeric_limits<double>::infinity();
       if (v > bv) {
         bv = v;
         best = i;
       }
     }
+    invalid = invalid || bv == -std::numeric_limits<double>::infinity();  // every entry -inf
+    const double nan = std::numeric_limits<double>::quiet_NaN();
     for (int64_t i = 0; i < g.n; ++i) {
-      detail::store_from_double(y.data, y.dtype, yo + i * g.y_step, i == best ? 1.0 : 0.0);
+      detail::store_from_double(y.data, y.dtype, yo + i * g.y_step,
+                                invalid ? nan : (i == best ? 1.0 : 0.0));
     }
   });
 }

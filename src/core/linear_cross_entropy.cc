@@ -16,6 +16,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "softmax/cross_entropy.hpp"
@@ -68,11 +69,34 @@ int64_t check_matrix(const char* op, const char* arg, const ConstTensorView& m, 
 
 int64_t linear_cross_entropy_workspace_bytes(int64_t n, int64_t d, int64_t v,
                                              const CrossEntropyOptions& o) {
-  (void)d;
+  const char* op = "linear_cross_entropy_workspace_bytes";
+  for (const auto& [name, value] : {std::pair<const char*, int64_t>{"n", n},
+                                    {"d", d},
+                                    {"v", v},
+                                    {"vocab_chunk", o.vocab_chunk}}) {
+    if (value < 0) {
+      throw Error(ErrorKind::kInvalidArgument, op, name, std::to_string(value), "must be >= 0");
+    }
+  }
   const int64_t chunk = chunk_columns(n, v, o);
   // Logits block + per-row block partials, target logit, loss, lse (f64) + class weights.
   const int64_t blocks = detail::lce_block_count(0, v);
-  return n * chunk * 4 + n * (blocks + 1) * 32 + n * 4 * 8 + v * 8 + (o.weight ? v * 4 : 0);
+  int64_t total = 0;
+  const auto add = [&](int64_t a, int64_t b, int64_t c) {
+    int64_t term;
+    if (__builtin_mul_overflow(a, b, &term) || __builtin_mul_overflow(term, c, &term) ||
+        __builtin_add_overflow(total, term, &total)) {
+      throw Error(ErrorKind::kOverflow, op, "n, d, v",
+                  std::to_string(n) + ", " + std::to_string(d) + ", " + std::to_string(v),
+                  "the workspace size overflows int64");
+    }
+  };
+  add(n, chunk, 4);
+  add(n, blocks + 1, 32);
+  add(n, 4, 8);
+  add(v, 1, 8);
+  if (o.weight) add(v, 1, 4);
+  return total;
 }
 
 namespace detail {

@@ -25,6 +25,13 @@ RowGeometry make_row_geometry_impl(const ConstTensorView& x, const YView& y, int
   g.x_step = x.strides[axis];
   g.y_step = y_reduced ? 0 : y.strides[axis];
   g.rows = 1;
+  // A non-axis dim of 0: no row (the product of the others may exceed int64).
+  for (int64_t j = 0; j < rank; ++j) {
+    if (j != axis && x.shape[j] == 0) {
+      g.rows = 0;
+      return g;
+    }
+  }
   const bool y_keeps_axis = static_cast<int64_t>(y.shape.size()) == rank;
   int64_t yj = 0;
   for (int64_t j = 0; j < rank; ++j) {
@@ -39,7 +46,13 @@ RowGeometry make_row_geometry_impl(const ConstTensorView& x, const YView& y, int
     g.dims.push_back(x.shape[j]);
     g.x_strides.push_back(x.strides[j]);
     g.y_strides.push_back(y.strides[yj++]);
-    g.rows *= x.shape[j];
+    // Fits whenever x or y holds elements (their checks bounded the count). It can overflow only
+    // for an empty axis with y shaped like x: no element anywhere, so no row to visit.
+    if (__builtin_mul_overflow(g.rows, x.shape[j], &g.rows)) {
+      RowGeometry none;
+      none.n = g.n;
+      return none;
+    }
   }
   // Merge adjacent dims that both views step through uniformly (dims of size 1 are dropped), so a
   // contiguous batch becomes one dim with a constant row stride (fast paths rely on it).

@@ -22,12 +22,7 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // Token ids enter Philox counters as a 32-bit word (2^32 - 1 is reserved for stream keys).
 constexpr int64_t kMaxIds = int64_t{1} << 32;
 
-// Shortest decimal that reads back as v.
-std::string num(double v) {
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, r.ptr);
-}
+std::string num(double v) { return num_str(v); }
 
 template <class T>
 void check_per_row(const char* op, const char* arg, const PerRow<T>& v, int64_t rows) {
@@ -150,8 +145,8 @@ void check_sampling_params(const char* op, const SamplingParams& p, int64_t rows
   check_per_row(op, "top_p", p.top_p, rows);
   check_per_row(op, "min_p", p.min_p, rows);
   check_row_span(op, "streams", p.streams, rows);
-  check_row_span(op, "seed", p.seeds, rows);
-  check_row_span(op, "offset", p.offsets, rows);
+  check_row_span(op, "seeds", p.seeds, rows);
+  check_row_span(op, "offsets", p.offsets, rows);
   if (probs) {
     check_values(
         op, "temperature", p.temperature, rows, [](double t) { return t == 0.0 || t == 1.0; },

@@ -9,6 +9,7 @@
 
 #include "softmax/error.hpp"
 #include "softmax/ops.hpp"
+#include "src/core/axis_ops.hpp"
 #include "src/core/backend.hpp"
 #include "src/core/checks.hpp"
 #include "src/core/exec.hpp"
@@ -93,41 +94,72 @@ std::size_t axis_workspace_bytes(const char* op, const ConstTensorView& x, const
   return c.backend->axis_workspace_bytes(c.plan, detail::current_exec());
 }
 
+const char* axis_op_name(AxisOp kind) {
+  switch (kind) {
+    case AxisOp::kSoftmax: return "softmax";
+    case AxisOp::kLogSoftmax: return "log_softmax";
+    case AxisOp::kLogSumExp: return "logsumexp";
+    case AxisOp::kArgmax: break;
+  }
+  return "argmax";
+}
+
+const char* axis_query_name(AxisOp kind) {
+  switch (kind) {
+    case AxisOp::kSoftmax: return "softmax_workspace_bytes";
+    case AxisOp::kLogSoftmax: return "log_softmax_workspace_bytes";
+    case AxisOp::kLogSumExp: return "logsumexp_workspace_bytes";
+    case AxisOp::kArgmax: break;
+  }
+  return "argmax_workspace_bytes";
+}
+
 }  // namespace
+
+namespace detail {
+
+void run_axis_op(AxisOp kind, const ConstTensorView& x, const TensorView& y,
+                 const SoftmaxOptions& options, const Context& context) {
+  const char* op = axis_op_name(kind);
+  const ExecScope exec_scope(op, context, options.threads);
+  axis_op(op, x, y, options, kind);
+}
+
+std::size_t axis_op_workspace_bytes(AxisOp kind, const ConstTensorView& x, const TensorView& y,
+                                    const SoftmaxOptions& options, const Context& context) {
+  const ExecScope exec_scope(axis_query_name(kind), context, options.threads);
+  return axis_workspace_bytes(axis_op_name(kind), x, y, options, kind);
+}
+
+}  // namespace detail
 
 void softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options,
              const Context& context) {
-  const detail::ExecScope exec_scope("softmax", context, options.threads);
-  axis_op("softmax", x, y, options, AxisOp::kSoftmax);
+  detail::run_axis_op(AxisOp::kSoftmax, x, y, options, context);
 }
 
 void log_softmax(ConstTensorView x, TensorView y, const SoftmaxOptions& options,
                  const Context& context) {
-  const detail::ExecScope exec_scope("log_softmax", context, options.threads);
-  axis_op("log_softmax", x, y, options, AxisOp::kLogSoftmax);
+  detail::run_axis_op(AxisOp::kLogSoftmax, x, y, options, context);
 }
 
 void logsumexp(ConstTensorView x, TensorView y, const SoftmaxOptions& o, const Context& context) {
-  const detail::ExecScope exec_scope("logsumexp", context, o.threads);
-  axis_op("logsumexp", x, y, o, AxisOp::kLogSumExp);
+  detail::run_axis_op(AxisOp::kLogSumExp, x, y, o, context);
 }
 
 std::size_t softmax_workspace_bytes(const ConstTensorView& x, const TensorView& y,
                                     const SoftmaxOptions& options, const Context& context) {
-  const detail::ExecScope exec_scope("softmax_workspace_bytes", context, options.threads);
-  return axis_workspace_bytes("softmax", x, y, options, AxisOp::kSoftmax);
+  return detail::axis_op_workspace_bytes(AxisOp::kSoftmax, x, y, options, context);
 }
 
 std::size_t log_softmax_workspace_bytes(const ConstTensorView& x, const TensorView& y,
                                         const SoftmaxOptions& options, const Context& context) {
-  const detail::ExecScope exec_scope("log_softmax_workspace_bytes", context, options.threads);
-  return axis_workspace_bytes("log_softmax", x, y, options, AxisOp::kLogSoftmax);
+  return detail::axis_op_workspace_bytes(AxisOp::kLogSoftmax, x, y, options, context);
 }
 
 std::size_t logsumexp_workspace_bytes(const ConstTensorView& x, const TensorView& y,
                                       const SoftmaxOptions& options, const Context& context) {
-  const detail::ExecScope exec_scope("logsumexp_workspace_bytes", context, options.threads);
-  return axis_workspace_bytes("logsumexp", x, y, options, AxisOp::kLogSumExp);
+  return detail::axis_op_workspace_bytes(AxisOp::kLogSumExp, x, y, options, context);
 }
 
 void argmax(ConstTensorView x, TensorView indices, const SoftmaxOptions& o,

@@ -78,6 +78,14 @@ void sparsemax(ConstTensorView x, TensorView y, const SoftmaxOptions& options) {
       any |= v > -kInf;
       z[i] = v == -kInf ? v : (options.temperature == 1.0 ? v : v * inv_t);
     }
+    // Shift-invariant: the row minus its max, so the prefix sums' rounding scales with the
+    // row's spread, not its magnitude (equal logits of 1e16 stay uniform). Exact in f64 for
+    // entries within a factor 2 of the max (Sterbenz); -inf stays -inf.
+    if (!bad && any) {
+      double m = -kInf;
+      for (int64_t i = 0; i < g.n; ++i) m = std::max(m, z[i]);
+      for (int64_t i = 0; i < g.n; ++i) z[i] = z[i] == -kInf ? z[i] : z[i] - m;
+    }
     const double tau = bad || !any ? kNaN : sparsemax_tau(z, sorted);
     for (int64_t i = 0; i < g.n; ++i) {
       const double out = std::isnan(tau) ? kNaN : std::max(z[i] - tau, 0.0);

@@ -31,13 +31,20 @@ const char* dtype_name(DType dtype) noexcept {
 }
 
 namespace {
+// The element count: 0 when any dimension is 0 (whatever the others are), else the product,
+// which must fit int64.
 int64_t checked_numel(std::span<const int64_t> shape, const char* what) {
-  int64_t n = 1;
+  bool empty = false;
   for (int64_t s : shape) {
     if (s < 0) {
       throw Error(ErrorKind::kInvalidArgument, what, "shape", std::to_string(s),
                   "dimensions must be >= 0");
     }
+    empty = empty || s == 0;
+  }
+  if (empty) return 0;
+  int64_t n = 1;
+  for (int64_t s : shape) {
     if (__builtin_mul_overflow(n, s, &n)) {
       throw Error(ErrorKind::kOverflow, what, "shape", "(product)",
                   "the element count overflows int64");
@@ -53,7 +60,10 @@ std::vector<int64_t> contiguous_strides(std::span<const int64_t> shape) {
   int64_t s = 1;
   for (std::size_t i = shape.size(); i-- > 0;) {
     strides[i] = s;
-    s *= shape[i] > 0 ? shape[i] : 1;
+    // With a zero dimension the view holds no element and its strides are never used; the
+    // product of the others may then exceed int64, so it stops growing instead.
+    int64_t next;
+    if (!__builtin_mul_overflow(s, shape[i] > 0 ? shape[i] : 1, &next)) s = next;
   }
   return strides;
 }

@@ -348,6 +348,12 @@ TEST(CapiLargeVocabTest, HierarchicalSoftmaxMatchesCpp) {
   EXPECT_EQ(softmax_hierarchical_tree_path(tree, 5, nodes.data(), nullptr, 1, &dk),
             SOFTMAX_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(nodes[0], -9);
+  // A class id outside [0, V): the message names this function.
+  EXPECT_EQ(softmax_hierarchical_tree_path(tree, -1, nodes.data(), nullptr, 1, &dk),
+            SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(softmax_last_error()).find("hierarchical_tree_path: argument 'k' = -1"),
+            std::string::npos)
+      << softmax_last_error();
   EXPECT_EQ(dk, -1);
   softmax_hierarchical_tree_destroy(tree);
   // Trees from children and balanced trees: the same as C++.
@@ -480,6 +486,13 @@ TEST(CapiLargeVocabTest, AdaptiveSoftmaxMatchesCpp) {
             SOFTMAX_STATUS_SHAPE_MISMATCH);
   EXPECT_NE(std::string(softmax_last_error()).find("'log_probs'"), std::string::npos);
   EXPECT_TRUE(narrow.All(6.0f));
+  // num_tails and num_cutoffs must agree before the tail arrays are read: 5 tails claimed with
+  // arrays of 2 is refused without reading past them (ASan checks that in the sanitizer job).
+  EXPECT_EQ(softmax_adaptive_log_prob(nullptr, x.c(), hw.c(), hb.c(), projections, outputs, 5,
+                                      cutoffs.data(), 2, lp.c()),
+            SOFTMAX_STATUS_SHAPE_MISMATCH);
+  EXPECT_NE(std::string(softmax_last_error()).find("'num_tails' = 5"), std::string::npos)
+      << softmax_last_error();
 }
 
 }  // namespace

@@ -449,6 +449,117 @@ TEST(CapiTest, AttentionAndMaskedSoftmaxMatchCpp) {
 
 // Each failing call: its status, the same message as the C++ call's softmax::Error, and the
 // output left as it was.
+// Arguments at the edges: a zero dimension anywhere is an empty tensor (whatever the other dims);
+// a C-order shape that overflows names the op and the tensor; counts and the arrays they describe
+// must agree; floating-point values are shown as the shortest decimal that reads back.
+TEST(CapiTest, EdgeArgumentsAreNamedErrors) {
+  std::vector<float> x = Random(8, 1.0f, 21), y(8, 7.0f);
+  // (0, 2^62, 2^62): no element; softmax writes nothing and succeeds, in C and C++.
+  const Shape empty{0, int64_t{1} << 62, int64_t{1} << 62};
+  const softmax_tensor_t te = T(x, empty), tye = T(y, empty);
+  EXPECT_EQ(softmax_softmax(nullptr, &te, &tye, nullptr), SOFTMAX_STATUS_OK)
+      << softmax_last_error();
+  EXPECT_EQ(softmax_log_softmax(nullptr, &te, &tye, nullptr), SOFTMAX_STATUS_OK);
+  EXPECT_NO_THROW(softmax::softmax(softmax::ConstTensorView(x.data(), empty),
+                                   softmax::TensorView(y.data(), empty)));
+  // logsumexp over the empty axis 0 of it: y (2^62, 2^62) has too many elements.
+  const Shape reduced{int64_t{1} << 62, int64_t{1} << 62};
+  const softmax_tensor_t tyr = T(y, reduced);
+  softmax_options_t o;
+  softmax_options_init(&o);
+  o.axis = 0;
+  EXPECT_EQ(softmax_logsumexp(nullptr, &te, &tyr, &o), SOFTMAX_STATUS_OVERFLOW);
+  EXPECT_NE(std::string(softmax_last_error()).find("softmax::logsumexp: argument 'y.shape'"),
+            std::string::npos)
+      << softmax_last_error();
+  // ... and the reduction of an empty non-axis dim: (2^62, 0, 4) over axis 2 -> (2^62, 0).
+  const Shape e2{int64_t{1} << 62, 0, 4}, r2{int64_t{1} << 62, 0};
+  const softmax_tensor_t te2 = T(x, e2), tyr2 = T(y, r2);
+  o.axis = 2;
+  EXPECT_EQ(softmax_logsumexp(nullptr, &te2, &tyr2, &o), SOFTMAX_STATUS_OK) << softmax_last_error();
+  EXPECT_EQ(y, std::vector<float>(8, 7.0f));
+  // An overflowing C-order shape names the op and the tensor.
+  const Shape huge{int64_t{1} << 62, 8};
+  const softmax_tensor_t thuge = T(x, huge);
+  EXPECT_EQ(softmax_softmax(nullptr, &thuge, &tye, nullptr), SOFTMAX_STATUS_OVERFLOW);
+  EXPECT_NE(std::string(softmax_last_error()).find("softmax::softmax: argument 'x.shape'"),
+            std::string::npos)
+      << softmax_last_error();
+
+  // linear_cross_entropy_workspace_bytes: negative sizes and overflow are errors, in C and C++.
+  int64_t bytes = -7;
+  EXPECT_EQ(softmax_linear_cross_entropy_workspace_bytes(-1, 4, 10, nullptr, &bytes),
+            SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(softmax_last_error()).find("argument 'n' = -1"), std::string::npos)
+      << softmax_last_error();
+  EXPECT_EQ(softmax_linear_cross_entropy_workspace_bytes(int64_t{1} << 61, 4, int64_t{1} << 40,
+                                                         nullptr, &bytes),
+            SOFTMAX_STATUS_OVERFLOW);
+  EXPECT_EQ(bytes, -7);
+  EXPECT_THROW(softmax::linear_cross_entropy_workspace_bytes(3, 4, -2), softmax::Error);
+  ASSERT_EQ(softmax_linear_cross_entropy_workspace_bytes(3, 4, 10, nullptr, &bytes),
+            SOFTMAX_STATUS_OK);
+  EXPECT_EQ(bytes, softmax::linear_cross_entropy_workspace_bytes(3, 4, 10));
+  EXPECT_GT(bytes, 3 * 10 * 4);
+
+  // ALiBi: slopes NULL with a count, or a count of 0 with slopes, are refused.
+  const Shape qs{1, 2, 2, 2};
+  std::vector<float> q = Random(8, 1.0f, 22), out(8, 7.0f);
+  const softmax_tensor_t tq = T(q, qs), tout = T(out, qs);
+  softmax_mask_options_t mo;
+  softmax_mask_options_init(&mo);
+  mo.alibi_slopes_count = 2;
+  EXPECT_EQ(softmax_attention(nullptr, &tq, &tq, &tq, &tout, nullptr, &mo),
+            SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(softmax_last_error()).find("'options.alibi_slopes_count' = 2"),
+            std::string::npos)
+      << softmax_last_error();
+  const float slopes[2] = {0.5f, 0.25f};
+  mo.alibi_slopes = slopes;
+  mo.alibi_slopes_count = 0;
+  EXPECT_EQ(softmax_attention(nullptr, &tq, &tq, &tq, &tout, nullptr, &mo),
+            SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(out, std::vector<float>(8, 7.0f));
+  mo.alibi_slopes_count = 2;
+  EXPECT_EQ(softmax_attention(nullptr, &tq, &tq, &tq, &tout, nullptr, &mo), SOFTMAX_STATUS_OK)
+      << softmax_last_error();
+
+  // Seeds, offsets or streams set with per_row_length 0 on B = 2 rows: refused, not ignored.
+  const Shape ls{2, 4};
+  const softmax_tensor_t tl = T(x, ls);
+  std::vector<int64_t> tokens(2, -1);
+  const Shape ts{2};
+  const softmax_tensor_t ttok = T(tokens, ts);
+  const uint64_t seeds[2] = {1, 2};
+  softmax_sampling_params_t sp;
+  softmax_sampling_params_init(&sp);
+  sp.seeds = seeds;
+  EXPECT_EQ(softmax_sample(nullptr, &tl, &ttok, &sp, 1, 0), SOFTMAX_STATUS_SHAPE_MISMATCH);
+  EXPECT_NE(std::string(softmax_last_error()).find("'params.per_row_length' = 0"),
+            std::string::npos)
+      << softmax_last_error();
+  EXPECT_NE(std::string(softmax_last_error()).find("params.seeds"), std::string::npos);
+  EXPECT_EQ(tokens, std::vector<int64_t>(2, -1));
+  sp.per_row_length = 2;
+  EXPECT_EQ(softmax_sample(nullptr, &tl, &ttok, &sp, 1, 0), SOFTMAX_STATUS_OK);
+  // A per-row seed list of the wrong length names the C++ field.
+  sp.per_row_length = 1;
+  EXPECT_EQ(softmax_sample(nullptr, &tl, &ttok, &sp, 1, 0), SOFTMAX_STATUS_SHAPE_MISMATCH);
+  EXPECT_NE(std::string(softmax_last_error()).find("'seeds'"), std::string::npos)
+      << softmax_last_error();
+
+  // Doubles in messages: the shortest decimal ("-1e-09", not "-0.000000").
+  softmax_gumbel_softmax_options_t go;
+  softmax_gumbel_softmax_options_init(&go);
+  go.tau = -1e-9;
+  std::vector<float> g(8, 7.0f);
+  const softmax_tensor_t tg = T(g, ls);
+  EXPECT_EQ(softmax_gumbel_softmax(nullptr, &tl, &tg, &go, 1, 0), SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(softmax_last_error()).find("'tau' = -1e-09"), std::string::npos)
+      << softmax_last_error();
+  EXPECT_EQ(g, std::vector<float>(8, 7.0f));
+}
+
 TEST(CapiTest, ErrorsMapToStatusWithTheCppMessageAndWriteNothing) {
   std::vector<float> x = Random(12, 1.0f, 16);
   const Shape s{3, 4};
@@ -664,7 +775,9 @@ TEST(CapiTest, ContextWorkspaceAndStream) {
                        softmax::ConstTensorView(x.data(), softmax::DType::f32, s, {1, 200}),
                        softmax::TensorView(y1.data(), s), {}, cc));
   EXPECT_GT(bytes, 0u);
-  void* ws = std::aligned_alloc(256, bytes + 256);
+  // aligned_alloc's size must be a multiple of the alignment (ASan returns NULL otherwise).
+  void* ws = std::aligned_alloc(256, (bytes / 256 + 1) * 256);
+  ASSERT_NE(ws, nullptr);
   // Too small: INVALID_ARGUMENT from the op, naming the bytes needed; nothing written.
   ASSERT_EQ(softmax_context_set_workspace(ctx, ws, bytes - 1), SOFTMAX_STATUS_OK);
   EXPECT_EQ(softmax_log_softmax(ctx, &tx, &t1, nullptr), SOFTMAX_STATUS_INVALID_ARGUMENT);

@@ -167,6 +167,14 @@ def test_processor_errors(tmp_path):
                          (["--banned-tokens", "9"], "banned_tokens"),
                          (["--banned-tokens", "1,x"], "--banned-tokens"),
                          (["--logit-bias", "1:2"], "--logit-bias"),
+                         # An empty id, ids or biases past range, a trailing comma: errors, never
+                         # a bias on token 0 or a bias of 0.
+                         (["--logit-bias", "=5"], "--logit-bias"),
+                         (["--logit-bias", "99999999999999999999=1"], "--logit-bias"),
+                         (["--logit-bias", "2=1e400"], "--logit-bias"),
+                         (["--logit-bias", "2=-1e400"], "--logit-bias"),
+                         (["--logit-bias", "0=5,"], "--logit-bias"),
+                         (["--logit-bias", "0=5,,1=2"], "--logit-bias"),
                          (["--logprobs-mode", "cooked"], "--logprobs-mode"),
                          (["--min-tokens", "-1"], "--min-tokens")]:
         r = run("-i", path, *args)

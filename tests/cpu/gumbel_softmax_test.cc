@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -49,6 +50,24 @@ TEST(GumbelSoftmax, SoftMatchesReference) {
       for (int64_t i = 0; i < V; ++i)
         EXPECT_LE(softmax::ref::ulp_error(y[r * V + i], ref[i]), 4.0) << r << "," << i;
     }
+  }
+}
+
+// Rows with no valid distribution (a NaN or +inf logit, every logit -inf): NaN in the soft
+// output, and in the hard one too (never a plausible one-hot); a finite row next to them is
+// unaffected.
+TEST(GumbelSoftmax, InvalidRowsAreNaNInBothForms) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> x{std::nanf(""), 0.0f, inf, 0.0f, -inf, -inf, 1.0f, 0.0f};
+  for (bool hard : {false, true}) {
+    GumbelSoftmaxOptions o;
+    o.hard = hard;
+    std::vector<float> y(x.size(), 7.0f);
+    softmax::gumbel_softmax(softmax::ConstTensorView(x.data(), DType::f32, {4, 2}),
+                            softmax::TensorView(y.data(), DType::f32, {4, 2}), o, 1);
+    for (int i = 0; i < 6; ++i) EXPECT_TRUE(std::isnan(y[i])) << "hard " << hard << " " << i;
+    EXPECT_FALSE(std::isnan(y[6]) || std::isnan(y[7]));
+    EXPECT_NEAR(y[6] + y[7], 1.0f, 1e-6f);
   }
 }
 

@@ -1197,8 +1197,8 @@ TEST(SamplingServing, Errors) {
     return p;
   };
   static const std::vector<uint64_t> three{1, 2, 3};
-  expect_error(x, 2, 8, with([](SamplingParams& p) { p.seeds = three; }), "'seed'");
-  expect_error(x, 2, 8, with([](SamplingParams& p) { p.offsets = three; }), "'offset'");
+  expect_error(x, 2, 8, with([](SamplingParams& p) { p.seeds = three; }), "'seeds'");
+  expect_error(x, 2, 8, with([](SamplingParams& p) { p.offsets = three; }), "'offsets'");
   std::vector<double> out(16, -7);
   const int64_t bad = 8;
   EXPECT_THROW(

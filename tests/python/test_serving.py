@@ -216,3 +216,52 @@ def test_serving_errors():
         sm.token_logprobs(x, [0, 1], mode="cooked")
     with pytest.raises(ValueError):
         sm.sample_without_replacement(x, 9)
+
+
+def test_seed_scalars_of_any_integer_kind():
+    # A NumPy integer scalar (rng.integers(...)) is one seed / offset for every row, as an int is.
+    x = np.random.default_rng(3).standard_normal((3, 100))
+    ref = sm.sample(x, 4, seed=5, offset=9)
+    np.testing.assert_array_equal(sm.sample(x, 4, seed=np.int64(5), offset=np.uint64(9)), ref)
+    np.testing.assert_array_equal(sm.sample(x, 4, seed=np.array(5), offset=9), ref)
+    np.testing.assert_array_equal(
+        sm.sample_without_replacement(x, 2, seed=np.int64(3)),
+        sm.sample_without_replacement(x, 2, seed=3))
+    # Out of range: the library's message, not an interpreter OverflowError.
+    for bad in (2**64, -1):
+        with pytest.raises(ValueError, match=r"seed must be in \[0, 2\^64\)"):
+            sm.sample(x, seed=bad)
+        with pytest.raises(ValueError, match=r"offset must be in \[0, 2\^64\)"):
+            sm.sample(x, offset=bad)
+
+
+def test_integer_per_row_parameters_refuse_fractions():
+    x = np.random.default_rng(4).standard_normal((2, 50))
+    with pytest.raises(TypeError, match="top_k must hold integers"):
+        sm.filtered_probs(x, top_k=[1.7, 3])
+    # Whole floats are the integers they hold.
+    np.testing.assert_array_equal(sm.filtered_probs(x, top_k=[1.0, 3.0]),
+                                  sm.filtered_probs(x, top_k=[1, 3]))
+    with pytest.raises(TypeError, match="top_k must be an integer that fits int64"):
+        sm.filtered_probs(x, top_k=2**63)
+
+
+def test_top_logprobs_raw_mode_ignores_temperature():
+    x = np.random.default_rng(5).standard_normal((2, 40))
+    ids, lp = sm.top_logprobs(x, 3, mode="raw", temperature=0.5)
+    ref = x - np.log(np.exp(x).sum(1, keepdims=True))
+    np.testing.assert_array_equal(ids, np.argsort(-x, 1, kind="stable")[:, :3])
+    np.testing.assert_allclose(lp, np.take_along_axis(ref, ids, 1), rtol=1e-13)
+
+
+def test_hard_gumbel_softmax_of_invalid_rows_is_nan():
+    for row in ([np.nan, 0.0], [np.inf, 0.0], [-np.inf, -np.inf]):
+        x = np.array([row])
+        assert np.isnan(sm.gumbel_softmax(x, seed=1)).all()
+        assert np.isnan(sm.gumbel_softmax(x, hard=True, seed=1)).all()
+
+
+def test_sparsemax_of_huge_equal_logits_is_uniform():
+    np.testing.assert_array_equal(sm.sparsemax(np.array([[1e16, 1e16]])), [[0.5, 0.5]])
+    np.testing.assert_allclose(sm.sparsemax(np.array([[1e16 + 2, 1e16, 1e16 - 8]])),
+                               [[1.0, 0.0, 0.0]], atol=1e-12)

@@ -94,21 +94,27 @@ std::vector<int64_t> parse_ids(const std::string& flag, const std::string& text)
   return ids;
 }
 
-// "ID=BIAS,ID=BIAS" -> (ids, biases).
+// "ID=BIAS,ID=BIAS" -> (ids, biases). Every item must be an int64 id, '=' and a double that
+// fits (an empty item, an id or bias past range, is an error quoting the text).
 void parse_bias(const std::string& text, std::vector<int64_t>& ids, std::vector<double>& values) {
   std::size_t pos = 0;
-  while (pos < text.size()) {
+  while (pos <= text.size() && !text.empty()) {
     const std::size_t end = std::min(text.find(',', pos), text.size());
-    const std::string item = text.substr(pos, end - pos);
-    const std::size_t eq = item.find('=');
+    const char* b = text.data() + pos;
+    const char* e = text.data() + end;
+    const char* eq = std::find(b, e, '=');
     int64_t id = 0;
     double bias = 0;
-    const bool ok = eq != std::string::npos &&
-                    std::from_chars(item.data(), item.data() + eq, id).ptr == item.data() + eq &&
-                    std::from_chars(item.data() + eq + 1, item.data() + item.size(), bias).ptr ==
-                        item.data() + item.size() &&
-                    eq + 1 < item.size();
-    if (!ok) throw UsageError("--logit-bias " + text + ": must be ID=BIAS[,ID=BIAS...]");
+    bool ok = eq != e && eq != b && eq + 1 != e;
+    if (ok) {
+      const auto ri = std::from_chars(b, eq, id);
+      const auto rb = std::from_chars(eq + 1, e, bias);
+      ok = ri.ec == std::errc() && ri.ptr == eq && rb.ec == std::errc() && rb.ptr == e;
+    }
+    if (!ok) {
+      throw UsageError("--logit-bias " + text +
+                       ": must be ID=BIAS[,ID=BIAS...] (integer ids, biases that fit a double)");
+    }
     ids.push_back(id);
     values.push_back(bias);
     pos = end + 1;

@@ -2,6 +2,7 @@
 #include "softmax/dist_nccl.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -11,6 +12,13 @@
 
 namespace softmax::dist {
 namespace {
+
+// The shortest decimal that reads back as v (as every message shows a double).
+std::string shortest(double v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
+}
 
 const char* kOp = "dist::NcclCommunicator";
 
@@ -78,7 +86,7 @@ void NcclCommunicator::wait(const char* what) {
     if (timeout_ > 0 && waited > timeout_) {
       ncclCommAbort(comm_);
       throw Error(ErrorKind::kIO, kOp,
-                  std::string(what) + " did not finish in " + std::to_string(timeout_) +
+                  std::string(what) + " did not finish in " + shortest(timeout_) +
                       " s; the NCCL communicator was aborted");
     }
     std::this_thread::sleep_for(std::chrono::microseconds(50));
