@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "sampling_args.hpp"
 
 namespace softmax_py {
 namespace {
@@ -430,10 +431,18 @@ void register_large_vocab(py::module_& m) {
       [](py::handle weights, py::handle biases, py::handle labels, py::handle inputs,
          int64_t num_sampled, int64_t num_classes, int64_t num_true, const std::string& sampler,
          py::handle unigrams, double distortion, bool unique, bool remove_accidental_hits,
-         bool subtract_log_q, uint64_t seed, uint64_t offset, bool return_samples, bool return_grad,
-         py::handle grad_output, int threads) {
-        const SamplerArgs a{num_true, num_sampled, num_classes, unique, sampler,
-                            unigrams, distortion,  seed,        offset};
+         bool subtract_log_q, py::handle seed, py::handle offset, bool return_samples,
+         bool return_grad, py::handle grad_output, int threads) {
+        const char* op = "sampled_softmax_loss";
+        const SamplerArgs a{num_true,
+                            num_sampled,
+                            num_classes,
+                            unique,
+                            sampler,
+                            unigrams,
+                            distortion,
+                            u64_scalar(seed, op, "seed"),
+                            u64_scalar(offset, op, "offset")};
         return sampled_softmax_loss(weights, biases, labels, inputs, a, remove_accidental_hits,
                                     subtract_log_q, return_samples, return_grad, grad_output,
                                     threads);
@@ -452,9 +461,16 @@ void register_large_vocab(py::module_& m) {
     m.def(
         name,
         [kind, name](py::handle true_classes, int64_t num_true, int64_t num_sampled, bool unique,
-                     int64_t range_max, uint64_t seed, uint64_t offset) {
-          const SamplerArgs a{num_true,   num_sampled, range_max, unique, kind,
-                              py::none(), 1.0,         seed,      offset};
+                     int64_t range_max, py::handle seed, py::handle offset) {
+          const SamplerArgs a{num_true,
+                              num_sampled,
+                              range_max,
+                              unique,
+                              kind,
+                              py::none(),
+                              1.0,
+                              u64_scalar(seed, name, "seed"),
+                              u64_scalar(offset, name, "offset")};
           return candidate_sampler(true_classes, a, name);
         },
         py::arg("true_classes"), py::arg("num_true"), py::arg("num_sampled"), py::arg("unique"),
@@ -463,10 +479,18 @@ void register_large_vocab(py::module_& m) {
   m.def(
       "fixed_unigram_candidate_sampler",
       [](py::handle true_classes, int64_t num_true, int64_t num_sampled, bool unique,
-         int64_t range_max, py::handle unigrams, double distortion, uint64_t seed,
-         uint64_t offset) {
-        const SamplerArgs a{num_true, num_sampled, range_max, unique, "unigram",
-                            unigrams, distortion,  seed,      offset};
+         int64_t range_max, py::handle unigrams, double distortion, py::handle seed,
+         py::handle offset) {
+        const char* op = "fixed_unigram_candidate_sampler";
+        const SamplerArgs a{num_true,
+                            num_sampled,
+                            range_max,
+                            unique,
+                            "unigram",
+                            unigrams,
+                            distortion,
+                            u64_scalar(seed, op, "seed"),
+                            u64_scalar(offset, op, "offset")};
         return candidate_sampler(true_classes, a, "fixed_unigram_candidate_sampler");
       },
       py::arg("true_classes"), py::arg("num_true"), py::arg("num_sampled"), py::arg("unique"),

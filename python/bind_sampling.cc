@@ -488,9 +488,11 @@ void register_sampling(py::module_& m) {
       py::arg("threads") = 0, kWithoutReplacementDoc);
   m.def(
       "speculative_verify",
-      [](py::handle draft_tokens, py::handle draft_probs, py::handle target_probs, uint64_t seed,
-         uint64_t offset, py::handle streams, int threads) {
+      [](py::handle draft_tokens, py::handle draft_probs, py::handle target_probs,
+         py::handle seed_arg, py::handle offset_arg, py::handle streams, int threads) {
         const char* op = "speculative_verify";
+        const uint64_t seed = u64_scalar(seed_arg, op, "seed");
+        const uint64_t offset = u64_scalar(offset_arg, op, "offset");
         const auto dt = int64_array(draft_tokens, op, "draft_tokens");
         const Operand q = input(draft_probs, op, "draft_probs");
         const Operand p = input(target_probs, op, "target_probs");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common.hpp"
+#include "sampling_args.hpp"
 #include "softmax/gumbel_softmax.hpp"
 
 namespace softmax_py {
@@ -139,9 +140,11 @@ void register_sparsemax(py::module_& m) {
       py::arg("temperature") = 1.0, py::arg("threads") = 0, kSparsemaxBackwardDoc);
   m.def(
       "gumbel_softmax",
-      [](py::handle x, double tau, bool hard, int64_t axis, uint64_t seed, uint64_t offset,
-         int threads) {
+      [](py::handle x, double tau, bool hard, int64_t axis, py::handle seed_arg,
+         py::handle offset_arg, int threads) {
         const char* op = "gumbel_softmax";
+        const uint64_t seed = u64_scalar(seed_arg, op, "seed");
+        const uint64_t offset = u64_scalar(offset_arg, op, "offset");
         const Operand xin = input(x, op, "logits");
         const auto o = gumbel_options(tau, hard, axis, threads, op);
         Operand y = new_output(xin.kind, xin.view.shape, xin.view.dtype, op);
@@ -153,9 +156,11 @@ void register_sparsemax(py::module_& m) {
       kGumbelDoc);
   m.def(
       "gumbel_softmax_backward",
-      [](py::handle x, py::handle dy, double tau, bool hard, int64_t axis, uint64_t seed,
-         uint64_t offset, int threads) {
+      [](py::handle x, py::handle dy, double tau, bool hard, int64_t axis, py::handle seed_arg,
+         py::handle offset_arg, int threads) {
         const char* op = "gumbel_softmax_backward";
+        const uint64_t seed = u64_scalar(seed_arg, op, "seed");
+        const uint64_t offset = u64_scalar(offset_arg, op, "offset");
         const Operand xin = input(x, op, "logits");
         const Operand dyin = input(dy, op, "dy");
         const auto o = gumbel_options(tau, hard, axis, threads, op);

@@ -117,6 +117,20 @@ struct U64Param {
   }
 };
 
+// One seed or offset for the whole call (ops without per-row seeds): a Python int or a NumPy
+// integer scalar in [0, 2^64); anything else is a TypeError, out of range a ValueError, both
+// naming the argument.
+inline uint64_t u64_scalar(py::handle h, const char* op, const char* name) {
+  if (py::isinstance<py::array>(h) && py::reinterpret_borrow<py::array>(h).ndim() == 0) {
+    return parse_u64s(h, op, name).at(0);
+  }
+  if (py::hasattr(h, "__index__") && !py::hasattr(h, "__len__")) {
+    return parse_u64s(py::make_tuple(h), op, name).at(0);
+  }
+  throw py::type_error(param_name(op, name) + " must be an integer in [0, 2^64), not " +
+                       py::str(py::type::of(h).attr("__name__")).cast<std::string>());
+}
+
 // 1-d integer ids (numpy / torch / sequence).
 inline std::vector<int64_t> int_list(py::handle obj, const char* op, const char* name) {
   py::module_ np = py::module_::import("numpy");

@@ -265,3 +265,22 @@ def test_sparsemax_of_huge_equal_logits_is_uniform():
     np.testing.assert_array_equal(sm.sparsemax(np.array([[1e16, 1e16]])), [[0.5, 0.5]])
     np.testing.assert_allclose(sm.sparsemax(np.array([[1e16 + 2, 1e16, 1e16 - 8]])),
                                [[1.0, 0.0, 0.0]], atol=1e-12)
+
+
+def test_call_seeds_take_numpy_scalars_and_name_range_errors():
+    x = np.random.default_rng(8).standard_normal((2, 6))
+    np.testing.assert_array_equal(sm.gumbel_softmax(x, seed=np.int64(3), offset=np.uint64(2)),
+                                  sm.gumbel_softmax(x, seed=3, offset=2))
+    for fn in (lambda s: sm.gumbel_softmax(x, seed=s),
+               lambda s: sm.gumbel_softmax_backward(x, x, seed=s),
+               lambda s: sm.log_uniform_candidate_sampler(np.zeros((1, 1), np.int64), 1, 2,
+                                                          True, 6, seed=s)):
+        for bad in (-1, 2**64):
+            with pytest.raises(ValueError, match=r"seed must be in \[0, 2\^64\)"):
+                fn(bad)
+        with pytest.raises(TypeError, match="seed must be an integer"):
+            fn(1.5)
+    q = np.full((1, 1, 4), 0.25)
+    p = np.full((1, 2, 4), 0.25)
+    with pytest.raises(ValueError, match=r"offset must be in \[0, 2\^64\)"):
+        sm.speculative_verify(np.zeros((1, 1), np.int64), q, p, offset=2**64)
