@@ -6,7 +6,9 @@
 namespace softmax::detail::capi {
 namespace {
 
-MaskOptions to_options(const char* op, const softmax_mask_options_t* in) {
+// `lead`: the tensor whose dim rank - 3 is the head axis H (scores, dy or q), named `lead_arg`.
+MaskOptions to_options(const char* op, const softmax_mask_options_t* in,
+                       const softmax_tensor_t* lead, const char* lead_arg) {
   const MaskOptions d;
   const softmax_mask_options_t defaults{sizeof(softmax_mask_options_t),
                                         nullptr,
@@ -29,6 +31,23 @@ MaskOptions to_options(const char* op, const softmax_mask_options_t* in) {
                 std::to_string(c.alibi_slopes_count),
                 c.alibi_slopes ? "must be the number of heads H (> 0) when alibi_slopes is set"
                                : "must be 0 when alibi_slopes is NULL (ALiBi off)");
+  }
+  if (c.alibi_slopes) {
+    // The slopes are copied: their count must be the heads before anything is read.
+    if (lead == nullptr || lead->shape == nullptr || lead->rank < 3 ||
+        lead->rank > SOFTMAX_MAX_RANK) {
+      throw Error(
+          ErrorKind::kShapeMismatch, op, "options.alibi_slopes",
+          std::to_string(c.alibi_slopes_count) + " slopes",
+          std::string("ALiBi needs a head axis: ") + lead_arg + " of rank >= 3 (..., H, Sq, ...)");
+    }
+    const int64_t h = lead->shape[lead->rank - 3];
+    if (c.alibi_slopes_count != h) {
+      throw Error(ErrorKind::kShapeMismatch, op, "options.alibi_slopes_count",
+                  std::to_string(c.alibi_slopes_count),
+                  "must have one slope per head (" + std::to_string(h) + ", " + lead_arg +
+                      ".shape[rank - 3])");
+    }
   }
   MaskOptions o;
   if (c.scale) o.scale = *c.scale;
@@ -57,7 +76,7 @@ softmax_status_t softmax_masked_softmax(softmax_context_t* ctx, const softmax_te
                                         const softmax_mask_options_t* options) {
   const char* op = "masked_softmax";
   return guarded([&] {
-    const softmax::MaskOptions o = to_options(op, options);
+    const softmax::MaskOptions o = to_options(op, options, scores, "scores");
     if (lse) {
       softmax::masked_softmax(to_view(op, "scores", scores), to_view(op, "y", y),
                               to_view(op, "lse", lse), o, softmax::detail::capi::context_of(ctx));
@@ -78,9 +97,9 @@ softmax_status_t softmax_masked_softmax_backward(softmax_context_t* ctx, const s
     const softmax::ConstTensorView s = scores
                                            ? softmax::ConstTensorView(to_view(op, "scores", scores))
                                            : softmax::ConstTensorView();
-    softmax::masked_softmax_backward(to_view(op, "dy", dy), to_view(op, "y", y), s,
-                                     to_view(op, "dscores", dscores), to_options(op, options),
-                                     softmax::detail::capi::context_of(ctx));
+    softmax::masked_softmax_backward(
+        to_view(op, "dy", dy), to_view(op, "y", y), s, to_view(op, "dscores", dscores),
+        to_options(op, options, dy, "dy"), softmax::detail::capi::context_of(ctx));
   });
 }
 
@@ -90,7 +109,7 @@ softmax_status_t softmax_attention(softmax_context_t* ctx, const softmax_tensor_
                                    const softmax_mask_options_t* options) {
   const char* op = "attention";
   return guarded([&] {
-    const softmax::MaskOptions o = to_options(op, options);
+    const softmax::MaskOptions o = to_options(op, options, q, "q");
     if (lse) {
       softmax::attention(to_view(op, "q", q), to_view(op, "k", k), to_view(op, "v", v),
                          to_view(op, "out", out), to_view(op, "lse", lse), o,
@@ -109,7 +128,7 @@ softmax_status_t softmax_attention_backward(
     const softmax_tensor_t* dv, const softmax_mask_options_t* options) {
   const char* op = "attention_backward";
   return guarded([&] {
-    softmax::MaskOptions o = to_options(op, options);
+    softmax::MaskOptions o = to_options(op, options, q, "q");
     o.threads = softmax::detail::capi::threads_of(ctx);  // it takes no Context: threads only
     softmax::attention_backward(to_view(op, "q", q), to_view(op, "k", k), to_view(op, "v", v),
                                 to_view(op, "out", out), to_view(op, "lse", lse),

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <initializer_list>
 #include <optional>
@@ -92,6 +93,12 @@ std::span<const T> to_span(const char* op, const char* arg, const char* count_ar
                            int64_t count) {
   if (count < 0) {
     throw Error(ErrorKind::kInvalidArgument, op, count_arg, std::to_string(count), "must be >= 0");
+  }
+  // No array of more bytes than PTRDIFF_MAX exists: such a count is garbage (its end would wrap).
+  if (static_cast<uint64_t>(count) > static_cast<uint64_t>(PTRDIFF_MAX) / sizeof(T)) {
+    throw Error(ErrorKind::kInvalidArgument, op, count_arg, std::to_string(count),
+                std::string("is not the length of an array (") + arg +
+                    " would span more than PTRDIFF_MAX bytes)");
   }
   if (count > 0) require(op, arg, p);
   return p ? std::span<const T>(p, static_cast<std::size_t>(count)) : std::span<const T>();

@@ -48,6 +48,12 @@ SampledSoftmaxOptions to_sampled_options(const char* op,
   o.num_classes = c.num_classes;
   o.num_true = c.num_true;
   o.sampler = static_cast<CandidateSampler>(c.sampler);
+  // The unigram counts are copied: their count must be num_classes before anything is read.
+  if (c.unigrams != nullptr && c.unigrams_count != c.num_classes) {
+    throw Error(ErrorKind::kShapeMismatch, op, "options.unigrams_count",
+                std::to_string(c.unigrams_count),
+                "must be options.num_classes (" + std::to_string(c.num_classes) + ")");
+  }
   const std::span<const double> u =
       to_span(op, "options.unigrams", "options.unigrams_count", c.unigrams, c.unigrams_count);
   o.unigrams.assign(u.begin(), u.end());

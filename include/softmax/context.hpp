@@ -45,7 +45,9 @@ struct Context {
   // cudaMalloc on CUDA); null (the default) lets the op allocate its own; a non-null workspace
   // that is too small or misaligned is an error (kInvalidArgument) raised before anything is
   // written. The op uses it only during the call (on CUDA: until the enqueued work completes on
-  // `cuda_stream`), so one workspace serves calls that do not run at the same time.
+  // `cuda_stream`), so one workspace serves calls that do not run at the same time. Ops without a
+  // *_workspace_bytes function (argmax, hardmax, masked_softmax, the backward passes, ...) ignore
+  // it and allocate their own scratch.
   void* workspace = nullptr;
   std::size_t workspace_bytes = 0;
   // The CUDA stream (a cudaStream_t) that ops on CUDA views enqueue their kernels on; null = the

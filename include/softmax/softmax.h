@@ -480,7 +480,8 @@ softmax_status_t softmax_context_set_target(softmax_context_t* ctx, const char* 
  * read into per-thread views reserved on a thread's first C call); NULL (the default) lets them
  * allocate; a workspace
  * that is too small or misaligned makes the op fail with INVALID_ARGUMENT before it writes
- * anything. The context does not own the memory; calls that use it must not run at the same time.
+ * anything. The other ops ignore it (they allocate their own scratch). The context does not own
+ * the memory; calls that use it must not run at the same time.
  */
 softmax_status_t softmax_context_set_workspace(softmax_context_t* ctx, void* workspace,
                                                size_t bytes);
@@ -673,7 +674,8 @@ softmax_status_t softmax_sample_without_replacement(softmax_context_t* ctx,
 /* Speculative-decoding verification (softmax::speculative_verify): draft_tokens (B, k) i64,
  * draft_probs (B, k, V) and target_probs (B, k + 1, V) f32 or f64; outputs num_accepted (B) i64
  * and tokens (B, k + 1) i64 (accepted drafts, the correction or bonus token, then -1). streams:
- * streams_count (0 or B) Philox streams, NULL = the row index. Errors: shapes, dtypes, token
+ * streams_count (B) Philox streams, NULL (count 0) = the row index; set with a count of 0 on
+ * B > 0 rows is SHAPE_MISMATCH. Errors: shapes, dtypes, token
  * ids, a probability < 0 or not finite, a row not summing to 1 within 1e-3, the streams'
  * length, overlapping outputs. */
 softmax_status_t softmax_speculative_verify(

@@ -60,7 +60,7 @@ void beam_search_step(ConstTensorView log_probs, ConstTensorView beam_scores, in
   }
   if (beam_width < 1 || beam_width > (int64_t{1} << 40)) {
     throw Error(ErrorKind::kInvalidArgument, op, "beam_width", std::to_string(beam_width),
-                "must be >= 1");
+                "must be in [1, 2^40] (2 * beam_width candidates are returned)");
   }
   const int64_t m = 2 * beam_width;
   check_out(op, "beam_indices", beam_indices, m, false);

@@ -26,14 +26,15 @@ const Exec& default_exec() {
 
 const Exec& current_exec() { return t_current != nullptr ? *t_current : default_exec(); }
 
-ExecScope::ExecScope(const char* op, const Context& c, int options_threads) : saved_(t_current) {
+ExecScope::ExecScope(const char* op, const Context& c, int options_threads, bool sized_workspace)
+    : saved_(t_current) {
   if (saved_ != nullptr) return;  // nested public call: the outer context rules
   check_threads(op, c.threads);
   check_threads(op, options_threads);
   const int requested = c.threads != 0 ? c.threads : options_threads;
   exec_.parallel_for = c.parallel_for;
-  exec_.workspace = c.workspace;
-  exec_.workspace_bytes = c.workspace != nullptr ? c.workspace_bytes : 0;
+  exec_.workspace = sized_workspace ? c.workspace : nullptr;
+  exec_.workspace_bytes = sized_workspace && c.workspace != nullptr ? c.workspace_bytes : 0;
   exec_.cuda_stream = c.cuda_stream;
   exec_.pool = c.pool;
   exec_.threads = c.parallel_for != nullptr && !in_forked_child()

@@ -33,9 +33,12 @@ class ExecScope {
  public:
   // Validates the context (threads >= 0, a usable target name) and installs it for this thread,
   // unless an outer scope is active. `options_threads`: the deprecated `threads` field of the op's
-  // options struct, used when context.threads is 0 (removed with that field). Throws softmax::Error
-  // naming `op`.
-  ExecScope(const char* op, const Context& context, int options_threads = 0);
+  // options struct, used when context.threads is 0 (removed with that field). `sized_workspace`:
+  // the op reports its workspace (softmax / log_softmax / logsumexp and their queries); other
+  // ops, and the public calls nested in them, run without Context::workspace (their own
+  // scratch), since a caller cannot size it for them. Throws softmax::Error naming `op`.
+  ExecScope(const char* op, const Context& context, int options_threads = 0,
+            bool sized_workspace = false);
   ~ExecScope();
   ExecScope(const ExecScope&) = delete;
   ExecScope& operator=(const ExecScope&) = delete;

@@ -121,13 +121,14 @@ namespace detail {
 void run_axis_op(AxisOp kind, const ConstTensorView& x, const TensorView& y,
                  const SoftmaxOptions& options, const Context& context) {
   const char* op = axis_op_name(kind);
-  const ExecScope exec_scope(op, context, options.threads);
+  const ExecScope exec_scope(op, context, options.threads, /*sized_workspace=*/true);
   axis_op(op, x, y, options, kind);
 }
 
 std::size_t axis_op_workspace_bytes(AxisOp kind, const ConstTensorView& x, const TensorView& y,
                                     const SoftmaxOptions& options, const Context& context) {
-  const ExecScope exec_scope(axis_query_name(kind), context, options.threads);
+  const ExecScope exec_scope(axis_query_name(kind), context, options.threads,
+                             /*sized_workspace=*/true);
   return axis_workspace_bytes(axis_op_name(kind), x, y, options, kind);
 }
 

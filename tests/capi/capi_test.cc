@@ -523,6 +523,55 @@ TEST(CapiTest, EdgeArgumentsAreNamedErrors) {
   mo.alibi_slopes_count = 2;
   EXPECT_EQ(softmax_attention(nullptr, &tq, &tq, &tq, &tout, nullptr, &mo), SOFTMAX_STATUS_OK)
       << softmax_last_error();
+  // A count other than the heads H is refused before the slopes are read (3, and 2^62 + 2 whose
+  // byte size wraps), for masked_softmax too.
+  for (const int64_t count : {int64_t{3}, (int64_t{1} << 62) + 2}) {
+    mo.alibi_slopes_count = count;
+    std::vector<float> y3(8, 7.0f);
+    const softmax_tensor_t ty3 = T(y3, qs);
+    EXPECT_EQ(softmax_masked_softmax(nullptr, &tq, &ty3, nullptr, &mo),
+              SOFTMAX_STATUS_SHAPE_MISMATCH);
+    EXPECT_NE(std::string(softmax_last_error()).find("one slope per head (2"), std::string::npos)
+        << softmax_last_error();
+    EXPECT_EQ(y3, std::vector<float>(8, 7.0f));
+  }
+  // Array counts whose byte size would wrap are not array lengths.
+  const int32_t children[2] = {-1, -2};
+  softmax_hierarchical_tree_t* tree = nullptr;
+  EXPECT_EQ(softmax_hierarchical_tree_create(children, (int64_t{1} << 62) + 2, &tree),
+            SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(softmax_last_error()).find("'children_count'"), std::string::npos)
+      << softmax_last_error();
+  EXPECT_EQ(tree, nullptr);
+  const double unigrams[4] = {1, 2, 3, 4};
+  softmax_sampled_softmax_options_t so;
+  softmax_sampled_softmax_options_init(&so);
+  so.sampler = SOFTMAX_SAMPLER_UNIGRAM;
+  so.num_classes = 4;
+  so.unigrams = unigrams;
+  so.unigrams_count = (int64_t{1} << 61) + 4;
+  double prob = -1;
+  EXPECT_EQ(softmax_candidate_probability(1, &so, &prob), SOFTMAX_STATUS_SHAPE_MISMATCH);
+  EXPECT_NE(std::string(softmax_last_error()).find("'options.unigrams_count'"), std::string::npos)
+      << softmax_last_error();
+  EXPECT_EQ(prob, -1);
+  so.unigrams_count = 4;
+  EXPECT_EQ(softmax_candidate_probability(1, &so, &prob), SOFTMAX_STATUS_OK)
+      << softmax_last_error();
+  EXPECT_NEAR(prob, 0.2, 1e-12);
+  // Ops without a workspace query ignore the context's workspace, even a 0-byte one.
+  softmax_context_t* ctx = nullptr;
+  ASSERT_EQ(softmax_context_create(&ctx), SOFTMAX_STATUS_OK);
+  void* ws = std::aligned_alloc(256, 256);
+  ASSERT_EQ(softmax_context_set_workspace(ctx, ws, 0), SOFTMAX_STATUS_OK);
+  std::vector<float> big = Random(8 * 700, 2.0f, 23), hm(big.size(), 7.0f);
+  const Shape bs{8, 700};
+  const softmax_tensor_t tbig = T(big, bs), thm = T(hm, bs);
+  EXPECT_EQ(softmax_hardmax(ctx, &tbig, &thm, nullptr), SOFTMAX_STATUS_OK) << softmax_last_error();
+  EXPECT_EQ(softmax_masked_softmax(ctx, &tbig, &thm, nullptr, nullptr), SOFTMAX_STATUS_OK)
+      << softmax_last_error();
+  softmax_context_destroy(ctx);
+  std::free(ws);
 
   // Seeds, offsets or streams set with per_row_length 0 on B = 2 rows: refused, not ignored.
   const Shape ls{2, 4};
@@ -546,6 +595,22 @@ TEST(CapiTest, EdgeArgumentsAreNamedErrors) {
   sp.per_row_length = 1;
   EXPECT_EQ(softmax_sample(nullptr, &tl, &ttok, &sp, 1, 0), SOFTMAX_STATUS_SHAPE_MISMATCH);
   EXPECT_NE(std::string(softmax_last_error()).find("'seeds'"), std::string::npos)
+      << softmax_last_error();
+
+  // speculative_verify: streams set with a count of 0 on B = 1 rows is refused, as in sampling.
+  std::vector<int64_t> draft{0}, na{-5}, vt{-5, -5};
+  std::vector<float> qp{0.5f, 0.5f}, pp{0.5f, 0.5f, 0.5f, 0.5f};
+  const Shape d1{1, 1}, q1{1, 1, 2}, p1{1, 2, 2}, b1{1}, t1{1, 2};
+  const softmax_tensor_t tdraft = T(draft, d1), tqp = T(qp, q1), tpp = T(pp, p1), tna = T(na, b1),
+                         tvt = T(vt, t1);
+  const uint64_t streams[1] = {7};
+  EXPECT_EQ(softmax_speculative_verify(nullptr, &tdraft, &tqp, &tpp, &tna, &tvt, 1, 0, streams, 0),
+            SOFTMAX_STATUS_SHAPE_MISMATCH);
+  EXPECT_NE(std::string(softmax_last_error()).find("'streams_count' = 0"), std::string::npos)
+      << softmax_last_error();
+  EXPECT_EQ(na[0], -5);
+  EXPECT_EQ(softmax_speculative_verify(nullptr, &tdraft, &tqp, &tpp, &tna, &tvt, 1, 0, streams, 1),
+            SOFTMAX_STATUS_OK)
       << softmax_last_error();
 
   // Doubles in messages: the shortest decimal ("-1e-09", not "-0.000000").

@@ -1,8 +1,8 @@
 # cmake -DLIB=<libsoftmax.so> -DNM=<nm> -DREADELF=<readelf> -DSOVERSION=<major> -P visibility.cmake
 # The shared library's SONAME is libsoftmax.so.<major>, and its dynamic symbol table exports
 # exactly the C ABI (softmax_*) and the C++ API (namespace softmax, typeinfo of softmax::Error):
-# no internal namespace (softmax::detail, softmax::cpu, softmax::N_<target>), no Highway,
-# standard-library or other third-party symbol.
+# no internal namespace (softmax::detail, softmax::cpu, softmax::cuda, softmax::N_<target>), no
+# Highway, standard-library or other third-party symbol.
 execute_process(COMMAND ${READELF} -d ${LIB} OUTPUT_VARIABLE dyn RESULT_VARIABLE rc)
 if(rc OR NOT dyn MATCHES "Library soname: \\[libsoftmax\\.so\\.${SOVERSION}\\]")
   message(FATAL_ERROR "SONAME is not libsoftmax.so.${SOVERSION}:\n${dyn}")
@@ -25,7 +25,7 @@ foreach(line IN LISTS lines)
     continue()
   endif()
   string(REGEX REPLACE "^(typeinfo name for|typeinfo for|vtable for) " "" bare "${name}")
-  if(bare MATCHES "^softmax::" AND NOT bare MATCHES "^softmax::(detail|cpu|N_[A-Z0-9_]+)::")
+  if(bare MATCHES "^softmax::" AND NOT bare MATCHES "^softmax::(detail|cpu|cuda|N_[A-Z0-9_]+)::")
     continue()
   endif()
   string(APPEND bad "  ${name}\n")

@@ -283,4 +283,38 @@ TEST(Backend, TooSmallOrMisalignedWorkspaceIsAnError) {
   std::free(ws);
 }
 
+// Ops without a *_workspace_bytes query (argmax, hardmax, masked_softmax, the backward passes)
+// ignore Context::workspace, also a tiny one: a caller cannot size it for them. Same results as
+// without it.
+TEST(Backend, OpsWithoutAQueryIgnoreTheWorkspace) {
+  std::vector<float> x = logits(8 * 700, 6);
+  const ConstTensorView xv(x.data(), DType::f32, {8, 700}, {1, 8});  // strided rows
+  Context plain, tiny;
+  plain.threads = tiny.threads = 2;
+  void* ws = workspace_alloc(0);
+  tiny.workspace = ws;
+  tiny.workspace_bytes = 0;
+  std::vector<int64_t> i0(8), i1(8, -1);
+  softmax::argmax(xv, TensorView(i0.data(), DType::i64, {8}), {}, plain);
+  softmax::argmax(xv, TensorView(i1.data(), DType::i64, {8}), {}, tiny);
+  EXPECT_EQ(i0, i1);
+  std::vector<float> h0(x.size()), h1(x.size(), 7.0f);
+  softmax::hardmax(xv, TensorView(h0.data(), {8, 700}), {}, plain);
+  softmax::hardmax(xv, TensorView(h1.data(), {8, 700}), {}, tiny);
+  EXPECT_EQ(h0, h1);
+  std::vector<float> m0(x.size()), m1(x.size(), 7.0f), l0(8), l1(8, 7.0f);
+  softmax::masked_softmax(xv, TensorView(m0.data(), {8, 700}), TensorView(l0.data(), {8}), {},
+                          plain);
+  softmax::masked_softmax(xv, TensorView(m1.data(), {8, 700}), TensorView(l1.data(), {8}), {},
+                          tiny);
+  EXPECT_EQ(std::memcmp(m0.data(), m1.data(), m0.size() * sizeof(float)), 0);
+  EXPECT_EQ(l0, l1);
+  std::vector<float> d0(x.size()), d1(x.size(), 7.0f);
+  const ConstTensorView yv(m0.data(), DType::f32, {8, 700});
+  softmax::softmax_backward(yv, xv, TensorView(d0.data(), {8, 700}), {}, plain);
+  softmax::softmax_backward(yv, xv, TensorView(d1.data(), {8, 700}), {}, tiny);
+  EXPECT_EQ(std::memcmp(d0.data(), d1.data(), d0.size() * sizeof(float)), 0);
+  std::free(ws);
+}
+
 }  // namespace
