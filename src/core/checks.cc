@@ -36,9 +36,13 @@ struct ByteRange {
 ByteRange byte_range(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
                      DType t) {
   const auto es = static_cast<int64_t>(dtype_size(t));
+  // No element (a zero dim anywhere): empty, before any extent is formed (the other dims'
+  // extents were not bounded by the view check then).
+  for (const int64_t d : shape) {
+    if (d == 0) return {0, 0};
+  }
   int64_t lo = 0, hi = 0;
   for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == 0) return {0, 0};
     const int64_t ext = (shape[i] - 1) * strides[i] * es;
     (ext < 0 ? lo : hi) += ext;
   }
