@@ -40,7 +40,7 @@ constexpr int64_t kMinAutoChunk = 256;
 
 int64_t chunk_columns(int64_t n, int64_t v, const CrossEntropyOptions& o) {
   int64_t c = o.vocab_chunk;
-  if (c == 0) c = std::max<int64_t>(kMinAutoChunk, kAutoChunkBytes / (4 * std::max<int64_t>(n, 1)));
+  if (c == 0) c = std::max<int64_t>(kMinAutoChunk, kAutoChunkBytes / 4 / std::max<int64_t>(n, 1));
   c = std::min(c, detail::kLceBlock);  // chunks never cross a block boundary
   return std::max<int64_t>(1, std::min(c, std::max<int64_t>(v, 1)));
 }
