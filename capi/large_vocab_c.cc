@@ -139,10 +139,9 @@ std::vector<AdaptiveTail> to_tails(const char* op, const softmax_tensor_t* proje
     throw Error(ErrorKind::kInvalidArgument, op, "num_tails", std::to_string(num_tails),
                 "must be >= 0");
   }
-  if (num_tails > 0) {
-    require(op, "tail_projections", projections);
-    require(op, "tail_outputs", outputs);
-  }
+  // Arrays of num_tails descriptors: to_span checks NULL and a count no array can have.
+  to_span(op, "tail_projections", "num_tails", projections, num_tails);
+  to_span(op, "tail_outputs", "num_tails", outputs, num_tails);
   std::vector<AdaptiveTail> tails;
   for (int64_t i = 0; i < num_tails; ++i) {
     const std::string p = "tail_projections[" + std::to_string(i) + "]";

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstring>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -54,6 +55,18 @@ struct RowParam {
           throw py::type_error(param_name(op, name) + " must hold integers, not " +
                                py::str(raw.dtype()).cast<std::string>() + " values like " +
                                py::str(raw.attr("__getitem__")(0)).cast<std::string>());
+        }
+      }
+      // ... that fit int64 (uint64 2^64 - 1 or a float 1e30 would wrap in the cast).
+      if ((kind == 'u' || kind == 'f') && raw.size() > 0) {
+        const double lim = 9223372036854775808.0;  // 2^63
+        const bool fits =
+            kind == 'u' ? py::cast<bool>(np.attr("all")(np.attr("less_equal")(
+                              raw, py::int_(std::numeric_limits<int64_t>::max()))))
+                        : py::cast<bool>(np.attr("all")(np.attr("logical_and")(
+                              np.attr("greater_equal")(raw, -lim), np.attr("less")(raw, lim))));
+        if (!fits) {
+          throw py::value_error(param_name(op, name) + " must hold integers that fit int64");
         }
       }
     }
@@ -113,6 +126,10 @@ struct U64Param {
       scalar = parse_u64s(py::make_tuple(h), op, name).at(0);
     } else {
       values = parse_u64s(h, op, name);
+      if (values.empty()) {  // C++ reads an empty list as "not given": refuse it explicitly
+        throw py::value_error(param_name(op, name) +
+                              " = []: give one value per row, or one value for every row");
+      }
     }
   }
 };
@@ -189,16 +206,26 @@ struct BiasArg {
   std::vector<int64_t> ids, offsets;
   std::vector<double> values;
 
-  void add_dict(py::handle d) {
+  // Keys: integer token ids (int or NumPy integer); values: numbers.
+  void add_dict(py::handle d, const char* op) {
     for (auto item : py::reinterpret_borrow<py::dict>(d)) {
-      ids.push_back(py::cast<int64_t>(item.first));
-      values.push_back(py::cast<double>(item.second));
+      if (!py::hasattr(item.first, "__index__")) {
+        throw py::type_error(
+            param_name(op, "logit_bias") + " keys must be integer token ids, not " +
+            py::str(py::type::of(item.first).attr("__name__")).cast<std::string>());
+      }
+      try {
+        ids.push_back(py::cast<int64_t>(item.first));
+        values.push_back(py::cast<double>(item.second));
+      } catch (py::cast_error&) {
+        throw py::type_error(param_name(op, "logit_bias") + " must map int64 token ids to numbers");
+      }
     }
   }
   BiasArg(py::handle obj, const char* op) {
     if (obj.is_none()) return;
     if (py::isinstance<py::dict>(obj)) {
-      add_dict(obj);
+      add_dict(obj, op);
       return;
     }
     if (py::isinstance<py::tuple>(obj) && py::len(obj) == 2 &&
@@ -217,7 +244,7 @@ struct BiasArg {
             throw py::type_error(param_name(op, "logit_bias") +
                                  " per row must be dicts {id: bias} or None");
           }
-          add_dict(row);
+          add_dict(row, op);
         }
         offsets.push_back(static_cast<int64_t>(ids.size()));
       }
@@ -297,6 +324,10 @@ struct SampleArgs {
     }
     if (!streams_obj.is_none()) {
       streams = parse_u64s(streams_obj, op, "streams");
+      if (streams.empty()) {
+        throw py::value_error(param_name(op, "streams") +
+                              " = []: give one stream per row, or None (the row index)");
+      }
       params.streams = streams;
     }
     params.seeds = seed.values;

@@ -657,8 +657,11 @@ softmax_status_t softmax_token_logprobs(softmax_context_t* ctx, const softmax_te
                                         const softmax_sampling_params_t* params, int64_t mode);
 /* The n most probable tokens under the raw or processed distribution (the C++ overload
  * softmax::top_logprobs(logits, n, params, mode)): ids (B, n) i64, logprobs (B, n) f64, most
- * probable first, as softmax_top_logprobs. 0 <= n <= V. Errors as softmax_top_logprobs and
- * softmax_sample, a bad mode. */
+ * probable first, as softmax_top_logprobs. 0 <= n <= V. Errors as softmax_top_logprobs, a bad
+ * mode, and (SOFTMAX_LOGPROBS_PROCESSED) as softmax_sample. SOFTMAX_LOGPROBS_RAW ignores the
+ * sampling values (temperature, top-k / top-p / min-p, processors: vLLM's raw_logprobs), so an
+ * out-of-range value there is not an error; the struct itself (struct_size, method, array
+ * lengths) is still checked. */
 softmax_status_t softmax_top_logprobs_mode(softmax_context_t* ctx, const softmax_tensor_t* logits,
                                            int64_t n, const softmax_sampling_params_t* params,
                                            int64_t mode, const softmax_tensor_t* ids,

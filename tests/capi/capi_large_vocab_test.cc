@@ -493,6 +493,13 @@ TEST(CapiLargeVocabTest, AdaptiveSoftmaxMatchesCpp) {
             SOFTMAX_STATUS_SHAPE_MISMATCH);
   EXPECT_NE(std::string(softmax_last_error()).find("'num_tails' = 5"), std::string::npos)
       << softmax_last_error();
+  // A count whose arrays would exceed the address space (num_cutoffs agreeing) is no length.
+  const int64_t huge = PTRDIFF_MAX / static_cast<int64_t>(sizeof(softmax_tensor_t)) + 1;
+  EXPECT_EQ(softmax_adaptive_log_prob(nullptr, x.c(), hw.c(), hb.c(), projections, outputs, huge,
+                                      cutoffs.data(), huge, lp.c()),
+            SOFTMAX_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(softmax_last_error()).find("'num_tails'"), std::string::npos)
+      << softmax_last_error();
 }
 
 }  // namespace

@@ -284,3 +284,25 @@ def test_call_seeds_take_numpy_scalars_and_name_range_errors():
     p = np.full((1, 2, 4), 0.25)
     with pytest.raises(ValueError, match=r"offset must be in \[0, 2\^64\)"):
         sm.speculative_verify(np.zeros((1, 1), np.int64), q, p, offset=2**64)
+
+
+def test_per_row_lists_that_would_be_ignored_or_wrap_are_refused():
+    x = np.random.default_rng(9).standard_normal((2, 30))
+    # Empty per-row lists read as "not given" in C++: refused rather than silently ignored.
+    for kw in ("seed", "offset", "streams"):
+        with pytest.raises(ValueError, match=kw + r" = \[\]"):
+            sm.sample(x, **{kw: []})
+    with pytest.raises(ValueError, match=r"streams = \[\]"):
+        sm.speculative_verify(np.zeros((1, 1), np.int64), np.full((1, 1, 4), 0.25),
+                              np.full((1, 2, 4), 0.25), streams=[])
+    # Integers past int64 (uint64, huge or infinite floats) are refused, not wrapped to "off".
+    for bad in (np.array([2**64 - 1, 2], np.uint64), [1e30, 2.0], [np.inf, 2.0]):
+        with pytest.raises(ValueError, match="top_k must hold integers that fit int64"):
+            sm.filtered_probs(x, top_k=bad)
+    np.testing.assert_array_equal(sm.filtered_probs(x, top_k=np.array([3, 2], np.uint64)),
+                                  sm.filtered_probs(x, top_k=[3, 2]))
+    # logit_bias keys are token ids.
+    with pytest.raises(TypeError, match="logit_bias keys must be integer token ids"):
+        sm.sample(x, logit_bias={1.5: 1.0})
+    np.testing.assert_array_equal(sm.sample(x, logit_bias={np.int64(1): 5.0}, seed=2),
+                                  sm.sample(x, logit_bias={1: 5.0}, seed=2))
