@@ -13,6 +13,7 @@
 
 #include "softmax/dispatch.hpp"
 #include "softmax/version.hpp"
+#include "src/base/extent.hpp"
 #include "src/core/checks.hpp"
 #include "src/core/rows.hpp"
 
@@ -93,22 +94,17 @@ void check_descriptor(const char* op, const char* arg, const softmax_tensor_t* t
   // NULL strides: C order, for which the element count must fit int64 (a zero dimension makes
   // it 0, whatever the others are). Given strides are the op's to check.
   if (t->strides != nullptr) return;
-  bool empty = false;
-  for (int64_t i = 0; i < t->rank; ++i) {
-    if (t->shape[i] < 0) {
-      throw Error(ErrorKind::kInvalidArgument, op, field("shape"),
-                  "shape " + shape_str(std::vector<int64_t>(t->shape, t->shape + t->rank)),
+  int64_t n = 0;
+  const CountError e = element_count(t->shape, static_cast<std::size_t>(t->rank), n);
+  if (e != CountError::kNone) {
+    const std::string shape =
+        "shape " + shape_str(std::vector<int64_t>(t->shape, t->shape + t->rank));
+    if (e == CountError::kNegativeDim) {
+      throw Error(ErrorKind::kInvalidArgument, op, field("shape"), shape,
                   "dimensions must be >= 0");
     }
-    empty = empty || t->shape[i] == 0;
-  }
-  int64_t n = 1;
-  for (int64_t i = 0; i < t->rank && !empty; ++i) {
-    if (__builtin_mul_overflow(n, t->shape[i], &n)) {
-      throw Error(ErrorKind::kOverflow, op, field("shape"),
-                  "shape " + shape_str(std::vector<int64_t>(t->shape, t->shape + t->rank)),
-                  "the element count overflows int64");
-    }
+    throw Error(ErrorKind::kOverflow, op, field("shape"), shape,
+                "the element count overflows int64");
   }
 }
 
@@ -121,12 +117,7 @@ void fill_view_impl(const char* op, const char* arg, const softmax_tensor_t* t, 
     v.strides.assign(t->strides, t->strides + rank);
   } else {
     v.strides.resize(rank);
-    int64_t s = 1;
-    for (std::size_t i = rank; i-- > 0;) {
-      v.strides[i] = s;
-      int64_t next;  // with a zero dimension the strides are unused and may exceed int64
-      if (!__builtin_mul_overflow(s, t->shape[i] > 0 ? t->shape[i] : 1, &next)) s = next;
-    }
+    c_order_strides(t->shape, rank, v.strides.data());
   }
   v.data = t->data;
   v.dtype = static_cast<DType>(t->dtype);
@@ -134,17 +125,14 @@ void fill_view_impl(const char* op, const char* arg, const softmax_tensor_t* t, 
 }
 
 template <class View>
-View& slot(int i) {
-  thread_local View views[2] = {};
-  thread_local bool reserved = false;
-  if (!reserved) {
-    for (View& v : views) {
-      v.shape.reserve(SOFTMAX_MAX_RANK);
-      v.strides.reserve(SOFTMAX_MAX_RANK);
-    }
-    reserved = true;
-  }
-  return views[i];
+View& thread_view() {
+  thread_local View view = [] {
+    View v;
+    v.shape.reserve(SOFTMAX_MAX_RANK);
+    v.strides.reserve(SOFTMAX_MAX_RANK);
+    return v;
+  }();
+  return view;
 }
 
 }  // namespace
@@ -157,8 +145,21 @@ void fill_view(const char* op, const char* arg, const softmax_tensor_t* t, Const
   fill_view_impl(op, arg, t, view);
 }
 
-ConstTensorView& input_slot(int i) { return slot<ConstTensorView>(i); }
-TensorView& output_slot(int i) { return slot<TensorView>(i); }
+ConstTensorView& thread_input_view() { return thread_view<ConstTensorView>(); }
+TensorView& thread_output_view() { return thread_view<TensorView>(); }
+
+int64_t rows_of(const softmax_tensor_t* t) noexcept {
+  return t != nullptr && t->rank == 2 && t->shape != nullptr ? t->shape[0] : 0;
+}
+
+void check_given_length(const char* op, const char* length_arg, int64_t length, int64_t rows,
+                        const char* array_arg, const void* array) {
+  if (array != nullptr && length == 0 && rows > 0) {
+    throw Error(
+        ErrorKind::kShapeMismatch, op, length_arg, "0",
+        "must be the batch size B (" + std::to_string(rows) + ") when " + array_arg + " is set");
+  }
+}
 
 TensorView to_view(const char* op, const char* arg, const softmax_tensor_t* t) {
   TensorView v;

@@ -53,11 +53,18 @@ TensorView to_view(const char* op, const char* arg, const softmax_tensor_t* t);
 // per-thread views below), a successful call allocates nothing.
 void fill_view(const char* op, const char* arg, const softmax_tensor_t* t, TensorView& view);
 void fill_view(const char* op, const char* arg, const softmax_tensor_t* t, ConstTensorView& view);
-// This thread's views for the allocation-free paths (the axis ops, softmax_*_workspace_bytes):
-// slot 0 or 1, capacity SOFTMAX_MAX_RANK reserved when the thread first uses them. A call
-// finishes with them before it returns (no op calls back into the C layer).
-ConstTensorView& input_slot(int slot);
-TensorView& output_slot(int slot);
+// This thread's input and output view for the allocation-free paths (the axis ops,
+// softmax_*_workspace_bytes), capacity SOFTMAX_MAX_RANK reserved when the thread first uses
+// them. A call finishes with them before it returns (no op calls back into the C layer).
+ConstTensorView& thread_input_view();
+TensorView& thread_output_view();
+// B of a (B, ...) rank-2 descriptor (logits, draft tokens); 0 when it is not one (the op's own
+// checks report that).
+int64_t rows_of(const softmax_tensor_t* t) noexcept;
+// An array given (non-NULL) with length 0 while the batch has rows: C++ would read the empty span
+// as "not given", so it is a forgotten length; throws kShapeMismatch naming `length_arg`.
+void check_given_length(const char* op, const char* length_arg, int64_t length, int64_t rows,
+                        const char* array_arg, const void* array);
 // NULL = unset.
 std::optional<TensorView> to_optional_view(const char* op, const char* arg,
                                            const softmax_tensor_t* t);

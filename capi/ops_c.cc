@@ -32,8 +32,8 @@ softmax_status_t axis_op(softmax::detail::AxisOp kind, const char* op, const cha
                          const softmax_context_t* ctx, const softmax_tensor_t* x,
                          const softmax_tensor_t* y, const softmax_options_t* options) {
   return guarded([&] {
-    ConstTensorView& xv = input_slot(0);
-    TensorView& yv = output_slot(0);
+    ConstTensorView& xv = thread_input_view();
+    TensorView& yv = thread_output_view();
     fill_view(op, "x", x, xv);
     fill_view(op, out_arg, y, yv);
     softmax::detail::run_axis_op(kind, xv, yv, to_options(op, options), context_of(ctx));
@@ -46,8 +46,8 @@ softmax_status_t workspace_query(softmax::detail::AxisOp kind, const char* op,
                                  std::size_t* bytes) {
   return guarded([&] {
     require(op, "bytes", bytes);
-    ConstTensorView& xv = input_slot(0);
-    TensorView& yv = output_slot(0);
+    ConstTensorView& xv = thread_input_view();
+    TensorView& yv = thread_output_view();
     fill_view(op, "x", x, xv);
     fill_view(op, "y", y, yv);
     *bytes = softmax::detail::axis_op_workspace_bytes(kind, xv, yv, to_options(op, options),

@@ -2,7 +2,6 @@
 // (softmax/sampling.hpp), and the conversion of the C sampling parameters and logit processors.
 #include <span>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "capi/capi.hpp"
@@ -95,22 +94,12 @@ void to_params(const char* op, const softmax_context_t* ctx, const softmax_sampl
   const bool any_array = c.temperature_per_row || c.top_k_per_row || c.top_p_per_row ||
                          c.min_p_per_row || c.streams || c.seeds || c.offsets;
   check_length(op, "params.per_row_length", c.per_row_length, any_array);
-  // An empty span reads as "not given" in C++; from C a non-NULL array with length 0 is a
-  // forgotten per_row_length, refused while the batch has rows.
-  const int64_t batch =
-      logits != nullptr && logits->rank == 2 && logits->shape != nullptr ? logits->shape[0] : 0;
-  if (c.per_row_length == 0 && batch > 0) {
-    for (const auto& [name, given] :
-         {std::pair<const char*, bool>{"params.streams", c.streams != nullptr},
-          {"params.seeds", c.seeds != nullptr},
-          {"params.offsets", c.offsets != nullptr}}) {
-      if (given) {
-        throw Error(ErrorKind::kShapeMismatch, op, "params.per_row_length", "0",
-                    std::string("must be the batch size B (") + std::to_string(batch) + ") when " +
-                        name + " is set");
-      }
-    }
-  }
+  const int64_t rows = rows_of(logits);
+  check_given_length(op, "params.per_row_length", c.per_row_length, rows, "params.streams",
+                     c.streams);
+  check_given_length(op, "params.per_row_length", c.per_row_length, rows, "params.seeds", c.seeds);
+  check_given_length(op, "params.per_row_length", c.per_row_length, rows, "params.offsets",
+                     c.offsets);
   SamplingParams& p = out.params;
   p = SamplingParams();
   p.temperature = per_row(c.temperature, c.temperature_per_row, c.per_row_length);

@@ -93,17 +93,9 @@ softmax_status_t softmax_speculative_verify(
   return guarded([&] {
     const std::span<const uint64_t> s =
         softmax::detail::capi::to_span(op, "streams", "streams_count", streams, streams_count);
-    // As the sampling ops: streams set with a count of 0 on a batch with rows is a forgotten
-    // count, not "no streams".
-    const int64_t batch =
-        draft_tokens != nullptr && draft_tokens->rank >= 1 && draft_tokens->shape != nullptr
-            ? draft_tokens->shape[0]
-            : 0;
-    if (streams != nullptr && streams_count == 0 && batch > 0) {
-      throw softmax::Error(
-          softmax::ErrorKind::kShapeMismatch, op, "streams_count", "0",
-          "must be the batch size B (" + std::to_string(batch) + ") when streams is set");
-    }
+    softmax::detail::capi::check_given_length(op, "streams_count", streams_count,
+                                              softmax::detail::capi::rows_of(draft_tokens),
+                                              "streams", streams);
     softmax::speculative_verify(
         to_view(op, "draft_tokens", draft_tokens), to_view(op, "draft_probs", draft_probs),
         to_view(op, "target_probs", target_probs), to_view(op, "num_accepted", num_accepted),

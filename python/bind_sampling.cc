@@ -497,13 +497,7 @@ void register_sampling(py::module_& m) {
         const Operand q = input(draft_probs, op, "draft_probs");
         const Operand p = input(target_probs, op, "target_probs");
         std::vector<uint64_t> st;
-        if (!streams.is_none()) {
-          st = parse_u64s(streams, op, "streams");
-          if (st.empty()) {
-            throw py::value_error(param_name(op, "streams") +
-                                  " = []: give one stream per row, or None (the row index)");
-          }
-        }
+        if (!streams.is_none()) st = per_row_u64s(streams, op, "streams", "None (the row index)");
         const int t = parse_threads(threads, op);
         const softmax::ConstTensorView dv = i64_view(dt);
         const int64_t b = dv.rank() >= 1 ? dv.shape[0] : 0, k = dv.rank() == 2 ? dv.shape[1] : 0;

@@ -114,39 +114,47 @@ inline std::vector<uint64_t> parse_u64s(py::handle obj, const char* op, const ch
   return std::vector<uint64_t>(s.data(), s.data() + s.size());
 }
 
+// A value that is one integer (a Python int, a NumPy integer scalar such as np.int64(5) or
+// rng.integers(...), a 0-d array), as opposed to a sequence of them.
+inline bool is_one_integer(py::handle h) {
+  if (py::isinstance<py::array>(h)) return py::reinterpret_borrow<py::array>(h).ndim() == 0;
+  return py::hasattr(h, "__index__") && !py::hasattr(h, "__len__");
+}
+
+// One seed or offset for the whole call: an integer in [0, 2^64) (is_one_integer); anything
+// else is a TypeError, out of range a ValueError, both naming the argument.
+inline uint64_t u64_scalar(py::handle h, const char* op, const char* name) {
+  if (!is_one_integer(h)) {
+    throw py::type_error(param_name(op, name) + " must be an integer in [0, 2^64), not " +
+                         py::str(py::type::of(h).attr("__name__")).cast<std::string>());
+  }
+  if (py::isinstance<py::array>(h)) return parse_u64s(h, op, name).at(0);  // 0-d
+  return parse_u64s(py::make_tuple(h), op, name).at(0);
+}
+
+// One value per row (streams, per-row seeds / offsets): C++ reads an empty list as "not given",
+// so an empty one is refused; `otherwise` says what to give instead.
+inline std::vector<uint64_t> per_row_u64s(py::handle h, const char* op, const char* name,
+                                          const char* otherwise) {
+  std::vector<uint64_t> v = parse_u64s(h, op, name);
+  if (v.empty()) {
+    throw py::value_error(param_name(op, name) + " = []: give one value per row, or " + otherwise);
+  }
+  return v;
+}
+
 // seed / offset: a Python int in [0, 2^64) for every row, or one per row.
 struct U64Param {
   uint64_t scalar = 0;
   std::vector<uint64_t> values;
   U64Param(py::handle h, const char* op, const char* name) {
-    if (py::isinstance<py::array>(h) && py::reinterpret_borrow<py::array>(h).ndim() == 0) {
-      scalar = parse_u64s(h, op, name).at(0);
-    } else if (py::hasattr(h, "__index__") && !py::hasattr(h, "__len__")) {
-      // A Python int or a NumPy integer scalar (np.int64(5), rng.integers(...)): every row.
-      scalar = parse_u64s(py::make_tuple(h), op, name).at(0);
+    if (is_one_integer(h)) {
+      scalar = u64_scalar(h, op, name);  // every row
     } else {
-      values = parse_u64s(h, op, name);
-      if (values.empty()) {  // C++ reads an empty list as "not given": refuse it explicitly
-        throw py::value_error(param_name(op, name) +
-                              " = []: give one value per row, or one value for every row");
-      }
+      values = per_row_u64s(h, op, name, "one value for every row");
     }
   }
 };
-
-// One seed or offset for the whole call (ops without per-row seeds): a Python int or a NumPy
-// integer scalar in [0, 2^64); anything else is a TypeError, out of range a ValueError, both
-// naming the argument.
-inline uint64_t u64_scalar(py::handle h, const char* op, const char* name) {
-  if (py::isinstance<py::array>(h) && py::reinterpret_borrow<py::array>(h).ndim() == 0) {
-    return parse_u64s(h, op, name).at(0);
-  }
-  if (py::hasattr(h, "__index__") && !py::hasattr(h, "__len__")) {
-    return parse_u64s(py::make_tuple(h), op, name).at(0);
-  }
-  throw py::type_error(param_name(op, name) + " must be an integer in [0, 2^64), not " +
-                       py::str(py::type::of(h).attr("__name__")).cast<std::string>());
-}
 
 // 1-d integer ids (numpy / torch / sequence).
 inline std::vector<int64_t> int_list(py::handle obj, const char* op, const char* name) {
@@ -323,11 +331,7 @@ struct SampleArgs {
                             "': must be 'inverse_cdf' or 'gumbel_max'");
     }
     if (!streams_obj.is_none()) {
-      streams = parse_u64s(streams_obj, op, "streams");
-      if (streams.empty()) {
-        throw py::value_error(param_name(op, "streams") +
-                              " = []: give one stream per row, or None (the row index)");
-      }
+      streams = per_row_u64s(streams_obj, op, "streams", "None (the row index)");
       params.streams = streams;
     }
     params.seeds = seed.values;

@@ -46,12 +46,6 @@ inline std::vector<int64_t> broadcast_strides(const char* op, const char* arg,
   return s;
 }
 
-inline std::string num_str(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
 // q, k, v and the f32-computed outputs of attention and its backward: f32, bf16 or f16.
 inline void check_attention_dtype(const char* op, const char* arg, DType t) {
   if (t != DType::f32 && t != DType::bf16 && t != DType::f16) {

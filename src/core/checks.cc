@@ -1,10 +1,10 @@
 // src/core/checks.cc
 #include "src/core/checks.hpp"
 
+#include "src/base/extent.hpp"
 #include "src/core/rows.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -19,12 +19,6 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   if (shape.size() == 1) os << ',';
   os << ')';
   return os.str();
-}
-
-std::string num_str(double v) {
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, r.ptr);
 }
 
 namespace {
@@ -60,25 +54,20 @@ void check_view_impl(const char* op, const char* arg, const View& v, bool any_de
     throw Error(ErrorKind::kUnsupported, op, arg, "a CUDA view",
                 "the CPU ops take CPU memory; CUDA views need the CUDA ops");
   }
-  int64_t n = 1;
+  int64_t n = 0;
   int64_t extent = 0;
   const auto es = static_cast<int64_t>(dtype_size(v.dtype));
-  for (const int64_t s : v.shape) {
-    if (s < 0) {
+  switch (element_count(v.shape.data(), v.shape.size(), n)) {
+    case CountError::kNone: break;
+    case CountError::kNegativeDim:
       throw Error(ErrorKind::kInvalidArgument, op, arg, "shape " + shape_str(v.shape),
                   "dimensions must be >= 0");
-    }
-  }
-  // A zero dimension anywhere: no element, whatever the other dimensions and strides are.
-  for (const int64_t s : v.shape) {
-    if (s == 0) return;
-  }
-  for (const int64_t s : v.shape) {
-    if (__builtin_mul_overflow(n, s, &n)) {
+    case CountError::kOverflow:
       throw Error(ErrorKind::kOverflow, op, arg, "shape " + shape_str(v.shape),
                   "the element count overflows int64");
-    }
   }
+  // A zero dimension anywhere: no element, whatever the other dimensions and strides are.
+  if (n == 0) return;
   for (std::size_t i = 0; i < v.shape.size(); ++i) {
     int64_t e;
     const int64_t st = v.strides[i] == std::numeric_limits<int64_t>::min() ? -1 : v.strides[i];

@@ -8,16 +8,13 @@
 #include <vector>
 
 #include "softmax/error.hpp"
+#include "src/base/format.hpp"  // num_str, for the messages of every check
 #include "softmax/tensor.hpp"
 
 namespace softmax::detail {
 
 // "(2, 3, 4)".
 std::string shape_str(const std::vector<int64_t>& shape);
-// The shortest decimal that reads back as v ("0.25", "1e-300", "inf", "nan"): how every message
-// shows a floating-point argument (std::to_string's fixed 6 decimals would print 1e-9 as
-// "0.000000").
-std::string num_str(double v);
 
 // Rank/strides agree, dims >= 0, element count and byte extent fit in int64, data is non-null
 // and element-aligned (its address a multiple of dtype_size) when the view holds elements, and

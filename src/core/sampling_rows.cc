@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cfloat>
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -21,8 +20,6 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 // Token ids enter Philox counters as a 32-bit word (2^32 - 1 is reserved for stream keys).
 constexpr int64_t kMaxIds = int64_t{1} << 32;
-
-std::string num(double v) { return num_str(v); }
 
 template <class T>
 void check_per_row(const char* op, const char* arg, const PerRow<T>& v, int64_t rows) {
@@ -45,7 +42,7 @@ void check_values(const char* op, const char* arg, const PerRow<T>& v, int64_t r
   const int64_t count = v.per_row() ? rows : 1;
   for (int64_t r = 0; r < count; ++r) {
     if (!ok(v[r])) {
-      std::string value = num(static_cast<double>(v[r]));
+      std::string value = num_str(static_cast<double>(v[r]));
       if (v.per_row()) value += " (row " + std::to_string(r) + ")";
       throw Error(ErrorKind::kInvalidArgument, op, arg, value, rule);
     }

@@ -3,6 +3,7 @@
 
 #include "softmax/error.hpp"
 #include "softmax/tensor.hpp"
+#include "src/base/extent.hpp"
 
 namespace softmax {
 
@@ -31,23 +32,20 @@ const char* dtype_name(DType dtype) noexcept {
 }
 
 namespace {
-// The element count: 0 when any dimension is 0 (whatever the others are), else the product,
-// which must fit int64.
+// The element count (0 when any dimension is 0, whatever the others are).
 int64_t checked_numel(std::span<const int64_t> shape, const char* what) {
-  bool empty = false;
+  int64_t n = 0;
+  switch (detail::element_count(shape.data(), shape.size(), n)) {
+    case detail::CountError::kNone: return n;
+    case detail::CountError::kNegativeDim: break;
+    case detail::CountError::kOverflow:
+      throw Error(ErrorKind::kOverflow, what, "shape", "(product)",
+                  "the element count overflows int64");
+  }
   for (int64_t s : shape) {
     if (s < 0) {
       throw Error(ErrorKind::kInvalidArgument, what, "shape", std::to_string(s),
                   "dimensions must be >= 0");
-    }
-    empty = empty || s == 0;
-  }
-  if (empty) return 0;
-  int64_t n = 1;
-  for (int64_t s : shape) {
-    if (__builtin_mul_overflow(n, s, &n)) {
-      throw Error(ErrorKind::kOverflow, what, "shape", "(product)",
-                  "the element count overflows int64");
     }
   }
   return n;
@@ -57,14 +55,7 @@ int64_t checked_numel(std::span<const int64_t> shape, const char* what) {
 std::vector<int64_t> contiguous_strides(std::span<const int64_t> shape) {
   checked_numel(shape, "contiguous_strides");
   std::vector<int64_t> strides(shape.size());
-  int64_t s = 1;
-  for (std::size_t i = shape.size(); i-- > 0;) {
-    strides[i] = s;
-    // With a zero dimension the view holds no element and its strides are never used; the
-    // product of the others may then exceed int64, so it stops growing instead.
-    int64_t next;
-    if (!__builtin_mul_overflow(s, shape[i] > 0 ? shape[i] : 1, &next)) s = next;
-  }
+  detail::c_order_strides(shape.data(), shape.size(), strides.data());
   return strides;
 }
 

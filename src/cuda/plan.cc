@@ -1,23 +1,16 @@
 // src/cuda/plan.cc: launch plans of the CUDA kernels: argument rules and the strategy per row
 // length. Plain host C++ (no CUDA runtime), so it is unit-tested on machines without a GPU.
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <limits>
 #include <string>
 
 #include "softmax/error.hpp"
+#include "src/base/format.hpp"
 #include "src/cuda/cuda_kernels.hpp"
 
 namespace softmax::cuda {
 namespace {
-
-// The shortest decimal that reads back as v (as every message shows a double).
-std::string shortest(double v) {
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, r.ptr);
-}
 
 constexpr int64_t kBlock = cpu::kBlockElems;  // 2048
 constexpr int64_t kChunk = cpu::kChunkElems;  // 32768
@@ -109,7 +102,7 @@ RowsPlan plan_rows(const RowsArgs& a, const DeviceCaps& caps) {
   const cpu::Temperature tp = cpu::MakeTemperature(check_temperature(op, a.temperature));
   const bool f64 = a.x_dtype == DType::f64;
   if (!f64 && !tp.f32_ok()) {
-    throw Error(ErrorKind::kUnsupported, op, "temperature", shortest(a.temperature),
+    throw Error(ErrorKind::kUnsupported, op, "temperature", detail::num_str(a.temperature),
                 "1/temperature must be in [2^-100, 2^100] for f32/bf16/f16 rows on the GPU");
   }
   RowsPlan p;

@@ -2,23 +2,16 @@
 #include "softmax/dist_nccl.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "softmax/error.hpp"
+#include "src/base/format.hpp"
 
 namespace softmax::dist {
 namespace {
-
-// The shortest decimal that reads back as v (as every message shows a double).
-std::string shortest(double v) {
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, r.ptr);
-}
 
 const char* kOp = "dist::NcclCommunicator";
 
@@ -86,7 +79,7 @@ void NcclCommunicator::wait(const char* what) {
     if (timeout_ > 0 && waited > timeout_) {
       ncclCommAbort(comm_);
       throw Error(ErrorKind::kIO, kOp,
-                  std::string(what) + " did not finish in " + shortest(timeout_) +
+                  std::string(what) + " did not finish in " + softmax::detail::num_str(timeout_) +
                       " s; the NCCL communicator was aborted");
     }
     std::this_thread::sleep_for(std::chrono::microseconds(50));
